@@ -1,0 +1,1 @@
+//! notebook-volumes: storage for Jupyter notebook pods at admission time.

@@ -1,1 +1,6 @@
 //! notebook-volumes: storage for Jupyter notebook pods at admission time.
+//!
+//! `policy` and `admission` are the pure core (no I/O); the CLI and the server sit at the edges.
+
+pub mod keys;
+pub mod policy;

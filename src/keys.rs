@@ -1,0 +1,45 @@
+//! Names and keys of the design's §2: one place, so the server, the CLI and the docs agree.
+
+/// Prefix of every label and annotation the webhook reads or writes.
+pub const PREFIX: &str = "notebook-volumes.io/";
+
+/// Namespace label that opts a namespace in (`=enabled`).
+pub const INJECT_LABEL: &str = "notebook-volumes.io/inject";
+pub const INJECT_ENABLED: &str = "enabled";
+/// ConfigMap label (`=true`) that marks policy ConfigMaps in the policy namespace.
+pub const POLICY_LABEL: &str = "notebook-volumes.io/policy";
+/// Pod annotation: `"false"` skips injection (the guard still applies).
+pub const INJECT_ANNOTATION: &str = "notebook-volumes.io/inject";
+/// Pod annotation: comma-separated secret shares this notebook asks for.
+pub const SECRET_SHARES_ANNOTATION: &str = "notebook-volumes.io/secret-shares";
+/// Pod annotation written by the webhook: the identity it decided on.
+pub const USER_ANNOTATION: &str = "notebook-volumes.io/user";
+/// Pod annotation written by the webhook: compact summary of the mounts.
+pub const MOUNTS_ANNOTATION: &str = "notebook-volumes.io/mounts";
+/// PVC annotation written by the webhook: raw username owning a home claim.
+pub const OWNER_ANNOTATION: &str = "notebook-volumes.io/owner";
+/// PVC label (`=true`) written by the webhook on home claims.
+pub const HOME_LABEL: &str = "notebook-volumes.io/home";
+
+/// Pod label naming the notebook container (Kubeflow / Open Data Hub notebooks).
+pub const NOTEBOOK_NAME_LABEL: &str = "notebook-name";
+/// Container name that is always a notebook container.
+pub const NOTEBOOK_CONTAINER: &str = "notebook";
+
+/// Volume names the webhook adds.
+pub const HOME_VOLUME: &str = "nv-home";
+pub const SHARE_VOLUME_PREFIX: &str = "nv-share-";
+pub const LIBRARY_VOLUME_PREFIX: &str = "nv-lib-";
+
+/// Audit annotation keys (the API server prefixes them with the webhook name).
+pub const AUDIT_USER: &str = "user";
+pub const AUDIT_MOUNTS: &str = "mounts";
+pub const AUDIT_REASON: &str = "reason";
+
+pub fn share_volume(share: &str) -> String {
+    format!("{SHARE_VOLUME_PREFIX}{share}")
+}
+
+pub fn library_volume(library: &str) -> String {
+    format!("{LIBRARY_VOLUME_PREFIX}{library}")
+}

@@ -1,0 +1,328 @@
+//! Field rules of §3 for one document, turning a parsed document into a model item.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::document::{
+    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SettingsDoc, ShareDoc,
+};
+use super::model::{Home, HomeCreate, Level, Library, Principals, Scope, Settings, Share};
+use super::origin::Finding;
+use super::parse::ParsedDoc;
+use super::rules;
+use super::selector::LabelSelector;
+use crate::keys;
+
+/// A validated document.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Share(Share),
+    Home(Home),
+    Library(Library),
+    Groups(BTreeMap<String, Vec<String>>),
+    Settings(Settings),
+}
+
+/// Collects the findings of one document.
+struct Checker<'a> {
+    doc: &'a ParsedDoc,
+    findings: Vec<Finding>,
+}
+
+impl Checker<'_> {
+    fn rule(&mut self, field: &str, result: Result<(), String>) {
+        if let Err(message) = result {
+            self.findings.push(self.doc.error(field, message));
+        }
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.findings.push(self.doc.error(field, message));
+    }
+
+    fn scope(
+        &mut self,
+        namespaces: &Option<Vec<String>>,
+        selector: &Option<LabelSelector>,
+    ) -> Scope {
+        match (namespaces, selector) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    "namespaceSelector",
+                    "set either `namespaces` or `namespaceSelector`, not both",
+                );
+                Scope::Everywhere
+            }
+            (Some(names), None) => {
+                if names.is_empty() {
+                    self.error(
+                        "namespaces",
+                        "an empty list reaches no namespace; omit the field to mean every enabled namespace",
+                    );
+                }
+                for (i, n) in names.iter().enumerate() {
+                    self.rule(&format!("namespaces[{i}]"), rules::dns1123_label(n));
+                }
+                Scope::Namespaces(names.iter().cloned().collect())
+            }
+            (None, Some(sel)) => {
+                for p in sel.problems() {
+                    self.error("namespaceSelector", p);
+                }
+                Scope::Selector(sel.clone())
+            }
+            (None, None) => Scope::Everywhere,
+        }
+    }
+
+    fn principals(&mut self, field: &str, p: &Option<PrincipalsDoc>) -> Principals {
+        let p = p.clone().unwrap_or_default();
+        for (i, u) in p.users.iter().enumerate() {
+            if u.is_empty() {
+                self.error(&format!("{field}.users[{i}]"), "empty username");
+            }
+        }
+        for (i, g) in p.groups.iter().enumerate() {
+            if g.is_empty() {
+                self.error(&format!("{field}.groups[{i}]"), "empty group name");
+            }
+        }
+        Principals {
+            users: p.users.into_iter().collect(),
+            groups: p.groups.into_iter().collect(),
+        }
+    }
+}
+
+/// Checks one document; the item is returned only when it has no error.
+pub fn check_document(doc: &ParsedDoc) -> (Option<Item>, Vec<Finding>) {
+    let mut c = Checker {
+        doc,
+        findings: Vec::new(),
+    };
+    let item = match &doc.doc {
+        Document::Share(s) => Item::Share(share(&mut c, s)),
+        Document::Home(h) => Item::Home(home(&mut c, h)),
+        Document::Library(l) => Item::Library(library(&mut c, l)),
+        Document::Groups(g) => {
+            for (name, members) in &g.groups {
+                if name.is_empty() {
+                    c.error("groups", "empty group name");
+                }
+                for (i, m) in members.iter().enumerate() {
+                    if m.is_empty() {
+                        c.error(&format!("groups.{name}[{i}]"), "empty username");
+                    }
+                }
+            }
+            Item::Groups(g.groups.clone())
+        }
+        Document::Settings(s) => Item::Settings(settings(&mut c, s)),
+    };
+    let ok = c.findings.is_empty();
+    (ok.then_some(item), c.findings)
+}
+
+/// Longest name whose volume name (`nv-share-<name>`) is still a DNS-1123 label.
+const MAX_SHARE_NAME: usize = 63 - keys::SHARE_VOLUME_PREFIX.len();
+const MAX_LIBRARY_NAME: usize = 63 - keys::LIBRARY_VOLUME_PREFIX.len();
+
+fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
+    c.rule("name", rules::dns1123_label(&s.name));
+    if s.name.len() > MAX_SHARE_NAME {
+        c.error(
+            "name",
+            format!("at most {MAX_SHARE_NAME} characters, so that the volume name nv-share-<name> is a valid name"),
+        );
+    }
+    let scope = c.scope(&s.namespaces, &s.namespace_selector);
+    c.rule("claimName", rules::dns1123_subdomain(&s.claim_name));
+    c.rule("mountPath", rules::absolute_path(&s.mount_path));
+    let sub_path = s.sub_path.clone().filter(|p| !p.is_empty());
+    if let Some(p) = &sub_path {
+        c.rule("subPath", rules::relative_path(p));
+    }
+    let level = match s.level {
+        LevelDoc::Public => Level::Public,
+        LevelDoc::Private => Level::Private,
+        LevelDoc::Secret => Level::Secret,
+    };
+    let readers = c.principals("readers", &s.readers);
+    let writers = c.principals("writers", &s.writers);
+    if level == Level::Public && s.readers.is_some() {
+        c.error(
+            "readers",
+            "a public share is readable by every notebook user; remove `readers` or make the share private",
+        );
+    }
+    Share {
+        name: s.name.clone(),
+        scope,
+        claim_name: s.claim_name.clone(),
+        mount_path: s.mount_path.clone(),
+        sub_path,
+        level,
+        readers,
+        writers,
+        origin: c.doc.origin.clone(),
+    }
+}
+
+fn home(c: &mut Checker<'_>, h: &HomeDoc) -> Home {
+    let scope = c.scope(&h.namespaces, &h.namespace_selector);
+    if !h.claim_name_template.contains("{user}") {
+        c.error(
+            "claimNameTemplate",
+            "must contain {user}, otherwise every user would share one home claim",
+        );
+    } else {
+        let sample = h.claim_name_template.replace("{user}", "user");
+        c.rule("claimNameTemplate", rules::dns1123_subdomain(&sample));
+    }
+    c.rule("mountPath", rules::absolute_path(&h.mount_path));
+    let create = h.create.as_ref().map(|cr| {
+        c.rule("create.size", rules::quantity(&cr.size));
+        if let Some(sc) = &cr.storage_class_name {
+            c.rule("create.storageClassName", rules::dns1123_subdomain(sc));
+        }
+        let access_modes = cr
+            .access_modes
+            .clone()
+            .unwrap_or_else(|| vec!["ReadWriteOnce".to_string()]);
+        for (i, m) in access_modes.iter().enumerate() {
+            if !rules::ACCESS_MODES.contains(&m.as_str()) {
+                c.error(
+                    &format!("create.accessModes[{i}]"),
+                    format!("'{m}' is not one of {}", rules::ACCESS_MODES.join(", ")),
+                );
+            }
+        }
+        HomeCreate {
+            size: cr.size.clone(),
+            storage_class_name: cr.storage_class_name.clone(),
+            access_modes,
+        }
+    });
+    Home {
+        scope,
+        claim_name_template: h.claim_name_template.clone(),
+        mount_path: h.mount_path.clone(),
+        create,
+        origin: c.doc.origin.clone(),
+    }
+}
+
+/// Variable names the `lmod` block sets, which `env` may not repeat.
+const LMOD_VARIABLES: &[&str] = &[
+    "MODULEPATH",
+    "LMOD_PKG",
+    "MODULESHOME",
+    "LMOD_DIR",
+    "LMOD_CMD",
+    "BASH_ENV",
+    "ENV",
+    "LMOD_SYSTEM_DEFAULT_MODULES",
+];
+
+fn library(c: &mut Checker<'_>, l: &LibraryDoc) -> Library {
+    c.rule("name", rules::dns1123_label(&l.name));
+    if l.name.len() > MAX_LIBRARY_NAME {
+        c.error(
+            "name",
+            format!("at most {MAX_LIBRARY_NAME} characters, so that the volume name nv-lib-<name> is a valid name"),
+        );
+    }
+    let scope = c.scope(&l.namespaces, &l.namespace_selector);
+    c.rule("claimName", rules::dns1123_subdomain(&l.claim_name));
+    c.rule("mountPath", rules::absolute_path(&l.mount_path));
+    let mut env = Vec::new();
+    if let Some(lmod) = &l.lmod {
+        let module_path = lmod
+            .module_path
+            .clone()
+            .unwrap_or_else(|| vec![format!("{}/modulefiles", l.mount_path)]);
+        if module_path.is_empty() {
+            c.error("lmod.modulePath", "needs at least one directory");
+        }
+        for (i, p) in module_path.iter().enumerate() {
+            c.rule(&format!("lmod.modulePath[{i}]"), rules::absolute_path(p));
+        }
+        let root = lmod
+            .lmod_root
+            .clone()
+            .unwrap_or_else(|| format!("{}/lmod/lmod", l.mount_path));
+        c.rule("lmod.lmodRoot", rules::absolute_path(&root));
+        env.push(("MODULEPATH".to_string(), module_path.join(":")));
+        env.push(("LMOD_PKG".to_string(), root.clone()));
+        env.push(("MODULESHOME".to_string(), root.clone()));
+        env.push(("LMOD_DIR".to_string(), format!("{root}/libexec")));
+        env.push(("LMOD_CMD".to_string(), format!("{root}/libexec/lmod")));
+        env.push(("BASH_ENV".to_string(), format!("{root}/init/bash")));
+        env.push(("ENV".to_string(), format!("{root}/init/profile")));
+        if let Some(defaults) = lmod.default_modules.as_ref().filter(|d| !d.is_empty()) {
+            for (i, m) in defaults.iter().enumerate() {
+                if m.is_empty() || m.contains(':') {
+                    c.error(
+                        &format!("lmod.defaultModules[{i}]"),
+                        format!("'{m}' is not a module name"),
+                    );
+                }
+            }
+            env.push((
+                "LMOD_SYSTEM_DEFAULT_MODULES".to_string(),
+                defaults.join(":"),
+            ));
+        }
+    }
+    for name in l.env.keys() {
+        let field = format!("env.{name}");
+        c.rule(&field, rules::env_name(name));
+        if l.lmod.is_some() && LMOD_VARIABLES.contains(&name.as_str()) {
+            c.error(
+                &field,
+                format!("{name} is set by the lmod block; change the lmod settings instead"),
+            );
+        }
+    }
+    env.extend(l.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Library {
+        name: l.name.clone(),
+        scope,
+        claim_name: l.claim_name.clone(),
+        mount_path: l.mount_path.clone(),
+        env,
+        origin: c.doc.origin.clone(),
+    }
+}
+
+fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
+    let defaults = Settings::default();
+    for (i, spawner) in s.trusted_spawners.iter().enumerate() {
+        if spawner.is_empty() {
+            c.error(&format!("trustedSpawners[{i}]"), "empty username");
+        }
+    }
+    let username_annotations = s
+        .username_annotations
+        .clone()
+        .unwrap_or(defaults.username_annotations);
+    for (i, key) in username_annotations.iter().enumerate() {
+        c.rule(
+            &format!("usernameAnnotations[{i}]"),
+            rules::qualified_key(key),
+        );
+    }
+    let notebook_selector = s
+        .notebook_selector
+        .clone()
+        .unwrap_or(defaults.notebook_selector);
+    for (i, sel) in notebook_selector.iter().enumerate() {
+        for p in sel.problems() {
+            c.error(&format!("notebookSelector[{i}]"), p);
+        }
+    }
+    Settings {
+        trusted_spawners: s.trusted_spawners.iter().cloned().collect::<HashSet<_>>(),
+        username_annotations,
+        notebook_selector,
+    }
+}

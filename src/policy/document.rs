@@ -1,0 +1,124 @@
+//! The policy documents as written (§3), parsed strictly: unknown fields are errors so that a typo
+//! can never silently weaken access control.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::selector::LabelSelector;
+
+/// The kinds a policy document may have.
+pub const KINDS: &[&str] = &["Share", "Home", "Library", "Groups", "Settings"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShareDoc {
+    pub name: String,
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    pub claim_name: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub sub_path: Option<String>,
+    pub level: LevelDoc,
+    #[serde(default)]
+    pub readers: Option<PrincipalsDoc>,
+    #[serde(default)]
+    pub writers: Option<PrincipalsDoc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LevelDoc {
+    Public,
+    Private,
+    Secret,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalsDoc {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HomeDoc {
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    pub claim_name_template: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub create: Option<HomeCreateDoc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HomeCreateDoc {
+    pub size: String,
+    #[serde(default)]
+    pub storage_class_name: Option<String>,
+    #[serde(default)]
+    pub access_modes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LibraryDoc {
+    pub name: String,
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    pub claim_name: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub lmod: Option<LmodDoc>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LmodDoc {
+    #[serde(default)]
+    pub module_path: Option<Vec<String>>,
+    #[serde(default)]
+    pub lmod_root: Option<String>,
+    #[serde(default)]
+    pub default_modules: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsDoc {
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsDoc {
+    #[serde(default)]
+    pub trusted_spawners: Vec<String>,
+    #[serde(default)]
+    pub username_annotations: Option<Vec<String>>,
+    #[serde(default)]
+    pub notebook_selector: Option<Vec<LabelSelector>>,
+}
+
+/// One parsed document, tagged by its `kind`.
+#[derive(Debug, Clone)]
+pub enum Document {
+    Share(ShareDoc),
+    Home(HomeDoc),
+    Library(LibraryDoc),
+    Groups(GroupsDoc),
+    Settings(SettingsDoc),
+}

@@ -1,0 +1,163 @@
+//! The validated policy: what the admission decision reads. Built only by `compile`, so every value
+//! here has passed the checks of §3.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use super::origin::Origin;
+use super::selector::LabelSelector;
+
+/// Sensitivity of a share (§4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Public,
+    Private,
+    Secret,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Public => "public",
+            Level::Private => "private",
+            Level::Secret => "secret",
+        }
+    }
+}
+
+/// A namespace as the decision sees it: its name and labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NamespaceInfo {
+    pub fn new(name: impl Into<String>) -> Self {
+        NamespaceInfo {
+            name: name.into(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which namespaces a document applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Everywhere,
+    Namespaces(BTreeSet<String>),
+    Selector(LabelSelector),
+}
+
+impl Scope {
+    pub fn includes(&self, ns: &NamespaceInfo) -> bool {
+        match self {
+            Scope::Everywhere => true,
+            Scope::Namespaces(names) => names.contains(&ns.name),
+            Scope::Selector(sel) => sel.matches(&ns.labels),
+        }
+    }
+
+    /// Whether some namespace could be in both scopes. Namespace labels are unknown offline, so a
+    /// selector is assumed to reach any listed namespace.
+    pub fn may_overlap(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::Everywhere, _) | (_, Scope::Everywhere) => true,
+            (Scope::Namespaces(a), Scope::Namespaces(b)) => !a.is_disjoint(b),
+            (Scope::Selector(a), Scope::Selector(b)) => a.may_overlap(b),
+            _ => true,
+        }
+    }
+}
+
+/// Users and groups named in `readers` or `writers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principals {
+    pub users: HashSet<String>,
+    pub groups: HashSet<String>,
+}
+
+impl Principals {
+    pub fn contains(&self, user: Option<&str>, groups: &BTreeSet<String>) -> bool {
+        user.is_some_and(|u| self.users.contains(u))
+            || (!self.groups.is_empty() && groups.iter().any(|g| self.groups.contains(g)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub name: String,
+    pub scope: Scope,
+    pub claim_name: String,
+    pub mount_path: String,
+    pub sub_path: Option<String>,
+    pub level: Level,
+    pub readers: Principals,
+    pub writers: Principals,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub scope: Scope,
+    pub claim_name_template: String,
+    pub mount_path: String,
+    pub create: Option<HomeCreate>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeCreate {
+    pub size: String,
+    pub storage_class_name: Option<String>,
+    pub access_modes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    pub name: String,
+    pub scope: Scope,
+    pub claim_name: String,
+    pub mount_path: String,
+    /// Every variable the notebook containers get, Lmod's first, in a stable order.
+    pub env: Vec<(String, String)>,
+    pub origin: Origin,
+}
+
+/// The `Settings` document, or its defaults when there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub trusted_spawners: HashSet<String>,
+    pub username_annotations: Vec<String>,
+    pub notebook_selector: Vec<LabelSelector>,
+}
+
+/// Annotations read for the username when no `Settings` document says otherwise.
+pub const DEFAULT_USERNAME_ANNOTATIONS: &[&str] =
+    &["hub.jupyter.org/username", "opendatahub.io/username"];
+
+impl Default for Settings {
+    /// No trusted spawner (so nobody may create a notebook for someone else); KubeSpawner and
+    /// Kubeflow/ODH notebook pods recognised by their usual labels.
+    fn default() -> Self {
+        let kubespawner = LabelSelector {
+            match_labels: [("component".to_string(), "singleuser-server".to_string())].into(),
+            ..Default::default()
+        };
+        let odh = LabelSelector {
+            match_expressions: vec![super::selector::Requirement {
+                key: "notebook-name".into(),
+                operator: super::selector::Operator::Exists,
+                values: vec![],
+            }],
+            ..Default::default()
+        };
+        Settings {
+            trusted_spawners: HashSet::new(),
+            username_annotations: DEFAULT_USERNAME_ANNOTATIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            notebook_selector: vec![kubespawner, odh],
+        }
+    }
+}

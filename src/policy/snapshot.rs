@@ -1,0 +1,481 @@
+//! The compiled policy set: every unit (file or ConfigMap) validated on its own and against the
+//! units accepted before it, then indexed so a decision touches only what is in the pod's scope.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_yaml::Value;
+
+use super::check::{Item, check_document};
+use super::model::{Home, Library, NamespaceInfo, Scope, Settings, Share};
+use super::origin::{Finding, Severity};
+use super::parse::{ParsedDoc, Source, parse_source, parse_value, split_documents};
+use super::rules::path_within;
+
+/// What is accepted or rejected as a whole: a ConfigMap, or a file of documents.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub name: String,
+    pub sources: Vec<Source>,
+}
+
+/// The verdict on one unit.
+#[derive(Debug, Clone)]
+pub struct UnitReport {
+    pub unit: String,
+    pub accepted: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// An immutable, indexed policy set. Cheap to share between admissions (wrap it in an `Arc`).
+#[derive(Debug, Default)]
+pub struct PolicySnapshot {
+    shares: Vec<Share>,
+    homes: Vec<Home>,
+    libraries: Vec<Library>,
+    settings: Settings,
+    has_settings: bool,
+    members: BTreeMap<String, BTreeSet<String>>,
+    user_groups: HashMap<String, BTreeSet<String>>,
+    by_namespace: HashMap<String, Vec<usize>>,
+    everywhere: Vec<usize>,
+    by_selector: Vec<usize>,
+    share_claims: HashMap<String, Vec<usize>>,
+    protected_claims: BTreeMap<String, String>,
+    reports: Vec<UnitReport>,
+}
+
+/// Items of the unit being compiled, with the documents they came from.
+struct Accepted<'a> {
+    items: Vec<(Item, &'a ParsedDoc)>,
+}
+
+impl PolicySnapshot {
+    /// Compiles units in the given order (first come, first served: a later unit that conflicts
+    /// with an earlier one is the one rejected). Never fails: rejected units are reported, their
+    /// share claims protected.
+    pub fn compile(units: &[Unit]) -> PolicySnapshot {
+        let mut snap = PolicySnapshot::default();
+        let mut parsed_units: Vec<Vec<ParsedDoc>> = Vec::with_capacity(units.len());
+        let mut share_docs: Vec<(usize, usize)> = Vec::new();
+        let mut rejected: Vec<&Unit> = Vec::new();
+        for unit in units {
+            let mut docs = Vec::new();
+            let mut findings = Vec::new();
+            for source in &unit.sources {
+                let (d, f) = parse_source(source);
+                docs.extend(d);
+                findings.extend(f);
+            }
+            parsed_units.push(docs);
+            let docs = parsed_units.last().map(Vec::as_slice).unwrap_or_default();
+            let mut accepted = Accepted { items: Vec::new() };
+            for doc in docs {
+                let (item, f) = check_document(doc);
+                findings.extend(f);
+                if let Some(item) = item {
+                    snap.cross_check(&accepted, &item, doc, &mut findings);
+                    accepted.items.push((item, doc));
+                }
+            }
+            let ok = !findings.iter().any(|f| f.severity == Severity::Error);
+            if ok {
+                let unit_index = parsed_units.len() - 1;
+                for (item, doc) in accepted.items {
+                    if let Item::Share(_) = item {
+                        share_docs.push((unit_index, doc_index(docs, doc)));
+                    }
+                    snap.add(item);
+                }
+            } else {
+                rejected.push(unit);
+            }
+            snap.reports.push(UnitReport {
+                unit: unit.name.clone(),
+                accepted: ok,
+                findings,
+            });
+        }
+        snap.warn_undefined_groups(&parsed_units, &share_docs);
+        snap.protect_rejected(&rejected);
+        snap.index();
+        snap
+    }
+
+    fn cross_check(
+        &self,
+        unit: &Accepted<'_>,
+        item: &Item,
+        doc: &ParsedDoc,
+        findings: &mut Vec<Finding>,
+    ) {
+        let shares = self
+            .shares
+            .iter()
+            .chain(unit.items.iter().filter_map(|(i, _)| match i {
+                Item::Share(s) => Some(s),
+                _ => None,
+            }));
+        let libraries =
+            self.libraries
+                .iter()
+                .chain(unit.items.iter().filter_map(|(i, _)| match i {
+                    Item::Library(l) => Some(l),
+                    _ => None,
+                }));
+        let homes = self
+            .homes
+            .iter()
+            .chain(unit.items.iter().filter_map(|(i, _)| match i {
+                Item::Home(h) => Some(h),
+                _ => None,
+            }));
+        let mut err = |field: &str, message: String| findings.push(doc.error(field, message));
+        match item {
+            Item::Share(s) => {
+                for other in shares {
+                    if other.name == s.name {
+                        err(
+                            "name",
+                            format!(
+                                "share '{}' is already defined in {}",
+                                s.name, other.origin.unit
+                            ),
+                        );
+                    } else if other.scope.may_overlap(&s.scope)
+                        && (path_within(&s.mount_path, &other.mount_path)
+                            || path_within(&other.mount_path, &s.mount_path))
+                    {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' collides with share '{}' mounted at '{}' (in {}) in namespaces both can reach; share mount paths must not be equal or nested",
+                                s.mount_path, other.name, other.mount_path, other.origin.unit
+                            ),
+                        );
+                    }
+                }
+                for lib in libraries {
+                    if lib.scope.may_overlap(&s.scope)
+                        && (path_within(&s.mount_path, &lib.mount_path)
+                            || path_within(&lib.mount_path, &s.mount_path))
+                    {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' collides with library '{}' mounted read-only at '{}'; a share must not equal or sit inside a library mount",
+                                s.mount_path, lib.name, lib.mount_path
+                            ),
+                        );
+                    }
+                }
+                for home in homes {
+                    if home.scope.may_overlap(&s.scope)
+                        && path_within(&home.mount_path, &s.mount_path)
+                    {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' would hide the home volume mounted at '{}'",
+                                s.mount_path, home.mount_path
+                            ),
+                        );
+                    }
+                }
+            }
+            Item::Library(l) => {
+                for other in libraries {
+                    if other.name == l.name {
+                        err(
+                            "name",
+                            format!(
+                                "library '{}' is already defined in {}",
+                                l.name, other.origin.unit
+                            ),
+                        );
+                    } else if other.scope.may_overlap(&l.scope)
+                        && (path_within(&l.mount_path, &other.mount_path)
+                            || path_within(&other.mount_path, &l.mount_path))
+                    {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' collides with library '{}' mounted at '{}'",
+                                l.mount_path, other.name, other.mount_path
+                            ),
+                        );
+                    }
+                }
+                for s in shares {
+                    if s.scope.may_overlap(&l.scope)
+                        && (path_within(&s.mount_path, &l.mount_path)
+                            || path_within(&l.mount_path, &s.mount_path))
+                    {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' collides with share '{}' mounted at '{}'; a share must not equal or sit inside a library mount",
+                                l.mount_path, s.name, s.mount_path
+                            ),
+                        );
+                    }
+                }
+                for home in homes {
+                    if home.scope.may_overlap(&l.scope)
+                        && path_within(&home.mount_path, &l.mount_path)
+                    {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' would hide the home volume mounted at '{}'",
+                                l.mount_path, home.mount_path
+                            ),
+                        );
+                    }
+                }
+            }
+            Item::Home(h) => {
+                for other in homes {
+                    if other.scope.may_overlap(&h.scope) {
+                        err(
+                            "namespaces",
+                            format!(
+                                "another Home document (in {}) reaches the same namespaces; give each Home distinct `namespaces` or `namespaceSelector`",
+                                other.origin.unit
+                            ),
+                        );
+                    }
+                }
+                for s in shares {
+                    if s.scope.may_overlap(&h.scope) && path_within(&h.mount_path, &s.mount_path) {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' sits inside share '{}' at '{}'",
+                                h.mount_path, s.name, s.mount_path
+                            ),
+                        );
+                    }
+                }
+                for l in libraries {
+                    if l.scope.may_overlap(&h.scope) && path_within(&h.mount_path, &l.mount_path) {
+                        err(
+                            "mountPath",
+                            format!(
+                                "'{}' sits inside library '{}' at '{}'",
+                                h.mount_path, l.name, l.mount_path
+                            ),
+                        );
+                    }
+                }
+            }
+            Item::Settings(_) => {
+                let earlier = unit
+                    .items
+                    .iter()
+                    .any(|(i, _)| matches!(i, Item::Settings(_)));
+                if self.has_settings || earlier {
+                    err(
+                        "kind",
+                        "a second Settings document; the whole policy set may have at most one"
+                            .into(),
+                    );
+                }
+            }
+            Item::Groups(_) => {}
+        }
+    }
+
+    fn add(&mut self, item: Item) {
+        match item {
+            Item::Share(s) => self.shares.push(s),
+            Item::Home(h) => self.homes.push(h),
+            Item::Library(l) => self.libraries.push(l),
+            Item::Groups(groups) => {
+                for (group, users) in groups {
+                    self.members.entry(group).or_default().extend(users);
+                }
+            }
+            Item::Settings(s) => {
+                self.settings = s;
+                self.has_settings = true;
+            }
+        }
+    }
+
+    /// A group that no `Groups` document defines may still come from the identity provider
+    /// (`userInfo.groups`), so it is only a warning.
+    fn warn_undefined_groups(&mut self, parsed: &[Vec<ParsedDoc>], share_docs: &[(usize, usize)]) {
+        for (share, (unit, doc)) in self.shares.iter().zip(share_docs) {
+            let doc = &parsed[*unit][*doc];
+            let mut named: Vec<(&str, &String)> = share
+                .readers
+                .groups
+                .iter()
+                .map(|g| ("readers.groups", g))
+                .chain(share.writers.groups.iter().map(|g| ("writers.groups", g)))
+                .filter(|(_, g)| !self.members.contains_key(*g))
+                .collect();
+            named.sort();
+            for (field, group) in named {
+                let finding = doc.finding(
+                    Severity::Warning,
+                    field,
+                    format!("group '{group}' is defined in no Groups document; only users whose identity provider reports it will match"),
+                );
+                if let Some(report) = self
+                    .reports
+                    .iter_mut()
+                    .find(|r| r.unit == share.origin.unit)
+                {
+                    report.findings.push(finding);
+                }
+            }
+        }
+    }
+
+    /// Shares of a rejected unit are absent but their claims stay protected: the guard denies
+    /// pods that reference them, so a broken policy never opens access.
+    fn protect_rejected(&mut self, rejected: &[&Unit]) {
+        let defined: BTreeSet<&str> = self.shares.iter().map(|s| s.claim_name.as_str()).collect();
+        let mut protected = BTreeMap::new();
+        for unit in rejected {
+            for source in &unit.sources {
+                for raw in split_documents(&source.text) {
+                    let Ok(Value::Mapping(map)) = parse_value(&source.origin, &raw) else {
+                        continue;
+                    };
+                    let is_share = map.get("kind").and_then(Value::as_str) == Some("Share");
+                    if let (true, Some(claim)) =
+                        (is_share, map.get("claimName").and_then(Value::as_str))
+                    {
+                        if !defined.contains(claim) {
+                            protected.insert(claim.to_string(), unit.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        self.protected_claims = protected;
+    }
+
+    fn index(&mut self) {
+        for (i, share) in self.shares.iter().enumerate() {
+            match &share.scope {
+                Scope::Everywhere => self.everywhere.push(i),
+                Scope::Namespaces(names) => {
+                    for n in names {
+                        self.by_namespace.entry(n.clone()).or_default().push(i);
+                    }
+                }
+                Scope::Selector(_) => self.by_selector.push(i),
+            }
+            self.share_claims
+                .entry(share.claim_name.clone())
+                .or_default()
+                .push(i);
+        }
+        for (group, users) in &self.members {
+            for user in users {
+                self.user_groups
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(group.clone());
+            }
+        }
+    }
+
+    /// Shares whose scope includes the namespace, in policy order.
+    pub fn shares_in_scope<'a>(
+        &'a self,
+        ns: &'a NamespaceInfo,
+    ) -> impl Iterator<Item = &'a Share> + 'a {
+        let named = self
+            .by_namespace
+            .get(&ns.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut ids: Vec<usize> = named
+            .iter()
+            .chain(&self.everywhere)
+            .copied()
+            .chain(
+                self.by_selector
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.shares[i].scope.includes(ns)),
+            )
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|i| &self.shares[i])
+    }
+
+    /// Shares in scope of the namespace that use this claim.
+    pub fn shares_for_claim<'a>(
+        &'a self,
+        ns: &'a NamespaceInfo,
+        claim: &str,
+    ) -> impl Iterator<Item = &'a Share> + 'a {
+        self.share_claims
+            .get(claim)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.shares[i])
+            .filter(move |s| s.scope.includes(ns))
+    }
+
+    pub fn libraries_in_scope<'a>(
+        &'a self,
+        ns: &'a NamespaceInfo,
+    ) -> impl Iterator<Item = &'a Library> + 'a {
+        self.libraries.iter().filter(move |l| l.scope.includes(ns))
+    }
+
+    pub fn home_for(&self, ns: &NamespaceInfo) -> Option<&Home> {
+        self.homes.iter().find(|h| h.scope.includes(ns))
+    }
+
+    /// Groups the `Groups` documents give this user.
+    pub fn groups_of(&self, user: &str) -> Option<&BTreeSet<String>> {
+        self.user_groups.get(user)
+    }
+
+    /// Group name → members, from the `Groups` documents.
+    pub fn group_members(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.members
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn shares(&self) -> &[Share] {
+        &self.shares
+    }
+
+    pub fn libraries(&self) -> &[Library] {
+        &self.libraries
+    }
+
+    /// The unit whose rejection protects this claim, if any.
+    pub fn protected_claim(&self, claim: &str) -> Option<&str> {
+        self.protected_claims.get(claim).map(String::as_str)
+    }
+
+    pub fn reports(&self) -> &[UnitReport] {
+        &self.reports
+    }
+
+    /// Every finding of every unit, errors and warnings.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.reports.iter().flat_map(|r| r.findings.iter())
+    }
+
+    pub fn rejected_units(&self) -> impl Iterator<Item = &UnitReport> {
+        self.reports.iter().filter(|r| !r.accepted)
+    }
+}
+
+fn doc_index(docs: &[ParsedDoc], doc: &ParsedDoc) -> usize {
+    docs.iter().position(|d| std::ptr::eq(d, doc)).unwrap_or(0)
+}

@@ -2,5 +2,6 @@
 //!
 //! `policy` and `admission` are the pure core (no I/O); the CLI and the server sit at the edges.
 
+pub mod admission;
 pub mod keys;
 pub mod policy;

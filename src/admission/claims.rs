@@ -1,0 +1,53 @@
+//! What the decision needs to know about existing PersistentVolumeClaims. The caller looks them up
+//! (a cache, a GET, or nothing offline); the decision itself does no I/O.
+
+use std::collections::HashMap;
+
+/// The facts about one existing claim that matter to the guard and the home volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimInfo {
+    /// Labelled `notebook-volumes.io/home=true`.
+    pub home: bool,
+    /// Value of the `notebook-volumes.io/owner` annotation.
+    pub owner: Option<String>,
+}
+
+/// Existing claims by namespace and name; `None` means the claim does not exist.
+pub trait ClaimLookup {
+    fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo>;
+}
+
+/// No claim exists (offline audit without claim manifests).
+pub struct NoClaims;
+
+impl ClaimLookup for NoClaims {
+    fn claim(&self, _: &str, _: &str) -> Option<ClaimInfo> {
+        None
+    }
+}
+
+impl ClaimLookup for HashMap<(String, String), ClaimInfo> {
+    fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo> {
+        self.get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+impl ClaimInfo {
+    /// Reads the facts from a claim object.
+    pub fn of(pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> Self {
+        let meta = &pvc.metadata;
+        ClaimInfo {
+            home: meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::keys::HOME_LABEL))
+                .is_some_and(|v| v == "true"),
+            owner: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::keys::OWNER_ANNOTATION))
+                .cloned(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The admission decision (§4–§7): identity, access, guard, injection and the JSON patch. Pure:
+//! the server and the `audit` command call the same `review`.
+
+pub mod access;
+pub mod claims;
+pub mod guard;
+pub mod identity;
+pub mod inject;
+pub mod patch;
+pub mod pod;
+pub mod review;
+
+pub use access::Access;
+pub use claims::{ClaimInfo, ClaimLookup, NoClaims};
+pub use identity::{Identity, Subject, slug};
+pub use review::{Context, Effect, MountRecord, Review, home_claim_name, review};

@@ -1,0 +1,193 @@
+//! Builds the RFC 6902 patch. Changes are collected first and emitted last, so that a missing
+//! array or map is created once with all its entries instead of appended to while absent.
+
+use std::collections::BTreeMap;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, Volume, VolumeMount};
+use serde_json::Value;
+
+/// The three container lists of a pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Regular => "containers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct PatchBuilder {
+    annotations: BTreeMap<String, String>,
+    volumes: Vec<Volume>,
+    mounts: BTreeMap<usize, Vec<VolumeMount>>,
+    env: BTreeMap<usize, Vec<EnvVar>>,
+    read_only_volumes: Vec<usize>,
+    read_only_mounts: Vec<(ContainerKind, usize, usize)>,
+}
+
+fn pointer(tokens: &[&str]) -> PointerBuf {
+    PointerBuf::from_tokens(tokens.iter().copied())
+}
+
+fn add(path: PointerBuf, value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation { path, value })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+impl PatchBuilder {
+    pub fn annotate(&mut self, key: &str, value: &str) {
+        self.annotations.insert(key.to_string(), value.to_string());
+    }
+
+    pub fn add_volume(&mut self, volume: Volume) {
+        self.volumes.push(volume);
+    }
+
+    /// Adds a mount to a regular container.
+    pub fn add_mount(&mut self, container: usize, mount: VolumeMount) {
+        self.mounts.entry(container).or_default().push(mount);
+    }
+
+    /// Adds an environment variable to a regular container.
+    pub fn add_env(&mut self, container: usize, name: &str, value: &str) {
+        self.env.entry(container).or_default().push(EnvVar {
+            name: name.to_string(),
+            value: Some(value.to_string()),
+            value_from: None,
+        });
+    }
+
+    /// Sets `persistentVolumeClaim.readOnly: true` on an existing volume.
+    pub fn read_only_volume(&mut self, index: usize) {
+        if !self.read_only_volumes.contains(&index) {
+            self.read_only_volumes.push(index);
+        }
+    }
+
+    /// Sets `readOnly: true` on an existing mount.
+    pub fn read_only_mount(&mut self, kind: ContainerKind, container: usize, mount: usize) {
+        let key = (kind, container, mount);
+        if !self.read_only_mounts.contains(&key) {
+            self.read_only_mounts.push(key);
+        }
+    }
+
+    /// Emits the operations against `pod`; annotations already holding the value are skipped.
+    pub fn build(mut self, pod: &Pod) -> Vec<PatchOperation> {
+        let mut ops = Vec::new();
+        self.read_only_volumes.sort_unstable();
+        for i in &self.read_only_volumes {
+            ops.push(add(
+                pointer(&[
+                    "spec",
+                    "volumes",
+                    &i.to_string(),
+                    "persistentVolumeClaim",
+                    "readOnly",
+                ]),
+                Value::Bool(true),
+            ));
+        }
+        self.read_only_mounts.sort_unstable();
+        for (kind, c, m) in &self.read_only_mounts {
+            ops.push(add(
+                pointer(&[
+                    "spec",
+                    kind.field(),
+                    &c.to_string(),
+                    "volumeMounts",
+                    &m.to_string(),
+                    "readOnly",
+                ]),
+                Value::Bool(true),
+            ));
+        }
+        let existing = pod.metadata.annotations.as_ref();
+        let changed: BTreeMap<&String, &String> = self
+            .annotations
+            .iter()
+            .filter(|(k, v)| existing.and_then(|a| a.get(*k)) != Some(*v))
+            .collect();
+        if existing.is_none() && !changed.is_empty() {
+            ops.push(add(
+                pointer(&["metadata", "annotations"]),
+                to_value(&changed),
+            ));
+        } else {
+            for (k, v) in changed {
+                ops.push(add(
+                    pointer(&["metadata", "annotations", k]),
+                    Value::String(v.clone()),
+                ));
+            }
+        }
+        let spec = pod.spec.as_ref();
+        append(
+            &mut ops,
+            &["spec", "volumes"],
+            spec.and_then(|s| s.volumes.as_ref()).is_some(),
+            &self.volumes,
+        );
+        let containers: &[Container] = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+        for (c, mounts) in &self.mounts {
+            let present = containers
+                .get(*c)
+                .and_then(|x| x.volume_mounts.as_ref())
+                .is_some();
+            append(
+                &mut ops,
+                &["spec", "containers", &c.to_string(), "volumeMounts"],
+                present,
+                mounts,
+            );
+        }
+        for (c, env) in &self.env {
+            let present = containers.get(*c).and_then(|x| x.env.as_ref()).is_some();
+            append(
+                &mut ops,
+                &["spec", "containers", &c.to_string(), "env"],
+                present,
+                env,
+            );
+        }
+        ops
+    }
+}
+
+/// Appends to an array, or creates it with all items when the pod has none.
+fn append<T: serde::Serialize>(
+    ops: &mut Vec<PatchOperation>,
+    path: &[&str],
+    present: bool,
+    items: &[T],
+) {
+    if items.is_empty() {
+        return;
+    }
+    if present {
+        for item in items {
+            let mut tokens = path.to_vec();
+            tokens.push("-");
+            ops.push(add(pointer(&tokens), to_value(item)));
+        }
+    } else {
+        ops.push(add(
+            pointer(path),
+            Value::Array(items.iter().map(to_value).collect()),
+        ));
+    }
+}

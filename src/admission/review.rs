@@ -1,0 +1,403 @@
+//! The one decision both the server and `audit` call: an AdmissionRequest for a pod in, the
+//! response (patch, warnings, audit annotations or denial) and the side effects to perform out.
+
+use std::collections::BTreeMap;
+
+use json_patch::PatchOperation;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use serde::Serialize;
+
+use super::claims::ClaimLookup;
+use super::guard::{self, ClaimUse};
+use super::identity::{self, Identity};
+use super::inject;
+use super::patch::{ContainerKind, PatchBuilder};
+use super::pod;
+use crate::keys;
+use crate::policy::{NamespaceInfo, PolicySnapshot};
+
+/// Everything the decision reads besides the request.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub policy: &'a PolicySnapshot,
+    pub namespace: &'a NamespaceInfo,
+    pub claims: &'a dyn ClaimLookup,
+}
+
+/// One volume the pod ends up with that the policy knows about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MountRecord {
+    pub volume: String,
+    pub claim_name: String,
+    pub mount_path: String,
+    pub read_only: bool,
+    /// `home`, `share:<name>` or `library:<name>`.
+    pub source: String,
+}
+
+/// Work the caller must do before the answer is valid; skipped on dry run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Create the user's home claim (first launch).
+    CreateClaim(Box<PersistentVolumeClaim>),
+    /// Annotate an existing claim without owner as the user's home.
+    AdoptClaim {
+        namespace: String,
+        name: String,
+        owner: String,
+    },
+}
+
+/// The full outcome of one admission.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub response: AdmissionResponse,
+    pub user: Option<String>,
+    pub mounts: Vec<MountRecord>,
+    pub patch: Vec<PatchOperation>,
+    pub effects: Vec<Effect>,
+}
+
+impl Review {
+    pub fn allowed(&self) -> bool {
+        self.response.allowed
+    }
+
+    /// Denial message, when denied.
+    pub fn message(&self) -> Option<&str> {
+        (!self.response.allowed).then_some(self.response.result.message.as_str())
+    }
+
+    /// Turns the outcome into a denial, e.g. when creating the home claim failed.
+    pub fn deny(mut self, reason: &str) -> Review {
+        self.response = denial(self.response, reason);
+        self.patch.clear();
+        self.effects.clear();
+        self
+    }
+
+    /// The compact mount summary (`home=rw,finance=ro,apps=ro`).
+    pub fn summary(&self) -> String {
+        summary(&self.mounts, false)
+    }
+}
+
+/// Decides one pod admission. Pure: existing claims come from `ctx.claims`.
+pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
+    let base = AdmissionResponse::from(req);
+    let Some(pod) = req.object.as_ref() else {
+        return passthrough(base);
+    };
+    match (&req.operation, req.sub_resource.as_deref()) {
+        (Operation::Create, None) => create(ctx, req, pod, base),
+        (Operation::Update, Some("ephemeralcontainers")) => ephemeral(ctx, req, pod, base),
+        _ => passthrough(base),
+    }
+}
+
+/// The home claim `review` will look up for this request, so a caller can fetch it first.
+pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<String> {
+    let pod = req.object.as_ref()?;
+    if req.operation != Operation::Create || req.sub_resource.is_some() {
+        return None;
+    }
+    let identity =
+        identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), true).ok()?;
+    let user = identity.subject.user.as_deref()?;
+    let home = ctx.policy.home_for(ctx.namespace)?;
+    Some(inject::home_claim(home, user))
+}
+
+fn passthrough(base: AdmissionResponse) -> Review {
+    Review {
+        response: base,
+        user: None,
+        mounts: Vec::new(),
+        patch: Vec::new(),
+        effects: Vec::new(),
+    }
+}
+
+fn denial(mut response: AdmissionResponse, reason: &str) -> AdmissionResponse {
+    response.allowed = false;
+    response.result.code = 403;
+    response.result.reason = "Forbidden".into();
+    response.result.message = reason.to_string();
+    response.patch = None;
+    response
+        .audit_annotations
+        .insert(keys::AUDIT_REASON.into(), reason.to_string());
+    response
+}
+
+fn denied(base: AdmissionResponse, user: Option<String>, reason: &str) -> Review {
+    let mut response = denial(base, reason);
+    if let Some(u) = &user {
+        response
+            .audit_annotations
+            .insert(keys::AUDIT_USER.into(), u.clone());
+    }
+    Review {
+        user,
+        ..passthrough(response)
+    }
+}
+
+fn create(
+    ctx: Context<'_>,
+    req: &AdmissionRequest<Pod>,
+    pod: &Pod,
+    base: AdmissionResponse,
+) -> Review {
+    let identity = match identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), true)
+    {
+        Ok(identity) => identity,
+        Err(e) => return denied(base, None, &e.to_string()),
+    };
+    let Identity { subject, .. } = &identity;
+    let user = subject.user.clone();
+    let home = user.as_deref().and_then(|u| {
+        ctx.policy
+            .home_for(ctx.namespace)
+            .map(|h| (h, inject::home_claim(h, u)))
+    });
+    let own_home = home.as_ref().map(|(_, claim)| claim.as_str());
+    let existing = match guard::scan(
+        ctx.policy,
+        ctx.namespace,
+        ctx.claims,
+        subject,
+        own_home,
+        pod,
+        None,
+    ) {
+        Ok(v) => v,
+        Err(reason) => return denied(base, user, &reason),
+    };
+    let notebook =
+        user.is_some() && pod::is_notebook(ctx.policy.settings(), pod) && !pod::opted_out(pod);
+    let mut patch = PatchBuilder::default();
+    let mut warnings = Vec::new();
+    let mut plan = inject::Plan::default();
+    if notebook {
+        match inject::plan(
+            ctx,
+            req.dry_run,
+            subject,
+            home,
+            pod,
+            &existing,
+            &mut patch,
+            &mut warnings,
+        ) {
+            Ok(p) => plan = p,
+            Err(reason) => return denied(base, user, &reason),
+        }
+    }
+    let secret_in_pod = plan.secret_in_pod || existing.iter().any(|v| v.is_secret());
+    let all_kinds = [
+        ContainerKind::Init,
+        ContainerKind::Regular,
+        ContainerKind::Ephemeral,
+    ];
+    guard::force_read_only(
+        pod,
+        &existing,
+        subject,
+        secret_in_pod,
+        &all_kinds,
+        &mut patch,
+    );
+
+    let mut mounts = plan.mounts;
+    mounts.extend(existing_records(pod, &existing, subject, secret_in_pod));
+    sort_records(&mut mounts);
+    if secret_in_pod && mounts.iter().any(|m| m.source.starts_with("share:")) {
+        warnings.push(
+            "a secret share is mounted: public and private shares are read-only in this pod (no write-down)".into(),
+        );
+    }
+    let mut response = base;
+    if notebook {
+        if let Some(u) = &user {
+            patch.annotate(keys::USER_ANNOTATION, u);
+        }
+        patch.annotate(keys::MOUNTS_ANNOTATION, &summary(&mounts, false));
+    }
+    if let Some(u) = &user {
+        response
+            .audit_annotations
+            .insert(keys::AUDIT_USER.into(), u.clone());
+    }
+    if !mounts.is_empty() {
+        let audit = summary(&mounts, plan.home_would_create);
+        response
+            .audit_annotations
+            .insert(keys::AUDIT_MOUNTS.into(), audit);
+    }
+    finish(
+        response,
+        user,
+        mounts,
+        patch.build(pod),
+        plan.effects,
+        warnings,
+    )
+}
+
+/// A debug container added to a running pod: only its mounts can change, and they get the
+/// requester's rights (an administrator debugging a notebook is not its owner).
+fn ephemeral(
+    ctx: Context<'_>,
+    req: &AdmissionRequest<Pod>,
+    pod: &Pod,
+    base: AdmissionResponse,
+) -> Review {
+    let identity =
+        match identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), false) {
+            Ok(identity) => identity,
+            Err(e) => return denied(base, None, &e.to_string()),
+        };
+    let subject = &identity.subject;
+    let user = subject.user.clone();
+    let used: Vec<String> = pod::all_mounts(pod)
+        .into_iter()
+        .filter(|(kind, ..)| *kind == ContainerKind::Ephemeral)
+        .map(|(_, _, _, m)| m.name.clone())
+        .collect();
+    let own_home = user.as_deref().and_then(|u| {
+        ctx.policy
+            .home_for(ctx.namespace)
+            .map(|h| inject::home_claim(h, u))
+    });
+    let all = match guard::scan(
+        ctx.policy,
+        ctx.namespace,
+        ctx.claims,
+        subject,
+        own_home.as_deref(),
+        pod,
+        Some(&used),
+    ) {
+        Ok(v) => v,
+        Err(reason) => return denied(base, user, &reason),
+    };
+    let secret_in_pod = all.iter().any(|v| v.is_secret());
+    let mut patch = PatchBuilder::default();
+    guard::force_read_only(
+        pod,
+        &all,
+        subject,
+        secret_in_pod,
+        &[ContainerKind::Ephemeral],
+        &mut patch,
+    );
+    let mut response = base;
+    if let Some(u) = &user {
+        response
+            .audit_annotations
+            .insert(keys::AUDIT_USER.into(), u.clone());
+    }
+    finish(
+        response,
+        user,
+        Vec::new(),
+        patch.build(pod),
+        Vec::new(),
+        Vec::new(),
+    )
+}
+
+fn finish(
+    mut response: AdmissionResponse,
+    user: Option<String>,
+    mounts: Vec<MountRecord>,
+    patch: Vec<PatchOperation>,
+    effects: Vec<Effect>,
+    warnings: Vec<String>,
+) -> Review {
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    if !patch.is_empty() {
+        response = match response.with_patch(json_patch::Patch(patch.clone())) {
+            Ok(r) => r,
+            Err(e) => return denied(AdmissionResponse::invalid(""), user, &e.to_string()),
+        };
+    }
+    Review {
+        response,
+        user,
+        mounts,
+        patch,
+        effects,
+    }
+}
+
+/// Records of the claim volumes the pod brought itself (home, shares, libraries).
+fn existing_records(
+    pod: &Pod,
+    volumes: &[guard::ClaimVolume<'_>],
+    subject: &identity::Subject,
+    secret_in_pod: bool,
+) -> Vec<MountRecord> {
+    let mounts = pod::all_mounts(pod);
+    volumes
+        .iter()
+        .filter_map(|v| {
+            let source = match &v.use_ {
+                ClaimUse::Home => "home".to_string(),
+                ClaimUse::Share(shares) => format!("share:{}", shares.first()?.name),
+                ClaimUse::Library(lib) => format!("library:{}", lib.name),
+                ClaimUse::Other => return None,
+            };
+            let mount = mounts.iter().find(|(_, _, _, m)| m.name == v.name);
+            let access = v.access(subject, secret_in_pod);
+            Some(MountRecord {
+                volume: v.name.clone(),
+                claim_name: v.claim.clone(),
+                mount_path: mount
+                    .map(|(_, _, _, m)| m.mount_path.clone())
+                    .unwrap_or_default(),
+                read_only: v.read_only || access != super::access::Access::Rw,
+                source,
+            })
+        })
+        .collect()
+}
+
+fn sort_records(mounts: &mut Vec<MountRecord>) {
+    let rank = |m: &MountRecord| match m.source.split(':').next() {
+        Some("home") => 0,
+        Some("share") => 1,
+        _ => 2,
+    };
+    mounts.sort_by(|a, b| (rank(a), &a.source, &a.volume).cmp(&(rank(b), &b.source, &b.volume)));
+    mounts.dedup_by(|a, b| a.source == b.source);
+}
+
+/// `home=rw,finance=ro,apps=ro`; with `would_create`, the home entry says `home=would-create`.
+fn summary(mounts: &[MountRecord], would_create: bool) -> String {
+    let mut seen = BTreeMap::new();
+    let mut parts = Vec::new();
+    for m in mounts {
+        let name = m
+            .source
+            .split_once(':')
+            .map_or(m.source.as_str(), |(_, n)| n);
+        if seen.insert(m.source.clone(), ()).is_some() {
+            continue;
+        }
+        let value = if m.source == "home" && would_create {
+            "would-create"
+        } else if m.read_only {
+            "ro"
+        } else {
+            "rw"
+        };
+        parts.push(format!("{name}={value}"));
+    }
+    parts.join(",")
+}

@@ -78,7 +78,7 @@ pub fn scan<'p>(
                 volume.name
             ));
         }
-        let shares: Vec<&Share> = policy.shares_for_claim(ns, claim).collect();
+        let shares: Vec<&Share> = policy.shares_for_claim(ns, claim);
         let use_ = if !shares.is_empty() {
             if let Some(denied) = shares
                 .iter()
@@ -94,6 +94,7 @@ pub fn scan<'p>(
             ClaimUse::Share(shares)
         } else if let Some(lib) = policy
             .libraries_in_scope(ns)
+            .into_iter()
             .find(|l| l.claim_name == claim)
         {
             ClaimUse::Library(lib)

@@ -224,7 +224,7 @@ pub fn plan(
         }
     }
 
-    let in_scope: Vec<&Share> = ctx.policy.shares_in_scope(ctx.namespace).collect();
+    let in_scope: Vec<&Share> = ctx.policy.shares_in_scope(ctx.namespace);
     let requested = pod::requested_secret_shares(pod);
     for name in &requested {
         let unavailable = || {

@@ -8,6 +8,7 @@ pub mod identity;
 pub mod inject;
 pub mod patch;
 pub mod pod;
+pub mod request;
 pub mod review;
 
 pub use access::Access;

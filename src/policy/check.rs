@@ -1,6 +1,6 @@
 //! Field rules of §3 for one document, turning a parsed document into a model item.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use super::document::{
     Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SettingsDoc, ShareDoc,
@@ -321,7 +321,7 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
         }
     }
     Settings {
-        trusted_spawners: s.trusted_spawners.iter().cloned().collect::<HashSet<_>>(),
+        trusted_spawners: s.trusted_spawners.clone(),
         username_annotations,
         notebook_selector,
     }

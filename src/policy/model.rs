@@ -126,7 +126,8 @@ pub struct Library {
 /// The `Settings` document, or its defaults when there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub trusted_spawners: HashSet<String>,
+    /// In policy order; few enough that a scan beats hashing.
+    pub trusted_spawners: Vec<String>,
     pub username_annotations: Vec<String>,
     pub notebook_selector: Vec<LabelSelector>,
 }
@@ -152,7 +153,7 @@ impl Default for Settings {
             ..Default::default()
         };
         Settings {
-            trusted_spawners: HashSet::new(),
+            trusted_spawners: Vec::new(),
             username_annotations: DEFAULT_USERNAME_ANNOTATIONS
                 .iter()
                 .map(|s| s.to_string())

@@ -384,11 +384,9 @@ impl PolicySnapshot {
         }
     }
 
-    /// Shares whose scope includes the namespace, in policy order.
-    pub fn shares_in_scope<'a>(
-        &'a self,
-        ns: &'a NamespaceInfo,
-    ) -> impl Iterator<Item = &'a Share> + 'a {
+    /// Shares whose scope includes the namespace, in policy order. Touches only the shares
+    /// indexed under that namespace, the unscoped ones and those with a selector.
+    pub fn shares_in_scope(&self, ns: &NamespaceInfo) -> Vec<&Share> {
         let named = self
             .by_namespace
             .get(&ns.name)
@@ -406,29 +404,26 @@ impl PolicySnapshot {
             )
             .collect();
         ids.sort_unstable();
-        ids.into_iter().map(|i| &self.shares[i])
+        ids.into_iter().map(|i| &self.shares[i]).collect()
     }
 
     /// Shares in scope of the namespace that use this claim.
-    pub fn shares_for_claim<'a>(
-        &'a self,
-        ns: &'a NamespaceInfo,
-        claim: &str,
-    ) -> impl Iterator<Item = &'a Share> + 'a {
+    pub fn shares_for_claim(&self, ns: &NamespaceInfo, claim: &str) -> Vec<&Share> {
         self.share_claims
             .get(claim)
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
             .map(|&i| &self.shares[i])
-            .filter(move |s| s.scope.includes(ns))
+            .filter(|s| s.scope.includes(ns))
+            .collect()
     }
 
-    pub fn libraries_in_scope<'a>(
-        &'a self,
-        ns: &'a NamespaceInfo,
-    ) -> impl Iterator<Item = &'a Library> + 'a {
-        self.libraries.iter().filter(move |l| l.scope.includes(ns))
+    pub fn libraries_in_scope(&self, ns: &NamespaceInfo) -> Vec<&Library> {
+        self.libraries
+            .iter()
+            .filter(|l| l.scope.includes(ns))
+            .collect()
     }
 
     pub fn home_for(&self, ns: &NamespaceInfo) -> Option<&Home> {

@@ -1,0 +1,49 @@
+//! Builds AdmissionRequests the way the API server sends them, for `audit` and for tests.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use serde_json::json;
+
+/// Who sends the request: `request.userInfo`.
+#[derive(Debug, Clone, Default)]
+pub struct Requester {
+    pub username: String,
+    pub groups: Vec<String>,
+}
+
+/// A pod CREATE request (or a `pods/ephemeralcontainers` UPDATE with `ephemeral`), as the API
+/// server would send it for `pod` in `namespace`.
+pub fn pod_request(
+    pod: &Pod,
+    namespace: &str,
+    requester: &Requester,
+    dry_run: bool,
+    ephemeral: bool,
+) -> Result<AdmissionRequest<Pod>, String> {
+    let (operation, sub_resource) = if ephemeral {
+        ("UPDATE", Some("ephemeralcontainers"))
+    } else {
+        ("CREATE", None)
+    };
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "00000000-0000-0000-0000-000000000000",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "subResource": sub_resource,
+            "name": pod.metadata.name.clone().unwrap_or_default(),
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": requester.username, "groups": requester.groups},
+            "object": pod,
+            "oldObject": if ephemeral { serde_json::to_value(pod).unwrap_or_default() } else { serde_json::Value::Null },
+            "dryRun": dry_run,
+        }
+    });
+    let review: AdmissionReview<Pod> = serde_json::from_value(review).map_err(|e| e.to_string())?;
+    review
+        .try_into()
+        .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
+}

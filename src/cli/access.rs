@@ -1,0 +1,162 @@
+//! `access`: the matrix of principals named in policy × shares, for audits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::AccessOutput;
+use crate::admission::access::share_access;
+use crate::admission::{Access, Subject};
+use crate::files::load_policies;
+use crate::policy::{NamespaceInfo, PolicySnapshot, Share};
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Policy files or directories (repeatable).
+    #[arg(long = "policies", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// Only shares that reach this namespace (namespaceSelector scopes need --namespace-labels).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Labels of that namespace, k=v,k2=v2.
+    #[arg(long, value_parser = super::parse_labels)]
+    pub namespace_labels: Option<Vec<(String, String)>>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: AccessOutput,
+}
+
+/// One row: a principal and its access to each share, in share order.
+pub struct Row {
+    pub kind: &'static str,
+    pub name: String,
+    pub access: Vec<Access>,
+}
+
+/// Users and groups named anywhere in the policy, plus `*` for any notebook user.
+pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
+    let mut users = BTreeSet::new();
+    let mut groups = BTreeSet::new();
+    for share in policy.shares() {
+        for p in [&share.readers, &share.writers] {
+            users.extend(p.users.iter().cloned());
+            groups.extend(p.groups.iter().cloned());
+        }
+    }
+    for (group, members) in policy.group_members() {
+        groups.insert(group.clone());
+        users.extend(members.iter().cloned());
+    }
+    let row = |kind, name: String, subject: Subject| Row {
+        kind,
+        access: shares.iter().map(|s| share_access(s, &subject)).collect(),
+        name,
+    };
+    let mut rows = vec![row("anyone", "*".into(), Subject::default())];
+    for g in groups {
+        let subject = Subject {
+            user: None,
+            groups: [g.clone()].into(),
+        };
+        rows.push(row("group", g, subject));
+    }
+    for u in users {
+        let subject = Subject {
+            user: Some(u.clone()),
+            groups: policy.groups_of(&u).cloned().unwrap_or_default(),
+        };
+        rows.push(row("user", u, subject));
+    }
+    rows
+}
+
+pub fn run(args: &AccessArgs) -> Result<i32, String> {
+    let loaded = load_policies(&args.policies).map_err(|e| e.to_string())?;
+    let policy = PolicySnapshot::compile(&loaded.units);
+    for f in policy
+        .findings()
+        .filter(|f| f.severity == crate::policy::Severity::Error)
+    {
+        eprintln!("{f}");
+    }
+    let shares: Vec<&Share> = match &args.namespace {
+        Some(name) => {
+            let ns = NamespaceInfo {
+                name: name.clone(),
+                labels: args
+                    .namespace_labels
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            };
+            policy.shares_in_scope(&ns)
+        }
+        None => policy.shares().iter().collect(),
+    };
+    let rows = matrix(&policy, &shares);
+    let label = |r: &Row| format!("{}:{}", r.kind, r.name);
+    match args.output {
+        AccessOutput::Json => {
+            let principals: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    let access: BTreeMap<&str, &str> = shares
+                        .iter()
+                        .zip(&r.access)
+                        .map(|(s, a)| (s.name.as_str(), a.as_str()))
+                        .collect();
+                    json!({"kind": r.kind, "name": r.name, "access": access})
+                })
+                .collect();
+            let shares_json: Vec<_> = shares
+                .iter()
+                .map(|s| json!({"name": s.name, "level": s.level.as_str(), "claimName": s.claim_name, "mountPath": s.mount_path}))
+                .collect();
+            let out = json!({"namespace": args.namespace, "shares": shares_json, "principals": principals});
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+            );
+        }
+        AccessOutput::Csv => {
+            let header: Vec<&str> = shares.iter().map(|s| s.name.as_str()).collect();
+            println!("principal,{}", header.join(","));
+            for r in &rows {
+                let cells: Vec<&str> = r.access.iter().map(|a| a.as_str()).collect();
+                println!("{},{}", label(r), cells.join(","));
+            }
+        }
+        AccessOutput::Table => {
+            let first = rows
+                .iter()
+                .map(|r| label(r).len())
+                .max()
+                .unwrap_or(9)
+                .max(9);
+            let widths: Vec<usize> = shares
+                .iter()
+                .map(|s| s.name.len().max(s.level.as_str().len()))
+                .collect();
+            let mut line = format!("{:first$}", "PRINCIPAL");
+            for (s, w) in shares.iter().zip(&widths) {
+                line.push_str(&format!("  {:w$}", s.name));
+            }
+            println!("{}", line.trim_end());
+            let mut line = format!("{:first$}", "(level)");
+            for (s, w) in shares.iter().zip(&widths) {
+                line.push_str(&format!("  {:w$}", s.level.as_str()));
+            }
+            println!("{}", line.trim_end());
+            for r in &rows {
+                let mut line = format!("{:first$}", label(r));
+                for (a, w) in r.access.iter().zip(&widths) {
+                    line.push_str(&format!("  {:w$}", a.as_str()));
+                }
+                println!("{}", line.trim_end());
+            }
+        }
+    }
+    Ok(0)
+}

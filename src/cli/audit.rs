@@ -1,0 +1,193 @@
+//! `audit`: what the webhook would answer for a pod, from policy files, without a cluster.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use serde_json::json;
+
+use super::AuditOutput;
+use crate::admission::request::{Requester, pod_request};
+use crate::admission::{ClaimInfo, Context, Review, review};
+use crate::files::{load_policies, read};
+use crate::keys;
+use crate::policy::{NamespaceInfo, PolicySnapshot, Severity};
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Policy files or directories (repeatable).
+    #[arg(long = "policies", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// The pod manifest (YAML or JSON).
+    #[arg(long)]
+    pub pod: PathBuf,
+    /// Namespace of the pod (default: the pod's own, else `default`).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Labels of the namespace, k=v,k2=v2 (for namespaceSelector scopes).
+    #[arg(long, value_parser = super::parse_labels)]
+    pub namespace_labels: Option<Vec<(String, String)>>,
+    /// Who creates the pod (default: the first trusted spawner of the Settings document).
+    #[arg(long)]
+    pub requester: Option<String>,
+    /// The requester's groups, g1,g2.
+    #[arg(long, value_delimiter = ',')]
+    pub requester_groups: Vec<String>,
+    /// Answer as for `kubectl create --dry-run=server` (no claim would be created).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Existing PersistentVolumeClaims (manifests), e.g. home claims with their owner annotation.
+    #[arg(long)]
+    pub claims: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: AuditOutput,
+}
+
+pub fn run(args: &AuditArgs) -> Result<i32, String> {
+    let loaded = load_policies(&args.policies).map_err(|e| e.to_string())?;
+    let policy = PolicySnapshot::compile(&loaded.units);
+    for f in loaded
+        .findings
+        .iter()
+        .chain(policy.findings())
+        .filter(|f| f.severity == Severity::Error)
+    {
+        eprintln!("{f}");
+    }
+    let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
+    let pod: Pod = serde_yaml::from_str(&pod_text)
+        .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| pod.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let ns = NamespaceInfo {
+        name: namespace.clone(),
+        labels: args
+            .namespace_labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    };
+    let username = match &args.requester {
+        Some(r) => r.clone(),
+        None => policy.settings().trusted_spawners.first().cloned().ok_or(
+            "no --requester given and the policy has no trusted spawner to default to; pass --requester NAME",
+        )?,
+    };
+    let claims = match &args.claims {
+        Some(path) => read_claims(path, &namespace)?,
+        None => HashMap::new(),
+    };
+    let requester = Requester {
+        username,
+        groups: args.requester_groups.clone(),
+    };
+    let request = pod_request(&pod, &namespace, &requester, args.dry_run, false)?;
+    let ctx = Context {
+        policy: &policy,
+        namespace: &ns,
+        claims: &claims,
+    };
+    let outcome = review(ctx, &request);
+    print(args.output, &pod, &outcome)?;
+    Ok(if outcome.allowed() { 0 } else { 1 })
+}
+
+fn read_claims(
+    path: &PathBuf,
+    namespace: &str,
+) -> Result<HashMap<(String, String), ClaimInfo>, String> {
+    let text = read(path).map_err(|e| e.to_string())?;
+    let mut claims = HashMap::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value =
+            serde_yaml::Value::deserialize(doc).map_err(|e| format!("{}: {e}", path.display()))?;
+        let items = match value.get("kind").and_then(|k| k.as_str()) {
+            Some("List") => value
+                .get("items")
+                .and_then(|i| i.as_sequence())
+                .cloned()
+                .unwrap_or_default(),
+            Some(_) => vec![value],
+            None => continue,
+        };
+        for item in items {
+            let pvc: PersistentVolumeClaim = serde_yaml::from_value(item)
+                .map_err(|e| format!("{}: not a PersistentVolumeClaim: {e}", path.display()))?;
+            let ns = pvc
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_string());
+            let name = pvc.metadata.name.clone().unwrap_or_default();
+            claims.insert((ns, name), ClaimInfo::of(&pvc));
+        }
+    }
+    Ok(claims)
+}
+
+use serde::Deserialize;
+
+fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
+    let response = &outcome.response;
+    let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
+    match output {
+        AuditOutput::Json => {
+            let out = json!({
+                "allowed": outcome.allowed(),
+                "user": outcome.user,
+                "message": outcome.message(),
+                "mounts": outcome.mounts,
+                "patch": outcome.patch,
+                "warnings": response.warnings.clone().unwrap_or_default(),
+                "auditAnnotations": response.audit_annotations.iter().collect::<std::collections::BTreeMap<_, _>>(),
+            });
+            println!("{}", text(&out)?);
+        }
+        AuditOutput::Patch => println!(
+            "{}",
+            text(&serde_json::to_value(&outcome.patch).map_err(|e| e.to_string())?)?
+        ),
+        AuditOutput::Pod => {
+            let mut doc = serde_json::to_value(pod).map_err(|e| e.to_string())?;
+            json_patch::patch(&mut doc, &outcome.patch)
+                .map_err(|e| format!("the patch does not apply: {e}"))?;
+            print!(
+                "{}",
+                serde_yaml::to_string(&doc).map_err(|e| e.to_string())?
+            );
+        }
+        AuditOutput::Text => {
+            if !outcome.allowed() {
+                println!("DENIED: {}", outcome.message().unwrap_or_default());
+            } else {
+                println!(
+                    "allowed for user: {}",
+                    outcome.user.as_deref().unwrap_or("(anonymous)")
+                );
+                if outcome.mounts.is_empty() {
+                    println!("no policy volumes");
+                }
+                for m in &outcome.mounts {
+                    let mode = if m.read_only { "ro" } else { "rw" };
+                    println!(
+                        "  {mode}  {:<40} {:<22} claim {}",
+                        m.mount_path, m.source, m.claim_name
+                    );
+                }
+                println!("patch: {} operation(s)", outcome.patch.len());
+            }
+            for w in response.warnings.iter().flatten() {
+                println!("warning: {w}");
+            }
+            if let Some(m) = response.audit_annotations.get(keys::AUDIT_MOUNTS) {
+                println!("audit annotation mounts: {m}");
+            }
+        }
+    }
+    Ok(())
+}

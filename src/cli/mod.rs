@@ -1,0 +1,83 @@
+//! Command line: `check`, `audit` and `access` answer offline from the same policy files and the
+//! same decision code as the server.
+
+pub mod access;
+pub mod audit;
+pub mod check;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit status for bad input (unreadable files, bad flags), distinct from a denial.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "notebook-volumes",
+    version,
+    about = "Admission webhook that gives Jupyter notebook pods their home, shared data and library volumes"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate policy files or ConfigMap manifests; exit 1 on any error.
+    Check {
+        /// Files or directories of policy documents or ConfigMap manifests.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show what the webhook would answer for a pod.
+    Audit(audit::AuditArgs),
+    /// Print who can read or write each share.
+    Access(access::AccessArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    Text,
+    Json,
+    Patch,
+    Pod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessOutput {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Parses `k=v,k2=v2` (used for namespace labels).
+pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!("'{pair}' is not key=value")),
+        })
+        .collect()
+}
+
+/// Runs a command and returns the process exit status.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Check { paths } => check::run(&paths),
+        Command::Audit(args) => audit::run(&args),
+        Command::Access(args) => access::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            EXIT_BAD_INPUT
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Shared builders: the example policy set, pods from YAML, requests as the API server sends them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Pod;
+use notebook_volumes::admission::request::{Requester, pod_request};
+use notebook_volumes::admission::{ClaimInfo, Context, Review, review};
+use notebook_volumes::files::load_policies;
+use notebook_volumes::policy::{NamespaceInfo, Origin, PolicySnapshot, Source, Unit};
+
+pub const HUB: &str = "system:serviceaccount:jupyterhub:hub";
+pub const STS: &str = "system:serviceaccount:kube-system:statefulset-controller";
+pub const NS: &str = "ds-team";
+
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub fn examples() -> PolicySnapshot {
+    let loaded = load_policies(&[repo("examples/policies")]).expect("examples load");
+    let snap = PolicySnapshot::compile(&loaded.units);
+    assert!(
+        snap.findings().next().is_none(),
+        "{:?}",
+        snap.findings().collect::<Vec<_>>()
+    );
+    snap
+}
+
+/// A snapshot from policy text, as one file.
+pub fn policy(text: &str) -> PolicySnapshot {
+    PolicySnapshot::compile(&[unit("policy.yaml", text)])
+}
+
+pub fn unit(name: &str, text: &str) -> Unit {
+    Unit {
+        name: name.to_string(),
+        sources: vec![Source {
+            origin: Origin::file(name),
+            text: text.to_string(),
+        }],
+    }
+}
+
+pub fn example_pod(name: &str) -> Pod {
+    let text =
+        std::fs::read_to_string(repo(&format!("examples/pods/{name}.yaml"))).expect("pod file");
+    serde_yaml::from_str(&text).expect("pod parses")
+}
+
+pub fn pod(yaml: &str) -> Pod {
+    serde_yaml::from_str(yaml).expect("pod parses")
+}
+
+/// Everything one admission needs, with helpers to run it.
+pub struct Case {
+    pub policy: PolicySnapshot,
+    pub ns: NamespaceInfo,
+    pub claims: HashMap<(String, String), ClaimInfo>,
+    pub requester: Requester,
+    pub dry_run: bool,
+}
+
+impl Case {
+    pub fn new(policy: PolicySnapshot, requester: &str) -> Self {
+        Case {
+            policy,
+            ns: NamespaceInfo::new(NS),
+            claims: HashMap::new(),
+            requester: Requester {
+                username: requester.into(),
+                groups: vec![],
+            },
+            dry_run: false,
+        }
+    }
+
+    pub fn groups(mut self, groups: &[&str]) -> Self {
+        self.requester.groups = groups.iter().map(|g| g.to_string()).collect();
+        self
+    }
+
+    pub fn claim(mut self, name: &str, home: bool, owner: Option<&str>) -> Self {
+        self.claims.insert(
+            (NS.into(), name.into()),
+            ClaimInfo {
+                home,
+                owner: owner.map(str::to_string),
+            },
+        );
+        self
+    }
+
+    pub fn review(&self, pod: &Pod) -> Review {
+        self.review_op(pod, false)
+    }
+
+    pub fn review_op(&self, pod: &Pod, ephemeral: bool) -> Review {
+        let req = pod_request(pod, &self.ns.name, &self.requester, self.dry_run, ephemeral)
+            .expect("request");
+        let ctx = Context {
+            policy: &self.policy,
+            namespace: &self.ns,
+            claims: &self.claims,
+        };
+        review(ctx, &req)
+    }
+}
+
+/// The pod after the review's patch, as the API server would store it.
+pub fn apply(pod: &Pod, outcome: &Review) -> Pod {
+    let mut doc = serde_json::to_value(pod).expect("pod json");
+    json_patch::patch(&mut doc, &outcome.patch).expect("patch applies");
+    serde_json::from_value(doc).expect("patched pod is a Pod")
+}
+
+/// (mountPath, readOnly) of every mount of a container, by container name.
+pub fn mounts_of(pod: &Pod, container: &str) -> Vec<(String, bool)> {
+    let spec = pod.spec.as_ref().expect("spec");
+    let c = spec
+        .containers
+        .iter()
+        .find(|c| c.name == container)
+        .expect("container");
+    c.volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
+        .collect()
+}
+
+pub fn env_of(pod: &Pod, container: &str, name: &str) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    let c = spec.containers.iter().find(|c| c.name == container)?;
+    c.env
+        .iter()
+        .flatten()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.clone())
+}
+
+/// `readOnly` of the claim volume with this name.
+pub fn volume_read_only(pod: &Pod, volume: &str) -> Option<bool> {
+    let spec = pod.spec.as_ref()?;
+    let v = spec.volumes.iter().flatten().find(|v| v.name == volume)?;
+    Some(
+        v.persistent_volume_claim
+            .as_ref()?
+            .read_only
+            .unwrap_or(false),
+    )
+}
+
+pub fn annotation(pod: &Pod, key: &str) -> Option<String> {
+    pod.metadata.annotations.as_ref()?.get(key).cloned()
+}

@@ -1,0 +1,7 @@
+//! Tests of the pure core and the offline CLI: every rule of the design has a test named after it.
+
+mod cli;
+mod fixtures;
+mod properties;
+mod rules;
+mod validation;

@@ -8,13 +8,19 @@ use super::claims::ClaimLookup;
 use super::identity::Subject;
 use super::patch::{ContainerKind, PatchBuilder};
 use super::pod;
+use crate::keys;
 use crate::policy::{Level, Library, NamespaceInfo, PolicySnapshot, Share};
 
 /// What a claim volume of the pod turned out to be.
 #[derive(Debug, Clone)]
 pub enum ClaimUse<'p> {
     /// Claim of one or more shares in scope (several shares may use one claim with subPaths).
-    Share(Vec<&'p Share>),
+    /// `exact` is the share whose injected volume this is (`nv-share-<name>`, every mount at the
+    /// share's subPath): only then does that share's access apply rather than the least of all.
+    Share {
+        shares: Vec<&'p Share>,
+        exact: Option<&'p Share>,
+    },
     Library(&'p Library),
     /// A home claim (labelled) of this subject, or the subject's own home claim by name.
     Home,
@@ -34,7 +40,8 @@ impl ClaimVolume<'_> {
     /// Access the subject gets through this volume: the least over the shares on the claim.
     pub fn access(&self, subject: &Subject, secret_in_pod: bool) -> Access {
         match &self.use_ {
-            ClaimUse::Share(shares) => shares
+            ClaimUse::Share { exact: Some(s), .. } => effective_access(s, subject, secret_in_pod),
+            ClaimUse::Share { shares, .. } => shares
                 .iter()
                 .map(|s| effective_access(s, subject, secret_in_pod))
                 .min()
@@ -45,7 +52,11 @@ impl ClaimVolume<'_> {
     }
 
     pub fn is_secret(&self) -> bool {
-        matches!(&self.use_, ClaimUse::Share(shares) if shares.iter().any(|s| s.level == Level::Secret))
+        match &self.use_ {
+            ClaimUse::Share { exact: Some(s), .. } => s.level == Level::Secret,
+            ClaimUse::Share { shares, .. } => shares.iter().any(|s| s.level == Level::Secret),
+            _ => false,
+        }
     }
 }
 
@@ -80,7 +91,21 @@ pub fn scan<'p>(
         }
         let shares: Vec<&Share> = policy.shares_for_claim(ns, claim);
         let use_ = if !shares.is_empty() {
-            if let Some(denied) = shares
+            let mounts = pod::all_mounts(pod);
+            let exact = shares.iter().copied().find(|s| {
+                volume.name == keys::share_volume(&s.name)
+                    && mounts
+                        .iter()
+                        .filter(|(_, _, _, m)| m.name == volume.name)
+                        .all(|(_, _, _, m)| {
+                            m.sub_path.as_deref().filter(|p| !p.is_empty()) == s.sub_path.as_deref()
+                        })
+            });
+            let applicable: Vec<&Share> = match exact {
+                Some(s) => vec![s],
+                None => shares.clone(),
+            };
+            if let Some(denied) = applicable
                 .iter()
                 .find(|s| share_access(s, subject) == Access::None)
             {
@@ -91,7 +116,7 @@ pub fn scan<'p>(
                     denied.name
                 ));
             }
-            ClaimUse::Share(shares)
+            ClaimUse::Share { shares, exact }
         } else if let Some(lib) = policy
             .libraries_in_scope(ns)
             .into_iter()

@@ -73,13 +73,14 @@ pub fn identify(
             },
         });
     }
-    if let Some((_, claimed)) = named {
-        if strict && *claimed != requester {
-            return Err(ImpersonationDenied {
-                claimed: claimed.clone(),
-                requester,
-            });
-        }
+    if let Some((_, claimed)) = named
+        && strict
+        && *claimed != requester
+    {
+        return Err(ImpersonationDenied {
+            claimed: claimed.clone(),
+            requester,
+        });
     }
     let mut groups = policy_groups(&requester);
     groups.extend(user_info.groups.iter().flatten().cloned());

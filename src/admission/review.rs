@@ -349,7 +349,8 @@ fn existing_records(
         .filter_map(|v| {
             let source = match &v.use_ {
                 ClaimUse::Home => "home".to_string(),
-                ClaimUse::Share(shares) => format!("share:{}", shares.first()?.name),
+                ClaimUse::Share { exact: Some(s), .. } => format!("share:{}", s.name),
+                ClaimUse::Share { shares, .. } => format!("share:{}", shares.first()?.name),
                 ClaimUse::Library(lib) => format!("library:{}", lib.name),
                 ClaimUse::Other => return None,
             };

@@ -98,7 +98,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
 }
 
 fn read_claims(
-    path: &PathBuf,
+    path: &std::path::Path,
     namespace: &str,
 ) -> Result<HashMap<(String, String), ClaimInfo>, String> {
     let text = read(path).map_err(|e| e.to_string())?;

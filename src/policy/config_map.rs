@@ -124,10 +124,10 @@ pub fn units_from_text(path: &str, text: &str) -> (Vec<Unit>, Vec<Finding>) {
                     *slot = line.to_string();
                 }
             }
-            if raw.first_line >= 2 {
-                if let Some(slot) = kept.get_mut(raw.first_line - 2) {
-                    *slot = "---".to_string();
-                }
+            if raw.first_line >= 2
+                && let Some(slot) = kept.get_mut(raw.first_line - 2)
+            {
+                *slot = "---".to_string();
             }
         }
         units.insert(

@@ -133,6 +133,12 @@ impl PolicySnapshot {
         match item {
             Item::Share(s) => {
                 for other in shares {
+                    let same_claim_overlaps = other.claim_name == s.claim_name
+                        && other.scope.may_overlap(&s.scope)
+                        && match (&s.sub_path, &other.sub_path) {
+                            (Some(a), Some(b)) => path_within(a, b) || path_within(b, a),
+                            _ => true,
+                        };
                     if other.name == s.name {
                         err(
                             "name",
@@ -150,6 +156,14 @@ impl PolicySnapshot {
                             format!(
                                 "'{}' collides with share '{}' mounted at '{}' (in {}) in namespaces both can reach; share mount paths must not be equal or nested",
                                 s.mount_path, other.name, other.mount_path, other.origin.unit
+                            ),
+                        );
+                    } else if same_claim_overlaps {
+                        err(
+                            "subPath",
+                            format!(
+                                "share '{}' (in {}) also uses claim '{}'; shares of one claim need distinct, non-nested subPaths, or one would expose the other's data",
+                                other.name, other.origin.unit, s.claim_name
                             ),
                         );
                     }
@@ -347,10 +361,9 @@ impl PolicySnapshot {
                     let is_share = map.get("kind").and_then(Value::as_str) == Some("Share");
                     if let (true, Some(claim)) =
                         (is_share, map.get("claimName").and_then(Value::as_str))
+                        && !defined.contains(claim)
                     {
-                        if !defined.contains(claim) {
-                            protected.insert(claim.to_string(), unit.name.clone());
-                        }
+                        protected.insert(claim.to_string(), unit.name.clone());
                     }
                 }
             }

@@ -1,1 +1,342 @@
+//! The offline commands as a platform engineer runs them: exit codes, output shapes, messages.
 
+use std::process::{Command, Output};
+
+use crate::fixtures::repo;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notebook-volumes"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path.display().to_string())
+}
+
+#[test]
+fn check_accepts_the_examples() {
+    let o = run(&["check", "examples/policies"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("4 share(s), 1 library(ies); 0 error(s)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn check_reports_file_line_and_field_and_exits_1() {
+    let (_d, path) = temp_file(
+        "bad.yaml",
+        "kind: Share\nname: a\nclaimName: a\nmountPath: a\nlevel: public\n",
+    );
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains(&format!("{path}:4: error: field 'mountPath'")),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn check_reads_config_map_manifests() {
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\n  namespace: nv\n  labels: {notebook-volumes.io/policy: \"true\"}\ndata:\n  a.yaml: |\n    kind: Share\n    name: a\n    claimName: a\n    mountPath: /a\n    level: public\n    readers: {users: [x]}\n";
+    let (_d, path) = temp_file("cm.yaml", manifest);
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("(ConfigMap nv/p, key a.yaml, line 6): error: field 'readers'"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn check_missing_path_exits_2_with_a_message() {
+    let o = run(&["check", "does/not/exist"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read does/not/exist"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn audit_json_has_the_documented_shape() {
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/kubespawner-alice.yaml",
+        "--requester",
+        "system:serviceaccount:jupyterhub:hub",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "allowed",
+            "auditAnnotations",
+            "message",
+            "mounts",
+            "patch",
+            "user",
+            "warnings"
+        ]
+    );
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["user"], "alice");
+    assert!(v["message"].is_null());
+    let home = &v["mounts"][0];
+    assert_eq!(home["volume"], "nv-home");
+    assert_eq!(home["claimName"], "home-alice");
+    assert_eq!(home["mountPath"], "/opt/app-root/src");
+    assert_eq!(home["readOnly"], false);
+    assert_eq!(home["source"], "home");
+    assert!(
+        v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source"] == "share:finance")
+    );
+    assert!(
+        v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source"] == "library:apps" && m["readOnly"] == true)
+    );
+    assert!(
+        v["patch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|op| op["op"] == "add")
+    );
+    assert_eq!(v["auditAnnotations"]["user"], "alice");
+}
+
+#[test]
+fn audit_denied_exits_1_with_the_reason() {
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/carol-claims-bob.yaml",
+        "--requester",
+        "carol",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("pod claims user 'bob'")
+    );
+    assert!(v["auditAnnotations"]["reason"].as_str().is_some());
+}
+
+#[test]
+fn audit_dry_run_says_would_create() {
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/kubespawner-alice.yaml",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["auditAnnotations"]["mounts"]
+            .as_str()
+            .unwrap()
+            .starts_with("home=would-create")
+    );
+}
+
+#[test]
+fn audit_pod_output_is_the_mutated_pod() {
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/odh-bob.yaml",
+        "--requester",
+        "system:serviceaccount:kube-system:statefulset-controller",
+        "--output",
+        "pod",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_slice(&o.stdout).unwrap();
+    let mounts = pod.spec.unwrap().containers[0]
+        .volume_mounts
+        .clone()
+        .unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.name == "nv-lib-apps" && m.read_only == Some(true))
+    );
+}
+
+#[test]
+fn audit_patch_output_is_a_json_patch_and_text_is_readable() {
+    let base = [
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/kubespawner-alice.yaml",
+    ];
+    let o = run(&[&base[..], &["--output", "patch"]].concat());
+    let patch: json_patch::Patch = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!patch.0.is_empty());
+    let o = run(&base);
+    assert!(
+        stdout(&o).contains("allowed for user: alice"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("ro  /opt/apps"), "{}", stdout(&o));
+}
+
+#[test]
+fn audit_bad_pod_yaml_exits_2() {
+    let (_d, path) = temp_file("pod.yaml", "spec: [not, a, pod\n");
+    let o = run(&["audit", "--policies", "examples/policies", "--pod", &path]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not a valid Pod manifest"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn audit_bad_flags_exit_2() {
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "x.yaml",
+        "--output",
+        "xml",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/odh-bob.yaml",
+        "--namespace-labels",
+        "novalue",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not key=value"), "{}", stderr(&o));
+    let o = run(&["audit", "--pod", "examples/pods/odh-bob.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn audit_claims_file_supplies_existing_home_claims() {
+    let claims = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: home-alice\n  namespace: ds-team\n  labels: {notebook-volumes.io/home: \"true\"}\n  annotations: {notebook-volumes.io/owner: mallory}\n";
+    let (_d, path) = temp_file("claims.yaml", claims);
+    let o = run(&[
+        "audit",
+        "--policies",
+        "examples/policies",
+        "--pod",
+        "examples/pods/kubespawner-alice.yaml",
+        "--claims",
+        &path,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("belongs to user 'mallory'"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn access_matrix_in_every_format() {
+    let o = run(&[
+        "access",
+        "--policies",
+        "examples/policies",
+        "--output",
+        "csv",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let csv = stdout(&o);
+    assert!(
+        csv.starts_with("principal,datasets,team-notebooks,finance,mergers\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("user:alice,ro,rw,rw,rw\n"), "{csv}");
+    assert!(csv.contains("user:bob,ro,rw,ro,-\n"), "{csv}");
+    assert!(csv.contains("anyone:*,ro,ro,-,-\n"), "{csv}");
+    let o = run(&[
+        "access",
+        "--policies",
+        "examples/policies",
+        "--output",
+        "json",
+        "--namespace",
+        "ds-team",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dave = v["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "dave")
+        .unwrap();
+    assert_eq!(dave["access"]["mergers"], "ro");
+    let o = run(&[
+        "access",
+        "--policies",
+        "examples/policies",
+        "--namespace",
+        "elsewhere",
+    ]);
+    assert!(
+        stdout(&o).lines().next().unwrap().trim() == "PRINCIPAL",
+        "{}",
+        stdout(&o)
+    );
+}

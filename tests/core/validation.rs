@@ -1,1 +1,351 @@
+//! §3 validation: each rule has a failing example whose finding names the field and the line.
 
+use notebook_volumes::policy::{Finding, PolicySnapshot, Severity};
+
+use crate::fixtures::{policy, unit};
+
+/// The single error of a policy text, which must name `field` on `line`.
+fn error_of(text: &str) -> Finding {
+    let snap = policy(text);
+    let errors: Vec<Finding> = snap
+        .findings()
+        .filter(|f| f.severity == Severity::Error)
+        .cloned()
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(snap.rejected_units().count() == 1);
+    errors.into_iter().next().unwrap()
+}
+
+fn assert_error(text: &str, field: &str, line: usize, words: &str) {
+    let f = error_of(text);
+    assert_eq!(f.field.as_deref(), Some(field), "{f}");
+    assert_eq!(f.line, line, "{f}");
+    assert!(f.message.contains(words), "{f}");
+    assert!(
+        f.to_string()
+            .starts_with(&format!("policy.yaml:{line}: error: field '{field}'")),
+        "{f}"
+    );
+}
+
+const SHARE: &str = "kind: Share\nname: a\nclaimName: a\nmountPath: /a\nlevel: private\n";
+
+#[test]
+fn valid_share_is_accepted() {
+    let snap = policy(SHARE);
+    assert_eq!(snap.findings().count(), 0);
+    assert_eq!(snap.shares().len(), 1);
+}
+
+#[test]
+fn unknown_kind_is_an_error() {
+    let f = error_of("kind: Sahre\nname: a\n");
+    assert_eq!(f.field.as_deref(), Some("kind"));
+    assert_eq!(f.line, 1);
+}
+
+#[test]
+fn unknown_field_is_an_error() {
+    assert_error(
+        &format!("{SHARE}readers:\n  users: [a]\n  grups: [b]\n"),
+        "readers.grups",
+        8,
+        "unknown field",
+    );
+}
+
+#[test]
+fn missing_kind_is_an_error() {
+    let f = error_of("name: a\n");
+    assert!(f.message.contains("no `kind`"));
+}
+
+#[test]
+fn field_types_are_checked() {
+    assert_error(
+        "kind: Share\nname: a\nclaimName: a\nmountPath: /a\nlevel: confidential\n",
+        "level",
+        5,
+        "unknown variant",
+    );
+}
+
+#[test]
+fn share_name_must_be_dns1123() {
+    assert_error(
+        &SHARE.replace("name: a", "name: Finance"),
+        "name",
+        2,
+        "DNS-1123",
+    );
+}
+
+#[test]
+fn share_name_must_leave_room_for_the_volume_prefix() {
+    assert_error(
+        &SHARE.replace("name: a", &format!("name: {}", "a".repeat(60))),
+        "name",
+        2,
+        "nv-share-",
+    );
+}
+
+#[test]
+fn claim_name_must_be_a_dns_subdomain() {
+    assert_error(
+        &SHARE.replace("claimName: a", "claimName: Data_1"),
+        "claimName",
+        3,
+        "DNS-1123 subdomain",
+    );
+}
+
+#[test]
+fn mount_path_must_be_absolute() {
+    assert_error(
+        &SHARE.replace("mountPath: /a", "mountPath: data"),
+        "mountPath",
+        4,
+        "absolute",
+    );
+}
+
+#[test]
+fn mount_path_must_be_normalised() {
+    assert_error(
+        &SHARE.replace("mountPath: /a", "mountPath: /a/../etc"),
+        "mountPath",
+        4,
+        "normalised",
+    );
+}
+
+#[test]
+fn sub_path_must_stay_inside_the_volume() {
+    assert_error(
+        &format!("{SHARE}subPath: ../other\n"),
+        "subPath",
+        6,
+        "normalised",
+    );
+}
+
+#[test]
+fn namespaces_must_be_dns1123_labels() {
+    assert_error(
+        &format!("{SHARE}namespaces: [Team_A]\n"),
+        "namespaces[0]",
+        6,
+        "DNS-1123",
+    );
+}
+
+#[test]
+fn namespaces_and_selector_are_exclusive() {
+    assert_error(
+        &format!("{SHARE}namespaces: [a]\nnamespaceSelector: {{matchLabels: {{x: y}}}}\n"),
+        "namespaceSelector",
+        7,
+        "not both",
+    );
+}
+
+#[test]
+fn selector_operators_need_the_right_values() {
+    assert_error(
+        &format!("{SHARE}namespaceSelector:\n  matchExpressions: [{{key: a, operator: In}}]\n"),
+        "namespaceSelector",
+        6,
+        "at least one value",
+    );
+}
+
+#[test]
+fn readers_on_a_public_share_is_an_error() {
+    assert_error(
+        "kind: Share\nname: a\nclaimName: a\nmountPath: /a\nlevel: public\nreaders: {users: [x]}\n",
+        "readers",
+        6,
+        "public",
+    );
+}
+
+#[test]
+fn shares_reaching_one_namespace_must_not_share_a_mount_path() {
+    let text =
+        format!("{SHARE}---\nkind: Share\nname: b\nclaimName: b\nmountPath: /a\nlevel: public\n");
+    assert_error(&text, "mountPath", 10, "collides with share 'a'");
+}
+
+#[test]
+fn shares_reaching_one_namespace_must_not_nest() {
+    let text =
+        format!("{SHARE}---\nkind: Share\nname: b\nclaimName: b\nmountPath: /a/b\nlevel: public\n");
+    assert_error(&text, "mountPath", 10, "nested");
+}
+
+#[test]
+fn shares_in_disjoint_namespaces_may_share_a_mount_path() {
+    let text = format!(
+        "{SHARE}namespaces: [x]\n---\nkind: Share\nname: b\nnamespaces: [y]\nclaimName: b\nmountPath: /a\nlevel: public\n"
+    );
+    assert_eq!(policy(&text).findings().count(), 0);
+}
+
+#[test]
+fn share_names_are_unique_across_config_maps() {
+    let first = unit("ConfigMap nv/a", SHARE);
+    let second = unit(
+        "ConfigMap nv/b",
+        &SHARE.replace("mountPath: /a", "mountPath: /b"),
+    );
+    let snap = PolicySnapshot::compile(&[first, second]);
+    let rejected: Vec<_> = snap.rejected_units().map(|r| r.unit.clone()).collect();
+    assert_eq!(
+        rejected,
+        vec!["ConfigMap nv/b".to_string()],
+        "first come, first served"
+    );
+    let f = snap.findings().next().unwrap();
+    assert!(
+        f.message.contains("already defined in ConfigMap nv/a"),
+        "{f}"
+    );
+}
+
+#[test]
+fn share_must_not_sit_inside_a_library_mount() {
+    let text = "kind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\n---\nkind: Share\nname: a\nclaimName: a\nmountPath: /opt/apps/data\nlevel: public\n";
+    assert_error(text, "mountPath", 9, "library");
+}
+
+#[test]
+fn share_may_sit_inside_the_home_mount() {
+    let text = "kind: Home\nclaimNameTemplate: h-{user}\nmountPath: /home/jovyan\n---\nkind: Share\nname: a\nclaimName: a\nmountPath: /home/jovyan/shares/a\nlevel: public\n";
+    assert_eq!(policy(text).findings().count(), 0);
+}
+
+#[test]
+fn home_template_must_name_the_user() {
+    assert_error(
+        "kind: Home\nclaimNameTemplate: home\nmountPath: /home\n",
+        "claimNameTemplate",
+        2,
+        "{user}",
+    );
+}
+
+#[test]
+fn home_template_must_render_a_claim_name() {
+    assert_error(
+        "kind: Home\nclaimNameTemplate: Home_{user}\nmountPath: /home\n",
+        "claimNameTemplate",
+        2,
+        "DNS-1123",
+    );
+}
+
+#[test]
+fn home_size_must_be_a_quantity() {
+    assert_error(
+        "kind: Home\nclaimNameTemplate: h-{user}\nmountPath: /home\ncreate:\n  size: 2GB\n",
+        "create.size",
+        5,
+        "quantity",
+    );
+}
+
+#[test]
+fn home_access_modes_are_checked() {
+    assert_error(
+        "kind: Home\nclaimNameTemplate: h-{user}\nmountPath: /home\ncreate:\n  size: 2Gi\n  accessModes: [ReadWriteAlways]\n",
+        "create.accessModes[0]",
+        6,
+        "ReadWriteOnce",
+    );
+}
+
+#[test]
+fn two_homes_must_not_reach_one_namespace() {
+    let text = "kind: Home\nclaimNameTemplate: h-{user}\nmountPath: /home\n---\nkind: Home\nnamespaces: [a]\nclaimNameTemplate: x-{user}\nmountPath: /x\n";
+    assert_error(text, "namespaces", 6, "another Home");
+}
+
+#[test]
+fn library_env_must_not_repeat_lmod_variables() {
+    let text = "kind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\nlmod: {}\nenv:\n  MODULEPATH: /x\n";
+    assert_error(text, "env.MODULEPATH", 7, "lmod");
+}
+
+#[test]
+fn library_lmod_defaults_follow_the_mount_path() {
+    let snap = policy("kind: Library\nname: apps\nclaimName: apps\nmountPath: /sw\nlmod: {}\n");
+    let env = &snap.libraries()[0].env;
+    assert!(env.contains(&("MODULEPATH".into(), "/sw/modulefiles".into())));
+    assert!(env.contains(&("LMOD_CMD".into(), "/sw/lmod/lmod/libexec/lmod".into())));
+    assert!(!env.iter().any(|(k, _)| k == "LMOD_SYSTEM_DEFAULT_MODULES"));
+}
+
+#[test]
+fn settings_at_most_one_in_the_whole_set() {
+    let a = unit("a.yaml", "kind: Settings\ntrustedSpawners: [x]\n");
+    let b = unit("b.yaml", "kind: Settings\ntrustedSpawners: [y]\n");
+    let snap = PolicySnapshot::compile(&[a, b]);
+    assert_eq!(
+        snap.rejected_units()
+            .map(|r| r.unit.as_str())
+            .collect::<Vec<_>>(),
+        vec!["b.yaml"]
+    );
+    assert_eq!(snap.settings().trusted_spawners, vec!["x".to_string()]);
+}
+
+#[test]
+fn settings_username_annotations_must_be_keys() {
+    assert_error(
+        "kind: Settings\nusernameAnnotations: [\"not a key\"]\n",
+        "usernameAnnotations[0]",
+        2,
+        "annotation key",
+    );
+}
+
+#[test]
+fn undefined_group_is_a_warning_not_an_error() {
+    let snap = policy(&format!("{SHARE}readers: {{groups: [ghosts]}}\n"));
+    assert_eq!(snap.rejected_units().count(), 0);
+    let f: Vec<_> = snap.findings().collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].line, 6);
+    assert!(f[0].message.contains("ghosts"));
+}
+
+#[test]
+fn bad_yaml_names_its_line() {
+    let f = error_of("kind: Groups\ngroups:\n  a: [x\n");
+    assert!(f.message.starts_with("invalid YAML"), "{f}");
+    assert!(f.line >= 3, "{f}");
+}
+
+#[test]
+fn one_bad_unit_does_not_affect_the_others() {
+    let good = unit("good.yaml", SHARE);
+    let bad = unit("bad.yaml", "kind: Share\nname: b\n");
+    let snap = PolicySnapshot::compile(&[good, bad]);
+    assert_eq!(snap.shares().len(), 1);
+    assert_eq!(snap.rejected_units().count(), 1);
+}
+
+#[test]
+fn shares_of_one_claim_need_distinct_sub_paths() {
+    let text = format!(
+        "{SHARE}subPath: team\n---\nkind: Share\nname: b\nclaimName: a\nmountPath: /b\nlevel: public\nsubPath: team/x\n"
+    );
+    assert_error(&text, "subPath", 13, "non-nested subPaths");
+    let text = format!(
+        "{SHARE}subPath: one\n---\nkind: Share\nname: b\nclaimName: a\nmountPath: /b\nlevel: public\nsubPath: two\n"
+    );
+    assert_eq!(policy(&text).findings().count(), 0);
+}

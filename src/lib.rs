@@ -3,6 +3,7 @@
 //! `policy` and `admission` are the pure core (no I/O); the CLI and the server sit at the edges.
 
 pub mod admission;
+pub mod certs;
 pub mod cli;
 pub mod files;
 pub mod keys;

@@ -35,6 +35,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print who can read or write each share.
     Access(access::AccessArgs),
+    /// Generate a CA and a webhook serving certificate; print the caBundle.
+    Certs(crate::certs::CertsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,6 +74,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { paths } => check::run(&paths),
         Command::Audit(args) => audit::run(&args),
         Command::Access(args) => access::run(&args),
+        Command::Certs(args) => crate::certs::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,1 +1,120 @@
-fn main() {}
+//! Decision + patch for one notebook pod against policy sets of 50, 500 and 5,000 shares, with
+//! 200 groups and 10,000 users. Shares are spread over 50 namespaces (plus a few cluster-wide),
+//! so the cost follows the shares in scope for the pod's namespace, not the whole set.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use k8s_openapi::api::core::v1::Pod;
+use notebook_volumes::admission::request::{Requester, pod_request};
+use notebook_volumes::admission::{ClaimInfo, Context, review};
+use notebook_volumes::policy::{NamespaceInfo, Origin, PolicySnapshot, Source, Unit};
+
+const USERS: usize = 10_000;
+const GROUPS: usize = 200;
+const NAMESPACES: usize = 50;
+const HUB: &str = "system:serviceaccount:jupyterhub:hub";
+
+fn policy_text(shares: usize) -> String {
+    let mut t =
+        format!("kind: Settings\ntrustedSpawners: [\"{HUB}\"]\n---\nkind: Groups\ngroups:\n");
+    for g in 0..GROUPS {
+        let members: Vec<String> = (0..USERS / GROUPS)
+            .map(|k| format!("user{}", g + k * GROUPS))
+            .collect();
+        let _ = writeln!(t, "  group{g}: [{}]", members.join(", "));
+    }
+    t.push_str("---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home/jovyan\ncreate: {size: 2Gi}\n");
+    t.push_str("---\nkind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\nlmod: {defaultModules: [StdEnv]}\n");
+    for i in 0..shares {
+        let level = ["public", "private", "private", "secret"][i % 4];
+        // Every 25th share reaches every namespace; the rest one namespace each.
+        let scope = if i % 25 == 0 {
+            String::new()
+        } else {
+            format!("namespaces: [team-{}]\n", i % NAMESPACES)
+        };
+        let _ = write!(
+            t,
+            "---\nkind: Share\nname: share-{i}\n{scope}claimName: data-{i}\nmountPath: /home/jovyan/shares/s{i}\nlevel: {level}\nwriters: {{users: [user{}], groups: [group{}]}}\n",
+            i % USERS,
+            (i * 7) % GROUPS
+        );
+        if level != "public" {
+            let _ = writeln!(
+                t,
+                "readers: {{groups: [group{}, group{}]}}",
+                i % GROUPS,
+                (i * 3) % GROUPS
+            );
+        }
+    }
+    t
+}
+
+fn snapshot(shares: usize) -> PolicySnapshot {
+    let unit = Unit {
+        name: "bench.yaml".into(),
+        sources: vec![Source {
+            origin: Origin::file("bench.yaml"),
+            text: policy_text(shares),
+        }],
+    };
+    let snap = PolicySnapshot::compile(&[unit]);
+    assert_eq!(
+        snap.rejected_units().count(),
+        0,
+        "{:?}",
+        snap.findings().next()
+    );
+    snap
+}
+
+fn notebook_pod(user: &str) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("jupyter-{user}"), "labels": {"component": "singleuser-server"},
+                     "annotations": {"hub.jupyter.org/username": user}},
+        "spec": {"containers": [{"name": "notebook", "image": "jupyter/scipy-notebook",
+                                 "env": [{"name": "JUPYTERHUB_USER", "value": user}]}]}
+    }))
+    .expect("pod")
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decision_and_patch");
+    for shares in [50, 500, 5_000] {
+        let policy = snapshot(shares);
+        let ns = NamespaceInfo::new("team-7");
+        let user = "user7";
+        let claims: HashMap<(String, String), ClaimInfo> = [(
+            ("team-7".to_string(), "home-user7".to_string()),
+            ClaimInfo {
+                home: true,
+                owner: Some(user.into()),
+            },
+        )]
+        .into();
+        let requester = Requester {
+            username: HUB.into(),
+            groups: vec![],
+        };
+        let request =
+            pod_request(&notebook_pod(user), "team-7", &requester, false, false).expect("request");
+        let ctx = Context {
+            policy: &policy,
+            namespace: &ns,
+            claims: &claims,
+        };
+        let outcome = review(ctx, &request);
+        assert!(outcome.allowed() && !outcome.patch().is_empty());
+        group.bench_with_input(BenchmarkId::from_parameter(shares), &request, |b, req| {
+            b.iter(|| review(ctx, std::hint::black_box(req)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -76,6 +76,7 @@ pub fn scan<'p>(
         .as_deref()
         .map_or("an anonymous pod".to_string(), |u| format!("user '{u}'"));
     let mut out = Vec::new();
+    let mounts = pod::all_mounts(pod);
     for (index, volume) in pod::volumes(pod).iter().enumerate() {
         let Some(claim) = pod::claim_of(volume) else {
             continue;
@@ -91,7 +92,6 @@ pub fn scan<'p>(
         }
         let shares: Vec<&Share> = policy.shares_for_claim(ns, claim);
         let use_ = if !shares.is_empty() {
-            let mounts = pod::all_mounts(pod);
             let exact = shares.iter().copied().find(|s| {
                 volume.name == keys::share_volume(&s.name)
                     && mounts

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, Pod, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -92,25 +91,14 @@ impl<'a> Targets<'a> {
             ));
             return None;
         }
-        let read_only = record.read_only.then_some(true);
-        patch.add_volume(Volume {
-            name: record.volume.clone(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: record.claim_name.clone(),
-                read_only,
-            }),
-            ..Default::default()
-        });
+        patch.add_claim_volume(&record.volume, &record.claim_name, record.read_only);
         for &c in &self.containers {
             patch.add_mount(
                 c,
-                VolumeMount {
-                    name: record.volume.clone(),
-                    mount_path: record.mount_path.clone(),
-                    sub_path: sub_path.map(str::to_string),
-                    read_only,
-                    ..Default::default()
-                },
+                &record.volume,
+                &record.mount_path,
+                sub_path,
+                record.read_only,
             );
         }
         self.paths.insert(record.mount_path.clone());

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
-use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, Volume, VolumeMount};
-use serde_json::Value;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use serde_json::{Map, Value};
 
 /// The three container lists of a pod spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,9 +29,9 @@ impl ContainerKind {
 #[derive(Debug, Default)]
 pub struct PatchBuilder {
     annotations: BTreeMap<String, String>,
-    volumes: Vec<Volume>,
-    mounts: BTreeMap<usize, Vec<VolumeMount>>,
-    env: BTreeMap<usize, Vec<EnvVar>>,
+    volumes: Vec<Value>,
+    mounts: BTreeMap<usize, Vec<Value>>,
+    env: BTreeMap<usize, Vec<Value>>,
     read_only_volumes: Vec<usize>,
     read_only_mounts: Vec<(ContainerKind, usize, usize)>,
 }
@@ -44,8 +44,15 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// A JSON object from fields, skipping absent ones (built directly: the hot path of admission).
+fn object<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (k, v) in fields {
+        if let Some(v) = v {
+            map.insert(k.to_string(), v);
+        }
+    }
+    Value::Object(map)
 }
 
 impl PatchBuilder {
@@ -53,22 +60,43 @@ impl PatchBuilder {
         self.annotations.insert(key.to_string(), value.to_string());
     }
 
-    pub fn add_volume(&mut self, volume: Volume) {
-        self.volumes.push(volume);
+    /// Adds a `persistentVolumeClaim` volume.
+    pub fn add_claim_volume(&mut self, name: &str, claim: &str, read_only: bool) {
+        let source = object([
+            ("claimName", Some(Value::from(claim))),
+            ("readOnly", read_only.then_some(Value::Bool(true))),
+        ]);
+        self.volumes.push(object([
+            ("name", Some(Value::from(name))),
+            ("persistentVolumeClaim", Some(source)),
+        ]));
     }
 
     /// Adds a mount to a regular container.
-    pub fn add_mount(&mut self, container: usize, mount: VolumeMount) {
+    pub fn add_mount(
+        &mut self,
+        container: usize,
+        volume: &str,
+        mount_path: &str,
+        sub_path: Option<&str>,
+        read_only: bool,
+    ) {
+        let mount = object([
+            ("name", Some(Value::from(volume))),
+            ("mountPath", Some(Value::from(mount_path))),
+            ("subPath", sub_path.map(Value::from)),
+            ("readOnly", read_only.then_some(Value::Bool(true))),
+        ]);
         self.mounts.entry(container).or_default().push(mount);
     }
 
     /// Adds an environment variable to a regular container.
     pub fn add_env(&mut self, container: usize, name: &str, value: &str) {
-        self.env.entry(container).or_default().push(EnvVar {
-            name: name.to_string(),
-            value: Some(value.to_string()),
-            value_from: None,
-        });
+        let var = object([
+            ("name", Some(Value::from(name))),
+            ("value", Some(Value::from(value))),
+        ]);
+        self.env.entry(container).or_default().push(var);
     }
 
     /// Sets `persistentVolumeClaim.readOnly: true` on an existing volume.
@@ -123,9 +151,12 @@ impl PatchBuilder {
             .filter(|(k, v)| existing.and_then(|a| a.get(*k)) != Some(*v))
             .collect();
         if existing.is_none() && !changed.is_empty() {
+            let map = changed
+                .into_iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())));
             ops.push(add(
                 pointer(&["metadata", "annotations"]),
-                to_value(&changed),
+                Value::Object(map.collect()),
             ));
         } else {
             for (k, v) in changed {
@@ -169,12 +200,7 @@ impl PatchBuilder {
 }
 
 /// Appends to an array, or creates it with all items when the pod has none.
-fn append<T: serde::Serialize>(
-    ops: &mut Vec<PatchOperation>,
-    path: &[&str],
-    present: bool,
-    items: &[T],
-) {
+fn append(ops: &mut Vec<PatchOperation>, path: &[&str], present: bool, items: &[Value]) {
     if items.is_empty() {
         return;
     }
@@ -182,12 +208,9 @@ fn append<T: serde::Serialize>(
         for item in items {
             let mut tokens = path.to_vec();
             tokens.push("-");
-            ops.push(add(pointer(&tokens), to_value(item)));
+            ops.push(add(pointer(&tokens), item.clone()));
         }
     } else {
-        ops.push(add(
-            pointer(path),
-            Value::Array(items.iter().map(to_value).collect()),
-        ));
+        ops.push(add(pointer(path), Value::Array(items.to_vec())));
     }
 }

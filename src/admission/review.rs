@@ -53,10 +53,10 @@ pub enum Effect {
 /// The full outcome of one admission.
 #[derive(Debug, Clone)]
 pub struct Review {
+    /// The answer; its patch is serialised once, here.
     pub response: AdmissionResponse,
     pub user: Option<String>,
     pub mounts: Vec<MountRecord>,
-    pub patch: Vec<PatchOperation>,
     pub effects: Vec<Effect>,
 }
 
@@ -70,10 +70,19 @@ impl Review {
         (!self.response.allowed).then_some(self.response.result.message.as_str())
     }
 
+    /// The JSON patch operations of the answer (empty when there is none).
+    pub fn patch(&self) -> Vec<PatchOperation> {
+        self.response
+            .patch
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice::<json_patch::Patch>(bytes).ok())
+            .map(|p| p.0)
+            .unwrap_or_default()
+    }
+
     /// Turns the outcome into a denial, e.g. when creating the home claim failed.
     pub fn deny(mut self, reason: &str) -> Review {
         self.response = denial(self.response, reason);
-        self.patch.clear();
         self.effects.clear();
         self
     }
@@ -115,7 +124,6 @@ fn passthrough(base: AdmissionResponse) -> Review {
         response: base,
         user: None,
         mounts: Vec::new(),
-        patch: Vec::new(),
         effects: Vec::new(),
     }
 }
@@ -322,7 +330,7 @@ fn finish(
         response.warnings = Some(warnings);
     }
     if !patch.is_empty() {
-        response = match response.with_patch(json_patch::Patch(patch.clone())) {
+        response = match response.with_patch(json_patch::Patch(patch)) {
             Ok(r) => r,
             Err(e) => return denied(AdmissionResponse::invalid(""), user, &e.to_string()),
         };
@@ -331,7 +339,6 @@ fn finish(
         response,
         user,
         mounts,
-        patch,
         effects,
     }
 }

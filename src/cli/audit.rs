@@ -142,7 +142,7 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
                 "user": outcome.user,
                 "message": outcome.message(),
                 "mounts": outcome.mounts,
-                "patch": outcome.patch,
+                "patch": outcome.patch(),
                 "warnings": response.warnings.clone().unwrap_or_default(),
                 "auditAnnotations": response.audit_annotations.iter().collect::<std::collections::BTreeMap<_, _>>(),
             });
@@ -150,11 +150,11 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
         }
         AuditOutput::Patch => println!(
             "{}",
-            text(&serde_json::to_value(&outcome.patch).map_err(|e| e.to_string())?)?
+            text(&serde_json::to_value(&outcome.patch()).map_err(|e| e.to_string())?)?
         ),
         AuditOutput::Pod => {
             let mut doc = serde_json::to_value(pod).map_err(|e| e.to_string())?;
-            json_patch::patch(&mut doc, &outcome.patch)
+            json_patch::patch(&mut doc, &outcome.patch())
                 .map_err(|e| format!("the patch does not apply: {e}"))?;
             print!(
                 "{}",
@@ -179,7 +179,7 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
                         m.mount_path, m.source, m.claim_name
                     );
                 }
-                println!("patch: {} operation(s)", outcome.patch.len());
+                println!("patch: {} operation(s)", outcome.patch().len());
             }
             for w in response.warnings.iter().flatten() {
                 println!("warning: {w}");

@@ -10,6 +10,7 @@ pub mod origin;
 pub mod parse;
 pub mod rules;
 pub mod selector;
+pub mod share_index;
 pub mod snapshot;
 
 pub use config_map::{is_policy_config_map, unit_from_config_map, units_from_text};

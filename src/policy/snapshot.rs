@@ -10,6 +10,7 @@ use super::model::{Home, Library, NamespaceInfo, Scope, Settings, Share};
 use super::origin::{Finding, Severity};
 use super::parse::{ParsedDoc, Source, parse_source, parse_value, split_documents};
 use super::rules::path_within;
+use super::share_index::ShareIndex;
 
 /// What is accepted or rejected as a whole: a ConfigMap, or a file of documents.
 #[derive(Debug, Clone)]
@@ -44,9 +45,24 @@ pub struct PolicySnapshot {
     reports: Vec<UnitReport>,
 }
 
-/// Items of the unit being compiled, with the documents they came from.
-struct Accepted<'a> {
-    items: Vec<(Item, &'a ParsedDoc)>,
+/// Items of the unit being compiled; committed only if the whole unit is valid.
+#[derive(Default)]
+struct Pending {
+    shares: ShareIndex,
+    share_docs: Vec<usize>,
+    others: Vec<Item>,
+}
+
+impl Pending {
+    fn push(&mut self, item: Item, doc_index: usize) {
+        match item {
+            Item::Share(s) => {
+                self.shares.insert(s);
+                self.share_docs.push(doc_index);
+            }
+            other => self.others.push(other),
+        }
+    }
 }
 
 impl PolicySnapshot {
@@ -58,6 +74,7 @@ impl PolicySnapshot {
         let mut parsed_units: Vec<Vec<ParsedDoc>> = Vec::with_capacity(units.len());
         let mut share_docs: Vec<(usize, usize)> = Vec::new();
         let mut rejected: Vec<&Unit> = Vec::new();
+        let mut committed = ShareIndex::default();
         for unit in units {
             let mut docs = Vec::new();
             let mut findings = Vec::new();
@@ -68,22 +85,28 @@ impl PolicySnapshot {
             }
             parsed_units.push(docs);
             let docs = parsed_units.last().map(Vec::as_slice).unwrap_or_default();
-            let mut accepted = Accepted { items: Vec::new() };
-            for doc in docs {
+            let mut pending = Pending::default();
+            for (doc_index, doc) in docs.iter().enumerate() {
                 let (item, f) = check_document(doc);
                 findings.extend(f);
                 if let Some(item) = item {
-                    snap.cross_check(&accepted, &item, doc, &mut findings);
-                    accepted.items.push((item, doc));
+                    snap.cross_check(&committed, &pending, &item, doc, &mut findings);
+                    pending.push(item, doc_index);
                 }
             }
             let ok = !findings.iter().any(|f| f.severity == Severity::Error);
             if ok {
                 let unit_index = parsed_units.len() - 1;
-                for (item, doc) in accepted.items {
-                    if let Item::Share(_) = item {
-                        share_docs.push((unit_index, doc_index(docs, doc)));
-                    }
+                for (share, doc_index) in pending
+                    .shares
+                    .into_shares()
+                    .into_iter()
+                    .zip(pending.share_docs)
+                {
+                    share_docs.push((unit_index, doc_index));
+                    committed.insert(share);
+                }
+                for item in pending.others {
                     snap.add(item);
                 }
             } else {
@@ -95,6 +118,7 @@ impl PolicySnapshot {
                 findings,
             });
         }
+        snap.shares = committed.into_shares();
         snap.warn_undefined_groups(&parsed_units, &share_docs);
         snap.protect_rejected(&rejected);
         snap.index();
@@ -103,53 +127,57 @@ impl PolicySnapshot {
 
     fn cross_check(
         &self,
-        unit: &Accepted<'_>,
+        committed: &ShareIndex,
+        unit: &Pending,
         item: &Item,
         doc: &ParsedDoc,
         findings: &mut Vec<Finding>,
     ) {
-        let shares = self
-            .shares
+        let libraries = self
+            .libraries
             .iter()
-            .chain(unit.items.iter().filter_map(|(i, _)| match i {
-                Item::Share(s) => Some(s),
+            .chain(unit.others.iter().filter_map(|i| match i {
+                Item::Library(l) => Some(l),
                 _ => None,
             }));
-        let libraries =
-            self.libraries
-                .iter()
-                .chain(unit.items.iter().filter_map(|(i, _)| match i {
-                    Item::Library(l) => Some(l),
-                    _ => None,
-                }));
         let homes = self
             .homes
             .iter()
-            .chain(unit.items.iter().filter_map(|(i, _)| match i {
+            .chain(unit.others.iter().filter_map(|i| match i {
                 Item::Home(h) => Some(h),
                 _ => None,
             }));
+        let all_shares = || committed.all().iter().chain(unit.shares.all());
         let mut err = |field: &str, message: String| findings.push(doc.error(field, message));
         match item {
             Item::Share(s) => {
-                for other in shares {
+                if let Some(other) = committed
+                    .named(&s.name)
+                    .or_else(|| unit.shares.named(&s.name))
+                {
+                    err(
+                        "name",
+                        format!(
+                            "share '{}' is already defined in {}",
+                            s.name, other.origin.unit
+                        ),
+                    );
+                }
+                let reaching = committed
+                    .reaching(&s.scope)
+                    .into_iter()
+                    .chain(unit.shares.reaching(&s.scope));
+                for other in reaching {
+                    if other.name == s.name || !other.scope.may_overlap(&s.scope) {
+                        continue;
+                    }
                     let same_claim_overlaps = other.claim_name == s.claim_name
-                        && other.scope.may_overlap(&s.scope)
                         && match (&s.sub_path, &other.sub_path) {
                             (Some(a), Some(b)) => path_within(a, b) || path_within(b, a),
                             _ => true,
                         };
-                    if other.name == s.name {
-                        err(
-                            "name",
-                            format!(
-                                "share '{}' is already defined in {}",
-                                s.name, other.origin.unit
-                            ),
-                        );
-                    } else if other.scope.may_overlap(&s.scope)
-                        && (path_within(&s.mount_path, &other.mount_path)
-                            || path_within(&other.mount_path, &s.mount_path))
+                    if path_within(&s.mount_path, &other.mount_path)
+                        || path_within(&other.mount_path, &s.mount_path)
                     {
                         err(
                             "mountPath",
@@ -197,6 +225,7 @@ impl PolicySnapshot {
                 }
             }
             Item::Library(l) => {
+                let shares = all_shares();
                 for other in libraries {
                     if other.name == l.name {
                         err(
@@ -248,6 +277,7 @@ impl PolicySnapshot {
                 }
             }
             Item::Home(h) => {
+                let shares = all_shares();
                 for other in homes {
                     if other.scope.may_overlap(&h.scope) {
                         err(
@@ -283,10 +313,7 @@ impl PolicySnapshot {
                 }
             }
             Item::Settings(_) => {
-                let earlier = unit
-                    .items
-                    .iter()
-                    .any(|(i, _)| matches!(i, Item::Settings(_)));
+                let earlier = unit.others.iter().any(|i| matches!(i, Item::Settings(_)));
                 if self.has_settings || earlier {
                     err(
                         "kind",
@@ -482,8 +509,4 @@ impl PolicySnapshot {
     pub fn rejected_units(&self) -> impl Iterator<Item = &UnitReport> {
         self.reports.iter().filter(|r| !r.accepted)
     }
-}
-
-fn doc_index(docs: &[ParsedDoc], doc: &ParsedDoc) -> usize {
-    docs.iter().position(|d| std::ptr::eq(d, doc)).unwrap_or(0)
 }

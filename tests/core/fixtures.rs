@@ -111,7 +111,7 @@ impl Case {
 /// The pod after the review's patch, as the API server would store it.
 pub fn apply(pod: &Pod, outcome: &Review) -> Pod {
     let mut doc = serde_json::to_value(pod).expect("pod json");
-    json_patch::patch(&mut doc, &outcome.patch).expect("patch applies");
+    json_patch::patch(&mut doc, &outcome.patch()).expect("patch applies");
     serde_json::from_value(doc).expect("patched pod is a Pod")
 }
 

@@ -291,6 +291,6 @@ proptest! {
         // Second pass: nothing left to do.
         let again = case.review(&patched);
         prop_assert!(again.allowed(), "{:?}", again.message());
-        prop_assert!(again.patch.is_empty(), "second pass: {:?}", again.patch);
+        prop_assert!(again.patch().is_empty(), "second pass: {:?}", again.patch());
     }
 }

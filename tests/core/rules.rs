@@ -157,7 +157,7 @@ fn identity_untrusted_requester_claiming_another_user_is_denied() {
             .map(String::as_str),
         Some(message)
     );
-    assert!(outcome.patch.is_empty() && outcome.effects.is_empty());
+    assert!(outcome.patch().is_empty() && outcome.effects.is_empty());
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn identity_trusted_spawner_pod_without_username_is_anonymous_and_gets_nothing()
     );
     let outcome = case.review(&pod);
     assert!(outcome.allowed());
-    assert!(outcome.patch.is_empty(), "{:?}", outcome.patch);
+    assert!(outcome.patch().is_empty(), "{:?}", outcome.patch());
     assert_eq!(outcome.user, None);
 }
 
@@ -349,7 +349,7 @@ fn guard_leaves_a_writers_reference_read_write() {
     let case = Case::new(examples(), "alice");
     let outcome = case.review(&finance_job(false));
     assert!(outcome.allowed());
-    assert!(outcome.patch.is_empty(), "{:?}", outcome.patch);
+    assert!(outcome.patch().is_empty(), "{:?}", outcome.patch());
 }
 
 #[test]
@@ -444,12 +444,12 @@ fn guard_ephemeral_container_cannot_write_to_a_read_only_share() {
     let outcome = case.review_op(&pod, true);
     assert!(outcome.allowed(), "{:?}", outcome.message());
     let mut doc = serde_json::to_value(&pod).unwrap();
-    json_patch::patch(&mut doc, &outcome.patch).unwrap();
+    json_patch::patch(&mut doc, &outcome.patch()).unwrap();
     assert_eq!(
         doc["spec"]["ephemeralContainers"][0]["volumeMounts"][0]["readOnly"],
         true
     );
-    assert!(outcome.patch.iter().all(|op| {
+    assert!(outcome.patch().iter().all(|op| {
         op.path()
             .to_string()
             .starts_with("/spec/ephemeralContainers/")
@@ -571,7 +571,7 @@ fn dry_run_creates_nothing_and_says_would_create() {
     assert!(mounts.starts_with("home=would-create,"), "{mounts}");
     // The mutation shown is the same as for a real create.
     case.dry_run = false;
-    assert_eq!(case.review(&pod).patch, outcome.patch);
+    assert_eq!(case.review(&pod).patch(), outcome.patch());
 }
 
 #[test]
@@ -593,7 +593,7 @@ fn patch_creates_missing_arrays_escapes_keys_is_idempotent_and_yields_a_pod() {
         "metadata: {name: bare, labels: {component: singleuser-server}, annotations: {hub.jupyter.org/username: bob}}\nspec: {containers: [{name: notebook}]}\n",
     );
     let outcome = case.review(&pod);
-    let json = serde_json::to_string(&outcome.patch).unwrap();
+    let json = serde_json::to_string(&outcome.patch()).unwrap();
     assert!(
         json.contains("/metadata/annotations/notebook-volumes.io~1user"),
         "{json}"
@@ -606,9 +606,9 @@ fn patch_creates_missing_arrays_escapes_keys_is_idempotent_and_yields_a_pod() {
     let again = case.review(&patched);
     assert!(again.allowed());
     assert!(
-        again.patch.is_empty(),
+        again.patch().is_empty(),
         "second pass must be empty: {:?}",
-        again.patch
+        again.patch()
     );
 
     let bare = crate::fixtures::pod(
@@ -622,7 +622,7 @@ fn patch_creates_missing_arrays_escapes_keys_is_idempotent_and_yields_a_pod() {
         Some("bob")
     );
     assert!(env_of(&patched, "notebook", "MODULEPATH").is_some());
-    assert!(user.review(&patched).patch.is_empty());
+    assert!(user.review(&patched).patch().is_empty());
 }
 
 #[test]
@@ -660,7 +660,7 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
             .any(|w| w.contains("library:apps not mounted")),
         "{warnings:?}"
     );
-    assert!(case.review(&patched).patch.is_empty());
+    assert!(case.review(&patched).patch().is_empty());
 
     let mut pod = example_pod("kubespawner-alice");
     pod.spec.as_mut().unwrap().containers[0].env = Some(vec![
@@ -692,7 +692,7 @@ fn opted_out_notebook_gets_nothing() {
         .unwrap()
         .insert(keys::INJECT_ANNOTATION.into(), "false".into());
     let outcome = case.review(&pod);
-    assert!(outcome.allowed() && outcome.patch.is_empty() && outcome.effects.is_empty());
+    assert!(outcome.allowed() && outcome.patch().is_empty() && outcome.effects.is_empty());
 }
 
 #[test]
@@ -700,7 +700,7 @@ fn non_notebook_pods_get_no_injection() {
     let case = Case::new(examples(), "alice");
     let pod = pod("metadata: {name: web}\nspec: {containers: [{name: web}]}\n");
     let outcome = case.review(&pod);
-    assert!(outcome.allowed() && outcome.patch.is_empty());
+    assert!(outcome.allowed() && outcome.patch().is_empty());
 }
 
 #[test]
@@ -746,6 +746,6 @@ fn operations_other_than_pod_create_pass_through() {
             claims: &case.claims,
         };
         let outcome = notebook_volumes::admission::review(ctx, &req);
-        assert!(outcome.allowed() && outcome.patch.is_empty());
+        assert!(outcome.allowed() && outcome.patch().is_empty());
     }
 }

@@ -150,7 +150,7 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
         }
         AuditOutput::Patch => println!(
             "{}",
-            text(&serde_json::to_value(&outcome.patch()).map_err(|e| e.to_string())?)?
+            text(&serde_json::to_value(outcome.patch()).map_err(|e| e.to_string())?)?
         ),
         AuditOutput::Pod => {
             let mut doc = serde_json::to_value(pod).map_err(|e| e.to_string())?;

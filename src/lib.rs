@@ -4,6 +4,8 @@
 
 pub mod admission;
 pub mod cli;
+pub mod cluster;
 pub mod files;
 pub mod keys;
 pub mod policy;
+pub mod server;

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod check;
+pub mod serve;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print who can read or write each share.
     Access(access::AccessArgs),
+    /// Run the admission webhook (TLS) and its probe port.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { paths } => check::run(&paths),
         Command::Audit(args) => audit::run(&args),
         Command::Access(args) => access::run(&args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,9 @@ use clap::{Args, ValueEnum};
 
 use crate::server::{self, Config, PolicySource};
 
+/// Policy namespace `/validate` assumes with `--policies` and no `--policy-namespace`.
+pub const DEFAULT_POLICY_NAMESPACE: &str = "notebook-volumes";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -120,7 +123,13 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         let client = client(args.kubeconfig.as_ref()).await?;
         PolicySource::Cluster { client, namespace }
     } else {
-        PolicySource::Files(args.policies.clone())
+        PolicySource::Files {
+            paths: args.policies.clone(),
+            namespace: args
+                .policy_namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_POLICY_NAMESPACE.into()),
+        }
     };
     let mut config = Config::new(args.tls_cert, args.tls_key, source);
     config.listen = args.listen;

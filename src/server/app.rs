@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
+use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
@@ -46,15 +47,40 @@ pub enum BadReview {
 /// Decodes a v1 AdmissionReview and extracts its request.
 pub fn decode<T>(body: &[u8]) -> Result<AdmissionRequest<T>, BadReview>
 where
-    T: Resource + DeserializeOwned,
+    T: Resource<DynamicType = ()> + DeserializeOwned,
 {
-    let review: AdmissionReview<T> = serde_json::from_slice(body)?;
-    if review.types.api_version != ADMISSION_V1 {
-        return Err(BadReview::ApiVersion(review.types.api_version));
+    let mut value: serde_json::Value = serde_json::from_slice(body)?;
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    if api_version != ADMISSION_V1 {
+        return Err(BadReview::ApiVersion(api_version));
     }
-    if review.types.kind != "AdmissionReview" {
-        return Err(BadReview::Kind(review.types.kind));
+    if kind != "AdmissionReview" {
+        return Err(BadReview::Kind(kind));
     }
+    let Some(request) = value.get_mut("request").filter(|r| r.is_object()) else {
+        return Err(BadReview::NoRequest);
+    };
+    // CONNECT (e.g. pods/exec) and subresources carry other kinds (PodExecOptions, ...): the
+    // decision only reads objects of the kind it handles, so others are dropped, not rejected.
+    let object_kind = request
+        .pointer("/kind/kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
+    if object_kind != T::kind(&()) {
+        for key in ["object", "oldObject"] {
+            if let Some(o) = request.get_mut(key) {
+                *o = serde_json::Value::Null;
+            }
+        }
+    }
+    let review: AdmissionReview<T> = serde_json::from_value(value)?;
     review.try_into().map_err(|_| BadReview::NoRequest)
 }
 
@@ -126,7 +152,7 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "admission"
     );
-    HttpResponse::Ok().json(outcome.response.into_review())
+    HttpResponse::Ok().json(wire(outcome.response))
 }
 
 /// The pod decision with its cluster I/O: the home claim GET before, the effects after. The flag
@@ -218,6 +244,17 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
     (outcome, false)
 }
 
+/// The AdmissionReview as the API server expects it. kube-core serializes `patch` (a Go
+/// `[]byte`) as an array of numbers; the canonical form is a base64 string, so it is rewritten.
+pub fn wire(response: AdmissionResponse) -> serde_json::Value {
+    let patch = response.patch.clone();
+    let mut review = serde_json::to_value(response.into_review()).unwrap_or_default();
+    if let (Some(bytes), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
+        *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    review
+}
+
 /// A denial for a request the decision could not be run on.
 fn fail(req: &AdmissionRequest<Pod>, message: &str) -> Review {
     Review {
@@ -263,5 +300,5 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "policy admission"
     );
-    HttpResponse::Ok().json(response.into_review())
+    HttpResponse::Ok().json(wire(response))
 }

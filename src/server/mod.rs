@@ -25,7 +25,11 @@ pub use state::{AppState, Policy, Readiness};
 pub enum PolicySource {
     /// Local files or directories: no cluster at all (no namespace labels, claims treated as
     /// absent, nothing created).
-    Files(Vec<PathBuf>),
+    /// `namespace` is the one whose ConfigMaps `/validate` checks.
+    Files {
+        paths: Vec<PathBuf>,
+        namespace: String,
+    },
     /// Labelled ConfigMaps of `namespace`, through reflectors on this client.
     Cluster {
         client: kube::Client,
@@ -126,9 +130,9 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
     let tls_config = tls::server_config(reloader.resolver())?;
     let mut background = Vec::new();
     let state = match config.source {
-        PolicySource::Files(paths) => {
+        PolicySource::Files { paths, namespace } => {
             let loaded = load_policies(&paths)?;
-            let state = AppState::offline(loaded.units, "");
+            let state = AppState::offline(loaded.units, namespace);
             let policy = state.policy.load();
             for f in loaded.findings.iter().chain(policy.snapshot.findings()) {
                 match f.severity {

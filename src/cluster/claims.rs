@@ -20,7 +20,7 @@ pub enum ClaimError {
         namespace: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error(
         "cannot create the home PersistentVolumeClaim {namespace}/{name}: {source}; check the webhook's RBAC (create persistentvolumeclaims), the storage class and the namespace quota, then start the notebook again"
@@ -29,7 +29,7 @@ pub enum ClaimError {
         namespace: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error(
         "cannot adopt PersistentVolumeClaim {namespace}/{name} as the home of '{user}': {source}; check that the webhook may patch persistentvolumeclaims, then start the notebook again"
@@ -39,7 +39,7 @@ pub enum ClaimError {
         name: String,
         user: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error(
         "home PersistentVolumeClaim {namespace}/{name} belongs to '{owner}', not '{user}' (it was claimed at the same moment); an administrator should check its {annotation} annotation",
@@ -63,7 +63,7 @@ pub async fn get(
     api.get_opt(name).await.map_err(|source| ClaimError::Get {
         namespace: namespace.into(),
         name: name.into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -93,7 +93,7 @@ pub async fn create(
         Err(source) => Err(ClaimError::Create {
             namespace,
             name,
-            source,
+            source: Box::new(source),
         }),
     }
 }
@@ -129,7 +129,7 @@ pub async fn adopt(
             namespace: namespace.into(),
             name: name.into(),
             user: user.into(),
-            source,
+            source: Box::new(source),
         }),
     }
 }
@@ -167,10 +167,11 @@ pub struct AdmissionClaims<'a> {
 
 impl ClaimLookup for AdmissionClaims<'_> {
     fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo> {
-        if let Some((ns, n, pvc)) = self.fetched {
-            if ns == namespace && n == name {
-                return pvc.map(ClaimInfo::of);
-            }
+        if let Some((ns, n, pvc)) = self.fetched
+            && ns == namespace
+            && n == name
+        {
+            return pvc.map(ClaimInfo::of);
         }
         self.cache?
             .get(&ObjectRef::new(name).within(namespace))

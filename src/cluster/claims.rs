@@ -178,3 +178,82 @@ impl ClaimLookup for AdmissionClaims<'_> {
             .map(|pvc| ClaimInfo::of(&pvc))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+    use std::collections::BTreeMap;
+
+    fn pvc(namespace: &str, name: &str, owner: Option<&str>) -> PersistentVolumeClaim {
+        let mut pvc = PersistentVolumeClaim::default();
+        pvc.metadata.namespace = Some(namespace.into());
+        pvc.metadata.name = Some(name.into());
+        pvc.metadata.labels = Some(BTreeMap::from([(
+            keys::HOME_LABEL.to_string(),
+            "true".to_string(),
+        )]));
+        pvc.metadata.annotations =
+            owner.map(|o| BTreeMap::from([(keys::OWNER_ANNOTATION.to_string(), o.to_string())]));
+        pvc
+    }
+
+    #[test]
+    fn the_fetched_home_claim_wins_over_the_cache_and_other_claims_come_from_it() {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc("ns", "home-bob", Some("bob"))));
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc(
+            "ns",
+            "home-alice",
+            Some("stale"),
+        )));
+        let fresh = pvc("ns", "home-alice", Some("alice"));
+        let claims = AdmissionClaims {
+            fetched: Some(("ns", "home-alice", Some(&fresh))),
+            cache: Some(&store),
+        };
+        assert_eq!(
+            claims
+                .claim("ns", "home-alice")
+                .and_then(|c| c.owner)
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            claims
+                .claim("ns", "home-bob")
+                .and_then(|c| c.owner)
+                .as_deref(),
+            Some("bob")
+        );
+        assert!(claims.claim("other", "home-bob").is_none());
+        let absent = AdmissionClaims {
+            fetched: Some(("ns", "home-bob", None)),
+            cache: Some(&store),
+        };
+        assert!(
+            absent.claim("ns", "home-bob").is_none(),
+            "a fresh 404 beats the cache"
+        );
+    }
+
+    #[test]
+    fn a_claim_taken_by_someone_else_is_refused_with_the_owner() {
+        let other = pvc("ns", "home-alice", Some("mallory"));
+        let err = check_owner("ns", "home-alice", Some(&other), "alice").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("belongs to 'mallory', not 'alice'"),
+            "{err}"
+        );
+        assert!(
+            check_owner(
+                "ns",
+                "home-alice",
+                Some(&pvc("ns", "home-alice", Some("alice"))),
+                "alice"
+            )
+            .is_ok()
+        );
+    }
+}

@@ -5,6 +5,8 @@
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod files;
 pub mod keys;
 pub mod policy;
+pub mod server;

@@ -8,10 +8,12 @@ pub mod identity;
 pub mod inject;
 pub mod patch;
 pub mod pod;
+pub mod policy_review;
 pub mod request;
 pub mod review;
 
 pub use access::Access;
 pub use claims::{ClaimInfo, ClaimLookup, NoClaims};
 pub use identity::{Identity, Subject, slug};
+pub use policy_review::{PolicyVerdict, review_policy, validate_policy_config_map};
 pub use review::{Context, Effect, MountRecord, Review, home_claim_name, review};

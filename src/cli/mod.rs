@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod check;
+pub mod serve;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,8 @@ pub enum Command {
     Access(access::AccessArgs),
     /// Generate a CA and a webhook serving certificate; print the caBundle.
     Certs(crate::certs::CertsArgs),
+    /// Run the admission webhook (TLS) and its probe port.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Audit(args) => audit::run(&args),
         Command::Access(args) => access::run(&args),
         Command::Certs(args) => crate::certs::run(&args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,162 @@
+//! `serve`: flags (with environment fallbacks for the Deployment), logging, and the runtime around
+//! `server::start`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::server::{self, Config, PolicySource};
+
+/// Policy namespace `/validate` assumes with `--policies` and no `--policy-namespace`.
+pub const DEFAULT_POLICY_NAMESPACE: &str = "notebook-volumes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serving certificate chain (PEM); re-read when it changes on disk.
+    #[arg(long, env = "NOTEBOOK_VOLUMES_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// Private key of the serving certificate (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "NOTEBOOK_VOLUMES_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// Address of the TLS webhook port (/mutate, /validate).
+    #[arg(long, env = "NOTEBOOK_VOLUMES_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain probe port (/healthz, /readyz, /metrics).
+    #[arg(
+        long,
+        env = "NOTEBOOK_VOLUMES_PROBE_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub probe_listen: SocketAddr,
+    /// Namespace holding the policy ConfigMaps (default: the webhook's own, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub policy_namespace: Option<String>,
+    /// Serve policy from local files or directories instead of the cluster. No API server is
+    /// contacted then: namespaces have no labels, home claims count as absent and none is
+    /// created. For development and demos.
+    #[arg(
+        long = "policies",
+        env = "NOTEBOOK_VOLUMES_POLICIES",
+        value_delimiter = ','
+    )]
+    pub policies: Vec<PathBuf>,
+    /// Kubeconfig to use (default: in-cluster service account, then KUBECONFIG / ~/.kube/config).
+    #[arg(long, env = "NOTEBOOK_VOLUMES_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    #[arg(
+        long,
+        value_enum,
+        env = "NOTEBOOK_VOLUMES_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "NOTEBOOK_VOLUMES_SHUTDOWN_TIMEOUT", default_value_t = 25)]
+    pub shutdown_timeout: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(
+        "no policy namespace: pass --policy-namespace or set POD_NAMESPACE (downward API fieldRef metadata.namespace)"
+    )]
+    NoNamespace,
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error(
+        "cannot configure the Kubernetes client: {0}; run in a pod with a service account, pass --kubeconfig, or use --policies for a cluster-less demo"
+    )]
+    Client(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] server::ServeError),
+}
+
+/// Installs the tracing subscriber (RUST_LOG overrides the default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if let Err(e) = result {
+        eprintln!("warning: logging already initialised: {e}");
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<i32, String> {
+    init_logging(args.log_format);
+    // Process-wide default for the Kubernetes client; the server config names ring explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Runtime(e).to_string())?;
+    runtime
+        .block_on(serve(args))
+        .map(|()| 0)
+        .map_err(|e| e.to_string())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), StartError> {
+    let source = if args.policies.is_empty() {
+        let namespace = args
+            .policy_namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or(StartError::NoNamespace)?;
+        let client = client(args.kubeconfig.as_ref()).await?;
+        PolicySource::Cluster { client, namespace }
+    } else {
+        PolicySource::Files {
+            paths: args.policies.clone(),
+            namespace: args
+                .policy_namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_POLICY_NAMESPACE.into()),
+        }
+    };
+    let mut config = Config::new(args.tls_cert, args.tls_key, source);
+    config.listen = args.listen;
+    config.probe_listen = args.probe_listen;
+    config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+    let handle = server::start(config).await?;
+    handle.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, StartError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+                StartError::Kubeconfig {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| StartError::Client(e.to_string()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| StartError::Client(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| StartError::Client(e.to_string()))
+}

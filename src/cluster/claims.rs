@@ -1,0 +1,259 @@
+//! Home claim I/O on the hot path: one GET of the user's home claim, and creating or adopting it.
+//! Two notebooks of the same user may start at once, so AlreadyExists and conflicts are expected
+//! and resolved by reading the claim again.
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client};
+use serde_json::json;
+
+use crate::admission::{ClaimInfo, ClaimLookup};
+use crate::keys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "cannot read PersistentVolumeClaim {namespace}/{name}: {source}; check that the webhook may get persistentvolumeclaims, then start the notebook again"
+    )]
+    Get {
+        namespace: String,
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error(
+        "cannot create the home PersistentVolumeClaim {namespace}/{name}: {source}; check the webhook's RBAC (create persistentvolumeclaims), the storage class and the namespace quota, then start the notebook again"
+    )]
+    Create {
+        namespace: String,
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error(
+        "cannot adopt PersistentVolumeClaim {namespace}/{name} as the home of '{user}': {source}; check that the webhook may patch persistentvolumeclaims, then start the notebook again"
+    )]
+    Adopt {
+        namespace: String,
+        name: String,
+        user: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error(
+        "home PersistentVolumeClaim {namespace}/{name} belongs to '{owner}', not '{user}' (it was claimed at the same moment); an administrator should check its {annotation} annotation",
+        annotation = keys::OWNER_ANNOTATION
+    )]
+    Taken {
+        namespace: String,
+        name: String,
+        owner: String,
+        user: String,
+    },
+}
+
+/// GET one claim; `None` when it does not exist.
+pub async fn get(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PersistentVolumeClaim>, ClaimError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name).await.map_err(|source| ClaimError::Get {
+        namespace: namespace.into(),
+        name: name.into(),
+        source: Box::new(source),
+    })
+}
+
+/// What creating the home claim came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    /// Another admission of the same user created it first.
+    AlreadyOwned,
+}
+
+/// Creates the home claim; on AlreadyExists, accepts it only if it belongs to `user`.
+pub async fn create(
+    client: &Client,
+    pvc: &PersistentVolumeClaim,
+    user: &str,
+) -> Result<Created, ClaimError> {
+    let namespace = pvc.metadata.namespace.clone().unwrap_or_default();
+    let name = pvc.metadata.name.clone().unwrap_or_default();
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    match api.create(&PostParams::default(), pvc).await {
+        Ok(_) => Ok(Created::Created),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = get(client, &namespace, &name).await?;
+            check_owner(&namespace, &name, existing.as_ref(), user).map(|()| Created::AlreadyOwned)
+        }
+        Err(source) => Err(ClaimError::Create {
+            namespace,
+            name,
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Marks an existing claim without owner as `user`'s home. The patch carries the resourceVersion
+/// that was read, so a concurrent change makes it fail and the claim is read again.
+pub async fn adopt(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    user: &str,
+    resource_version: Option<&str>,
+) -> Result<(), ClaimError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let mut metadata = json!({
+        "annotations": {keys::OWNER_ANNOTATION: user},
+        "labels": {keys::HOME_LABEL: "true"},
+    });
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    let patch = json!({ "metadata": metadata });
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = get(client, namespace, name).await?;
+            check_owner(namespace, name, existing.as_ref(), user)
+        }
+        Err(source) => Err(ClaimError::Adopt {
+            namespace: namespace.into(),
+            name: name.into(),
+            user: user.into(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+fn check_owner(
+    namespace: &str,
+    name: &str,
+    pvc: Option<&PersistentVolumeClaim>,
+    user: &str,
+) -> Result<(), ClaimError> {
+    let owner = pvc.and_then(|p| ClaimInfo::of(p).owner).unwrap_or_default();
+    if owner == user {
+        Ok(())
+    } else {
+        Err(ClaimError::Taken {
+            namespace: namespace.into(),
+            name: name.into(),
+            owner: if owner.is_empty() {
+                "nobody (no owner annotation)".into()
+            } else {
+                owner
+            },
+            user: user.into(),
+        })
+    }
+}
+
+/// The claims one admission sees: the home claim just fetched, and the cache of home-labelled
+/// claims for the guard's owner check of claims the pod mounts itself.
+pub struct AdmissionClaims<'a> {
+    /// (namespace, name, the claim if it exists).
+    pub fetched: Option<(&'a str, &'a str, Option<&'a PersistentVolumeClaim>)>,
+    pub cache: Option<&'a Store<PersistentVolumeClaim>>,
+}
+
+impl ClaimLookup for AdmissionClaims<'_> {
+    fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo> {
+        if let Some((ns, n, pvc)) = self.fetched
+            && ns == namespace
+            && n == name
+        {
+            return pvc.map(ClaimInfo::of);
+        }
+        self.cache?
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|pvc| ClaimInfo::of(&pvc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+    use std::collections::BTreeMap;
+
+    fn pvc(namespace: &str, name: &str, owner: Option<&str>) -> PersistentVolumeClaim {
+        let mut pvc = PersistentVolumeClaim::default();
+        pvc.metadata.namespace = Some(namespace.into());
+        pvc.metadata.name = Some(name.into());
+        pvc.metadata.labels = Some(BTreeMap::from([(
+            keys::HOME_LABEL.to_string(),
+            "true".to_string(),
+        )]));
+        pvc.metadata.annotations =
+            owner.map(|o| BTreeMap::from([(keys::OWNER_ANNOTATION.to_string(), o.to_string())]));
+        pvc
+    }
+
+    #[test]
+    fn the_fetched_home_claim_wins_over_the_cache_and_other_claims_come_from_it() {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc("ns", "home-bob", Some("bob"))));
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc(
+            "ns",
+            "home-alice",
+            Some("stale"),
+        )));
+        let fresh = pvc("ns", "home-alice", Some("alice"));
+        let claims = AdmissionClaims {
+            fetched: Some(("ns", "home-alice", Some(&fresh))),
+            cache: Some(&store),
+        };
+        assert_eq!(
+            claims
+                .claim("ns", "home-alice")
+                .and_then(|c| c.owner)
+                .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            claims
+                .claim("ns", "home-bob")
+                .and_then(|c| c.owner)
+                .as_deref(),
+            Some("bob")
+        );
+        assert!(claims.claim("other", "home-bob").is_none());
+        let absent = AdmissionClaims {
+            fetched: Some(("ns", "home-bob", None)),
+            cache: Some(&store),
+        };
+        assert!(
+            absent.claim("ns", "home-bob").is_none(),
+            "a fresh 404 beats the cache"
+        );
+    }
+
+    #[test]
+    fn a_claim_taken_by_someone_else_is_refused_with_the_owner() {
+        let other = pvc("ns", "home-alice", Some("mallory"));
+        let err = check_owner("ns", "home-alice", Some(&other), "alice").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("belongs to 'mallory', not 'alice'"),
+            "{err}"
+        );
+        assert!(
+            check_owner(
+                "ns",
+                "home-alice",
+                Some(&pvc("ns", "home-alice", Some("alice"))),
+                "alice"
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! Reflectors on the policy ConfigMaps (label `notebook-volumes.io/policy=true` in the policy
+//! namespace), on namespaces and on home claims. Every ConfigMap change compiles a new immutable
+//! snapshot, swapped atomically: admissions never wait for the API server to read policy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use tokio::task::JoinHandle;
+
+use super::ClusterView;
+use super::events::PolicyEvents;
+use crate::keys;
+use crate::policy::{Severity, unit_from_config_map};
+use crate::server::metrics::Metrics;
+use crate::server::state::{Policy, Readiness};
+
+/// Background tasks feeding the caches; abort them on shutdown.
+pub struct Sources {
+    pub view: ClusterView,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts the three reflectors. `policy` is replaced on every ConfigMap change; `readiness`
+/// records each initial list.
+pub fn start(
+    client: Client,
+    policy_namespace: &str,
+    policy: Arc<ArcSwap<Policy>>,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+) -> Sources {
+    let mut tasks = Vec::new();
+
+    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), policy_namespace);
+    let cm_config = watcher::Config::default().labels(&format!("{}=true", keys::POLICY_LABEL));
+    let (cm_store, cm_writer) = reflector::store();
+    let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, cm_config).default_backoff());
+    let mut compiler = Compiler {
+        store: cm_store,
+        policy,
+        metrics,
+        events: PolicyEvents::new(client.clone()),
+        reported: HashMap::new(),
+    };
+    let ready = readiness.clone();
+    tasks.push(tokio::spawn(drive(
+        cm_stream,
+        "policy ConfigMaps",
+        move |event| {
+            if matches!(
+                event,
+                watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone
+            ) {
+                compiler.recompile();
+            }
+            if matches!(event, watcher::Event::InitDone) {
+                ready.config_maps_synced();
+            }
+        },
+    )));
+
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    let (ns_store, ns_writer) = reflector::store();
+    let ns_stream = reflector::reflector(
+        ns_writer,
+        watcher(ns_api, watcher::Config::default()).default_backoff(),
+    );
+    let ready = readiness.clone();
+    tasks.push(tokio::spawn(drive(ns_stream, "namespaces", move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            ready.namespaces_synced();
+        }
+    })));
+
+    let pvc_api: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let pvc_config = watcher::Config::default().labels(&format!("{}=true", keys::HOME_LABEL));
+    let (pvc_store, pvc_writer) = reflector::store();
+    let pvc_stream =
+        reflector::reflector(pvc_writer, watcher(pvc_api, pvc_config).default_backoff());
+    tasks.push(tokio::spawn(drive(
+        pvc_stream,
+        "home PersistentVolumeClaims",
+        move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                readiness.home_claims_synced();
+            }
+        },
+    )));
+
+    Sources {
+        view: ClusterView {
+            client,
+            namespaces: ns_store,
+            home_claims: pvc_store,
+        },
+        tasks,
+    }
+}
+
+/// Polls a reflector stream forever; watch errors are logged (the backoff retries them).
+async fn drive<K, S>(stream: S, what: &'static str, mut on_event: impl FnMut(&watcher::Event<K>))
+where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => on_event(&event),
+            Err(error) => tracing::warn!(%error, "watching {what} failed; retrying with backoff"),
+        }
+    }
+}
+
+/// Turns the cached ConfigMaps into a snapshot and reports newly invalid ones.
+struct Compiler {
+    store: Store<ConfigMap>,
+    policy: Arc<ArcSwap<Policy>>,
+    metrics: Arc<Metrics>,
+    events: PolicyEvents,
+    /// Unit name → resourceVersion already reported as invalid (one Event per version).
+    reported: HashMap<String, String>,
+}
+
+impl Compiler {
+    fn recompile(&mut self) {
+        let mut config_maps = self.store.state();
+        // First come, first served: older ConfigMaps win conflicts.
+        config_maps.sort_by(|a, b| {
+            (&a.metadata.creation_timestamp, &a.metadata.name)
+                .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        });
+        let units: Vec<_> = config_maps
+            .iter()
+            .map(|cm| unit_from_config_map(cm))
+            .collect();
+        let by_unit: HashMap<&str, &Arc<ConfigMap>> = units
+            .iter()
+            .map(|u| u.name.as_str())
+            .zip(config_maps.iter())
+            .collect();
+        let policy = Policy::compile(units.clone());
+        let mut still_invalid = HashMap::new();
+        for report in policy.snapshot.rejected_units() {
+            let Some(cm) = by_unit.get(report.unit.as_str()) else {
+                continue;
+            };
+            let version = cm.meta().resource_version.clone().unwrap_or_default();
+            let findings: Vec<String> = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(ToString::to_string)
+                .collect();
+            if self.reported.get(&report.unit) != Some(&version) {
+                tracing::error!(
+                    unit = %report.unit,
+                    findings = %findings.join("; "),
+                    "invalid policy ConfigMap: its shares are absent and their claims protected until it is fixed"
+                );
+                self.metrics.invalid_policy_seen();
+                let events = self.events.clone();
+                let cm = Arc::clone(cm);
+                let note = findings.join("\n");
+                tokio::spawn(async move { events.invalid_policy(&cm, &note).await });
+            }
+            still_invalid.insert(report.unit.clone(), version);
+        }
+        self.reported = still_invalid;
+        let invalid = self.reported.len();
+        tracing::info!(
+            config_maps = config_maps.len(),
+            invalid,
+            shares = policy.snapshot.shares().len(),
+            "policy reloaded"
+        );
+        self.metrics.policy_reloaded(invalid);
+        self.policy.store(Arc::new(policy));
+    }
+}

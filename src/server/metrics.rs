@@ -1,0 +1,166 @@
+//! Prometheus metrics of the webhook, served as text on the probe port. One registry per server,
+//! so in-process tests do not share counters.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// Outcome of one admission, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Denied,
+    /// Malformed request, or a cluster call that failed (the pod was denied with a message).
+    Error,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Denied => "denied",
+            Decision::Error => "error",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    admissions: Family<Labels, Counter>,
+    latency: HistogramFamily,
+    policy_reloads: Counter,
+    invalid_units: Gauge,
+    invalid_seen: Counter,
+    claims_created: Counter,
+    claims_adopted: Counter,
+    cert_reloads: Family<Labels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms .. ~4 s
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let admissions = Family::<Labels, Counter>::default();
+        let latency = HistogramFamily::new_with_constructor(latency_histogram);
+        let policy_reloads = Counter::default();
+        let invalid_units = Gauge::default();
+        let invalid_seen = Counter::default();
+        let claims_created = Counter::default();
+        let claims_adopted = Counter::default();
+        let cert_reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "notebook_volumes_admissions",
+            "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
+            admissions.clone(),
+        );
+        registry.register(
+            "notebook_volumes_admission_duration_seconds",
+            "Time to answer an admission request, including the home claim lookup and creation",
+            latency.clone(),
+        );
+        registry.register(
+            "notebook_volumes_policy_reloads",
+            "Policy snapshots compiled (startup and every change of a policy ConfigMap)",
+            policy_reloads.clone(),
+        );
+        registry.register(
+            "notebook_volumes_policy_invalid_units",
+            "Policy ConfigMaps (or files) currently rejected; their shares are absent and protected",
+            invalid_units.clone(),
+        );
+        registry.register(
+            "notebook_volumes_policy_invalid",
+            "Invalid policy ConfigMap versions observed",
+            invalid_seen.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_claims_created",
+            "Home PersistentVolumeClaims created by the webhook",
+            claims_created.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_claims_adopted",
+            "Existing PersistentVolumeClaims without owner adopted as a user's home",
+            claims_adopted.clone(),
+        );
+        registry.register(
+            "notebook_volumes_certificate_reloads",
+            "Serving certificate reloads from disk, by result (ok, error)",
+            cert_reloads.clone(),
+        );
+        Metrics {
+            registry,
+            admissions,
+            latency,
+            policy_reloads,
+            invalid_units,
+            invalid_seen,
+            claims_created,
+            claims_adopted,
+            cert_reloads,
+        }
+    }
+
+    pub fn admission(&self, webhook: &'static str, operation: &str, decision: Decision, secs: f64) {
+        self.admissions
+            .get_or_create(&vec![
+                ("webhook", webhook.to_string()),
+                ("operation", operation.to_string()),
+                ("decision", decision.as_str().to_string()),
+            ])
+            .inc();
+        self.latency
+            .get_or_create(&vec![("webhook", webhook.to_string())])
+            .observe(secs);
+    }
+
+    /// A new snapshot was compiled with `invalid` rejected units.
+    pub fn policy_reloaded(&self, invalid: usize) {
+        self.policy_reloads.inc();
+        self.invalid_units
+            .set(i64::try_from(invalid).unwrap_or(i64::MAX));
+    }
+
+    pub fn invalid_policy_seen(&self) {
+        self.invalid_seen.inc();
+    }
+
+    pub fn claim_created(&self) {
+        self.claims_created.inc();
+    }
+
+    pub fn claim_adopted(&self) {
+        self.claims_adopted.inc();
+    }
+
+    pub fn certificate_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.cert_reloads
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    /// OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

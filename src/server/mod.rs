@@ -1,0 +1,215 @@
+//! `notebook-volumes serve`: the webhook over TLS and the probe port, started in-process by `start`
+//! (the binary and the tests use the same entry point).
+
+pub mod app;
+pub mod metrics;
+pub mod probes;
+pub mod state;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer};
+use tokio::task::JoinHandle;
+
+use crate::cluster::sources;
+use crate::files::{LoadError, load_policies};
+use crate::policy::Severity;
+pub use state::{AppState, Policy, Readiness};
+
+/// Where policy comes from.
+pub enum PolicySource {
+    /// Local files or directories: no cluster at all (no namespace labels, claims treated as
+    /// absent, nothing created).
+    /// `namespace` is the one whose ConfigMaps `/validate` checks.
+    Files {
+        paths: Vec<PathBuf>,
+        namespace: String,
+    },
+    /// Labelled ConfigMaps of `namespace`, through reflectors on this client.
+    Cluster {
+        client: kube::Client,
+        namespace: String,
+    },
+}
+
+pub struct Config {
+    pub listen: SocketAddr,
+    pub probe_listen: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub source: PolicySource,
+    /// How often the certificate files are re-read.
+    pub cert_poll: Duration,
+    /// Grace period for in-flight requests on SIGTERM or `Handle::stop`.
+    pub shutdown_timeout: Duration,
+    /// Worker threads per listener (0: one per core).
+    pub workers: usize,
+}
+
+impl Config {
+    pub fn new(tls_cert: PathBuf, tls_key: PathBuf, source: PolicySource) -> Config {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            probe_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls_cert,
+            tls_key,
+            source,
+            cert_poll: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(25),
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Policy(#[from] LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Server(#[source] std::io::Error),
+    #[error("server task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A running server: its bound addresses, its state, and how to stop it.
+pub struct Handle {
+    /// The TLS (webhook) address actually bound (port 0 resolved).
+    pub webhook_addr: SocketAddr,
+    /// The plain probe address actually bound.
+    pub probe_addr: SocketAddr,
+    pub state: AppState,
+    webhook: ServerHandle,
+    probes: ServerHandle,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// Stops both listeners (gracefully: in-flight requests finish within the shutdown timeout)
+    /// and the background tasks.
+    pub async fn stop(self, graceful: bool) -> Result<(), ServeError> {
+        self.webhook.stop(graceful).await;
+        self.probes.stop(graceful).await;
+        self.wait().await
+    }
+
+    /// Waits until the servers stop (SIGTERM / SIGINT, or `stop`).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        let mut result = Ok(());
+        for server in self.servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(ServeError::Server(e)),
+                Err(e) => result = Err(ServeError::Join(e)),
+            }
+        }
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Loads the certificate, starts the policy source and both listeners. Must run inside a
+/// multi-threaded tokio runtime; the background tasks are spawned on it.
+pub async fn start(config: Config) -> Result<Handle, ServeError> {
+    let reloader = tls::CertReloader::load(&config.tls_cert, &config.tls_key)?;
+    let tls_config = tls::server_config(reloader.resolver())?;
+    let mut background = Vec::new();
+    let state = match config.source {
+        PolicySource::Files { paths, namespace } => {
+            let loaded = load_policies(&paths)?;
+            let state = AppState::offline(loaded.units, namespace);
+            let policy = state.policy.load();
+            for f in loaded.findings.iter().chain(policy.snapshot.findings()) {
+                match f.severity {
+                    Severity::Error => tracing::error!(finding = %f, "invalid policy"),
+                    Severity::Warning => tracing::warn!(finding = %f, "policy warning"),
+                }
+            }
+            tracing::info!(
+                files = loaded.files,
+                shares = policy.snapshot.shares().len(),
+                "serving policy from local files; no cluster access"
+            );
+            state
+        }
+        PolicySource::Cluster { client, namespace } => {
+            let mut state = AppState::offline(Vec::new(), namespace.clone());
+            state.readiness = Arc::new(Readiness::default());
+            let started = sources::start(
+                client,
+                &namespace,
+                state.policy.clone(),
+                state.readiness.clone(),
+                state.metrics.clone(),
+            );
+            background.extend(started.tasks);
+            state.cluster = Some(started.view);
+            state
+        }
+    };
+    background.push(tokio::spawn(
+        reloader.watch(config.cert_poll, state.metrics.clone()),
+    ));
+
+    let timeout = config.shutdown_timeout.as_secs();
+    let webhook_state = state.clone();
+    let mut webhook =
+        HttpServer::new(move || App::new().configure(|cfg| app::configure(cfg, &webhook_state)))
+            .shutdown_timeout(timeout)
+            .client_disconnect_timeout(Duration::from_secs(5));
+    let probe_state = state.clone();
+    let probes =
+        HttpServer::new(move || App::new().configure(|cfg| probes::configure(cfg, &probe_state)))
+            .shutdown_timeout(timeout)
+            .workers(1);
+    if config.workers > 0 {
+        webhook = webhook.workers(config.workers);
+    }
+    let webhook = webhook
+        .bind_rustls_0_23(config.listen, tls_config)
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let probes = probes
+        .bind(config.probe_listen)
+        .map_err(|source| ServeError::Bind {
+            addr: config.probe_listen,
+            source,
+        })?;
+    let webhook_addr = webhook.addrs().first().copied().unwrap_or(config.listen);
+    let probe_addr = probes
+        .addrs()
+        .first()
+        .copied()
+        .unwrap_or(config.probe_listen);
+    let webhook = webhook.run();
+    let probes = probes.run();
+    let handles = (webhook.handle(), probes.handle());
+    let servers = vec![tokio::spawn(webhook), tokio::spawn(probes)];
+    tracing::info!(%webhook_addr, %probe_addr, "notebook-volumes webhook listening");
+    Ok(Handle {
+        webhook_addr,
+        probe_addr,
+        state,
+        webhook: handles.0,
+        probes: handles.1,
+        servers,
+        background,
+    })
+}

@@ -1,0 +1,250 @@
+//! The real server over TLS: certificates from disk in the layout kubelet uses for Secret volumes
+//! (files behind a `..data` symlink swapped atomically), reloaded without restart; a broken new
+//! pair keeps the old one serving.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notebook_volumes::server::{self, Config, PolicySource};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+fn ca() -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "notebook-volumes test CA");
+    let key = KeyPair::generate().expect("CA key");
+    let cert = params.self_signed(&key).expect("CA cert");
+    (cert.der().clone(), Issuer::new(params, key))
+}
+
+fn leaf(issuer: &Issuer<'static, KeyPair>, name: &str) -> Leaf {
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    let key = KeyPair::generate().expect("leaf key");
+    let cert = params.signed_by(&key, issuer).expect("leaf cert");
+    Leaf {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
+}
+
+/// Writes a new version directory and swaps the `..data` symlink to it, as kubelet does.
+fn publish(dir: &Path, version: u32, cert: &str, key: &str) {
+    let versioned = dir.join(format!("..v{version}"));
+    std::fs::create_dir(&versioned).expect("version dir");
+    std::fs::write(versioned.join("tls.crt"), cert).expect("write cert");
+    std::fs::write(versioned.join("tls.key"), key).expect("write key");
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..v{version}"), &tmp).expect("symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("swap ..data");
+    for file in ["tls.crt", "tls.key"] {
+        let link = dir.join(file);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{file}"), &link).expect("file link");
+        }
+    }
+}
+
+fn client_config(ca: &CertificateDer<'static>, tls12_only: bool) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).expect("CA into root store");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider);
+    let builder = if tls12_only {
+        builder.with_protocol_versions(&[&rustls::version::TLS12])
+    } else {
+        builder.with_safe_default_protocol_versions()
+    }
+    .expect("protocol versions");
+    let mut config = builder.with_root_certificates(roots).with_no_client_auth();
+    // A resumed session shows the certificate of the first handshake: always do a full one.
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+/// One HTTPS request; returns the served leaf certificate and the raw HTTP response.
+async fn https(addr: SocketAddr, config: Arc<ClientConfig>, request: &[u8]) -> (Vec<u8>, String) {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut tls = TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let served = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .expect("server certificate")
+        .to_vec();
+    tls.write_all(request).await.expect("send");
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response).await.expect("read response");
+    (served, String::from_utf8_lossy(&response).into_owned())
+}
+
+fn post(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+async fn served_cert(addr: SocketAddr, config: Arc<ClientConfig>) -> Vec<u8> {
+    https(addr, config, &post("/validate", b"{}")).await.0
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect probe port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.expect("read");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_over_tls_and_reloads_certificates_from_disk() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca_der, issuer) = ca();
+    let first = leaf(&issuer, "first");
+    publish(dir.path(), 1, &first.cert_pem, &first.key_pem);
+
+    let mut config = Config::new(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        PolicySource::Files {
+            paths: vec!["examples/policies".into()],
+            namespace: "notebook-volumes".into(),
+        },
+    );
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.probe_listen = "127.0.0.1:0".parse().expect("addr");
+    config.cert_poll = Duration::from_millis(100);
+    config.shutdown_timeout = Duration::from_secs(1);
+    config.workers = 1;
+    let handle = server::start(config).await.expect("server starts");
+    let addr = handle.webhook_addr;
+    let client = client_config(&ca_der, false);
+
+    // A real admission over TLS.
+    let body = std::fs::read("tests/fixtures/kubespawner-alice.json").expect("fixture");
+    let (served, response) = https(addr, client.clone(), &post("/mutate", &body)).await;
+    assert_eq!(served, first.der);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"allowed\":true"), "{response}");
+    assert!(
+        response.contains("\"patchType\":\"JSONPatch\""),
+        "{response}"
+    );
+
+    // TLS 1.2 clients are served too.
+    assert_eq!(
+        served_cert(addr, client_config(&ca_der, true)).await,
+        first.der
+    );
+
+    // The probe port is plain HTTP.
+    assert!(
+        http_get(handle.probe_addr, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        http_get(handle.probe_addr, "/readyz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+
+    // kubelet swaps in a new pair: it is served without restart.
+    let second = leaf(&issuer, "second");
+    publish(dir.path(), 2, &second.cert_pem, &second.key_pem);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if served_cert(addr, client.clone()).await == second.der {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new certificate not served within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A broken pair, then a key that does not match its certificate: the last good pair stays.
+    publish(
+        dir.path(),
+        3,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n",
+        "garbage",
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(served_cert(addr, client.clone()).await, second.der);
+    let third = leaf(&issuer, "third");
+    publish(dir.path(), 4, &third.cert_pem, &second.key_pem);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(served_cert(addr, client.clone()).await, second.der);
+
+    let metrics = handle.state.metrics.render();
+    assert!(
+        metrics.contains(r#"notebook_volumes_certificate_reloads_total{result="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"notebook_volumes_certificate_reloads_total{result="error"} 2"#),
+        "{metrics}"
+    );
+
+    // Fixed again: served.
+    publish(dir.path(), 5, &third.cert_pem, &third.key_pem);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served_cert(addr, client.clone()).await != third.der {
+        assert!(
+            Instant::now() < deadline,
+            "fixed certificate not served within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    handle.stop(true).await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_start_without_a_valid_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("tls.crt"), "nothing").expect("write");
+    std::fs::write(dir.path().join("tls.key"), "nothing").expect("write");
+    let config = Config::new(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        PolicySource::Files {
+            paths: vec!["examples/policies".into()],
+            namespace: "notebook-volumes".into(),
+        },
+    );
+    let error = server::start(config).await.err().expect("start fails");
+    assert!(
+        error.to_string().contains("holds no PEM certificate"),
+        "{error}"
+    );
+}

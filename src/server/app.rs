@@ -261,7 +261,6 @@ fn fail(req: &AdmissionRequest<Pod>, message: &str) -> Review {
         response: AdmissionResponse::from(req),
         user: None,
         mounts: Vec::new(),
-        patch: Vec::new(),
         effects: Vec::new(),
     }
     .deny(message)

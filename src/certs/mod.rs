@@ -323,7 +323,7 @@ pub fn run(args: &CertsArgs) -> Result<i32, String> {
         ips.join(", "),
         request.days
     );
-    println!("{}", generated.ca_bundle());
+    crate::cli::write_out(format_args!("{}\n", generated.ca_bundle()));
     Ok(0)
 }
 

@@ -115,17 +115,17 @@ pub fn run(args: &AccessArgs) -> Result<i32, String> {
                 .map(|s| json!({"name": s.name, "level": s.level.as_str(), "claimName": s.claim_name, "mountPath": s.mount_path}))
                 .collect();
             let out = json!({"namespace": args.namespace, "shares": shares_json, "principals": principals});
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
             );
         }
         AccessOutput::Csv => {
             let header: Vec<&str> = shares.iter().map(|s| s.name.as_str()).collect();
-            println!("principal,{}", header.join(","));
+            out!("principal,{}", header.join(","));
             for r in &rows {
                 let cells: Vec<&str> = r.access.iter().map(|a| a.as_str()).collect();
-                println!("{},{}", label(r), cells.join(","));
+                out!("{},{}", label(r), cells.join(","));
             }
         }
         AccessOutput::Table => {
@@ -143,18 +143,18 @@ pub fn run(args: &AccessArgs) -> Result<i32, String> {
             for (s, w) in shares.iter().zip(&widths) {
                 line.push_str(&format!("  {:w$}", s.name));
             }
-            println!("{}", line.trim_end());
+            out!("{}", line.trim_end());
             let mut line = format!("{:first$}", "(level)");
             for (s, w) in shares.iter().zip(&widths) {
                 line.push_str(&format!("  {:w$}", s.level.as_str()));
             }
-            println!("{}", line.trim_end());
+            out!("{}", line.trim_end());
             for r in &rows {
                 let mut line = format!("{:first$}", label(r));
                 for (a, w) in r.access.iter().zip(&widths) {
                     line.push_str(&format!("  {:w$}", a.as_str()));
                 }
-                println!("{}", line.trim_end());
+                out!("{}", line.trim_end());
             }
         }
     }

@@ -146,9 +146,9 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
                 "warnings": response.warnings.clone().unwrap_or_default(),
                 "auditAnnotations": response.audit_annotations.iter().collect::<std::collections::BTreeMap<_, _>>(),
             });
-            println!("{}", text(&out)?);
+            out!("{}", text(&out)?);
         }
-        AuditOutput::Patch => println!(
+        AuditOutput::Patch => out!(
             "{}",
             text(&serde_json::to_value(outcome.patch()).map_err(|e| e.to_string())?)?
         ),
@@ -156,36 +156,38 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
             let mut doc = serde_json::to_value(pod).map_err(|e| e.to_string())?;
             json_patch::patch(&mut doc, &outcome.patch())
                 .map_err(|e| format!("the patch does not apply: {e}"))?;
-            print!(
+            out_raw!(
                 "{}",
                 serde_yaml::to_string(&doc).map_err(|e| e.to_string())?
             );
         }
         AuditOutput::Text => {
             if !outcome.allowed() {
-                println!("DENIED: {}", outcome.message().unwrap_or_default());
+                out!("DENIED: {}", outcome.message().unwrap_or_default());
             } else {
-                println!(
+                out!(
                     "allowed for user: {}",
                     outcome.user.as_deref().unwrap_or("(anonymous)")
                 );
                 if outcome.mounts.is_empty() {
-                    println!("no policy volumes");
+                    out!("no policy volumes");
                 }
                 for m in &outcome.mounts {
                     let mode = if m.read_only { "ro" } else { "rw" };
-                    println!(
+                    out!(
                         "  {mode}  {:<40} {:<22} claim {}",
-                        m.mount_path, m.source, m.claim_name
+                        m.mount_path,
+                        m.source,
+                        m.claim_name
                     );
                 }
-                println!("patch: {} operation(s)", outcome.patch().len());
+                out!("patch: {} operation(s)", outcome.patch().len());
             }
             for w in response.warnings.iter().flatten() {
-                println!("warning: {w}");
+                out!("warning: {w}");
             }
             if let Some(m) = response.audit_annotations.get(keys::AUDIT_MOUNTS) {
-                println!("audit annotation mounts: {m}");
+                out!("audit annotation mounts: {m}");
             }
         }
     }

@@ -10,7 +10,7 @@ pub fn run(paths: &[PathBuf]) -> Result<i32, String> {
     let snapshot = PolicySnapshot::compile(&loaded.units);
     let findings: Vec<_> = loaded.findings.iter().chain(snapshot.findings()).collect();
     for f in &findings {
-        println!("{f}");
+        out!("{f}");
     }
     let errors = findings
         .iter()
@@ -18,7 +18,7 @@ pub fn run(paths: &[PathBuf]) -> Result<i32, String> {
         .count();
     let warnings = findings.len() - errors;
     let rejected: Vec<&str> = snapshot.rejected_units().map(|r| r.unit.as_str()).collect();
-    println!(
+    out!(
         "{} file(s), {} unit(s): {} share(s), {} library(ies); {errors} error(s), {warnings} warning(s)",
         loaded.files,
         loaded.units.len(),
@@ -26,7 +26,7 @@ pub fn run(paths: &[PathBuf]) -> Result<i32, String> {
         snapshot.libraries().len(),
     );
     if !rejected.is_empty() {
-        println!(
+        out!(
             "rejected (its shares would be absent and their claims protected): {}",
             rejected.join(", ")
         );

@@ -1,6 +1,20 @@
 //! Command line: `check`, `audit` and `access` answer offline from the same policy files and the
 //! same decision code as the server.
 
+/// Prints to stdout; a closed pipe (`... | head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Like `out!` without the newline.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 pub mod access;
 pub mod audit;
 pub mod check;
@@ -9,6 +23,19 @@ pub mod serve;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// Writes to stdout, exiting quietly when the reader has gone away.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
 
 /// Exit status for bad input (unreadable files, bad flags), distinct from a denial.
 pub const EXIT_BAD_INPUT: i32 = 2;

@@ -1,6 +1,7 @@
 //! Decision + patch for one notebook pod against policy sets of 50, 500 and 5,000 shares, with
 //! 200 groups and 10,000 users. Shares are spread over 50 namespaces (plus a few cluster-wide),
-//! so the cost follows the shares in scope for the pod's namespace, not the whole set.
+//! so the cost follows the shares in scope for the pod's namespace, not the whole set. A second
+//! group times the compile of the whole policy set, which a policy change costs once.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -116,5 +117,24 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A policy change takes effect after a full compile: it must stay well under a second.
+fn compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("policy_compile");
+    group.sample_size(10);
+    for shares in [500, 5_000] {
+        let unit = Unit {
+            name: "bench.yaml".into(),
+            sources: vec![Source {
+                origin: Origin::file("bench.yaml"),
+                text: policy_text(shares),
+            }],
+        };
+        group.bench_with_input(BenchmarkId::from_parameter(shares), &unit, |b, unit| {
+            b.iter(|| PolicySnapshot::compile(std::slice::from_ref(unit)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, compile);
 criterion_main!(benches);

@@ -136,6 +136,8 @@ main() {
     chmod 755 "$tmp"
     mv -f "$tmp" "$bin"
     say "built in $(elapsed): $bin"
+    # Keep the three newest builds (other clones may use older ones).
+    ls -1dt "$cache_root"/testcluster-v*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
     echo "$bin"
 }
 

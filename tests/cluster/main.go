@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"k8s.io/component-base/version"
+	"k8s.io/klog/v2"
 )
 
 // readyInfo is the line printed on stdout (and written to -ready-file) once
@@ -86,6 +87,21 @@ func run() int {
 
 	ctx, stop := stopContext(*watchStdin, out)
 	defer stop()
+
+	// kube-apiserver exits through klog.Fatal when a post-start hook fails,
+	// which also happens when we are told to stop while it starts. Clean up
+	// our data directory either way, and report only unrequested failures.
+	klog.OsExit = func(code int) {
+		if ctx.Err() != nil {
+			code = 0
+		} else {
+			fmt.Fprintf(out, "testcluster: kube-apiserver failed; last lines of %s:\n%s\n", logPath, logTail())
+		}
+		if ownDir {
+			os.RemoveAll(dir)
+		}
+		os.Exit(code)
+	}
 
 	pkiDir := filepath.Join(dir, "pki")
 	if err := os.MkdirAll(pkiDir, 0o700); err != nil {

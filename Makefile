@@ -19,6 +19,15 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# The test API server (kube-apiserver + etcd in one process): built once,
+# cached outside the repository; prints the binary's path.
+cluster-bin:
+	@bash tests/cluster/build.sh
+
+# A test API server for manual use, in the foreground, until Ctrl-C.
+cluster:
+	@bin="$$(bash tests/cluster/build.sh)" && exec "$$bin" -hint -exit-on-stdin-eof=false
+
 bench:
 	$(CARGO) bench --locked --bench decision
 

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// pki holds the file names of everything the API server and its admin need.
+// All keys are ECDSA P-256: fast to generate, so every start gets fresh ones.
+type pki struct {
+	CAFile, CAPEM             string
+	ServingCertFile           string
+	ServingKeyFile            string
+	AdminCertPEM, AdminKeyPEM string
+	SAKeyFile, SAPubFile      string
+}
+
+// issued is a certificate (or CA) together with its key.
+type issued struct {
+	cert    *x509.Certificate
+	certPEM []byte
+	key     *ecdsa.PrivateKey
+	keyPEM  []byte
+}
+
+// writePKI generates a throw-away CA, the serving certificate (127.0.0.1,
+// ::1, localhost), an admin client certificate in group system:masters and
+// the service-account token signing key pair, and writes them to dir.
+func writePKI(dir string) (*pki, error) {
+	ca, err := issue(nil, &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "notebook-volumes-testcluster-ca"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generate CA: %w", err)
+	}
+	serving, err := issue(ca, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generate serving certificate: %w", err)
+	}
+	admin, err := issue(ca, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "testcluster-admin", Organization: []string{"system:masters"}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generate admin client certificate: %w", err)
+	}
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate service-account signing key: %w", err)
+	}
+	saKeyPEM, err := privateKeyPEM(saKey)
+	if err != nil {
+		return nil, err
+	}
+	saPubDER, err := x509.MarshalPKIXPublicKey(saKey.Public())
+	if err != nil {
+		return nil, fmt.Errorf("encode service-account public key: %w", err)
+	}
+
+	p := &pki{
+		CAFile:          filepath.Join(dir, "ca.crt"),
+		CAPEM:           string(ca.certPEM),
+		ServingCertFile: filepath.Join(dir, "apiserver.crt"),
+		ServingKeyFile:  filepath.Join(dir, "apiserver.key"),
+		AdminCertPEM:    string(admin.certPEM),
+		AdminKeyPEM:     string(admin.keyPEM),
+		SAKeyFile:       filepath.Join(dir, "sa.key"),
+		SAPubFile:       filepath.Join(dir, "sa.pub"),
+	}
+	files := map[string][]byte{
+		p.CAFile:                        ca.certPEM,
+		filepath.Join(dir, "ca.key"):    ca.keyPEM,
+		p.ServingCertFile:               serving.certPEM,
+		p.ServingKeyFile:                serving.keyPEM,
+		filepath.Join(dir, "admin.crt"): admin.certPEM,
+		filepath.Join(dir, "admin.key"): admin.keyPEM,
+		p.SAKeyFile:                     saKeyPEM,
+		p.SAPubFile:                     pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			return nil, fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return p, nil
+}
+
+// issue creates a key and a certificate from tmpl, signed by parent, or
+// self-signed when parent is nil.
+func issue(parent *issued, tmpl *x509.Certificate) (*issued, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore = now.Add(-time.Hour) // tolerate small clock skew
+	tmpl.NotAfter = now.Add(365 * 24 * time.Hour)
+
+	signerCert, signerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		signerCert, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, key.Public(), signerKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := privateKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	return &issued{
+		cert:    cert,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		key:     key,
+		keyPEM:  keyPEM,
+	}, nil
+}
+
+// privateKeyPEM encodes key as PKCS#8, which both Go and rustls read.
+func privateKeyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}

@@ -1,0 +1,159 @@
+//! One Kubernetes API server per test binary, shared by all its tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::process::{self, ClusterProcess};
+
+/// Names a kubeconfig of an already running cluster to test against
+/// instead of starting one (for example one from `make cluster`).
+pub const KUBECONFIG_ENV: &str = "NOTEBOOK_VOLUMES_TEST_KUBECONFIG";
+
+/// A running API server and an admin `kube::Config` for it.
+///
+/// The static holds no `kube::Client`: a client is bound to the tokio runtime
+/// that created it, and every `#[tokio::test]` has its own runtime. Make
+/// clients per test with [`TestCluster::admin_client`] and friends.
+pub struct TestCluster {
+    config: kube::Config,
+    kubeconfig: PathBuf,
+    /// `None` when testing against an external cluster.
+    process: Option<Mutex<ClusterProcess>>,
+}
+
+static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+
+impl TestCluster {
+    /// The cluster of this test binary: started on first use, or the one
+    /// named by `$NOTEBOOK_VOLUMES_TEST_KUBECONFIG`.
+    ///
+    /// The child process stops when this process exits (its stdin closes),
+    /// so no API server outlives the tests, even after a panic or a kill.
+    ///
+    /// # Panics
+    /// If the cluster cannot be built, started or reached; every test that
+    /// asks gets the same message.
+    pub fn shared() -> &'static TestCluster {
+        match SHARED.get_or_init(Self::start) {
+            Ok(cluster) => cluster,
+            Err(message) => panic!("{message}"),
+        }
+    }
+
+    fn start() -> Result<TestCluster, String> {
+        if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
+            let kubeconfig = PathBuf::from(path);
+            let config = load_config(&kubeconfig)?;
+            eprintln!(
+                "testcluster: using the cluster at {} ({KUBECONFIG_ENV}={})",
+                config.cluster_url,
+                kubeconfig.display()
+            );
+            return Ok(TestCluster {
+                config,
+                kubeconfig,
+                process: None,
+            });
+        }
+
+        let bin = process::locate_binary()?;
+        let started = Instant::now();
+        let mut child = process::start(&bin)?;
+        let info = &child.info;
+        eprintln!(
+            "testcluster: Kubernetes {} API server ready at {} in {:.1}s (log: {})",
+            info.version,
+            info.server,
+            started.elapsed().as_secs_f64(),
+            info.log_file.display()
+        );
+        let kubeconfig = info.kubeconfig.clone();
+        let config = match load_config(&kubeconfig) {
+            Ok(config) => config,
+            Err(e) => {
+                child.stop();
+                return Err(e);
+            }
+        };
+        Ok(TestCluster {
+            config,
+            kubeconfig,
+            process: Some(Mutex::new(child)),
+        })
+    }
+
+    /// The admin kubeconfig file (group `system:masters`).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The API server's URL, for example `https://127.0.0.1:41234`.
+    pub fn server_url(&self) -> String {
+        self.config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The API server's log file, when this test binary started it.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        let process = self.process.as_ref()?;
+        Some(process.lock().unwrap().info.log_file.clone())
+    }
+
+    /// A copy of the admin `kube::Config`, to adjust before making a client.
+    pub fn admin_config(&self) -> kube::Config {
+        self.config.clone()
+    }
+
+    /// A client with full rights. Call it inside the test's tokio runtime.
+    pub fn admin_client(&self) -> kube::Client {
+        client_from(self.admin_config())
+    }
+
+    /// A client that impersonates `user` in `groups`. The API server adds
+    /// `system:authenticated` itself; RBAC applies as for that user.
+    pub fn client_as(&self, user: &str, groups: &[&str]) -> kube::Client {
+        let mut config = self.admin_config();
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups =
+            Some(groups.iter().map(|g| (*g).to_owned()).collect());
+        client_from(config)
+    }
+
+    /// A client that acts as the ServiceAccount `namespace/name`, with the
+    /// groups a real token of that ServiceAccount carries.
+    pub fn client_as_service_account(&self, namespace: &str, name: &str) -> kube::Client {
+        self.client_as(
+            &format!("system:serviceaccount:{namespace}:{name}"),
+            &[
+                "system:serviceaccounts",
+                &format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated",
+            ],
+        )
+    }
+}
+
+fn client_from(config: kube::Config) -> kube::Client {
+    kube::Client::try_from(config).expect(
+        "cannot build a kube::Client for the test cluster (is this inside a tokio runtime?)",
+    )
+}
+
+/// Loads the current context of a kubeconfig file. Nothing in it needs I/O
+/// beyond reading the file (certificates are embedded), so no runtime is
+/// needed.
+fn load_config(path: &Path) -> Result<kube::Config, String> {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
+    futures::executor::block_on(kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &KubeConfigOptions::default(),
+    ))
+    .map_err(|e| format!("cannot use kubeconfig {}: {e}", path.display()))
+}

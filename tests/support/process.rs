@@ -1,0 +1,163 @@
+//! Builds (once, cached) and starts the `testcluster` binary: kube-apiserver
+//! with etcd embedded, in one child process.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Names a prebuilt testcluster binary, skipping the build script.
+pub const BIN_ENV: &str = "NOTEBOOK_VOLUMES_TESTCLUSTER_BIN";
+
+/// How long a started API server may take to report ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The JSON line testcluster prints on stdout once `/readyz` is OK.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadyInfo {
+    pub kubeconfig: PathBuf,
+    pub server: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub log_file: PathBuf,
+    pub pid: u32,
+    pub version: String,
+    pub startup_seconds: f64,
+}
+
+/// A running testcluster child.
+///
+/// Its stdin is a pipe that nothing writes to: when this process exits, for
+/// whatever reason, the pipe closes and testcluster shuts down.
+pub struct ClusterProcess {
+    pub info: ReadyInfo,
+    child: Child,
+}
+
+impl ClusterProcess {
+    /// Stops the child by closing its stdin, and waits for it.
+    pub fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Path of the testcluster binary: `$NOTEBOOK_VOLUMES_TESTCLUSTER_BIN`, or
+/// the output of the build script, which builds it on first use and
+/// afterwards only prints the cached path.
+pub fn locate_binary() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os(BIN_ENV) {
+        let bin = PathBuf::from(bin);
+        return if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "{BIN_ENV}={} is not a file; unset it to build the test API server with `make cluster-bin`",
+                bin.display()
+            ))
+        };
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/build.sh");
+    // stderr is inherited: the first build takes minutes and shows progress.
+    let output = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the test API server failed ({}); run `make cluster-bin` to see why",
+            output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let bin = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| PathBuf::from(l.trim()))
+        .ok_or_else(|| format!("{} printed no binary path", script.display()))?;
+    if !bin.is_file() {
+        return Err(format!(
+            "testcluster binary not found at {}: run `make cluster-bin`",
+            bin.display()
+        ));
+    }
+    Ok(bin)
+}
+
+/// Starts testcluster and waits until it reports ready.
+pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start testcluster binary {}: {e}", bin.display()))?;
+
+    // Keep the last lines of stderr for error messages; draining both pipes
+    // in threads means the child never blocks on a full pipe.
+    let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let tail = Arc::clone(&stderr_tail);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut tail = tail.lock().unwrap();
+            if tail.len() == 60 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    });
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        for line in lines.by_ref() {
+            if line.trim_start().starts_with('{') {
+                let _ = ready_tx.send(line);
+                break;
+            }
+        }
+        lines.for_each(drop);
+    });
+
+    let failure = |child: &mut Child, what: String| {
+        let _ = child.kill();
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(100)); // let the stderr reader finish
+        let tail: Vec<String> = stderr_tail.lock().unwrap().iter().cloned().collect();
+        format!(
+            "test API server {what} ({status}); its last messages:\n{}",
+            tail.join("\n")
+        )
+    };
+    let line = match ready_rx.recv_timeout(READY_TIMEOUT) {
+        Ok(line) => line,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            return Err(failure(
+                &mut child,
+                format!("not ready after {}s", READY_TIMEOUT.as_secs()),
+            ));
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(failure(&mut child, "exited before it was ready".into()));
+        }
+    };
+    let info: ReadyInfo = match serde_json::from_str(&line) {
+        Ok(info) => info,
+        Err(e) => {
+            return Err(failure(
+                &mut child,
+                format!("printed an unreadable ready line {line:?}: {e}"),
+            ));
+        }
+    };
+    Ok(ClusterProcess { info, child })
+}

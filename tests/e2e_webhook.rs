@@ -68,10 +68,6 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
-        Self::start_with(|ns| example_policy(ns)).await
-    }
-
-    async fn start_with(policy: impl Fn(&str) -> BTreeMap<String, String>) -> Env {
         install_crypto_provider();
         let cluster = TestCluster::shared();
         let admin = cluster.admin_client();
@@ -81,7 +77,7 @@ impl Env {
         Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name())
             .create(
                 &PostParams::default(),
-                &policy_config_map("policy", policy(ns.name())),
+                &policy_config_map("policy", example_policy(ns.name())),
             )
             .await
             .expect("policy ConfigMap");

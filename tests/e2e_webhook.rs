@@ -4,55 +4,19 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhook,
-    ValidatingWebhookConfiguration, WebhookClientConfig,
-};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod};
-use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use notebook_volumes::certs::{CertRequest, generate};
 use notebook_volumes::keys;
 use notebook_volumes::server::{self, Config, Handle, PolicySource};
 use serde_json::json;
+use support::webhook::*;
 use support::{DeleteOnDrop, TestCluster, TestNamespace, install_crypto_provider};
-
-const HUB: (&str, &str) = ("jupyterhub", "hub");
-const STS: (&str, &str) = ("kube-system", "statefulset-controller");
-
-/// The example policy set, scoped to the test's notebook namespace.
-fn example_policy(ns: &str) -> BTreeMap<String, String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
-    ["settings.yaml", "storage.yaml", "shares.yaml"]
-        .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(dir.join(f)).expect("example policy");
-            (f.to_string(), text.replace("ds-team", ns))
-        })
-        .collect()
-}
-
-fn policy_config_map(name: &str, data: BTreeMap<String, String>) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some([(keys::POLICY_LABEL.to_string(), "true".to_string())].into()),
-            ..Default::default()
-        },
-        data: Some(data),
-        ..Default::default()
-    }
-}
 
 /// One webhook server and its registrations, for one test.
 struct Env {
@@ -83,34 +47,7 @@ impl Env {
             .expect("policy ConfigMap");
         allow_everyone_to_edit(&admin, ns.name()).await;
 
-        let certs = tempfile::tempdir().unwrap();
-        let generated = generate(&CertRequest {
-            dns_names: vec!["localhost".into()],
-            ip_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            days: 1,
-        })
-        .expect("certificates");
-        generated
-            .write_to(certs.path(), true)
-            .expect("write certificates");
-        let mut config = Config::new(
-            certs.path().join("tls.crt"),
-            certs.path().join("tls.key"),
-            PolicySource::Cluster {
-                client: admin.clone(),
-                namespace: policy_ns.name().into(),
-            },
-        );
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.probe_listen = "127.0.0.1:0".parse().unwrap();
-        config.cert_poll = Duration::from_millis(200);
-        config.workers = 2;
-        config.shutdown_timeout = Duration::from_secs(1);
-        let server = server::start(config).await.expect("server starts");
-        wait_until("the webhook is ready", Duration::from_secs(30), || async {
-            server.state.readiness.is_ready()
-        })
-        .await;
+        let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
         let mut env = Env {
             cluster,
             admin,
@@ -129,130 +66,21 @@ impl Env {
         self.server.as_ref().expect("running")
     }
 
-    fn url(&self, path: &str) -> String {
-        format!(
-            "https://127.0.0.1:{}{path}",
-            self.server().webhook_addr.port()
-        )
-    }
-
-    fn client_config(&self, path: &str) -> WebhookClientConfig {
-        WebhookClientConfig {
-            url: Some(self.url(path)),
-            ca_bundle: Some(ByteString(self.ca_bundle.clone().into_bytes())),
-            service: None,
-        }
-    }
-
     /// The registrations of the shipped manifests, pointed at this server and scoped to this
     /// test's namespaces so parallel tests never call each other's webhooks.
     async fn register(&mut self) {
+        let base = format!("https://127.0.0.1:{}", self.server().webhook_addr.port());
         let name = format!("nv-{}", self.ns.name());
-        let mutating = MutatingWebhookConfiguration {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..Default::default()
-            },
-            webhooks: Some(vec![MutatingWebhook {
-                name: "pods.notebook-volumes.io".into(),
-                client_config: self.client_config("/mutate"),
-                rules: Some(vec![
-                    rule("", "pods", &["CREATE"]),
-                    rule("", "pods/ephemeralcontainers", &["UPDATE"]),
-                ]),
-                namespace_selector: Some(LabelSelector {
-                    match_labels: Some(
-                        [
-                            (
-                                keys::INJECT_LABEL.to_string(),
-                                keys::INJECT_ENABLED.to_string(),
-                            ),
-                            (
-                                "kubernetes.io/metadata.name".to_string(),
-                                self.ns.name().to_string(),
-                            ),
-                        ]
-                        .into(),
-                    ),
-                    ..Default::default()
-                }),
-                side_effects: "NoneOnDryRun".into(),
-                reinvocation_policy: Some("IfNeeded".into()),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            }]),
-        };
-        Api::<MutatingWebhookConfiguration>::all(self.admin.clone())
-            .create(&PostParams::default(), &mutating)
-            .await
-            .expect("MutatingWebhookConfiguration accepted");
-        self._registrations
-            .push(DeleteOnDrop::cluster_scoped::<MutatingWebhookConfiguration>(&name));
-        let validating = ValidatingWebhookConfiguration {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..Default::default()
-            },
-            webhooks: Some(vec![ValidatingWebhook {
-                name: "policies.notebook-volumes.io".into(),
-                client_config: self.client_config("/validate"),
-                rules: Some(vec![rule("", "configmaps", &["CREATE", "UPDATE"])]),
-                namespace_selector: Some(LabelSelector {
-                    match_labels: Some(
-                        [(
-                            "kubernetes.io/metadata.name".to_string(),
-                            self.policy_ns.name().to_string(),
-                        )]
-                        .into(),
-                    ),
-                    ..Default::default()
-                }),
-                object_selector: Some(LabelSelector {
-                    match_labels: Some(
-                        [(keys::POLICY_LABEL.to_string(), "true".to_string())].into(),
-                    ),
-                    ..Default::default()
-                }),
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            }]),
-        };
-        Api::<ValidatingWebhookConfiguration>::all(self.admin.clone())
-            .create(&PostParams::default(), &validating)
-            .await
-            .expect("ValidatingWebhookConfiguration accepted");
-        self._registrations
-            .push(DeleteOnDrop::cluster_scoped::<ValidatingWebhookConfiguration>(&name));
-        // The API server picks registrations up asynchronously: wait until pods are mutated.
-        let probe = notebook_pod("probe", "alice", &[]);
-        let pods = self.pods_as(HUB);
-        wait_until(
-            "the API server calls the webhook",
-            Duration::from_secs(30),
-            || {
-                let pods = pods.clone();
-                let probe = probe.clone();
-                async move {
-                    let dry = PostParams {
-                        dry_run: true,
-                        ..Default::default()
-                    };
-                    match pods.create(&dry, &probe).await {
-                        Ok(p) => annotation(&p, keys::USER_ANNOTATION).is_some(),
-                        Err(e) => {
-                            eprintln!("webhook not in effect yet: {e}");
-                            false
-                        }
-                    }
-                }
-            },
+        self._registrations = register_webhooks(
+            &self.admin,
+            &name,
+            &base,
+            &self.ca_bundle,
+            self.ns.name(),
+            self.policy_ns.name(),
         )
         .await;
+        wait_for_injection(self.pods_as(HUB)).await;
     }
 
     fn pods_as_admin(&self) -> Api<Pod> {
@@ -286,100 +114,6 @@ impl Env {
     }
 }
 
-fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperations {
-    RuleWithOperations {
-        api_groups: Some(vec![group.into()]),
-        api_versions: Some(vec!["v1".into()]),
-        resources: Some(vec![resource.into()]),
-        operations: Some(operations.iter().map(|o| o.to_string()).collect()),
-        scope: Some("Namespaced".into()),
-    }
-}
-
-/// Every authenticated user (the impersonated users and service accounts) may work with pods in
-/// this namespace. (The aggregated `edit` role is empty here: no controller-manager aggregates it.)
-async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
-    let verbs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let role = Role {
-        metadata: ObjectMeta {
-            name: Some("notebook-users".into()),
-            ..Default::default()
-        },
-        rules: Some(vec![
-            PolicyRule {
-                api_groups: Some(vec!["".into()]),
-                resources: Some(vec!["pods".into()]),
-                verbs: verbs(&[
-                    "create", "get", "list", "watch", "update", "patch", "delete",
-                ]),
-                ..Default::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["".into()]),
-                resources: Some(vec!["pods/ephemeralcontainers".into()]),
-                verbs: verbs(&["update", "patch"]),
-                ..Default::default()
-            },
-        ]),
-    };
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("Role");
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some("notebook-users".into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: "notebook-users".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "Group".into(),
-            name: "system:authenticated".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            namespace: None,
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
-}
-
-async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A KubeSpawner-style notebook pod for `user`.
-fn notebook_pod(name: &str, user: &str, extra_annotations: &[(&str, &str)]) -> Pod {
-    let mut annotations = serde_json::Map::new();
-    annotations.insert("hub.jupyter.org/username".into(), user.into());
-    for (k, v) in extra_annotations {
-        annotations.insert(k.to_string(), (*v).into());
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"component": "singleuser-server", "hub.jupyter.org/username": user},
-                     "annotations": annotations},
-        "spec": {"containers": [{"name": "notebook", "image": "quay.io/jupyter/scipy-notebook"}]}
-    }))
-    .unwrap()
-}
-
 /// A plain (non-notebook) pod mounting `claim` read-write at /data.
 fn claim_pod(name: &str, claim: &str) -> Pod {
     serde_json::from_value(json!({
@@ -391,27 +125,6 @@ fn claim_pod(name: &str, claim: &str) -> Pod {
         }
     }))
     .unwrap()
-}
-
-fn annotation(pod: &Pod, key: &str) -> Option<String> {
-    pod.metadata.annotations.as_ref()?.get(key).cloned()
-}
-
-/// (mountPath, readOnly) of a container's mounts, without the service account token the API
-/// server's ServiceAccount admission adds.
-fn mounts(pod: &Pod, container: &str) -> Vec<(String, bool)> {
-    let spec = pod.spec.as_ref().unwrap();
-    let c = spec
-        .containers
-        .iter()
-        .find(|c| c.name == container)
-        .unwrap();
-    c.volume_mounts
-        .iter()
-        .flatten()
-        .filter(|m| !m.mount_path.starts_with("/var/run/secrets/"))
-        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
-        .collect()
 }
 
 fn volume_read_only(pod: &Pod, volume: &str) -> bool {
@@ -452,28 +165,6 @@ fn denial(result: Result<Pod, kube::Error>) -> String {
         Err(kube::Error::Api(status)) => status.message,
         Err(e) => panic!("expected an API denial, got {e}"),
     }
-}
-
-/// A plain HTTP/1.1 GET on the probe port: (status, body).
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("probe port");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 const HOME: &str = "/opt/app-root/src";
@@ -858,12 +549,7 @@ async fn policy_changes_apply_to_the_next_pod_and_invalid_policy_is_refused() {
 async fn certificates_replaced_on_disk_while_pods_are_created() {
     let env = Env::start().await;
     // Rotation as a platform would do it: trust the new CA first, then swap the serving pair.
-    let next = generate(&CertRequest {
-        dns_names: vec!["localhost".into()],
-        ip_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-        days: 1,
-    })
-    .unwrap();
+    let next = loopback_certificates();
     let bundle = format!("{}{}", env.ca_bundle, next.ca_cert_pem);
     let name = format!("nv-{}", env.ns.name());
     let patch = json!({"webhooks": [{"name": "pods.notebook-volumes.io", "clientConfig": {"caBundle": base64(&bundle)}}]});
@@ -950,14 +636,9 @@ async fn readyz_waits_for_the_first_sync() {
         &[],
     );
     let certs = tempfile::tempdir().unwrap();
-    generate(&CertRequest {
-        dns_names: vec!["localhost".into()],
-        ip_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-        days: 1,
-    })
-    .unwrap()
-    .write_to(certs.path(), true)
-    .unwrap();
+    loopback_certificates()
+        .write_to(certs.path(), true)
+        .unwrap();
     let mut config = Config::new(
         certs.path().join("tls.crt"),
         certs.path().join("tls.key"),

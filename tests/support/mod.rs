@@ -25,6 +25,7 @@ mod namespace;
 mod process;
 mod recording_webhook;
 mod tls;
+pub mod webhook;
 
 pub use cleanup::DeleteOnDrop;
 pub use cluster::TestCluster;

@@ -1,0 +1,345 @@
+//! The webhook under test, wired to the real API server the way the shipped manifests wire it:
+//! policy ConfigMaps, a serving certificate, Mutating/ValidatingWebhookConfigurations with a
+//! `caBundle` and a URL on 127.0.0.1, and notebook pods as spawners create them.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhook,
+    ValidatingWebhookConfiguration, WebhookClientConfig,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+use notebook_volumes::certs::{CertRequest, GeneratedCerts, generate};
+use notebook_volumes::keys;
+use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use serde_json::json;
+
+use super::DeleteOnDrop;
+
+/// The JupyterHub hub's service account (KubeSpawner), a trusted spawner of the examples.
+pub const HUB: (&str, &str) = ("jupyterhub", "hub");
+/// The StatefulSet controller, which creates Kubeflow / Open Data Hub notebook pods.
+pub const STS: (&str, &str) = ("kube-system", "statefulset-controller");
+
+/// The example policy set, scoped to the test's notebook namespace.
+pub fn example_policy(ns: &str) -> BTreeMap<String, String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    ["settings.yaml", "storage.yaml", "shares.yaml"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.join(f)).expect("example policy");
+            (f.to_string(), text.replace("ds-team", ns))
+        })
+        .collect()
+}
+
+pub fn policy_config_map(name: &str, data: BTreeMap<String, String>) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some([(keys::POLICY_LABEL.to_string(), "true".to_string())].into()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+/// A serving certificate for 127.0.0.1 and localhost, and its CA.
+pub fn loopback_certificates() -> GeneratedCerts {
+    generate(&CertRequest {
+        dns_names: vec!["localhost".into()],
+        ip_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        days: 1,
+    })
+    .expect("certificates")
+}
+
+/// Starts the webhook server in this process on loopback ports, reading policy from
+/// `policy_namespace`, and waits until it is ready. Returns the server, the directory holding its
+/// certificate files, and the CA to trust.
+pub async fn start_webhook(
+    admin: Client,
+    policy_namespace: &str,
+) -> (Handle, tempfile::TempDir, GeneratedCerts) {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let generated = loopback_certificates();
+    generated
+        .write_to(certs.path(), true)
+        .expect("write certificates");
+    let mut config = Config::new(
+        certs.path().join("tls.crt"),
+        certs.path().join("tls.key"),
+        PolicySource::Cluster {
+            client: admin,
+            namespace: policy_namespace.into(),
+        },
+    );
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.probe_listen = "127.0.0.1:0".parse().expect("address");
+    config.cert_poll = Duration::from_millis(200);
+    config.workers = 2;
+    config.shutdown_timeout = Duration::from_secs(1);
+    let server = server::start(config).await.expect("server starts");
+    let readiness = server.state.readiness.clone();
+    wait_until("the webhook is ready", Duration::from_secs(30), || {
+        let readiness = readiness.clone();
+        async move { readiness.is_ready() }
+    })
+    .await;
+    (server, certs, generated)
+}
+
+/// Registers the webhook at `base_url` (trusted through `ca_bundle`, PEM) as the shipped
+/// manifests do: pods CREATE and pods/ephemeralcontainers UPDATE in `notebook_namespace` while it
+/// is labelled, and policy ConfigMaps in `policy_namespace`. Deleted when the guards drop.
+pub async fn register_webhooks(
+    admin: &Client,
+    name: &str,
+    base_url: &str,
+    ca_bundle: &str,
+    notebook_namespace: &str,
+    policy_namespace: &str,
+) -> Vec<DeleteOnDrop> {
+    let client_config = |path: &str| WebhookClientConfig {
+        url: Some(format!("{base_url}{path}")),
+        ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
+        service: None,
+    };
+    let labels = |pairs: &[(&str, &str)]| LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let mutating = MutatingWebhookConfiguration {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        webhooks: Some(vec![MutatingWebhook {
+            name: "pods.notebook-volumes.io".into(),
+            client_config: client_config("/mutate"),
+            rules: Some(vec![
+                rule("", "pods", &["CREATE"]),
+                rule("", "pods/ephemeralcontainers", &["UPDATE"]),
+            ]),
+            namespace_selector: Some(labels(&[
+                (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+                ("kubernetes.io/metadata.name", notebook_namespace),
+            ])),
+            side_effects: "NoneOnDryRun".into(),
+            reinvocation_policy: Some("IfNeeded".into()),
+            failure_policy: Some("Fail".into()),
+            timeout_seconds: Some(15),
+            admission_review_versions: vec!["v1".into()],
+            ..Default::default()
+        }]),
+    };
+    Api::<MutatingWebhookConfiguration>::all(admin.clone())
+        .create(&PostParams::default(), &mutating)
+        .await
+        .expect("MutatingWebhookConfiguration accepted");
+    let validating = ValidatingWebhookConfiguration {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        webhooks: Some(vec![ValidatingWebhook {
+            name: "policies.notebook-volumes.io".into(),
+            client_config: client_config("/validate"),
+            rules: Some(vec![rule("", "configmaps", &["CREATE", "UPDATE"])]),
+            namespace_selector: Some(labels(&[("kubernetes.io/metadata.name", policy_namespace)])),
+            object_selector: Some(labels(&[(keys::POLICY_LABEL, "true")])),
+            side_effects: "None".into(),
+            failure_policy: Some("Fail".into()),
+            timeout_seconds: Some(15),
+            admission_review_versions: vec!["v1".into()],
+            ..Default::default()
+        }]),
+    };
+    Api::<ValidatingWebhookConfiguration>::all(admin.clone())
+        .create(&PostParams::default(), &validating)
+        .await
+        .expect("ValidatingWebhookConfiguration accepted");
+    vec![
+        DeleteOnDrop::cluster_scoped::<MutatingWebhookConfiguration>(name),
+        DeleteOnDrop::cluster_scoped::<ValidatingWebhookConfiguration>(name),
+    ]
+}
+
+/// The API server picks registrations up asynchronously: waits until a dry-run notebook pod
+/// created through `pods` (as a trusted spawner) comes back mutated.
+pub async fn wait_for_injection(pods: Api<Pod>) {
+    let probe = notebook_pod("probe", "alice", &[]);
+    wait_until(
+        "the API server calls the webhook",
+        Duration::from_secs(30),
+        || {
+            let pods = pods.clone();
+            let probe = probe.clone();
+            async move {
+                let dry = PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                };
+                match pods.create(&dry, &probe).await {
+                    Ok(p) => annotation(&p, keys::USER_ANNOTATION).is_some(),
+                    Err(e) => {
+                        eprintln!("webhook not in effect yet: {e}");
+                        false
+                    }
+                }
+            }
+        },
+    )
+    .await;
+}
+
+pub fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperations {
+    RuleWithOperations {
+        api_groups: Some(vec![group.into()]),
+        api_versions: Some(vec!["v1".into()]),
+        resources: Some(vec![resource.into()]),
+        operations: Some(operations.iter().map(|o| o.to_string()).collect()),
+        scope: Some("Namespaced".into()),
+    }
+}
+
+/// Every authenticated user (the impersonated users and service accounts) may work with pods in
+/// this namespace. (The aggregated `edit` role is empty here: no controller-manager aggregates it.)
+pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
+    let verbs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("notebook-users".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["pods".into()]),
+                verbs: verbs(&[
+                    "create", "get", "list", "watch", "update", "patch", "delete",
+                ]),
+                ..Default::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["pods/ephemeralcontainers".into()]),
+                verbs: verbs(&["update", "patch"]),
+                ..Default::default()
+            },
+        ]),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("Role");
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("notebook-users".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "notebook-users".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "Group".into(),
+            name: "system:authenticated".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            namespace: None,
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+}
+
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A KubeSpawner-style notebook pod for `user`.
+pub fn notebook_pod(name: &str, user: &str, extra_annotations: &[(&str, &str)]) -> Pod {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("hub.jupyter.org/username".into(), user.into());
+    for (k, v) in extra_annotations {
+        annotations.insert(k.to_string(), (*v).into());
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"component": "singleuser-server", "hub.jupyter.org/username": user},
+                     "annotations": annotations},
+        "spec": {"containers": [{"name": "notebook", "image": "quay.io/jupyter/scipy-notebook"}]}
+    }))
+    .unwrap()
+}
+
+pub fn annotation(pod: &Pod, key: &str) -> Option<String> {
+    pod.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+/// (mountPath, readOnly) of a container's mounts, without the service account token the API
+/// server's ServiceAccount admission adds.
+pub fn mounts(pod: &Pod, container: &str) -> Vec<(String, bool)> {
+    let spec = pod.spec.as_ref().unwrap();
+    let c = spec
+        .containers
+        .iter()
+        .find(|c| c.name == container)
+        .unwrap();
+    c.volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| !m.mount_path.starts_with("/var/run/secrets/"))
+        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
+        .collect()
+}
+
+/// A plain HTTP/1.1 GET on the probe port: (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("probe port");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

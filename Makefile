@@ -28,6 +28,10 @@ cluster-bin:
 cluster:
 	@bin="$$(bash tests/cluster/build.sh)" && exec "$$bin" -hint -exit-on-stdin-eof=false
 
+# The whole job on a real API server: policies, webhook, three users' notebooks, a denial, a dry run.
+demo: cluster-bin
+	$(CARGO) run --locked --quiet --example demo
+
 bench:
 	$(CARGO) bench --locked --bench decision
 

@@ -106,7 +106,7 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
     let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
     let stderr = child.stderr.take().expect("stderr is piped");
     let tail = Arc::clone(&stderr_tail);
-    std::thread::spawn(move || {
+    let stderr_reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let mut tail = tail.lock().unwrap();
             if tail.len() == 60 {
@@ -128,10 +128,10 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
         lines.for_each(drop);
     });
 
-    let failure = |child: &mut Child, what: String| {
+    let failure = |mut child: Child, what: String| {
         let _ = child.kill();
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(100)); // let the stderr reader finish
+        let _ = stderr_reader.join(); // the pipe closed with the child
         let tail: Vec<String> = stderr_tail.lock().unwrap().iter().cloned().collect();
         format!(
             "test API server {what} ({status}); its last messages:\n{}",
@@ -142,19 +142,19 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
         Ok(line) => line,
         Err(mpsc::RecvTimeoutError::Timeout) => {
             return Err(failure(
-                &mut child,
+                child,
                 format!("not ready after {}s", READY_TIMEOUT.as_secs()),
             ));
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
-            return Err(failure(&mut child, "exited before it was ready".into()));
+            return Err(failure(child, "exited before it was ready".into()));
         }
     };
     let info: ReadyInfo = match serde_json::from_str(&line) {
         Ok(info) => info,
         Err(e) => {
             return Err(failure(
-                &mut child,
+                child,
                 format!("printed an unreadable ready line {line:?}: {e}"),
             ));
         }

@@ -14,6 +14,11 @@ use serde::Deserialize;
 /// Names a prebuilt testcluster binary, skipping the build script.
 pub const BIN_ENV: &str = "NOTEBOOK_VOLUMES_TESTCLUSTER_BIN";
 
+/// Names a directory under which each test binary's cluster keeps its data
+/// directory (certificates, kubeconfig, `apiserver.log`) after the tests,
+/// for debugging. Unset, the data directory is temporary and removed.
+pub const DATA_DIR_ENV: &str = "NOTEBOOK_VOLUMES_TESTCLUSTER_DATA_DIR";
+
 /// How long a started API server may take to report ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -94,7 +99,16 @@ pub fn locate_binary() -> Result<PathBuf, String> {
 
 /// Starts testcluster and waits until it reports ready.
 pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    if let Some(root) = std::env::var_os(DATA_DIR_ENV) {
+        let test_binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tests".to_owned());
+        let dir = PathBuf::from(root).join(format!("{test_binary}-{}", std::process::id()));
+        command.arg("-data-dir").arg(dir);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

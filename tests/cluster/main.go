@@ -79,10 +79,11 @@ func run() int {
 		return fail("open log file: %v", err)
 	}
 	defer logFile.Close()
-	if out, err = redirectStderr(logFile); err != nil {
-		out = os.Stdout
+	orig, err := redirectStderr(logFile)
+	if err != nil {
 		return fail("%v", err)
 	}
+	out = orig
 	logTail := func() string { return tail(logPath, 30) }
 
 	ctx, stop := stopContext(*watchStdin, out)

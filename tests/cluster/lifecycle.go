@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// errStdinClosed is the stop cause when our parent has gone away.
+var errStdinClosed = errors.New("stdin closed")
 
 // stopContext is cancelled on SIGTERM/SIGINT and, if watchStdin, when stdin
 // reaches EOF: a parent that dies, however it dies, closes our stdin, so we
@@ -31,7 +35,7 @@ func stopContext(watchStdin bool, log io.Writer) (context.Context, context.Cance
 	if watchStdin {
 		go func() {
 			_, _ = io.Copy(io.Discard, os.Stdin)
-			cancel(fmt.Errorf("stdin closed"))
+			cancel(errStdinClosed)
 		}()
 	}
 	return ctx, func() { cancel(context.Canceled) }

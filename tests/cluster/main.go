@@ -79,10 +79,11 @@ func run() int {
 		return fail("open log file: %v", err)
 	}
 	defer logFile.Close()
-	if out, err = redirectStderr(logFile); err != nil {
-		out = os.Stdout
+	orig, err := redirectStderr(logFile)
+	if err != nil {
 		return fail("%v", err)
 	}
+	out = orig
 	logTail := func() string { return tail(logPath, 30) }
 
 	ctx, stop := stopContext(*watchStdin, out)
@@ -139,7 +140,7 @@ func run() int {
 	if err := waitReady(ctx, server, p, stopped); err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintf(out, "testcluster: stopping before ready: %v\n", context.Cause(ctx))
-			return shutdown(stopAPI, stopped, out, 0)
+			return shutdown(ctx, stopAPI, stopped, out)
 		}
 		return fail("%v\nlast lines of %s:\n%s", err, logPath, logTail())
 	}
@@ -170,14 +171,19 @@ func run() int {
 		return fail("kube-apiserver stopped: %v\nlast lines of %s:\n%s", err, logPath, logTail())
 	case <-ctx.Done():
 		fmt.Fprintf(out, "testcluster: stopping (%v)\n", context.Cause(ctx))
-		return shutdown(stopAPI, stopped, out, 0)
+		return shutdown(ctx, stopAPI, stopped, out)
 	}
 }
 
-// shutdown stops the API server and waits a bounded time for it; etcd and
-// the data directory are handled by run's deferred calls.
-func shutdown(stopAPI context.CancelFunc, stopped <-chan error, out *os.File, code int) int {
+// shutdown stops the API server; etcd and the data directory are handled
+// by run's deferred calls. When our parent is gone (stdin closed) nobody
+// waits for in-flight requests, so the API server is not drained: that
+// takes about a second, during which we would outlive the parent.
+func shutdown(ctx context.Context, stopAPI context.CancelFunc, stopped <-chan error, out *os.File) int {
 	stopAPI()
+	if errors.Is(context.Cause(ctx), errStdinClosed) {
+		return 0
+	}
 	select {
 	case err := <-stopped:
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -186,7 +192,7 @@ func shutdown(stopAPI context.CancelFunc, stopped <-chan error, out *os.File, co
 	case <-time.After(15 * time.Second):
 		fmt.Fprintln(out, "testcluster: kube-apiserver did not stop within 15s; exiting anyway")
 	}
-	return code
+	return 0
 }
 
 func printHint(out *os.File, info readyInfo, ownDir bool) {

@@ -14,6 +14,11 @@ use serde::Deserialize;
 /// Names a prebuilt testcluster binary, skipping the build script.
 pub const BIN_ENV: &str = "NOTEBOOK_VOLUMES_TESTCLUSTER_BIN";
 
+/// Names a directory under which each test binary's cluster keeps its data
+/// directory (certificates, kubeconfig, `apiserver.log`) after the tests,
+/// for debugging. Unset, the data directory is temporary and removed.
+pub const DATA_DIR_ENV: &str = "NOTEBOOK_VOLUMES_TESTCLUSTER_DATA_DIR";
+
 /// How long a started API server may take to report ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -94,7 +99,16 @@ pub fn locate_binary() -> Result<PathBuf, String> {
 
 /// Starts testcluster and waits until it reports ready.
 pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    if let Some(root) = std::env::var_os(DATA_DIR_ENV) {
+        let test_binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tests".to_owned());
+        let dir = PathBuf::from(root).join(format!("{test_binary}-{}", std::process::id()));
+        command.arg("-data-dir").arg(dir);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,7 +120,7 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
     let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
     let stderr = child.stderr.take().expect("stderr is piped");
     let tail = Arc::clone(&stderr_tail);
-    std::thread::spawn(move || {
+    let stderr_reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let mut tail = tail.lock().unwrap();
             if tail.len() == 60 {
@@ -128,10 +142,10 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
         lines.for_each(drop);
     });
 
-    let failure = |child: &mut Child, what: String| {
+    let failure = |mut child: Child, what: String| {
         let _ = child.kill();
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(100)); // let the stderr reader finish
+        let _ = stderr_reader.join(); // the pipe closed with the child
         let tail: Vec<String> = stderr_tail.lock().unwrap().iter().cloned().collect();
         format!(
             "test API server {what} ({status}); its last messages:\n{}",
@@ -142,19 +156,19 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
         Ok(line) => line,
         Err(mpsc::RecvTimeoutError::Timeout) => {
             return Err(failure(
-                &mut child,
+                child,
                 format!("not ready after {}s", READY_TIMEOUT.as_secs()),
             ));
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
-            return Err(failure(&mut child, "exited before it was ready".into()));
+            return Err(failure(child, "exited before it was ready".into()));
         }
     };
     let info: ReadyInfo = match serde_json::from_str(&line) {
         Ok(info) => info,
         Err(e) => {
             return Err(failure(
-                &mut child,
+                child,
                 format!("printed an unreadable ready line {line:?}: {e}"),
             ));
         }

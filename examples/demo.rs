@@ -109,8 +109,8 @@ async fn main() {
     ];
     println!();
     println!(
-        "{:<7} {:<22} {:<36} {:<22} {}",
-        "USER", "POD", "MOUNT", "SOURCE", "MODE"
+        "{:<7} {:<22} {:<36} {:<22} MODE",
+        "USER", "POD", "MOUNT", "SOURCE"
     );
     for (user, result) in spawned {
         let pod = result.expect("notebook admitted");

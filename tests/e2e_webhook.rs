@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -709,4 +710,52 @@ async fn readyz_waits_for_the_first_sync() {
     )
     .await;
     server.stop(false).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_claim_without_owner_is_adopted_and_one_of_another_owner_denied() {
+    let env = Env::start().await;
+    let claim = |name: &str, owner: Option<&str>| -> PersistentVolumeClaim {
+        let annotations: BTreeMap<String, String> = owner
+            .map(|o| (keys::OWNER_ANNOTATION.to_string(), o.to_string()))
+            .into_iter()
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        }))
+        .unwrap()
+    };
+    // A claim the spawner (or an earlier setup) made for erin, without our annotation.
+    env.claims()
+        .create(&PostParams::default(), &claim("home-erin", None))
+        .await
+        .unwrap();
+    let hub = env.pods_as(HUB);
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-erin", "erin", &[]),
+    )
+    .await
+    .expect("created");
+    let adopted = env.claims().get("home-erin").await.unwrap();
+    assert_eq!(
+        adopted.metadata.annotations.unwrap()[keys::OWNER_ANNOTATION],
+        "erin"
+    );
+    assert_eq!(adopted.metadata.labels.unwrap()[keys::HOME_LABEL], "true");
+    // A claim that belongs to someone else is never mounted as a home.
+    env.claims()
+        .create(&PostParams::default(), &claim("home-dave", Some("mallory")))
+        .await
+        .unwrap();
+    let message = denial(
+        hub.create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-dave", "dave", &[]),
+        )
+        .await,
+    );
+    assert!(message.contains("belongs to user 'mallory'"), "{message}");
+    env.stop().await;
 }

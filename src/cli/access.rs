@@ -9,8 +9,7 @@ use serde_json::json;
 use super::AccessOutput;
 use crate::admission::access::share_access;
 use crate::admission::{Access, Subject};
-use crate::files::load_policies;
-use crate::policy::{NamespaceInfo, PolicySnapshot, Share};
+use crate::policy::{PolicySnapshot, Share};
 
 #[derive(Debug, Args)]
 pub struct AccessArgs {
@@ -72,25 +71,10 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
 }
 
 pub fn run(args: &AccessArgs) -> Result<i32, String> {
-    let loaded = load_policies(&args.policies).map_err(|e| e.to_string())?;
-    let policy = PolicySnapshot::compile(&loaded.units);
-    for f in policy
-        .findings()
-        .filter(|f| f.severity == crate::policy::Severity::Error)
-    {
-        eprintln!("{f}");
-    }
+    let policy = super::load_snapshot(&args.policies)?;
     let shares: Vec<&Share> = match &args.namespace {
         Some(name) => {
-            let ns = NamespaceInfo {
-                name: name.clone(),
-                labels: args
-                    .namespace_labels
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-            };
+            let ns = super::namespace_info(name, &args.namespace_labels);
             policy.shares_in_scope(&ns)
         }
         None => policy.shares().iter().collect(),

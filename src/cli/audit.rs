@@ -10,9 +10,8 @@ use serde_json::json;
 use super::AuditOutput;
 use crate::admission::request::{Requester, pod_request};
 use crate::admission::{ClaimInfo, Context, Review, review};
-use crate::files::{load_policies, read};
+use crate::files::read;
 use crate::keys;
-use crate::policy::{NamespaceInfo, PolicySnapshot, Severity};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -45,16 +44,7 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
-    let loaded = load_policies(&args.policies).map_err(|e| e.to_string())?;
-    let policy = PolicySnapshot::compile(&loaded.units);
-    for f in loaded
-        .findings
-        .iter()
-        .chain(policy.findings())
-        .filter(|f| f.severity == Severity::Error)
-    {
-        eprintln!("{f}");
-    }
+    let policy = super::load_snapshot(&args.policies)?;
     let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
     let pod: Pod = serde_yaml::from_str(&pod_text)
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
@@ -63,15 +53,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         .clone()
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_else(|| "default".into());
-    let ns = NamespaceInfo {
-        name: namespace.clone(),
-        labels: args
-            .namespace_labels
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-    };
+    let ns = super::namespace_info(&namespace, &args.namespace_labels);
     let username = match &args.requester {
         Some(r) => r.clone(),
         None => policy.settings().trusted_spawners.first().cloned().ok_or(

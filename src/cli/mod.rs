@@ -98,6 +98,29 @@ pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The namespace as `--namespace` and `--namespace-labels` describe it.
+pub fn namespace_info(
+    name: &str,
+    labels: &Option<Vec<(String, String)>>,
+) -> crate::policy::NamespaceInfo {
+    crate::policy::NamespaceInfo {
+        name: name.to_string(),
+        labels: labels.iter().flatten().cloned().collect(),
+    }
+}
+
+/// Loads and compiles policy paths, printing errors on stderr (rejected units are absent and
+/// their claims protected, as in the server).
+pub fn load_snapshot(paths: &[PathBuf]) -> Result<crate::policy::PolicySnapshot, String> {
+    let loaded = crate::files::load_policies(paths).map_err(|e| e.to_string())?;
+    let policy = crate::policy::PolicySnapshot::compile(&loaded.units);
+    let errors = loaded.findings.iter().chain(policy.findings());
+    for f in errors.filter(|f| f.severity == crate::policy::Severity::Error) {
+        eprintln!("{f}");
+    }
+    Ok(policy)
+}
+
 /// Runs a command and returns the process exit status.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {

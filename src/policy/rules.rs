@@ -68,6 +68,11 @@ pub fn path_within(inner: &str, outer: &str) -> bool {
     inner == outer || (inner.starts_with(outer) && inner.as_bytes().get(outer.len()) == Some(&b'/'))
 }
 
+/// True when one path equals the other or lies below it: mounting both would hide one of them.
+pub fn paths_overlap(a: &str, b: &str) -> bool {
+    path_within(a, b) || path_within(b, a)
+}
+
 /// A Kubernetes resource quantity such as `2Gi`, `500M` or `1.5e3`.
 pub fn quantity(s: &str) -> Result<(), String> {
     let body = s.strip_prefix('+').unwrap_or(s);

@@ -9,7 +9,7 @@ use super::check::{Item, check_document};
 use super::model::{Home, Library, NamespaceInfo, Scope, Settings, Share};
 use super::origin::{Finding, Severity};
 use super::parse::{ParsedDoc, Source, parse_source, parse_value, split_documents};
-use super::rules::path_within;
+use super::rules::{path_within, paths_overlap};
 use super::share_index::ShareIndex;
 
 /// What is accepted or rejected as a whole: a ConfigMap, or a file of documents.
@@ -173,12 +173,10 @@ impl PolicySnapshot {
                     }
                     let same_claim_overlaps = other.claim_name == s.claim_name
                         && match (&s.sub_path, &other.sub_path) {
-                            (Some(a), Some(b)) => path_within(a, b) || path_within(b, a),
+                            (Some(a), Some(b)) => paths_overlap(a, b),
                             _ => true,
                         };
-                    if path_within(&s.mount_path, &other.mount_path)
-                        || path_within(&other.mount_path, &s.mount_path)
-                    {
+                    if paths_overlap(&s.mount_path, &other.mount_path) {
                         err(
                             "mountPath",
                             format!(
@@ -198,8 +196,7 @@ impl PolicySnapshot {
                 }
                 for lib in libraries {
                     if lib.scope.may_overlap(&s.scope)
-                        && (path_within(&s.mount_path, &lib.mount_path)
-                            || path_within(&lib.mount_path, &s.mount_path))
+                        && paths_overlap(&s.mount_path, &lib.mount_path)
                     {
                         err(
                             "mountPath",
@@ -236,8 +233,7 @@ impl PolicySnapshot {
                             ),
                         );
                     } else if other.scope.may_overlap(&l.scope)
-                        && (path_within(&l.mount_path, &other.mount_path)
-                            || path_within(&other.mount_path, &l.mount_path))
+                        && paths_overlap(&l.mount_path, &other.mount_path)
                     {
                         err(
                             "mountPath",
@@ -249,9 +245,7 @@ impl PolicySnapshot {
                     }
                 }
                 for s in shares {
-                    if s.scope.may_overlap(&l.scope)
-                        && (path_within(&s.mount_path, &l.mount_path)
-                            || path_within(&l.mount_path, &s.mount_path))
+                    if s.scope.may_overlap(&l.scope) && paths_overlap(&s.mount_path, &l.mount_path)
                     {
                         err(
                             "mountPath",

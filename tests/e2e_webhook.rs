@@ -553,11 +553,7 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
     let next = loopback_certificates();
     let bundle = format!("{}{}", env.ca_bundle, next.ca_cert_pem);
     let name = format!("nv-{}", env.ns.name());
-    let patch = json!({"webhooks": [{"name": "pods.notebook-volumes.io", "clientConfig": {"caBundle": base64(&bundle)}}]});
-    Api::<MutatingWebhookConfiguration>::all(env.admin.clone())
-        .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
-        .await
-        .unwrap();
+    set_ca_bundle(&env.admin, &name, &bundle).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pods = env.pods_as(HUB);
     let creating = tokio::spawn(async move {
@@ -593,11 +589,7 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
         "{metrics}"
     );
     // The new certificate is what the API server now verifies against.
-    let only_new = json!({"webhooks": [{"name": "pods.notebook-volumes.io", "clientConfig": {"caBundle": base64(&next.ca_cert_pem)}}]});
-    Api::<MutatingWebhookConfiguration>::all(env.admin.clone())
-        .patch(&name, &PatchParams::default(), &Patch::Strategic(only_new))
-        .await
-        .unwrap();
+    set_ca_bundle(&env.admin, &name, &next.ca_cert_pem).await;
     let pods = env.pods_as(HUB);
     wait_until(
         "pods are admitted with only the new CA trusted",
@@ -619,9 +611,19 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
     env.stop().await;
 }
 
-fn base64(text: &str) -> String {
+/// Replaces the CA the API server trusts for the pod webhook.
+async fn set_ca_bundle(admin: &Client, configuration: &str, pem: &str) {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(text)
+    let bundle = base64::engine::general_purpose::STANDARD.encode(pem);
+    let patch = json!({"webhooks": [{"name": "pods.notebook-volumes.io", "clientConfig": {"caBundle": bundle}}]});
+    Api::<MutatingWebhookConfiguration>::all(admin.clone())
+        .patch(
+            configuration,
+            &PatchParams::default(),
+            &Patch::Strategic(patch),
+        )
+        .await
+        .expect("caBundle updated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

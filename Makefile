@@ -7,9 +7,12 @@ CARGO ?= cargo
 build:
 	$(CARGO) build --release --locked
 
-# Everything CI runs: lint, unit/property/HTTP tests, end-to-end tests against a real API server.
+# Everything CI runs: lint, the benchmark and demo built (benchmarks run once as a smoke test),
+# then unit/property/HTTP tests and end-to-end tests against a real API server.
 test: lint cluster-bin
-	$(CARGO) test --locked --all-targets
+	$(CARGO) build --locked --examples
+	$(CARGO) test --locked --benches
+	$(CARGO) test --locked --lib --bins --tests
 
 # Fast loop: the pure core and the CLI, no API server.
 unit:

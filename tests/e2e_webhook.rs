@@ -761,3 +761,97 @@ async fn an_existing_claim_without_owner_is_adopted_and_one_of_another_owner_den
     assert!(message.contains("belongs to user 'mallory'"), "{message}");
     env.stop().await;
 }
+
+/// The in-process app (as in tests/http.rs) answers an AdmissionReview exactly as the API server
+/// sends it: captured here from the real API server, then replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_captured_from_the_api_server_is_answered_in_process() {
+    install_crypto_provider();
+    let cluster = TestCluster::shared();
+    let admin = cluster.admin_client();
+    let tls = support::TestTls::generate();
+    let recorder = support::RecordingWebhook::start(&tls);
+    let ns =
+        TestNamespace::with_labels("capture", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
+    allow_everyone_to_edit(&admin, ns.name()).await;
+    let base = format!("https://127.0.0.1:{}", recorder.port());
+    let name = format!("capture-{}", ns.name());
+    let _registrations = register_webhooks(
+        &admin,
+        &name,
+        &base,
+        &tls.ca_pem,
+        ns.name(),
+        "no-policy-here",
+    )
+    .await;
+    let hub = Api::<Pod>::namespaced(cluster.client_as_service_account(HUB.0, HUB.1), ns.name());
+    wait_until(
+        "the API server calls the recording webhook",
+        Duration::from_secs(30),
+        || {
+            let hub = hub.clone();
+            async move {
+                let dry = PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                };
+                hub.create(&dry, &notebook_pod("probe", "alice", &[]))
+                    .await
+                    .is_ok()
+            }
+        },
+    )
+    .await;
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-alice", "alice", &[]),
+    )
+    .await
+    .expect("created");
+    let call = recorder
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.name == "jupyter-alice" && !c.dry_run)
+        .expect("the API server sent the review");
+    assert_eq!(
+        call.user.as_deref(),
+        Some("system:serviceaccount:jupyterhub:hub")
+    );
+
+    let units = vec![notebook_volumes::policy::unit_from_config_map(
+        &policy_config_map("policy", example_policy(ns.name())),
+    )];
+    let state = notebook_volumes::server::AppState::offline(units, "notebook-volumes");
+    let app = actix_web::test::init_service(
+        actix_web::App::new().configure(|c| notebook_volumes::server::app::configure(c, &state)),
+    )
+    .await;
+    let request = actix_web::test::TestRequest::post()
+        .uri("/mutate")
+        .set_json(&call.review)
+        .to_request();
+    let answer: serde_json::Value = actix_web::test::call_and_read_body_json(&app, request).await;
+    let response = &answer["response"];
+    assert_eq!(response["uid"], call.review["request"]["uid"]);
+    assert_eq!(response["allowed"], true, "{answer}");
+    use base64::Engine;
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().expect("base64 patch"))
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let mut pod = call.review["request"]["object"].clone();
+    json_patch::patch(&mut pod, &patch.0)
+        .expect("the patch applies to the pod the API server sent");
+    let volumes: Vec<&str> = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(
+        volumes.contains(&"nv-home") && volumes.contains(&"nv-share-finance"),
+        "{volumes:?}"
+    );
+}

@@ -25,6 +25,8 @@ pub struct AdmissionCall {
     pub name: String,
     pub dry_run: bool,
     pub user: Option<String>,
+    /// The AdmissionReview exactly as the API server sent it.
+    pub review: serde_json::Value,
 }
 
 /// A running webhook on `https://127.0.0.1:<port>`, stopped on drop.
@@ -49,7 +51,7 @@ impl RecordingWebhook {
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(web::Data::new(Arc::clone(&recorded)))
-                        .app_data(web::JsonConfig::default().limit(4 << 20))
+                        .app_data(web::PayloadConfig::new(4 << 20))
                         .route("/mutate", web::post().to(mutate))
                 })
                 .workers(1)
@@ -99,9 +101,17 @@ impl Drop for RecordingWebhook {
 
 async fn mutate(
     calls: web::Data<Arc<Mutex<Vec<AdmissionCall>>>>,
-    review: web::Json<AdmissionReview<DynamicObject>>,
+    body: web::Bytes,
 ) -> HttpResponse {
-    let request: AdmissionRequest<DynamicObject> = match review.into_inner().try_into() {
+    let raw: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(raw) => raw,
+        Err(e) => return HttpResponse::BadRequest().body(format!("not JSON: {e}")),
+    };
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_value(raw.clone()) {
+        Ok(review) => review,
+        Err(e) => return HttpResponse::BadRequest().body(format!("not an AdmissionReview: {e}")),
+    };
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
         Ok(request) => request,
         Err(e) => {
             return HttpResponse::BadRequest().body(format!("not an AdmissionReview request: {e}"));
@@ -115,6 +125,7 @@ async fn mutate(
         name: request.name.clone(),
         dry_run: request.dry_run,
         user: request.user_info.username.clone(),
+        review: raw,
     });
 
     let has_annotations = request

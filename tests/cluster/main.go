@@ -5,6 +5,9 @@
 // prints one JSON line on stdout when /readyz is OK, and stops (etcd too)
 // on SIGTERM, SIGINT or, unless -exit-on-stdin-eof=false, when stdin
 // reaches EOF. Flags after "--" go to kube-apiserver.
+//
+// "testcluster kustomize DIR" instead renders a kustomization and prints
+// the YAML (see kustomize.go); no server is started.
 package main
 
 import (
@@ -37,6 +40,9 @@ type readyInfo struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "kustomize" {
+		os.Exit(runKustomize(os.Args[2:]))
+	}
 	os.Exit(run())
 }
 

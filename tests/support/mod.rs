@@ -30,5 +30,6 @@ pub mod webhook;
 pub use cleanup::DeleteOnDrop;
 pub use cluster::TestCluster;
 pub use namespace::TestNamespace;
+pub use process::kustomize;
 pub use recording_webhook::{AdmissionCall, RecordingWebhook, WEBHOOK_ANNOTATION};
 pub use tls::{TestTls, install_crypto_provider};

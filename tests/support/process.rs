@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -95,6 +95,27 @@ pub fn locate_binary() -> Result<PathBuf, String> {
         ));
     }
     Ok(bin)
+}
+
+/// Renders the kustomization in `dir` with `testcluster kustomize DIR` (the
+/// kustomize library kubectl embeds) and returns the multi-document YAML.
+pub fn kustomize(dir: &Path) -> Result<String, String> {
+    let bin = locate_binary()?;
+    let output = Command::new(&bin)
+        .arg("kustomize")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`testcluster kustomize {}` failed ({}): {}\n(a testcluster binary from before the kustomize mode? rebuild with `make cluster-bin`)",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    String::from_utf8(output.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))
 }
 
 /// Starts testcluster and waits until it reports ready.

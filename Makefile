@@ -11,7 +11,7 @@ build:
 # then unit/property/HTTP tests and end-to-end tests against a real API server.
 test: lint cluster-bin
 	$(CARGO) build --locked --examples
-	$(CARGO) test --locked --benches
+	$(CARGO) test --locked --bench decision
 	$(CARGO) test --locked --lib --bins --tests
 
 # Fast loop: the pure core and the CLI, no API server.

@@ -171,12 +171,12 @@ impl PatchBuilder {
             &mut ops,
             &["spec", "volumes"],
             spec.and_then(|s| s.volumes.as_ref()).is_some(),
-            &self.volumes,
+            self.volumes,
         );
         let containers: &[Container] = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
-        for (c, mounts) in &self.mounts {
+        for (c, mounts) in self.mounts {
             let present = containers
-                .get(*c)
+                .get(c)
                 .and_then(|x| x.volume_mounts.as_ref())
                 .is_some();
             append(
@@ -186,8 +186,8 @@ impl PatchBuilder {
                 mounts,
             );
         }
-        for (c, env) in &self.env {
-            let present = containers.get(*c).and_then(|x| x.env.as_ref()).is_some();
+        for (c, env) in self.env {
+            let present = containers.get(c).and_then(|x| x.env.as_ref()).is_some();
             append(
                 &mut ops,
                 &["spec", "containers", &c.to_string(), "env"],
@@ -200,17 +200,17 @@ impl PatchBuilder {
 }
 
 /// Appends to an array, or creates it with all items when the pod has none.
-fn append(ops: &mut Vec<PatchOperation>, path: &[&str], present: bool, items: &[Value]) {
+fn append(ops: &mut Vec<PatchOperation>, path: &[&str], present: bool, items: Vec<Value>) {
     if items.is_empty() {
         return;
     }
     if present {
+        let mut end = pointer(path);
+        end.push_back("-");
         for item in items {
-            let mut tokens = path.to_vec();
-            tokens.push("-");
-            ops.push(add(pointer(&tokens), item.clone()));
+            ops.push(add(end.clone(), item));
         }
     } else {
-        ops.push(add(pointer(path), Value::Array(items.to_vec())));
+        ops.push(add(pointer(path), Value::Array(items)));
     }
 }

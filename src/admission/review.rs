@@ -1,8 +1,6 @@
 //! The one decision both the server and `audit` call: an AdmissionRequest for a pod in, the
 //! response (patch, warnings, audit annotations or denial) and the side effects to perform out.
 
-use std::collections::BTreeMap;
-
 use json_patch::PatchOperation;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
@@ -388,16 +386,13 @@ fn sort_records(mounts: &mut Vec<MountRecord>) {
 
 /// `home=rw,finance=ro,apps=ro`; with `would_create`, the home entry says `home=would-create`.
 fn summary(mounts: &[MountRecord], would_create: bool) -> String {
-    let mut seen = BTreeMap::new();
-    let mut parts = Vec::new();
+    // Records are sorted and deduplicated by source (`sort_records`).
+    let mut out = String::with_capacity(mounts.len() * 16);
     for m in mounts {
         let name = m
             .source
             .split_once(':')
             .map_or(m.source.as_str(), |(_, n)| n);
-        if seen.insert(m.source.clone(), ()).is_some() {
-            continue;
-        }
         let value = if m.source == "home" && would_create {
             "would-create"
         } else if m.read_only {
@@ -405,7 +400,12 @@ fn summary(mounts: &[MountRecord], would_create: bool) -> String {
         } else {
             "rw"
         };
-        parts.push(format!("{name}={value}"));
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
     }
-    parts.join(",")
+    out
 }

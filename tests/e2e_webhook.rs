@@ -266,6 +266,23 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
     );
     assert_eq!(mounts(&created, "notebook"), mounts(&again, "notebook"));
 
+    // The API server's audit log carries the decision.
+    let audit = audit_annotations(env.ns.name(), "jupyter-alice").await;
+    assert_eq!(
+        audit
+            .get("pods.notebook-volumes.io/user")
+            .map(String::as_str),
+        Some("alice"),
+        "{audit:?}"
+    );
+    assert_eq!(
+        audit
+            .get("pods.notebook-volumes.io/mounts")
+            .map(String::as_str),
+        Some("home=rw,datasets=ro,finance=rw,team-notebooks=rw,apps=ro"),
+        "{audit:?}"
+    );
+
     // What happened is counted.
     let metrics = env.metrics().await;
     assert!(
@@ -305,6 +322,11 @@ async fn users_get_their_own_rights_and_cannot_claim_someone_else() {
         message.contains("pod claims user 'bob' but was created by 'carol'; only trusted spawners may create notebooks for other users"),
         "{message}"
     );
+    let audit = audit_annotations(env.ns.name(), "fake-bob").await;
+    let reason = audit
+        .get("pods.notebook-volumes.io/reason")
+        .expect("denial reason in the audit log");
+    assert!(reason.starts_with("pod claims user 'bob'"), "{reason}");
     env.stop().await;
 }
 
@@ -427,6 +449,9 @@ async fn server_side_dry_run_shows_the_mutation_and_creates_nothing() {
         env.claims().get_opt("home-dave").await.unwrap().is_none(),
         "dry run must not create the home claim"
     );
+    let audit = audit_annotations(env.ns.name(), "jupyter-dave").await;
+    let mounts = &audit["pods.notebook-volumes.io/mounts"];
+    assert!(mounts.starts_with("home=would-create,"), "{mounts}");
     assert!(
         env.pods_as_admin()
             .get_opt("jupyter-dave")
@@ -609,6 +634,37 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
     )
     .await;
     env.stop().await;
+}
+
+/// Annotations of the API server's audit event for the creation of pod `name` in `namespace`
+/// (the webhook's audit annotations arrive prefixed with its name).
+async fn audit_annotations(namespace: &str, name: &str) -> BTreeMap<String, String> {
+    let Some(path) = TestCluster::shared().audit_log() else {
+        panic!(
+            "this test reads the audit log of the API server it starts; unset NOTEBOOK_VOLUMES_TEST_KUBECONFIG"
+        );
+    };
+    let mut found = None;
+    wait_until(
+        "the audit event is written",
+        Duration::from_secs(10),
+        || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            found = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .rfind(|e| {
+                    e["verb"] == "create"
+                        && e["stage"] == "ResponseComplete"
+                        && e["objectRef"]["namespace"] == namespace
+                        && e["objectRef"]["name"] == name
+                })
+                .map(|e| serde_json::from_value(e["annotations"].clone()).unwrap_or_default());
+            std::future::ready(found.is_some())
+        },
+    )
+    .await;
+    found.unwrap_or_default()
 }
 
 /// Replaces the CA the API server trusts for the pod webhook.

@@ -34,6 +34,7 @@ type readyInfo struct {
 	Port           int     `json:"port"`
 	DataDir        string  `json:"data_dir"`
 	LogFile        string  `json:"log_file"`
+	AuditLog       string  `json:"audit_log"`
 	PID            int     `json:"pid"`
 	Version        string  `json:"version"`
 	StartupSeconds float64 `json:"startup_seconds"`
@@ -136,11 +137,15 @@ func run() int {
 	}
 	defer etcd.Close()
 
+	audit, auditLog, err := auditArgs(dir)
+	if err != nil {
+		return fail("write audit policy: %v", err)
+	}
 	apiCtx, stopAPI := context.WithCancel(ctx)
 	defer stopAPI()
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- runAPIServer(apiCtx, ln, apiserverArgs(etcdURL, p, flag.Args()))
+		stopped <- runAPIServer(apiCtx, ln, apiserverArgs(etcdURL, p, append(audit, flag.Args()...)))
 	}()
 
 	if err := waitReady(ctx, server, p, stopped); err != nil {
@@ -157,6 +162,7 @@ func run() int {
 		Port:           apiPort,
 		DataDir:        dir,
 		LogFile:        logPath,
+		AuditLog:       auditLog,
 		PID:            os.Getpid(),
 		Version:        version.Get().GitVersion,
 		StartupSeconds: time.Since(start).Seconds(),

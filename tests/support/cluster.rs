@@ -105,6 +105,12 @@ impl TestCluster {
         Some(process.lock().unwrap().info.log_file.clone())
     }
 
+    /// The API server's audit log, when this test binary started it.
+    pub fn audit_log(&self) -> Option<PathBuf> {
+        let process = self.process.as_ref()?;
+        Some(process.lock().unwrap().info.audit_log.clone())
+    }
+
     /// A copy of the admin `kube::Config`, to adjust before making a client.
     pub fn admin_config(&self) -> kube::Config {
         self.config.clone()

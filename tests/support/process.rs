@@ -30,6 +30,8 @@ pub struct ReadyInfo {
     pub port: u16,
     pub data_dir: PathBuf,
     pub log_file: PathBuf,
+    /// The API server's audit log (JSON lines; pod requests at Metadata level).
+    pub audit_log: PathBuf,
     pub pid: u32,
     pub version: String,
     pub startup_seconds: f64,

@@ -45,6 +45,89 @@ pub struct PolicySnapshot {
     reports: Vec<UnitReport>,
 }
 
+/// Where a share, library or home is mounted, for the path rules of §3: shares and libraries
+/// may not be equal or nested (a share may sit inside the home), nothing may hide the home, and
+/// two homes may not reach one namespace.
+struct Spot<'a> {
+    kind: &'static str,
+    name: &'a str,
+    scope: &'a Scope,
+    path: &'a str,
+    unit: &'a str,
+}
+
+impl<'a> Spot<'a> {
+    fn of(item: &'a Item) -> Option<Spot<'a>> {
+        match item {
+            Item::Share(s) => Some(Spot::share(s)),
+            Item::Library(l) => Some(Spot::library(l)),
+            Item::Home(h) => Some(Spot::home(h)),
+            Item::Groups(_) | Item::Settings(_) => None,
+        }
+    }
+
+    fn share(s: &'a Share) -> Spot<'a> {
+        Spot {
+            kind: "share",
+            name: &s.name,
+            scope: &s.scope,
+            path: &s.mount_path,
+            unit: &s.origin.unit,
+        }
+    }
+
+    fn library(l: &'a Library) -> Spot<'a> {
+        Spot {
+            kind: "library",
+            name: &l.name,
+            scope: &l.scope,
+            path: &l.mount_path,
+            unit: &l.origin.unit,
+        }
+    }
+
+    fn home(h: &'a Home) -> Spot<'a> {
+        Spot {
+            kind: "home",
+            name: "",
+            scope: &h.scope,
+            path: &h.mount_path,
+            unit: &h.origin.unit,
+        }
+    }
+
+    /// The field and message of a conflict between this new mount and an existing one.
+    fn clash(&self, old: &Spot<'_>) -> Option<(&'static str, String)> {
+        if !self.scope.may_overlap(old.scope) {
+            return None;
+        }
+        match (self.kind, old.kind) {
+            ("home", "home") => Some((
+                "namespaces",
+                format!(
+                    "another Home document (in {}) reaches the same namespaces; give each Home distinct `namespaces` or `namespaceSelector`",
+                    old.unit
+                ),
+            )),
+            ("home", _) => path_within(self.path, old.path).then(|| {
+                ("mountPath", format!("'{}' sits inside {} '{}' at '{}'", self.path, old.kind, old.name, old.path))
+            }),
+            (_, "home") => path_within(old.path, self.path).then(|| {
+                ("mountPath", format!("'{}' would hide the home volume mounted at '{}'", self.path, old.path))
+            }),
+            _ => paths_overlap(self.path, old.path).then(|| {
+                (
+                    "mountPath",
+                    format!(
+                        "'{}' collides with {} '{}' mounted at '{}' (in {}) in namespaces both can reach; share and library mount paths must not be equal or nested",
+                        self.path, old.kind, old.name, old.path, old.unit
+                    ),
+                )
+            }),
+        }
+    }
+}
+
 /// Items of the unit being compiled; committed only if the whole unit is valid.
 #[derive(Default)]
 struct Pending {
@@ -147,7 +230,6 @@ impl PolicySnapshot {
                 Item::Home(h) => Some(h),
                 _ => None,
             }));
-        let all_shares = || committed.all().iter().chain(unit.shares.all());
         let mut err = |field: &str, message: String| findings.push(doc.error(field, message));
         match item {
             Item::Share(s) => {
@@ -167,24 +249,14 @@ impl PolicySnapshot {
                     .reaching(&s.scope)
                     .into_iter()
                     .chain(unit.shares.reaching(&s.scope));
-                for other in reaching {
-                    if other.name == s.name || !other.scope.may_overlap(&s.scope) {
-                        continue;
-                    }
+                for other in reaching.filter(|o| o.name != s.name && o.scope.may_overlap(&s.scope))
+                {
                     let same_claim_overlaps = other.claim_name == s.claim_name
                         && match (&s.sub_path, &other.sub_path) {
                             (Some(a), Some(b)) => paths_overlap(a, b),
                             _ => true,
                         };
-                    if paths_overlap(&s.mount_path, &other.mount_path) {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' collides with share '{}' mounted at '{}' (in {}) in namespaces both can reach; share mount paths must not be equal or nested",
-                                s.mount_path, other.name, other.mount_path, other.origin.unit
-                            ),
-                        );
-                    } else if same_claim_overlaps {
+                    if same_claim_overlaps && !paths_overlap(&s.mount_path, &other.mount_path) {
                         err(
                             "subPath",
                             format!(
@@ -194,129 +266,49 @@ impl PolicySnapshot {
                         );
                     }
                 }
-                for lib in libraries {
-                    if lib.scope.may_overlap(&s.scope)
-                        && paths_overlap(&s.mount_path, &lib.mount_path)
-                    {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' collides with library '{}' mounted read-only at '{}'; a share must not equal or sit inside a library mount",
-                                s.mount_path, lib.name, lib.mount_path
-                            ),
-                        );
-                    }
-                }
-                for home in homes {
-                    if home.scope.may_overlap(&s.scope)
-                        && path_within(&home.mount_path, &s.mount_path)
-                    {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' would hide the home volume mounted at '{}'",
-                                s.mount_path, home.mount_path
-                            ),
-                        );
-                    }
-                }
             }
             Item::Library(l) => {
-                let shares = all_shares();
-                for other in libraries {
-                    if other.name == l.name {
-                        err(
-                            "name",
-                            format!(
-                                "library '{}' is already defined in {}",
-                                l.name, other.origin.unit
-                            ),
-                        );
-                    } else if other.scope.may_overlap(&l.scope)
-                        && paths_overlap(&l.mount_path, &other.mount_path)
-                    {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' collides with library '{}' mounted at '{}'",
-                                l.mount_path, other.name, other.mount_path
-                            ),
-                        );
-                    }
-                }
-                for s in shares {
-                    if s.scope.may_overlap(&l.scope) && paths_overlap(&s.mount_path, &l.mount_path)
-                    {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' collides with share '{}' mounted at '{}'; a share must not equal or sit inside a library mount",
-                                l.mount_path, s.name, s.mount_path
-                            ),
-                        );
-                    }
-                }
-                for home in homes {
-                    if home.scope.may_overlap(&l.scope)
-                        && path_within(&home.mount_path, &l.mount_path)
-                    {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' would hide the home volume mounted at '{}'",
-                                l.mount_path, home.mount_path
-                            ),
-                        );
-                    }
-                }
-            }
-            Item::Home(h) => {
-                let shares = all_shares();
-                for other in homes {
-                    if other.scope.may_overlap(&h.scope) {
-                        err(
-                            "namespaces",
-                            format!(
-                                "another Home document (in {}) reaches the same namespaces; give each Home distinct `namespaces` or `namespaceSelector`",
-                                other.origin.unit
-                            ),
-                        );
-                    }
-                }
-                for s in shares {
-                    if s.scope.may_overlap(&h.scope) && path_within(&h.mount_path, &s.mount_path) {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' sits inside share '{}' at '{}'",
-                                h.mount_path, s.name, s.mount_path
-                            ),
-                        );
-                    }
-                }
-                for l in libraries {
-                    if l.scope.may_overlap(&h.scope) && path_within(&h.mount_path, &l.mount_path) {
-                        err(
-                            "mountPath",
-                            format!(
-                                "'{}' sits inside library '{}' at '{}'",
-                                h.mount_path, l.name, l.mount_path
-                            ),
-                        );
-                    }
-                }
-            }
-            Item::Settings(_) => {
-                let earlier = unit.others.iter().any(|i| matches!(i, Item::Settings(_)));
-                if self.has_settings || earlier {
+                if let Some(other) = libraries.clone().find(|o| o.name == l.name) {
                     err(
-                        "kind",
-                        "a second Settings document; the whole policy set may have at most one"
-                            .into(),
+                        "name",
+                        format!(
+                            "library '{}' is already defined in {}",
+                            l.name, other.origin.unit
+                        ),
                     );
                 }
             }
-            Item::Groups(_) => {}
+            _ => {}
+        }
+        if let Item::Settings(_) = item {
+            let earlier = unit.others.iter().any(|i| matches!(i, Item::Settings(_)));
+            if self.has_settings || earlier {
+                err(
+                    "kind",
+                    "a second Settings document; the whole policy set may have at most one".into(),
+                );
+            }
+        }
+        let Some(new) = Spot::of(item) else {
+            return;
+        };
+        // Shares come from the index: only those that may reach the new item's namespaces.
+        let shares: Vec<&Share> = committed
+            .reaching(new.scope)
+            .into_iter()
+            .chain(unit.shares.reaching(new.scope))
+            .collect();
+        let existing = shares
+            .into_iter()
+            .map(Spot::share)
+            .chain(libraries.map(Spot::library))
+            .chain(homes.map(Spot::home))
+            // A duplicate name is reported once, above.
+            .filter(|old| !(old.kind == new.kind && old.name == new.name && new.kind != "home"));
+        for old in existing {
+            if let Some((field, message)) = new.clash(&old) {
+                err(field, message);
+            }
         }
     }
 

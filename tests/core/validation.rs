@@ -349,3 +349,23 @@ fn shares_of_one_claim_need_distinct_sub_paths() {
     );
     assert_eq!(policy(&text).findings().count(), 0);
 }
+
+#[test]
+fn nothing_may_hide_the_home_mount() {
+    let text = "kind: Home\nclaimNameTemplate: h-{user}\nmountPath: /home/jovyan\n---\nkind: Share\nname: a\nclaimName: a\nmountPath: /home\nlevel: public\n";
+    assert_error(text, "mountPath", 8, "would hide the home volume");
+    let text = "kind: Share\nname: a\nclaimName: a\nmountPath: /home\nlevel: public\n---\nkind: Home\nclaimNameTemplate: h-{user}\nmountPath: /home/jovyan\n";
+    assert_error(text, "mountPath", 9, "sits inside share 'a'");
+}
+
+#[test]
+fn libraries_must_not_nest_in_each_other() {
+    let text = "kind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\n---\nkind: Library\nname: tools\nclaimName: tools\nmountPath: /opt/apps/tools\n";
+    assert_error(text, "mountPath", 9, "collides with library 'apps'");
+}
+
+#[test]
+fn library_names_are_unique() {
+    let text = "kind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\n---\nkind: Library\nname: apps\nclaimName: other\nmountPath: /opt/other\n";
+    assert_error(text, "name", 7, "already defined");
+}

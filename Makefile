@@ -14,9 +14,9 @@ test: lint cluster-bin
 	$(CARGO) test --locked --bench decision
 	$(CARGO) test --locked --lib --bins --tests
 
-# Fast loop: the pure core and the CLI, no API server.
+# Fast loop: the pure core, the CLI and the in-process server tests; no API server.
 unit:
-	$(CARGO) test --locked --lib --bins
+	$(CARGO) test --locked --lib --bins --test core --test http --test tls --test manifests
 
 lint:
 	$(CARGO) fmt --all -- --check

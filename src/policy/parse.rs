@@ -81,12 +81,17 @@ pub fn split_documents(text: &str) -> Vec<RawDoc<'_>> {
 
 /// Parses YAML into a generic value, turning syntax errors into findings with the right line.
 pub fn parse_value(origin: &Origin, raw: &RawDoc<'_>) -> Result<Value, Finding> {
-    serde_yaml::from_str::<Value>(raw.text).map_err(|e| Finding {
-        severity: Severity::Error,
-        origin: origin.clone(),
-        line: raw.first_line + e.location().map_or(0, |l| l.line().saturating_sub(1)),
-        field: None,
-        message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+    serde_yaml::from_str::<Value>(raw.text).map_err(|e| {
+        // An error at the end of input is reported on the line after the last: point at the last.
+        let last = raw.first_line + raw.text.lines().count().max(1) - 1;
+        let at = raw.first_line + e.location().map_or(0, |l| l.line().saturating_sub(1));
+        Finding {
+            severity: Severity::Error,
+            origin: origin.clone(),
+            line: at.min(last),
+            field: None,
+            message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+        }
     })
 }
 

@@ -294,3 +294,77 @@ proptest! {
         prop_assert!(again.patch().is_empty(), "second pass: {:?}", again.patch());
     }
 }
+
+/// Lines that look like policy, in any order and indentation: the parser must answer with
+/// findings, never a panic.
+fn policy_like_line() -> impl Strategy<Value = String> {
+    let keys = prop::sample::select(vec![
+        "kind",
+        "name",
+        "claimName",
+        "mountPath",
+        "subPath",
+        "level",
+        "readers",
+        "writers",
+        "users",
+        "groups",
+        "namespaces",
+        "namespaceSelector",
+        "matchLabels",
+        "matchExpressions",
+        "lmod",
+        "env",
+        "create",
+        "size",
+        "claimNameTemplate",
+        "trustedSpawners",
+        "notebookSelector",
+        "---",
+    ]);
+    let values = prop::sample::select(vec![
+        "",
+        "Share",
+        "Home",
+        "Library",
+        "Groups",
+        "Settings",
+        "public",
+        "secret",
+        "/a",
+        "a/../b",
+        "[x, y]",
+        "{a: b}",
+        "- x",
+        "2Gi",
+        "\"{user}\"",
+        "~",
+        "12",
+        "[",
+        "{",
+        "'",
+        "&a",
+        "*a",
+        "!!binary x",
+    ]);
+    (0usize..6, keys, values).prop_map(|(indent, k, v)| {
+        if k == "---" {
+            k.to_string()
+        } else {
+            format!("{}{k}: {v}", " ".repeat(indent))
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_policy_text_gives_findings_not_panics(lines in prop::collection::vec(policy_like_line(), 0..25)) {
+        let text = lines.join("\n");
+        let snap = policy(&text);
+        for f in snap.findings() {
+            prop_assert!(f.line >= 1 && f.line <= lines.len().max(1), "line {} of {}: {f}", f.line, lines.len());
+        }
+    }
+}

@@ -53,10 +53,11 @@ pub fn identify(
 ) -> Result<Identity, ImpersonationDenied> {
     let requester = user_info.username.clone().unwrap_or_default();
     let settings = policy.settings();
-    let named = settings
-        .username_annotations
-        .iter()
-        .find_map(|key| annotations?.get(key).map(|v| (key, v)));
+    let named = settings.username_annotations.iter().find_map(|key| {
+        // An empty value names nobody.
+        let value = annotations?.get(key).filter(|v| !v.trim().is_empty())?;
+        Some((key, value))
+    });
     let policy_groups = |user: &str| policy.groups_of(user).cloned().unwrap_or_default();
     if settings.trusted_spawners.contains(&requester) {
         return Ok(match named {

@@ -749,3 +749,15 @@ fn operations_other_than_pod_create_pass_through() {
         assert!(outcome.allowed() && outcome.patch().is_empty());
     }
 }
+
+#[test]
+fn identity_an_empty_username_annotation_names_nobody() {
+    let case = Case::new(examples(), HUB);
+    let pod = pod(
+        "metadata: {labels: {component: singleuser-server}, annotations: {hub.jupyter.org/username: \"\"}}\nspec: {containers: [{name: notebook}]}\n",
+    );
+    let outcome = case.review(&pod);
+    assert!(outcome.allowed());
+    assert_eq!(outcome.user, None);
+    assert!(outcome.patch().is_empty());
+}

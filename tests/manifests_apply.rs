@@ -29,9 +29,9 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::{self, Scope};
 use kube::{Api, Client, ResourceExt};
 use notebook_volumes::policy::{PolicySnapshot, unit_from_config_map};
@@ -295,6 +295,42 @@ async fn check_deployment(client: &Client, overlay: &str, min_replicas: i32) -> 
         "{overlay}: runAsNonRoot"
     );
     assert_eq!(sc.read_only_root_filesystem, Some(true), "{overlay}");
+    // The namespace enforces Pod Security `restricted`: a replica made from this template must be
+    // admitted (dry run: there is no node to run it).
+    let template = d.spec.clone().expect("spec").template;
+    let replica = Pod {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{NAME}-pod-security-check")),
+            labels: template.metadata.and_then(|m| m.labels),
+            ..Default::default()
+        },
+        spec: template.spec,
+        ..Default::default()
+    };
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    Api::<Pod>::namespaced(client.clone(), NAMESPACE)
+        .create(&dry_run, &replica)
+        .await
+        .unwrap_or_else(|e| panic!("{overlay}: a replica of the Deployment would be refused: {e}"));
+    // ... and the check is real: the same replica running as root is refused.
+    let mut root = replica;
+    if let Some(spec) = root.spec.as_mut() {
+        spec.security_context = None;
+        for c in &mut spec.containers {
+            c.security_context = None;
+        }
+    }
+    let refused = Api::<Pod>::namespaced(client.clone(), NAMESPACE)
+        .create(&dry_run, &root)
+        .await
+        .expect_err("Pod Security restricted is enforced in the webhook's namespace");
+    assert!(
+        refused.to_string().contains("PodSecurity"),
+        "{overlay}: {refused}"
+    );
     d
 }
 

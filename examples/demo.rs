@@ -145,10 +145,7 @@ async fn main() {
     }
 
     step("server-side dry run of dave's first notebook (kubectl create --dry-run=server)");
-    let dry = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
+    let dry = dry_run();
     let pod = hub
         .create(&dry, &notebook_pod("jupyter-dave", "dave", &[]))
         .await

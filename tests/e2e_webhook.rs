@@ -431,10 +431,7 @@ async fn guard_denies_or_forces_read_only_on_every_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_dry_run_shows_the_mutation_and_creates_nothing() {
     let env = Env::start().await;
-    let dry = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
+    let dry = dry_run();
     let pod = env
         .pods_as(HUB)
         .create(&dry, &notebook_pod("jupyter-dave", "dave", &[]))
@@ -482,10 +479,7 @@ async fn only_labelled_namespaces_are_touched() {
         || {
             let pods = pods.clone();
             async move {
-                let dry = PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                };
+                let dry = dry_run();
                 let pod = pods
                     .create(&dry, &notebook_pod("unlabelled", "alice", &[]))
                     .await
@@ -529,10 +523,7 @@ async fn policy_changes_apply_to_the_next_pod_and_invalid_policy_is_refused() {
     let pods = env.pods_as(HUB);
     let mut seen = None;
     while changed.elapsed() < Duration::from_secs(1) {
-        let dry = PostParams {
-            dry_run: true,
-            ..Default::default()
-        };
+        let dry = dry_run();
         let pod = pods
             .create(&dry, &notebook_pod("next", "alice", &[]))
             .await
@@ -584,10 +575,7 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
     let creating = tokio::spawn(async move {
         let mut allowed = 0;
         for i in 0..30 {
-            let dry = PostParams {
-                dry_run: true,
-                ..Default::default()
-            };
+            let dry = dry_run();
             let pod = pods
                 .create(&dry, &notebook_pod(&format!("rotate-{i}"), "alice", &[]))
                 .await
@@ -622,10 +610,7 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
         || {
             let pods = pods.clone();
             async move {
-                let dry = PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                };
+                let dry = dry_run();
                 pods.create(&dry, &notebook_pod("after", "alice", &[]))
                     .await
                     .is_ok_and(|p| annotation(&p, keys::USER_ANNOTATION).is_some())
@@ -848,10 +833,7 @@ async fn a_review_captured_from_the_api_server_is_answered_in_process() {
         || {
             let hub = hub.clone();
             async move {
-                let dry = PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                };
+                let dry = dry_run();
                 hub.create(&dry, &notebook_pod("probe", "alice", &[]))
                     .await
                     .is_ok()

@@ -12,6 +12,12 @@ fn run(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// `audit` over the example policies for `pod`, with more flags.
+fn audit(pod: &str, flags: &[&str]) -> Output {
+    let base = ["audit", "--policies", "examples/policies", "--pod", pod];
+    run(&[&base[..], flags].concat())
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -79,17 +85,15 @@ fn check_missing_path_exits_2_with_a_message() {
 
 #[test]
 fn audit_json_has_the_documented_shape() {
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
+    let o = audit(
         "examples/pods/kubespawner-alice.yaml",
-        "--requester",
-        "system:serviceaccount:jupyterhub:hub",
-        "--output",
-        "json",
-    ]);
+        &[
+            "--requester",
+            "system:serviceaccount:jupyterhub:hub",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -140,17 +144,10 @@ fn audit_json_has_the_documented_shape() {
 
 #[test]
 fn audit_denied_exits_1_with_the_reason() {
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
+    let o = audit(
         "examples/pods/carol-claims-bob.yaml",
-        "--requester",
-        "carol",
-        "--output",
-        "json",
-    ]);
+        &["--requester", "carol", "--output", "json"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["allowed"], false);
@@ -165,16 +162,10 @@ fn audit_denied_exits_1_with_the_reason() {
 
 #[test]
 fn audit_dry_run_says_would_create() {
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
+    let o = audit(
         "examples/pods/kubespawner-alice.yaml",
-        "--dry-run",
-        "--output",
-        "json",
-    ]);
+        &["--dry-run", "--output", "json"],
+    );
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
@@ -187,17 +178,15 @@ fn audit_dry_run_says_would_create() {
 
 #[test]
 fn audit_pod_output_is_the_mutated_pod() {
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
+    let o = audit(
         "examples/pods/odh-bob.yaml",
-        "--requester",
-        "system:serviceaccount:kube-system:statefulset-controller",
-        "--output",
-        "pod",
-    ]);
+        &[
+            "--requester",
+            "system:serviceaccount:kube-system:statefulset-controller",
+            "--output",
+            "pod",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0));
     let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_slice(&o.stdout).unwrap();
     let mounts = pod.spec.unwrap().containers[0]
@@ -213,17 +202,11 @@ fn audit_pod_output_is_the_mutated_pod() {
 
 #[test]
 fn audit_patch_output_is_a_json_patch_and_text_is_readable() {
-    let base = [
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
-        "examples/pods/kubespawner-alice.yaml",
-    ];
-    let o = run(&[&base[..], &["--output", "patch"]].concat());
+    let pod = "examples/pods/kubespawner-alice.yaml";
+    let o = audit(pod, &["--output", "patch"]);
     let patch: json_patch::Patch = serde_json::from_slice(&o.stdout).unwrap();
     assert!(!patch.0.is_empty());
-    let o = run(&base);
+    let o = audit(pod, &[]);
     assert!(
         stdout(&o).contains("allowed for user: alice"),
         "{}",
@@ -235,7 +218,7 @@ fn audit_patch_output_is_a_json_patch_and_text_is_readable() {
 #[test]
 fn audit_bad_pod_yaml_exits_2() {
     let (_d, path) = temp_file("pod.yaml", "spec: [not, a, pod\n");
-    let o = run(&["audit", "--policies", "examples/policies", "--pod", &path]);
+    let o = audit(&path, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("is not a valid Pod manifest"),
@@ -246,25 +229,12 @@ fn audit_bad_pod_yaml_exits_2() {
 
 #[test]
 fn audit_bad_flags_exit_2() {
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
-        "x.yaml",
-        "--output",
-        "xml",
-    ]);
+    let o = audit("x.yaml", &["--output", "xml"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
+    let o = audit(
         "examples/pods/odh-bob.yaml",
-        "--namespace-labels",
-        "novalue",
-    ]);
+        &["--namespace-labels", "novalue"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not key=value"), "{}", stderr(&o));
     let o = run(&["audit", "--pod", "examples/pods/odh-bob.yaml"]);
@@ -275,15 +245,7 @@ fn audit_bad_flags_exit_2() {
 fn audit_claims_file_supplies_existing_home_claims() {
     let claims = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: home-alice\n  namespace: ds-team\n  labels: {notebook-volumes.io/home: \"true\"}\n  annotations: {notebook-volumes.io/owner: mallory}\n";
     let (_d, path) = temp_file("claims.yaml", claims);
-    let o = run(&[
-        "audit",
-        "--policies",
-        "examples/policies",
-        "--pod",
-        "examples/pods/kubespawner-alice.yaml",
-        "--claims",
-        &path,
-    ]);
+    let o = audit("examples/pods/kubespawner-alice.yaml", &["--claims", &path]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stdout(&o).contains("belongs to user 'mallory'"),

@@ -53,6 +53,14 @@ pub fn policy_config_map(name: &str, data: BTreeMap<String, String>) -> ConfigMa
     }
 }
 
+/// `kubectl create --dry-run=server`.
+pub fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..Default::default()
+    }
+}
+
 /// A serving certificate for 127.0.0.1 and localhost, and its CA.
 pub fn loopback_certificates() -> GeneratedCerts {
     generate(&CertRequest {
@@ -190,10 +198,7 @@ pub async fn wait_for_injection(pods: Api<Pod>) {
             let pods = pods.clone();
             let probe = probe.clone();
             async move {
-                let dry = PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                };
+                let dry = dry_run();
                 match pods.create(&dry, &probe).await {
                     Ok(p) => annotation(&p, keys::USER_ANNOTATION).is_some(),
                     Err(e) => {

@@ -160,6 +160,13 @@ async fn main() {
         .await
         .expect("get claim");
     println!("home-dave exists after the dry run: {}", home.is_some());
+    let audit = audit_annotations(NOTEBOOKS, "jupyter-dave").await;
+    for (key, value) in audit
+        .iter()
+        .filter(|(k, _)| k.starts_with("pods.notebook-volumes.io/"))
+    {
+        println!("API server audit log: {key} = {value}");
+    }
 
     step("done; stopping the webhook and the API server");
     let _ = server.stop(true).await;

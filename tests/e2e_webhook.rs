@@ -621,37 +621,6 @@ async fn certificates_replaced_on_disk_while_pods_are_created() {
     env.stop().await;
 }
 
-/// Annotations of the API server's audit event for the creation of pod `name` in `namespace`
-/// (the webhook's audit annotations arrive prefixed with its name).
-async fn audit_annotations(namespace: &str, name: &str) -> BTreeMap<String, String> {
-    let Some(path) = TestCluster::shared().audit_log() else {
-        panic!(
-            "this test reads the audit log of the API server it starts; unset NOTEBOOK_VOLUMES_TEST_KUBECONFIG"
-        );
-    };
-    let mut found = None;
-    wait_until(
-        "the audit event is written",
-        Duration::from_secs(10),
-        || {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            found = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .rfind(|e| {
-                    e["verb"] == "create"
-                        && e["stage"] == "ResponseComplete"
-                        && e["objectRef"]["namespace"] == namespace
-                        && e["objectRef"]["name"] == name
-                })
-                .map(|e| serde_json::from_value(e["annotations"].clone()).unwrap_or_default());
-            std::future::ready(found.is_some())
-        },
-    )
-    .await;
-    found.unwrap_or_default()
-}
-
 /// Replaces the CA the API server trusts for the pod webhook.
 async fn set_ca_bundle(admin: &Client, configuration: &str, pem: &str) {
     use base64::Engine;

@@ -22,7 +22,7 @@ use notebook_volumes::keys;
 use notebook_volumes::server::{self, Config, Handle, PolicySource};
 use serde_json::json;
 
-use super::DeleteOnDrop;
+use super::{DeleteOnDrop, TestCluster};
 
 /// The JupyterHub hub's service account (KubeSpawner), a trusted spawner of the examples.
 pub const HUB: (&str, &str) = ("jupyterhub", "hub");
@@ -347,4 +347,35 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Annotations of the API server's audit event for the creation of pod `name` in `namespace`
+/// (the webhook's audit annotations arrive prefixed with its name).
+pub async fn audit_annotations(namespace: &str, name: &str) -> BTreeMap<String, String> {
+    let Some(path) = TestCluster::shared().audit_log() else {
+        panic!(
+            "this test reads the audit log of the API server it starts; unset NOTEBOOK_VOLUMES_TEST_KUBECONFIG"
+        );
+    };
+    let mut found = None;
+    wait_until(
+        "the audit event is written",
+        Duration::from_secs(10),
+        || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            found = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .rfind(|e| {
+                    e["verb"] == "create"
+                        && e["stage"] == "ResponseComplete"
+                        && e["objectRef"]["namespace"] == namespace
+                        && e["objectRef"]["name"] == name
+                })
+                .map(|e| serde_json::from_value(e["annotations"].clone()).unwrap_or_default());
+            std::future::ready(found.is_some())
+        },
+    )
+    .await;
+    found.unwrap_or_default()
 }

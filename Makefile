@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench cluster cluster-bin demo clean
+.PHONY: build test unit lint bench load cluster cluster-bin demo clean
 
 build:
 	$(CARGO) build --release --locked
@@ -37,6 +37,10 @@ demo: cluster-bin
 
 bench:
 	$(CARGO) bench --locked --bench decision
+
+# The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
+load:
+	@bash benches/load.sh 10 16
 
 clean:
 	$(CARGO) clean

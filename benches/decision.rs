@@ -107,6 +107,7 @@ fn bench(c: &mut Criterion) {
             policy: &policy,
             namespace: &ns,
             claims: &claims,
+            webhook_user: None,
         };
         let outcome = review(ctx, &request);
         assert!(outcome.allowed() && !outcome.patch().is_empty());

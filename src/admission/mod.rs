@@ -2,6 +2,7 @@
 //! the server and the `audit` command call the same `review`.
 
 pub mod access;
+pub mod administrators;
 pub mod claims;
 pub mod guard;
 pub mod identity;

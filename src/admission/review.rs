@@ -21,6 +21,8 @@ pub struct Context<'a> {
     pub policy: &'a PolicySnapshot,
     pub namespace: &'a NamespaceInfo,
     pub claims: &'a dyn ClaimLookup,
+    /// The webhook's own username (it creates home claims), when known.
+    pub webhook_user: Option<&'a str>,
 }
 
 /// One volume the pod ends up with that the policy knows about.

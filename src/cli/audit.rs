@@ -73,6 +73,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         policy: &policy,
         namespace: &ns,
         claims: &claims,
+        webhook_user: None,
     };
     let outcome = review(ctx, &request);
     print(args.output, &pod, &outcome)?;

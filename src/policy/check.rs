@@ -169,10 +169,15 @@ fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
 
 fn home(c: &mut Checker<'_>, h: &HomeDoc) -> Home {
     let scope = c.scope(&h.namespaces, &h.namespace_selector);
-    if !h.claim_name_template.contains("{user}") {
+    if h.claim_name_template.matches("{user}").count() != 1 {
         c.error(
             "claimNameTemplate",
-            "must contain {user}, otherwise every user would share one home claim",
+            "must contain {user} exactly once: without it every user would share one home claim, and with it twice a claim name no longer tells whose home it is",
+        );
+    } else if h.claim_name_template == "{user}" {
+        c.error(
+            "claimNameTemplate",
+            "needs fixed text around {user} (for example home-{user}): every claim name the template can produce is reserved as a home, so '{user}' alone would reserve every claim in the namespace",
         );
     } else {
         let sample = h.claim_name_template.replace("{user}", "user");
@@ -320,9 +325,33 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
             c.error(&format!("notebookSelector[{i}]"), p);
         }
     }
+    let administrators = match &s.administrators {
+        Some(doc) => c.principals("administrators", &Some(doc.clone())),
+        None => defaults.administrators,
+    };
+    for (i, kind) in s.allowed_volume_types.iter().enumerate() {
+        if !rules::INLINE_VOLUME_TYPES.contains(&kind.as_str()) {
+            c.error(
+                &format!("allowedVolumeTypes[{i}]"),
+                format!(
+                    "'{kind}' is not a pod volume type this webhook can allow; one of {}",
+                    rules::INLINE_VOLUME_TYPES.join(", ")
+                ),
+            );
+        }
+    }
+    for (i, driver) in s.allowed_csi_drivers.iter().enumerate() {
+        c.rule(
+            &format!("allowedCSIDrivers[{i}]"),
+            rules::dns1123_subdomain(driver),
+        );
+    }
     Settings {
         trusted_spawners: s.trusted_spawners.clone(),
         username_annotations,
         notebook_selector,
+        administrators,
+        allowed_volume_types: s.allowed_volume_types.iter().cloned().collect(),
+        allowed_csi_drivers: s.allowed_csi_drivers.iter().cloned().collect(),
     }
 }

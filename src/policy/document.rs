@@ -111,6 +111,12 @@ pub struct SettingsDoc {
     pub username_annotations: Option<Vec<String>>,
     #[serde(default)]
     pub notebook_selector: Option<Vec<LabelSelector>>,
+    #[serde(default)]
+    pub administrators: Option<PrincipalsDoc>,
+    #[serde(default)]
+    pub allowed_volume_types: Vec<String>,
+    #[serde(default, rename = "allowedCSIDrivers")]
+    pub allowed_csi_drivers: Vec<String>,
 }
 
 /// One parsed document, tagged by its `kind`.

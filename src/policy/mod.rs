@@ -4,6 +4,7 @@
 pub mod check;
 pub mod config_map;
 pub mod document;
+pub mod home_template;
 pub mod lines;
 pub mod model;
 pub mod origin;

@@ -130,7 +130,17 @@ pub struct Settings {
     pub trusted_spawners: Vec<String>,
     pub username_annotations: Vec<String>,
     pub notebook_selector: Vec<LabelSelector>,
+    /// Who may create, mark or clone the claims the policy reserves (homes, share and library
+    /// claims), besides the webhook itself. Default: the `system:masters` group.
+    pub administrators: Principals,
+    /// Inline pod volume types allowed beyond the built-in safe ones (`nfs`, `hostPath`, ...).
+    pub allowed_volume_types: BTreeSet<String>,
+    /// CSI drivers allowed as inline (`csi:`) pod volumes.
+    pub allowed_csi_drivers: BTreeSet<String>,
 }
+
+/// Group whose members are administrators when `Settings.administrators` is not set.
+pub const DEFAULT_ADMIN_GROUP: &str = "system:masters";
 
 /// Annotations read for the username when no `Settings` document says otherwise.
 pub const DEFAULT_USERNAME_ANNOTATIONS: &[&str] =
@@ -159,6 +169,12 @@ impl Default for Settings {
                 .map(|s| s.to_string())
                 .collect(),
             notebook_selector: vec![kubespawner, odh],
+            administrators: Principals {
+                users: HashSet::new(),
+                groups: [DEFAULT_ADMIN_GROUP.to_string()].into(),
+            },
+            allowed_volume_types: BTreeSet::new(),
+            allowed_csi_drivers: BTreeSet::new(),
         }
     }
 }

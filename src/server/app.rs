@@ -172,6 +172,7 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
             policy: &policy.snapshot,
             namespace: &ns,
             claims: &NoClaims,
+            webhook_user: None,
         };
         let outcome = review(ctx, req);
         for effect in &outcome.effects {
@@ -183,6 +184,7 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
         policy: &policy.snapshot,
         namespace: &ns,
         claims: &NoClaims,
+        webhook_user: None,
     };
     let home = home_claim_name(probe, req);
     let mut fetched: Option<PersistentVolumeClaim> = None;
@@ -202,6 +204,7 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
         policy: &policy.snapshot,
         namespace: &ns,
         claims: &lookup,
+        webhook_user: None,
     };
     let outcome = review(ctx, req);
     if req.dry_run || !outcome.allowed() || outcome.effects.is_empty() {

@@ -103,6 +103,7 @@ impl Case {
             policy: &self.policy,
             namespace: &self.ns,
             claims: &self.claims,
+            webhook_user: None,
         };
         review(ctx, &req)
     }

@@ -744,6 +744,7 @@ fn operations_other_than_pod_create_pass_through() {
             policy: &case.policy,
             namespace: &case.ns,
             claims: &case.claims,
+            webhook_user: None,
         };
         let outcome = notebook_volumes::admission::review(ctx, &req);
         assert!(outcome.allowed() && outcome.patch().is_empty());

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod administrators;
+pub mod claim_review;
 pub mod claims;
 pub mod guard;
 pub mod identity;
@@ -14,6 +15,7 @@ pub mod request;
 pub mod review;
 
 pub use access::Access;
+pub use claim_review::review_claim;
 pub use claims::{ClaimInfo, ClaimLookup, NoClaims};
 pub use identity::{Identity, Subject, slug};
 pub use policy_review::{PolicyVerdict, review_policy, validate_policy_config_map};

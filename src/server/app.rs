@@ -7,12 +7,15 @@ use actix_web::{HttpResponse, web};
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Resource;
+use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde::de::DeserializeOwned;
 
 use super::metrics::Decision;
 use super::state::AppState;
-use crate::admission::{Context, Effect, NoClaims, Review, home_claim_name, review, review_policy};
+use crate::admission::{
+    Context, Effect, NoClaims, Review, home_claim_name, review, review_claim, review_policy,
+};
 use crate::cluster::claims::{self, AdmissionClaims, Created};
 use crate::policy::NamespaceInfo;
 
@@ -26,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.app_data(web::Data::new(state.clone()))
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .route("/mutate", web::post().to(mutate))
-        .route("/validate", web::post().to(validate));
+        .route("/validate", web::post().to(validate))
+        .route("/claims", web::post().to(admit_claim));
 }
 
 /// Why a request body is not an AdmissionReview this webhook can answer (HTTP 400).
@@ -49,22 +53,8 @@ pub fn decode<T>(body: &[u8]) -> Result<AdmissionRequest<T>, BadReview>
 where
     T: Resource<DynamicType = ()> + DeserializeOwned,
 {
-    let mut value: serde_json::Value = serde_json::from_slice(body)?;
-    let field = |name: &str| {
-        value
-            .get(name)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let (api_version, kind) = (field("apiVersion"), field("kind"));
-    if api_version != ADMISSION_V1 {
-        return Err(BadReview::ApiVersion(api_version));
-    }
-    if kind != "AdmissionReview" {
-        return Err(BadReview::Kind(kind));
-    }
-    let Some(request) = value.get_mut("request").filter(|r| r.is_object()) else {
+    let mut value = envelope(body)?;
+    let Some(request) = value.get_mut("request") else {
         return Err(BadReview::NoRequest);
     };
     // CONNECT (e.g. pods/exec) and subresources carry other kinds (PodExecOptions, ...): the
@@ -82,6 +72,35 @@ where
     }
     let review: AdmissionReview<T> = serde_json::from_value(value)?;
     review.try_into().map_err(|_| BadReview::NoRequest)
+}
+
+/// Decodes a v1 AdmissionReview of any kind (claims and snapshots share one route).
+pub fn decode_dynamic(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_value(envelope(body)?)?;
+    review.try_into().map_err(|_| BadReview::NoRequest)
+}
+
+/// The JSON of a v1 AdmissionReview that has a request.
+fn envelope(body: &[u8]) -> Result<serde_json::Value, BadReview> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    if api_version != ADMISSION_V1 {
+        return Err(BadReview::ApiVersion(api_version));
+    }
+    if kind != "AdmissionReview" {
+        return Err(BadReview::Kind(kind));
+    }
+    if !value.get("request").is_some_and(|r| r.is_object()) {
+        return Err(BadReview::NoRequest);
+    }
+    Ok(value)
 }
 
 fn bad_request(
@@ -301,6 +320,77 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         warnings = verdict.as_ref().map_or(0, |v| v.warnings.len()),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "policy admission"
+    );
+    HttpResponse::Ok().json(wire(response))
+}
+
+/// `POST /claims`: the claim guard for PersistentVolumeClaims and VolumeSnapshots.
+async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let req = match decode_dynamic(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&state, "claims", started, &e),
+    };
+    let policy = state.policy.load_full();
+    let ns_name = req.namespace.clone().unwrap_or_default();
+    let (response, failed) = match &state.cluster {
+        Some(cluster) => match cluster.namespace_info(&ns_name).await {
+            Ok(ns) => {
+                let lookup = AdmissionClaims {
+                    fetched: None,
+                    cache: Some(&cluster.home_claims),
+                };
+                let ctx = Context {
+                    policy: &policy.snapshot,
+                    namespace: &ns,
+                    claims: &lookup,
+                    webhook_user: None,
+                };
+                (review_claim(ctx, &req), false)
+            }
+            Err(e) => (AdmissionResponse::from(&req).deny(e.to_string()), true),
+        },
+        None => {
+            let ns = NamespaceInfo::new(&ns_name);
+            let ctx = Context {
+                policy: &policy.snapshot,
+                namespace: &ns,
+                claims: &NoClaims,
+                webhook_user: None,
+            };
+            (review_claim(ctx, &req), false)
+        }
+    };
+    let decision = if failed {
+        Decision::Error
+    } else if response.allowed {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    };
+    let elapsed = started.elapsed();
+    state.metrics.admission(
+        "claims",
+        operation(&req.operation),
+        decision,
+        elapsed.as_secs_f64(),
+    );
+    tracing::info!(
+        uid = %req.uid,
+        namespace = %ns_name,
+        kind = %req.kind.kind,
+        name = req
+            .object
+            .as_ref()
+            .and_then(|o| o.metadata.name.as_deref())
+            .unwrap_or(&req.name),
+        operation = operation(&req.operation),
+        requester = req.user_info.username.as_deref().unwrap_or(""),
+        decision = decision.as_str(),
+        message = if response.allowed { "" } else { response.result.message.as_str() },
+        dry_run = req.dry_run,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "claim admission"
     );
     HttpResponse::Ok().json(wire(response))
 }

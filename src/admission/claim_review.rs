@@ -1,0 +1,360 @@
+//! The claim guard: validating admission of PersistentVolumeClaims and VolumeSnapshots in enabled
+//! namespaces. The pod guard (§6) decides who may mount a claim; this decides who may create a
+//! claim the policy reserves, mark one as a home, or copy a guarded claim's data into a new claim
+//! (clone, snapshot), which the pod guard would otherwise never see. Administrators and the
+//! webhook itself may do all of it; everyone else, including controllers acting for users (the
+//! ephemeral-volume controller), may not.
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use serde::Deserialize;
+
+use super::administrators::is_administrator;
+use super::inject::home_claim;
+use super::review::Context;
+use crate::keys;
+use crate::policy::home_template::user_part;
+
+/// API group of VolumeSnapshots (external-snapshotter CRDs).
+pub const SNAPSHOT_GROUP: &str = "snapshot.storage.k8s.io";
+
+/// Identities of the persistent volume controller, which binds a claim by setting its
+/// `spec.volumeName` (kube-controller-manager with and without
+/// `--use-service-account-credentials`). Others are named in `Settings.administrators`.
+pub const VOLUME_BINDERS: &[&str] = &[
+    "system:serviceaccount:kube-system:persistent-volume-binder",
+    "system:kube-controller-manager",
+];
+
+/// The fields of a claim's spec the guard reads (decoded without the full typed model, so a
+/// field the API server adds later cannot make decoding fail).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimSpec {
+    #[serde(default)]
+    data_source: Option<SourceRef>,
+    #[serde(default)]
+    data_source_ref: Option<SourceRef>,
+    #[serde(default)]
+    volume_name: Option<String>,
+}
+
+/// `spec.dataSource` (TypedLocalObjectReference) or `spec.dataSourceRef` (TypedObjectReference).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceRef {
+    #[serde(default)]
+    api_group: Option<String>,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+impl SourceRef {
+    /// A clone of another claim (core group, kind PersistentVolumeClaim).
+    fn is_claim(&self) -> bool {
+        self.api_group.as_deref().unwrap_or("").is_empty() && self.kind == "PersistentVolumeClaim"
+    }
+}
+
+/// Decides one PersistentVolumeClaim or VolumeSnapshot admission. Pure: labelled home claims come
+/// from `ctx.claims`. Anything else (another kind, DELETE, a subresource) is allowed.
+pub fn review_claim(ctx: Context<'_>, req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let base = AdmissionResponse::from(req);
+    match check(ctx, req) {
+        Ok(()) => base,
+        Err(reason) => deny(base, &reason),
+    }
+}
+
+fn deny(mut response: AdmissionResponse, reason: &str) -> AdmissionResponse {
+    response.allowed = false;
+    response.result.code = 403;
+    response.result.reason = "Forbidden".into();
+    response.result.message = reason.to_string();
+    response
+        .audit_annotations
+        .insert(keys::AUDIT_REASON.into(), reason.to_string());
+    response
+}
+
+fn check(ctx: Context<'_>, req: &AdmissionRequest<DynamicObject>) -> Result<(), String> {
+    if req.sub_resource.is_some()
+        || is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user)
+    {
+        return Ok(());
+    }
+    let Some(object) = req.object.as_ref() else {
+        return Ok(());
+    };
+    let requester = Requester(req.user_info.username.as_deref().unwrap_or(""));
+    let name = object
+        .metadata
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&req.name);
+    match (
+        req.kind.group.as_str(),
+        req.kind.kind.as_str(),
+        &req.operation,
+    ) {
+        ("", "PersistentVolumeClaim", Operation::Create) => {
+            create_claim(ctx, requester, name, object)
+        }
+        ("", "PersistentVolumeClaim", Operation::Update) => {
+            update_claim(requester, name, object, req.old_object.as_ref())
+        }
+        (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Create) => {
+            create_snapshot(ctx, requester, name, object)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The requester's raw username.
+#[derive(Clone, Copy)]
+struct Requester<'a>(&'a str);
+
+impl Requester<'_> {
+    fn who(&self) -> String {
+        if self.0.is_empty() {
+            "an anonymous requester".into()
+        } else {
+            format!("'{}'", self.0)
+        }
+    }
+}
+
+/// Rules 1-5 for a new claim: reserved names, home marks, static binding, clone sources.
+fn create_claim(
+    ctx: Context<'_>,
+    requester: Requester<'_>,
+    name: &str,
+    object: &DynamicObject,
+) -> Result<(), String> {
+    if let Some(slug) = reserved_home(ctx, name) {
+        return Err(format!(
+            "claim name '{name}' is reserved for the home of the user whose name slugs to '{slug}'; home claims are created by notebook-volumes on first launch (start a notebook), or by an administrator"
+        ));
+    }
+    if let Some(what) = administrators_claim(ctx, name) {
+        return Err(format!(
+            "claim name '{name}' is {what}; share and library claims are provisioned by administrators: ask one to create it, or choose another name"
+        ));
+    }
+    if let Some(mark) = home_marks(object).first() {
+        return Err(format!(
+            "claim '{name}' sets {mark}, which marks home claims; only notebook-volumes and administrators may mark a claim as someone's home: remove it, or ask an administrator"
+        ));
+    }
+    let spec = claim_spec(name, object)?;
+    if let Some(volume) = spec.volume_name.as_deref().filter(|v| !v.is_empty()) {
+        return Err(format!(
+            "claim '{name}' binds to the PersistentVolume '{volume}' by name (spec.volumeName); static binding is an administrator's action: remove spec.volumeName and let a storage class provision the volume, or ask an administrator"
+        ));
+    }
+    let sources = [
+        ("spec.dataSource", spec.data_source.as_ref()),
+        ("spec.dataSourceRef", spec.data_source_ref.as_ref()),
+    ];
+    for (field, source) in sources {
+        let Some(source) = source else { continue };
+        if let Some(other) = source
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty() && *n != ctx.namespace.name)
+        {
+            return Err(format!(
+                "claim '{name}' takes its data from namespace '{other}' ({field}.namespace); cross-namespace data sources are an administrator's action: ask an administrator"
+            ));
+        }
+        if source.is_claim() {
+            let verb = format!("clones claim '{}' ({field})", source.name);
+            let subject = format!("claim '{name}'");
+            guarded_source(ctx, requester, &subject, &verb, &source.name, "clone")?;
+        }
+    }
+    Ok(())
+}
+
+/// Rule 3 on UPDATE (the home marks), and the one-time `spec.volumeName` that an unbound claim
+/// still accepts (rule 5 would otherwise be a create-then-update away).
+fn update_claim(
+    requester: Requester<'_>,
+    name: &str,
+    object: &DynamicObject,
+    old: Option<&DynamicObject>,
+) -> Result<(), String> {
+    let (new_label, new_owner) = (
+        label(object, keys::HOME_LABEL),
+        annotation(object, keys::OWNER_ANNOTATION),
+    );
+    let (old_label, old_owner) = (
+        old.and_then(|o| label(o, keys::HOME_LABEL)),
+        old.and_then(|o| annotation(o, keys::OWNER_ANNOTATION)),
+    );
+    let changed = if new_label != old_label {
+        Some(format!("the label {}", keys::HOME_LABEL))
+    } else if new_owner != old_owner {
+        Some(format!("the annotation {}", keys::OWNER_ANNOTATION))
+    } else {
+        None
+    };
+    if let Some(mark) = changed {
+        return Err(format!(
+            "claim '{name}': {} may not set, change or remove {mark}, which marks home claims; only notebook-volumes and administrators may: leave it as it is, or ask an administrator",
+            requester.who()
+        ));
+    }
+    let volume = |o: Option<&DynamicObject>| {
+        o.and_then(|o| o.data.pointer("/spec/volumeName"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (new_volume, old_volume) = (volume(Some(object)), volume(old));
+    if new_volume != old_volume && !VOLUME_BINDERS.contains(&requester.0) {
+        return Err(format!(
+            "claim '{name}': {} may not set spec.volumeName to '{new_volume}'; binding a claim to a chosen PersistentVolume is an administrator's action. If {} is your cluster's persistent volume controller, add it to administrators.users in the Settings document",
+            requester.who(),
+            requester.who()
+        ));
+    }
+    Ok(())
+}
+
+/// Rule 6: a snapshot is a copy that any namespace member can restore into a new claim.
+fn create_snapshot(
+    ctx: Context<'_>,
+    requester: Requester<'_>,
+    name: &str,
+    object: &DynamicObject,
+) -> Result<(), String> {
+    let source = object
+        .data
+        .pointer("/spec/source/persistentVolumeClaimName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if source.is_empty() {
+        return Ok(());
+    }
+    let verb = format!("copies claim '{source}' (spec.source.persistentVolumeClaimName)");
+    let subject = format!("volume snapshot '{name}'");
+    guarded_source(ctx, requester, &subject, &verb, source, "snapshot")
+}
+
+/// Denies copying `source` into a new object unless the requester may: nobody but administrators
+/// copies share, library or protected claims; only a home's owner copies that home.
+fn guarded_source(
+    ctx: Context<'_>,
+    requester: Requester<'_>,
+    subject: &str,
+    verb: &str,
+    source: &str,
+    action: &str,
+) -> Result<(), String> {
+    if let Some(what) = administrators_claim(ctx, source) {
+        return Err(format!(
+            "{subject} {verb}, {what}; a {action} can become a read-write claim that any member of the namespace could mount, so only administrators may {action} share and library claims: ask an administrator"
+        ));
+    }
+    let template_owner = ctx.policy.home_for(ctx.namespace).and_then(|home| {
+        let slug = user_part(&home.claim_name_template, source)?;
+        let own = !requester.0.is_empty() && home_claim(home, requester.0) == source;
+        (!own).then_some(slug)
+    });
+    if let Some(slug) = template_owner {
+        return Err(format!(
+            "{subject} {verb}, the home of the user whose name slugs to '{slug}'; only that user and administrators may {action} a home claim"
+        ));
+    }
+    if let Some(info) = ctx.claims.claim(&ctx.namespace.name, source)
+        && info.home
+        && info.owner.as_deref() != Some(requester.0).filter(|r| !r.is_empty())
+    {
+        let owner = info
+            .owner
+            .as_deref()
+            .map_or("no owner".to_string(), |o| format!("owner '{o}'"));
+        return Err(format!(
+            "{subject} {verb}, a home claim ({owner}) that is not {}'s; only its owner and administrators may {action} a home claim",
+            requester.who()
+        ));
+    }
+    Ok(())
+}
+
+/// The user slug a name is reserved for by the namespace's Home template.
+fn reserved_home(ctx: Context<'_>, claim: &str) -> Option<String> {
+    // TODO(lead): also deny names matching a Home template of a rejected policy unit, once
+    // `PolicySnapshot::protected_home(claim)` lands with the fail-closed policy work.
+    let home = ctx.policy.home_for(ctx.namespace)?;
+    user_part(&home.claim_name_template, claim).map(str::to_string)
+}
+
+/// What the policy reserves this claim for, when administrators provision it: a share's or a
+/// library's claim in scope, or a claim a rejected policy unit names.
+fn administrators_claim(ctx: Context<'_>, claim: &str) -> Option<String> {
+    let shares = ctx.policy.shares_for_claim(ctx.namespace, claim);
+    if !shares.is_empty() {
+        let names: Vec<String> = shares
+            .iter()
+            .map(|s| format!("{} share '{}'", s.level.as_str(), s.name))
+            .collect();
+        return Some(format!("the claim of {}", names.join(" and ")));
+    }
+    if let Some(lib) = ctx
+        .policy
+        .libraries_in_scope(ctx.namespace)
+        .into_iter()
+        .find(|l| l.claim_name == claim)
+    {
+        return Some(format!("the claim of library '{}'", lib.name));
+    }
+    ctx.policy.protected_claim(claim).map(|unit| {
+        format!("named by {unit}, a policy that failed validation, so it stays protected until that policy is fixed")
+    })
+}
+
+/// The home marks present on a new object, as they would be named in a message.
+fn home_marks(object: &DynamicObject) -> Vec<String> {
+    let mut marks = Vec::new();
+    if label(object, keys::HOME_LABEL).is_some() {
+        marks.push(format!("the label {}", keys::HOME_LABEL));
+    }
+    if annotation(object, keys::OWNER_ANNOTATION).is_some() {
+        marks.push(format!("the annotation {}", keys::OWNER_ANNOTATION));
+    }
+    marks
+}
+
+fn label<'o>(object: &'o DynamicObject, key: &str) -> Option<&'o str> {
+    object
+        .metadata
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+fn annotation<'o>(object: &'o DynamicObject, key: &str) -> Option<&'o str> {
+    object
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+fn claim_spec(name: &str, object: &DynamicObject) -> Result<ClaimSpec, String> {
+    match object.data.get("spec") {
+        None | Some(serde_json::Value::Null) => Ok(ClaimSpec::default()),
+        Some(spec) => ClaimSpec::deserialize(spec).map_err(|e| {
+            format!("cannot read the spec of claim '{name}': {e}; this is a bug in the caller or the webhook, report it")
+        }),
+    }
+}

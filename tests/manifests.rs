@@ -150,6 +150,54 @@ fn validating_webhook_matches_the_design() {
 }
 
 #[test]
+fn claims_webhook_matches_the_design() {
+    let cfg: ValidatingWebhookConfiguration = one("ValidatingWebhookConfiguration");
+    let hooks = cfg.webhooks.expect("webhooks");
+    assert_eq!(hooks.len(), 2, "policies and claims");
+    let h = hooks
+        .iter()
+        .find(|h| h.name == "claims.notebook-volumes.io")
+        .expect("claims webhook");
+    assert_eq!(h.side_effects, "None");
+    assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
+    assert_eq!(h.match_policy.as_deref(), Some("Equivalent"));
+    assert_eq!(h.admission_review_versions, vec!["v1".to_string()]);
+    assert!(h.object_selector.is_none(), "labels are the user's to choose");
+    let service = h.client_config.service.as_ref().expect("service");
+    assert_eq!(service.path.as_deref(), Some("/claims"));
+    let ops: Vec<(String, String, String)> = h
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|r| {
+            let groups = r.api_groups.clone().unwrap_or_default();
+            let ops = r.operations.clone().unwrap_or_default();
+            let res = r.resources.clone().unwrap_or_default();
+            groups.into_iter().flat_map(move |g| {
+                let res = res.clone();
+                ops.clone().into_iter().flat_map(move |o| {
+                    let g = g.clone();
+                    res.clone().into_iter().map(move |x| (g.clone(), o.clone(), x))
+                })
+            })
+        })
+        .collect();
+    let expected = [
+        ("", "CREATE", "persistentvolumeclaims"),
+        ("", "UPDATE", "persistentvolumeclaims"),
+        ("snapshot.storage.k8s.io", "CREATE", "volumesnapshots"),
+    ];
+    for (g, o, r) in expected {
+        assert!(ops.contains(&(g.into(), o.into(), r.into())), "{ops:?}");
+    }
+    assert_eq!(ops.len(), expected.len(), "{ops:?}");
+    // The same namespaces as the pods webhook.
+    let pods: MutatingWebhookConfiguration = one("MutatingWebhookConfiguration");
+    let pods = pods.webhooks.expect("webhooks");
+    assert_eq!(h.namespace_selector, pods[0].namespace_selector);
+}
+
+#[test]
 fn deployment_serves_with_the_mounted_certificate() {
     let d: Deployment = one("Deployment");
     let spec = d.spec.expect("spec");

@@ -209,8 +209,21 @@ async fn check_webhook_configurations(
         .await
         .unwrap_or_else(|e| panic!("{overlay}: ValidatingWebhookConfiguration: {e}"));
     let hooks = validating.webhooks.clone().expect("webhooks");
-    assert_eq!(hooks.len(), 1, "{overlay}: one validating webhook");
-    let v = &hooks[0];
+    assert_eq!(hooks.len(), 2, "{overlay}: policies and claims webhooks");
+    let v = hooks
+        .iter()
+        .find(|h| h.name == "policies.notebook-volumes.io")
+        .unwrap_or_else(|| panic!("{overlay}: policies webhook"));
+    let claims = hooks
+        .iter()
+        .find(|h| h.name == "claims.notebook-volumes.io")
+        .unwrap_or_else(|| panic!("{overlay}: claims webhook"));
+    assert_eq!(claims.failure_policy.as_deref(), Some("Fail"), "{overlay}");
+    assert_eq!(claims.side_effects, "None", "{overlay}");
+    assert_eq!(
+        claims.namespace_selector, h.namespace_selector,
+        "{overlay}: claims are guarded where pods are"
+    );
     let rules = v.rules.clone().unwrap_or_default();
     assert!(
         rules.iter().any(|r| {

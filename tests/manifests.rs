@@ -162,7 +162,10 @@ fn claims_webhook_matches_the_design() {
     assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
     assert_eq!(h.match_policy.as_deref(), Some("Equivalent"));
     assert_eq!(h.admission_review_versions, vec!["v1".to_string()]);
-    assert!(h.object_selector.is_none(), "labels are the user's to choose");
+    assert!(
+        h.object_selector.is_none(),
+        "labels are the user's to choose"
+    );
     let service = h.client_config.service.as_ref().expect("service");
     assert_eq!(service.path.as_deref(), Some("/claims"));
     let ops: Vec<(String, String, String)> = h
@@ -177,7 +180,9 @@ fn claims_webhook_matches_the_design() {
                 let res = res.clone();
                 ops.clone().into_iter().flat_map(move |o| {
                     let g = g.clone();
-                    res.clone().into_iter().map(move |x| (g.clone(), o.clone(), x))
+                    res.clone()
+                        .into_iter()
+                        .map(move |x| (g.clone(), o.clone(), x))
                 })
             })
         })

@@ -1,0 +1,586 @@
+//! End-to-end: the claim guard. The webhook server runs in this process, registered with a real
+//! kube-apiserver as the shipped manifests register it; users with edit-like rights in an enabled
+//! namespace try every path to a claim the policy reserves (a home name, a share's or a library's
+//! claim, the home marks, static binding, clones, snapshots) and the API server refuses with the
+//! webhook's message, while administrators and the webhook's own home creation go through.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams, PostParams,
+};
+use kube::{Api, Client};
+use notebook_volumes::keys;
+use notebook_volumes::server::Handle;
+use serde_json::{Value, json};
+use support::webhook::*;
+use support::{DeleteOnDrop, TestCluster, TestNamespace, install_crypto_provider};
+
+/// The name under which the API server reports the claim guard's denials.
+const WEBHOOK: &str = "admission webhook \"claims.notebook-volumes.io\" denied the request";
+
+struct Env {
+    cluster: &'static TestCluster,
+    admin: Client,
+    ns: TestNamespace,
+    _policy_ns: TestNamespace,
+    server: Option<Handle>,
+    _certs: tempfile::TempDir,
+    _registrations: Vec<DeleteOnDrop>,
+}
+
+impl Env {
+    async fn start() -> Env {
+        install_crypto_provider();
+        let cluster = TestCluster::shared();
+        let admin = cluster.admin_client();
+        let ns =
+            TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
+        let policy_ns = TestNamespace::new("nv-policy").await;
+        Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name())
+            .create(
+                &PostParams::default(),
+                &policy_config_map("policy", example_policy(ns.name())),
+            )
+            .await
+            .expect("policy ConfigMap");
+        allow_everyone_to_edit(&admin, ns.name()).await;
+        allow_everyone_to_edit_claims(&admin, ns.name()).await;
+        let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
+        let base = format!("https://127.0.0.1:{}", server.webhook_addr.port());
+        let registrations = register_webhooks(
+            &admin,
+            &format!("nv-{}", ns.name()),
+            &base,
+            &generated.ca_cert_pem,
+            ns.name(),
+            policy_ns.name(),
+        )
+        .await;
+        let env = Env {
+            cluster,
+            admin,
+            ns,
+            _policy_ns: policy_ns,
+            server: Some(server),
+            _certs: certs,
+            _registrations: registrations,
+        };
+        wait_for_injection(Api::namespaced(
+            env.cluster.client_as_service_account(HUB.0, HUB.1),
+            env.ns.name(),
+        ))
+        .await;
+        env.wait_for_claim_guard().await;
+        env
+    }
+
+    /// Waits until the API server sends claims to the webhook (registrations apply
+    /// asynchronously): a dry-run claim with a reserved name comes back denied by it.
+    async fn wait_for_claim_guard(&self) {
+        let claims = self.claims_as("probe");
+        wait_until(
+            "the API server calls the claim guard",
+            Duration::from_secs(30),
+            || {
+                let claims = claims.clone();
+                async move {
+                    match claims
+                        .create(&dry_run(), &claim("home-probe", json!({})))
+                        .await
+                    {
+                        Err(e) => e.to_string().contains(WEBHOOK),
+                        Ok(_) => false,
+                    }
+                }
+            },
+        )
+        .await;
+    }
+
+    fn claims_as(&self, user: &str) -> Api<PersistentVolumeClaim> {
+        Api::namespaced(
+            self.cluster.client_as(user, &["notebook-users"]),
+            self.ns.name(),
+        )
+    }
+
+    fn claims_as_admin(&self) -> Api<PersistentVolumeClaim> {
+        Api::namespaced(self.admin.clone(), self.ns.name())
+    }
+
+    async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            self._registrations.clear();
+            let _ = server.stop(false).await;
+        }
+    }
+}
+
+/// The claim and snapshot rights of `edit`, for every authenticated user (the aggregated `edit`
+/// role is empty on the test API server: no controller-manager aggregates it).
+async fn allow_everyone_to_edit_claims(admin: &Client, ns: &str) {
+    let verbs = [
+        "create", "get", "list", "watch", "update", "patch", "delete",
+    ];
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("claim-users".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["persistentvolumeclaims".into()]),
+                verbs: verbs.iter().map(|v| v.to_string()).collect(),
+                ..Default::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["snapshot.storage.k8s.io".into()]),
+                resources: Some(vec!["volumesnapshots".into()]),
+                verbs: verbs.iter().map(|v| v.to_string()).collect(),
+                ..Default::default()
+            },
+        ]),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("Role");
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("claim-users".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "claim-users".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "Group".into(),
+            name: "system:authenticated".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            namespace: None,
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+}
+
+/// A 1Gi ReadWriteOnce claim, with `spec` merged in.
+fn claim(name: &str, spec: Value) -> PersistentVolumeClaim {
+    let mut value = json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    });
+    if let (Some(target), Value::Object(extra)) = (value["spec"].as_object_mut(), spec) {
+        target.extend(extra);
+    }
+    serde_json::from_value(value).unwrap()
+}
+
+fn marked(name: &str, labels: Value, annotations: Value) -> PersistentVolumeClaim {
+    let mut c = claim(name, json!({}));
+    c.metadata.labels = serde_json::from_value(labels).unwrap();
+    c.metadata.annotations = serde_json::from_value(annotations).unwrap();
+    c
+}
+
+/// The webhook's message of a refused request; panics if it was allowed or refused by someone
+/// else (RBAC, validation).
+fn denied<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> String {
+    match result {
+        Ok(o) => panic!("expected the claim guard to deny, got {o:?}"),
+        Err(kube::Error::Api(status)) => {
+            assert!(
+                status.message.starts_with(WEBHOOK),
+                "denied by someone else: {}",
+                status.message
+            );
+            assert_eq!(status.code, 403, "{}", status.message);
+            status.message
+        }
+        Err(e) => panic!("expected an API denial, got {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_create_claims_with_reserved_home_names() {
+    let env = Env::start().await;
+    let mallory = env.claims_as("mallory");
+    let message = denied(
+        mallory
+            .create(&PostParams::default(), &claim("home-carol", json!({})))
+            .await,
+    );
+    assert!(
+        message.ends_with("claim name 'home-carol' is reserved for the home of the user whose name slugs to 'carol'; home claims are created by notebook-volumes on first launch (start a notebook), or by an administrator"),
+        "{message}"
+    );
+    // Not even their own: only the webhook creates homes (with the marks it trusts).
+    denied(
+        mallory
+            .create(&PostParams::default(), &claim("home-mallory", json!({})))
+            .await,
+    );
+    assert!(
+        env.claims_as_admin()
+            .get_opt("home-carol")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Ordinary claims are the user's business; an administrator may create a home claim.
+    mallory
+        .create(&PostParams::default(), &claim("scratch", json!({})))
+        .await
+        .expect("an ordinary claim");
+    env.claims_as_admin()
+        .create(&PostParams::default(), &claim("home-zed", json!({})))
+        .await
+        .expect("an administrator may");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_create_share_or_library_claims() {
+    let env = Env::start().await;
+    let mallory = env.claims_as("mallory");
+    let message = denied(
+        mallory
+            .create(&PostParams::default(), &claim("finance-data", json!({})))
+            .await,
+    );
+    assert!(
+        message.contains("claim name 'finance-data' is the claim of private share 'finance'; share and library claims are provisioned by administrators"),
+        "{message}"
+    );
+    let message = denied(
+        mallory
+            .create(&PostParams::default(), &claim("apps", json!({})))
+            .await,
+    );
+    assert!(message.contains("the claim of library 'apps'"), "{message}");
+    env.claims_as_admin()
+        .create(&PostParams::default(), &claim("finance-data", json!({})))
+        .await
+        .expect("administrators provision share claims");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_set_change_or_remove_home_marks() {
+    let env = Env::start().await;
+    let mallory = env.claims_as("mallory");
+    let pp = PostParams::default();
+    let message = denied(
+        mallory
+            .create(
+                &pp,
+                &marked(
+                    "notes",
+                    json!({keys::HOME_LABEL: "true"}),
+                    json!({keys::OWNER_ANNOTATION: "dave"}),
+                ),
+            )
+            .await,
+    );
+    assert!(
+        message.contains("sets the label notebook-volumes.io/home"),
+        "{message}"
+    );
+    denied(
+        mallory
+            .create(
+                &pp,
+                &marked("notes", json!({}), json!({keys::OWNER_ANNOTATION: "dave"})),
+            )
+            .await,
+    );
+
+    // Marking an existing claim later is the same.
+    mallory
+        .create(&pp, &claim("notes", json!({})))
+        .await
+        .expect("plain claim");
+    let mark = |owner: &str| {
+        Patch::Merge(json!({"metadata": {
+            "labels": {keys::HOME_LABEL: "true"},
+            "annotations": {keys::OWNER_ANNOTATION: owner}
+        }}))
+    };
+    let message = denied(
+        mallory
+            .patch("notes", &PatchParams::default(), &mark("dave"))
+            .await,
+    );
+    assert!(
+        message.contains("may not set, change or remove the label"),
+        "{message}"
+    );
+
+    // A home the webhook created: its owner may not hand it over or unmark it either.
+    env.claims_as_admin()
+        .patch("notes", &PatchParams::default(), &mark("mallory"))
+        .await
+        .expect("administrators mark homes");
+    denied(
+        mallory
+            .patch("notes", &PatchParams::default(), &mark("dave"))
+            .await,
+    );
+    let unmark = Patch::Merge(json!({"metadata": {"labels": {keys::HOME_LABEL: null}}}));
+    denied(
+        mallory
+            .patch("notes", &PatchParams::default(), &unmark)
+            .await,
+    );
+    // Other metadata stays the user's.
+    let other = Patch::Merge(json!({"metadata": {"labels": {"team": "x"}}}));
+    mallory
+        .patch("notes", &PatchParams::default(), &other)
+        .await
+        .expect("other labels are free");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_clone_share_library_or_other_users_home_claims() {
+    let env = Env::start().await;
+    let mallory = env.claims_as("mallory");
+    let pp = PostParams::default();
+    let clone = |name: &str, source: &str| {
+        claim(
+            name,
+            json!({"dataSource": {"kind": "PersistentVolumeClaim", "name": source}}),
+        )
+    };
+    let message = denied(mallory.create(&pp, &clone("copy", "mergers-data")).await);
+    assert!(
+        message.contains("claim 'copy' clones claim 'mergers-data' (spec.dataSource), the claim of secret share 'mergers'"),
+        "{message}"
+    );
+    let by_ref = claim(
+        "copy",
+        json!({"dataSourceRef": {"kind": "PersistentVolumeClaim", "name": "finance-data"}}),
+    );
+    let message = denied(mallory.create(&pp, &by_ref).await);
+    assert!(message.contains("private share 'finance'"), "{message}");
+    denied(mallory.create(&pp, &clone("copy", "apps")).await);
+
+    // carol's home, by its reserved name and as the labelled claim the webhook made.
+    let message = denied(mallory.create(&pp, &clone("copy", "home-carol")).await);
+    assert!(message.contains("slugs to 'carol'"), "{message}");
+    let hub = Api::namespaced(
+        env.cluster.client_as_service_account(HUB.0, HUB.1),
+        env.ns.name(),
+    );
+    hub.create(&pp, &notebook_pod("jupyter-carol", "carol", &[]))
+        .await
+        .expect("carol's notebook");
+    denied(mallory.create(&pp, &clone("copy", "home-carol")).await);
+
+    // Their own home and ordinary claims may be cloned.
+    hub.create(&pp, &notebook_pod("jupyter-mallory", "mallory", &[]))
+        .await
+        .expect("mallory's notebook");
+    mallory
+        .create(&pp, &clone("my-copy", "home-mallory"))
+        .await
+        .expect("a clone of one's own home");
+    env.claims_as_admin()
+        .create(&pp, &clone("admin-copy", "finance-data"))
+        .await
+        .expect("administrators may clone shares");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_bind_claims_to_chosen_volumes() {
+    let env = Env::start().await;
+    let mallory = env.claims_as("mallory");
+    let pp = PostParams::default();
+    let message = denied(
+        mallory
+            .create(&pp, &claim("grab", json!({"volumeName": "pv-finance"})))
+            .await,
+    );
+    assert!(
+        message.contains("binds to the PersistentVolume 'pv-finance' by name (spec.volumeName); static binding is an administrator's action"),
+        "{message}"
+    );
+    // Nor by setting it once on a pending claim, which the API server still allows.
+    mallory
+        .create(&pp, &claim("grab", json!({})))
+        .await
+        .expect("pending claim");
+    let bind = Patch::Merge(json!({"spec": {"volumeName": "pv-finance"}}));
+    let message = denied(mallory.patch("grab", &PatchParams::default(), &bind).await);
+    assert!(
+        message.contains("may not set spec.volumeName to 'pv-finance'"),
+        "{message}"
+    );
+    // The persistent volume controller binds claims that way.
+    let binder = Api::<PersistentVolumeClaim>::namespaced(
+        env.cluster
+            .client_as_service_account("kube-system", "persistent-volume-binder"),
+        env.ns.name(),
+    );
+    binder
+        .patch("grab", &PatchParams::default(), &bind)
+        .await
+        .expect("the volume binder binds");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_snapshot_guarded_claims() {
+    let env = Env::start().await;
+    let snapshots = volume_snapshot_crd(&env.admin).await;
+    let api =
+        |client: Client| Api::<DynamicObject>::namespaced_with(client, env.ns.name(), &snapshots);
+    let snapshot = |name: &str, source: &str| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name},
+            "spec": {"source": {"persistentVolumeClaimName": source}}
+        }))
+        .unwrap()
+    };
+    let mallory = api(env.cluster.client_as("mallory", &["notebook-users"]));
+    let pp = PostParams::default();
+    let message = denied(mallory.create(&pp, &snapshot("snap", "finance-data")).await);
+    assert!(
+        message.contains("volume snapshot 'snap' copies claim 'finance-data' (spec.source.persistentVolumeClaimName), the claim of private share 'finance'"),
+        "{message}"
+    );
+    let message = denied(mallory.create(&pp, &snapshot("snap", "home-carol")).await);
+    assert!(message.contains("slugs to 'carol'"), "{message}");
+    mallory
+        .create(&pp, &snapshot("own", "home-mallory"))
+        .await
+        .expect("a snapshot of one's own home");
+    api(env.admin.clone())
+        .create(&pp, &snapshot("backup", "finance-data"))
+        .await
+        .expect("administrators may snapshot shares");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ephemeral_volume_controller_cannot_create_reserved_claims() {
+    let env = Env::start().await;
+    // What the controller creates for pod `home` with a generic ephemeral volume `carol`, and for
+    // a template carrying the home marks.
+    let controller = Api::<PersistentVolumeClaim>::namespaced(
+        env.cluster
+            .client_as_service_account("kube-system", "ephemeral-volume-controller"),
+        env.ns.name(),
+    );
+    let pp = PostParams::default();
+    let message = denied(
+        controller
+            .create(&pp, &claim("home-carol", json!({})))
+            .await,
+    );
+    assert!(message.contains("reserved for the home"), "{message}");
+    denied(
+        controller
+            .create(
+                &pp,
+                &marked(
+                    "nb-scratch",
+                    json!({keys::HOME_LABEL: "true"}),
+                    json!({keys::OWNER_ANNOTATION: "carol"}),
+                ),
+            )
+            .await,
+    );
+    let clone = claim(
+        "nb-data",
+        json!({"dataSource": {"kind": "PersistentVolumeClaim", "name": "finance-data"}}),
+    );
+    denied(controller.create(&pp, &clone).await);
+    controller
+        .create(&pp, &claim("nb-scratch", json!({})))
+        .await
+        .expect("an ordinary ephemeral claim");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_still_creates_homes_on_first_launch() {
+    let env = Env::start().await;
+    let hub = Api::namespaced(
+        env.cluster.client_as_service_account(HUB.0, HUB.1),
+        env.ns.name(),
+    );
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-frank", "frank", &[]),
+    )
+    .await
+    .expect("frank's notebook");
+    let home = env
+        .claims_as_admin()
+        .get("home-frank")
+        .await
+        .expect("home created");
+    assert_eq!(home.metadata.labels.unwrap()[keys::HOME_LABEL], "true");
+    assert_eq!(
+        home.metadata.annotations.unwrap()[keys::OWNER_ANNOTATION],
+        "frank"
+    );
+    env.stop().await;
+}
+
+/// A minimal VolumeSnapshot CRD (the external-snapshotter's group, version and names), so the API
+/// server serves the resource and calls the webhook for it. Shared by the tests of this binary.
+async fn volume_snapshot_crd(admin: &Client) -> ApiResource {
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": "volumesnapshots.snapshot.storage.k8s.io",
+            // A *.k8s.io group needs it; the external-snapshotter's CRDs carry this one.
+            "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/814"}
+        },
+        "spec": {
+            "group": "snapshot.storage.k8s.io",
+            "names": {"kind": "VolumeSnapshot", "plural": "volumesnapshots", "singular": "volumesnapshot", "listKind": "VolumeSnapshotList"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+            }]
+        }
+    }))
+    .unwrap();
+    let crds = Api::<CustomResourceDefinition>::all(admin.clone());
+    match crds.create(&PostParams::default(), &crd).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("VolumeSnapshot CRD: {e}"),
+    }
+    let gvk = GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshot");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "volumesnapshots");
+    let probe = Api::<DynamicObject>::all_with(admin.clone(), &resource);
+    wait_until(
+        "the VolumeSnapshot CRD is served",
+        Duration::from_secs(30),
+        || {
+            let probe = probe.clone();
+            async move { probe.list(&Default::default()).await.is_ok() }
+        },
+    )
+    .await;
+    resource
+}

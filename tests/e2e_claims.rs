@@ -239,6 +239,12 @@ async fn users_cannot_create_claims_with_reserved_home_names() {
             .unwrap()
             .is_none()
     );
+    // A validating webhook sees the generated name, so generateName is no way around it.
+    let mut generated = claim("", json!({}));
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("home-".into());
+    let message = denied(mallory.create(&PostParams::default(), &generated).await);
+    assert!(message.contains("claim name 'home-"), "{message}");
     // Ordinary claims are the user's business; an administrator may create a home claim.
     mallory
         .create(&PostParams::default(), &claim("scratch", json!({})))

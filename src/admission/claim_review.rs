@@ -141,6 +141,11 @@ fn create_claim(
             "claim name '{name}' is reserved for the home of the user whose name slugs to '{slug}'; home claims are created by notebook-volumes on first launch (start a notebook), or by an administrator"
         ));
     }
+    if let Some(unit) = protected_home(ctx, name) {
+        return Err(format!(
+            "claim name '{name}' is reserved by a Home template of {unit}, a policy that failed validation; it stays reserved until that policy is fixed: ask an administrator"
+        ));
+    }
     if let Some(what) = administrators_claim(ctx, name) {
         return Err(format!(
             "claim name '{name}' is {what}; share and library claims are provisioned by administrators: ask one to create it, or choose another name"
@@ -262,6 +267,11 @@ fn guarded_source(
             "{subject} {verb}, {what}; a {action} can become a read-write claim that any member of the namespace could mount, so only administrators may {action} share and library claims: ask an administrator"
         ));
     }
+    if let Some(unit) = protected_home(ctx, source) {
+        return Err(format!(
+            "{subject} {verb}, a name reserved by a Home template of {unit}, a policy that failed validation; only administrators may {action} it until that policy is fixed"
+        ));
+    }
     let template_owner = ctx.policy.home_for(ctx.namespace).and_then(|home| {
         let slug = user_part(&home.claim_name_template, source)?;
         let own = !requester.0.is_empty() && home_claim(home, requester.0) == source;
@@ -279,9 +289,9 @@ fn guarded_source(
         let owner = info
             .owner
             .as_deref()
-            .map_or("no owner".to_string(), |o| format!("owner '{o}'"));
+            .map_or("with no owner".to_string(), |o| format!("owned by '{o}'"));
         return Err(format!(
-            "{subject} {verb}, a home claim ({owner}) that is not {}'s; only its owner and administrators may {action} a home claim",
+            "{subject} {verb}, a home claim {owner}, not by {}; only its owner and administrators may {action} a home claim",
             requester.who()
         ));
     }
@@ -290,10 +300,17 @@ fn guarded_source(
 
 /// The user slug a name is reserved for by the namespace's Home template.
 fn reserved_home(ctx: Context<'_>, claim: &str) -> Option<String> {
-    // TODO(lead): also deny names matching a Home template of a rejected policy unit, once
-    // `PolicySnapshot::protected_home(claim)` lands with the fail-closed policy work.
     let home = ctx.policy.home_for(ctx.namespace)?;
     user_part(&home.claim_name_template, claim).map(str::to_string)
+}
+
+/// The rejected policy unit whose Home template can produce this name: such names stay reserved
+/// (for nobody) until the unit is fixed.
+fn protected_home<'p>(ctx: Context<'p>, claim: &str) -> Option<&'p str> {
+    // TODO(lead): `ctx.policy.protected_home(claim)` once it lands with the fail-closed policy
+    // work; until then only the Home templates of accepted units reserve names.
+    let _ = (ctx, claim);
+    None
 }
 
 /// What the policy reserves this claim for, when administrators provision it: a share's or a

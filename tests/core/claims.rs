@@ -343,11 +343,11 @@ fn claim_guard_denies_cloning_another_users_home() {
     let c = ClaimCase::new(ALICE).home("legacy-dave", Some("dave"));
     let m = message(&c.create(clone_of("copy", "legacy-dave")));
     assert!(
-        m.contains("a home claim (owner 'dave') that is not 'alice''s"),
+        m.contains("a home claim owned by 'dave', not by 'alice'"),
         "{m}"
     );
     let c = ClaimCase::new(ALICE).home("legacy", None);
-    assert!(message(&c.create(clone_of("copy", "legacy"))).contains("(no owner)"));
+    assert!(message(&c.create(clone_of("copy", "legacy"))).contains("a home claim with no owner"));
 }
 
 #[test]
@@ -433,7 +433,7 @@ fn claim_guard_denies_snapshots_of_guarded_claims() {
     );
     assert!(message(&c.snapshot("snap", "apps")).contains("library 'apps'"));
     assert!(message(&c.snapshot("snap", "home-carol")).contains("slugs to 'carol'"));
-    assert!(message(&c.snapshot("snap", "legacy-dave")).contains("owner 'dave'"));
+    assert!(message(&c.snapshot("snap", "legacy-dave")).contains("owned by 'dave'"));
 }
 
 #[test]

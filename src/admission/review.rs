@@ -7,7 +7,11 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde::Serialize;
 
 use super::claims::ClaimLookup;
-use super::guard::{self, ClaimUse};
+use std::collections::HashSet;
+
+use super::administrators;
+use super::exposure;
+use super::guard::{self, ClaimUse, Guard};
 use super::identity::{self, Identity};
 use super::inject;
 use super::patch::{ContainerKind, PatchBuilder};
@@ -42,12 +46,6 @@ pub struct MountRecord {
 pub enum Effect {
     /// Create the user's home claim (first launch).
     CreateClaim(Box<PersistentVolumeClaim>),
-    /// Annotate an existing claim without owner as the user's home.
-    AdoptClaim {
-        namespace: String,
-        name: String,
-        owner: String,
-    },
 }
 
 /// The full outcome of one admission.
@@ -172,15 +170,14 @@ fn create(
             .map(|h| (h, inject::home_claim(h, u)))
     });
     let own_home = home.as_ref().map(|(_, claim)| claim.as_str());
-    let existing = match guard::scan(
-        ctx.policy,
-        ctx.namespace,
-        ctx.claims,
+    let guard = Guard {
+        policy: ctx.policy,
+        ns: ctx.namespace,
+        claims: ctx.claims,
         subject,
         own_home,
-        pod,
-        None,
-    ) {
+    };
+    let existing = match guard.scan(pod, None) {
         Ok(v) => v,
         Err(reason) => return denied(base, user, &reason),
     };
@@ -205,6 +202,9 @@ fn create(
         }
     }
     let secret_in_pod = plan.secret_in_pod || existing.iter().any(|v| v.is_secret());
+    if let Err(reason) = guard::check_devices(pod, &existing, subject, secret_in_pod, None) {
+        return denied(base, user, &reason);
+    }
     let all_kinds = [
         ContainerKind::Init,
         ContainerKind::Regular,
@@ -226,6 +226,16 @@ fn create(
         warnings.push(
             "a secret share is mounted: public and private shares are read-only in this pod (no write-down)".into(),
         );
+    }
+    if secret_in_pod
+        && let Some(other) = existing
+            .iter()
+            .find(|v| matches!(v.use_, ClaimUse::Other) && !v.read_only)
+    {
+        warnings.push(format!(
+            "a secret share is mounted: claim '{}' and every other claim outside the policy are read-only in this pod (no write-down)",
+            other.claim
+        ));
     }
     let mut response = base;
     if notebook {
@@ -255,8 +265,10 @@ fn create(
     )
 }
 
-/// A debug container added to a running pod: only its mounts can change, and they get the
-/// requester's rights (an administrator debugging a notebook is not its owner).
+/// A debug container added to a running pod: only the containers being added are judged, with
+/// the requester's rights (an administrator debugging a notebook is not its owner). Their mounts
+/// and devices are checked like a new pod's, and one that targets a container (sharing its
+/// process namespace, hence its files through /proc) needs the rights that container has.
 fn ephemeral(
     ctx: Context<'_>,
     req: &AdmissionRequest<Pod>,
@@ -270,29 +282,61 @@ fn ephemeral(
         };
     let subject = &identity.subject;
     let user = subject.user.clone();
-    let used: Vec<String> = pod::all_mounts(pod)
+    let before = req
+        .old_object
+        .as_ref()
+        .map(pod::ephemeral_names)
+        .unwrap_or_default();
+    let added: HashSet<(ContainerKind, usize)> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_ref())
         .into_iter()
-        .filter(|(kind, ..)| *kind == ContainerKind::Ephemeral)
-        .map(|(_, _, _, m)| m.name.clone())
+        .flatten()
+        .enumerate()
+        .filter(|(_, c)| !before.contains(c.name.as_str()))
+        .map(|(i, _)| (ContainerKind::Ephemeral, i))
         .collect();
+    let mut used: HashSet<&str> = pod::all_mounts(pod)
+        .into_iter()
+        .filter(|(kind, c, ..)| added.contains(&(*kind, *c)))
+        .map(|(_, _, _, m)| m.name.as_str())
+        .collect();
+    used.extend(
+        pod::all_devices(pod)
+            .into_iter()
+            .filter(|(kind, c, _)| added.contains(&(*kind, *c)))
+            .map(|(_, _, name)| name),
+    );
     let own_home = user.as_deref().and_then(|u| {
         ctx.policy
             .home_for(ctx.namespace)
             .map(|h| inject::home_claim(h, u))
     });
-    let all = match guard::scan(
-        ctx.policy,
-        ctx.namespace,
-        ctx.claims,
+    let guard = Guard {
+        policy: ctx.policy,
+        ns: ctx.namespace,
+        claims: ctx.claims,
         subject,
-        own_home.as_deref(),
-        pod,
-        Some(&used),
-    ) {
+        own_home: own_home.as_deref(),
+    };
+    let all = match guard.scan(pod, Some(&used)) {
         Ok(v) => v,
         Err(reason) => return denied(base, user, &reason),
     };
-    let secret_in_pod = all.iter().any(|v| v.is_secret());
+    let secret_in_pod = guard::has_secret_claim(ctx.policy, ctx.namespace, pod);
+    let administrator =
+        administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user);
+    let denial = guard::check_devices(pod, &all, subject, secret_in_pod, Some(&added))
+        .err()
+        .or_else(|| {
+            (!administrator)
+                .then(|| exposure::targeted(ctx, pod, &added, subject, secret_in_pod))
+                .flatten()
+        });
+    if let Some(reason) = denial {
+        return denied(base, user, &reason);
+    }
     let mut patch = PatchBuilder::default();
     guard::force_read_only(
         pod,

@@ -1,12 +1,11 @@
-//! Home claim I/O on the hot path: one GET of the user's home claim, and creating or adopting it.
+//! Home claim I/O on the hot path: one GET of the user's home claim, and creating it.
 //! Two notebooks of the same user may start at once, so AlreadyExists and conflicts are expected
 //! and resolved by reading the claim again.
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
-use serde_json::json;
 
 use crate::admission::{ClaimInfo, ClaimLookup};
 use crate::keys;
@@ -28,16 +27,6 @@ pub enum ClaimError {
     Create {
         namespace: String,
         name: String,
-        #[source]
-        source: Box<kube::Error>,
-    },
-    #[error(
-        "cannot adopt PersistentVolumeClaim {namespace}/{name} as the home of '{user}': {source}; check that the webhook may patch persistentvolumeclaims, then start the notebook again"
-    )]
-    Adopt {
-        namespace: String,
-        name: String,
-        user: String,
         #[source]
         source: Box<kube::Error>,
     },
@@ -93,42 +82,6 @@ pub async fn create(
         Err(source) => Err(ClaimError::Create {
             namespace,
             name,
-            source: Box::new(source),
-        }),
-    }
-}
-
-/// Marks an existing claim without owner as `user`'s home. The patch carries the resourceVersion
-/// that was read, so a concurrent change makes it fail and the claim is read again.
-pub async fn adopt(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    user: &str,
-    resource_version: Option<&str>,
-) -> Result<(), ClaimError> {
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    let mut metadata = json!({
-        "annotations": {keys::OWNER_ANNOTATION: user},
-        "labels": {keys::HOME_LABEL: "true"},
-    });
-    if let Some(rv) = resource_version {
-        metadata["resourceVersion"] = json!(rv);
-    }
-    let patch = json!({ "metadata": metadata });
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            let existing = get(client, namespace, name).await?;
-            check_owner(namespace, name, existing.as_ref(), user)
-        }
-        Err(source) => Err(ClaimError::Adopt {
-            namespace: namespace.into(),
-            name: name.into(),
-            user: user.into(),
             source: Box::new(source),
         }),
     }

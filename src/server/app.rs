@@ -223,22 +223,6 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
                         }
                     })
             }
-            Effect::AdoptClaim {
-                namespace,
-                name,
-                owner,
-            } => {
-                let version = fetched
-                    .as_ref()
-                    .filter(|p| p.metadata.name.as_deref() == Some(name.as_str()))
-                    .and_then(|p| p.metadata.resource_version.as_deref());
-                claims::adopt(&cluster.client, namespace, name, owner, version)
-                    .await
-                    .map(|()| {
-                        state.metrics.claim_adopted();
-                        tracing::info!(%namespace, claim = %name, %owner, "home claim adopted");
-                    })
-            }
         };
         if let Err(e) = result {
             return (outcome.deny(&e.to_string()), true);

@@ -2,6 +2,7 @@
 
 mod cli;
 mod fixtures;
+mod guard_paths;
 mod properties;
 mod rules;
 mod validation;

@@ -209,8 +209,15 @@ async fn check_webhook_configurations(
         .await
         .unwrap_or_else(|e| panic!("{overlay}: ValidatingWebhookConfiguration: {e}"));
     let hooks = validating.webhooks.clone().expect("webhooks");
-    assert_eq!(hooks.len(), 1, "{overlay}: one validating webhook");
-    let v = &hooks[0];
+    let v = hooks
+        .iter()
+        .find(|h| h.name == "policies.notebook-volumes.io")
+        .unwrap_or_else(|| panic!("{overlay}: the policies webhook"));
+    assert!(
+        hooks.iter().any(|h| h.name == "connect.notebook-volumes.io"
+            && h.failure_policy.as_deref() == Some("Fail")),
+        "{overlay}: the connect webhook"
+    );
     let rules = v.rules.clone().unwrap_or_default();
     assert!(
         rules.iter().any(|r| {

@@ -22,6 +22,15 @@ pub enum ClaimError {
         source: Box<kube::Error>,
     },
     #[error(
+        "cannot read pod {namespace}/{name} to check a connection into it: {source}; check that the webhook may get pods, then retry"
+    )]
+    GetPod {
+        namespace: String,
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error(
         "cannot create the home PersistentVolumeClaim {namespace}/{name}: {source}; check the webhook's RBAC (create persistentvolumeclaims), the storage class and the namespace quota, then start the notebook again"
     )]
     Create {
@@ -54,6 +63,22 @@ pub async fn get(
         name: name.into(),
         source: Box::new(source),
     })
+}
+
+/// GET one pod (for a connection into it); `None` when it does not exist.
+pub async fn get_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<k8s_openapi::api::core::v1::Pod>, ClaimError> {
+    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(|source| ClaimError::GetPod {
+            namespace: namespace.into(),
+            name: name.into(),
+            source: Box::new(source),
+        })
 }
 
 /// What creating the home claim came to.

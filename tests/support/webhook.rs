@@ -107,8 +107,8 @@ pub async fn start_webhook(
 }
 
 /// Registers the webhook at `base_url` (trusted through `ca_bundle`, PEM) as the shipped
-/// manifests do: pods CREATE and pods/ephemeralcontainers UPDATE in `notebook_namespace` while it
-/// is labelled, and policy ConfigMaps in `policy_namespace`. Deleted when the guards drop.
+/// manifests do: pods CREATE, pods/ephemeralcontainers UPDATE and connections into pods in
+/// `notebook_namespace` while it is labelled, and policy ConfigMaps in `policy_namespace`. Deleted when the guards drop.
 pub async fn register_webhooks(
     admin: &Client,
     name: &str,
@@ -164,18 +164,42 @@ pub async fn register_webhooks(
             name: Some(name.into()),
             ..Default::default()
         },
-        webhooks: Some(vec![ValidatingWebhook {
-            name: "policies.notebook-volumes.io".into(),
-            client_config: client_config("/validate"),
-            rules: Some(vec![rule("", "configmaps", &["CREATE", "UPDATE"])]),
-            namespace_selector: Some(labels(&[("kubernetes.io/metadata.name", policy_namespace)])),
-            object_selector: Some(labels(&[(keys::POLICY_LABEL, "true")])),
-            side_effects: "None".into(),
-            failure_policy: Some("Fail".into()),
-            timeout_seconds: Some(15),
-            admission_review_versions: vec!["v1".into()],
-            ..Default::default()
-        }]),
+        webhooks: Some(vec![
+            ValidatingWebhook {
+                name: "policies.notebook-volumes.io".into(),
+                client_config: client_config("/validate"),
+                rules: Some(vec![rule("", "configmaps", &["CREATE", "UPDATE"])]),
+                namespace_selector: Some(labels(&[(
+                    "kubernetes.io/metadata.name",
+                    policy_namespace,
+                )])),
+                object_selector: Some(labels(&[(keys::POLICY_LABEL, "true")])),
+                side_effects: "None".into(),
+                failure_policy: Some("Fail".into()),
+                timeout_seconds: Some(15),
+                admission_review_versions: vec!["v1".into()],
+                ..Default::default()
+            },
+            ValidatingWebhook {
+                name: "connect.notebook-volumes.io".into(),
+                client_config: client_config("/connect"),
+                rules: Some(
+                    ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
+                        .iter()
+                        .map(|r| rule("", r, &["CONNECT"]))
+                        .collect(),
+                ),
+                namespace_selector: Some(labels(&[
+                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+                    ("kubernetes.io/metadata.name", notebook_namespace),
+                ])),
+                side_effects: "None".into(),
+                failure_policy: Some("Fail".into()),
+                timeout_seconds: Some(15),
+                admission_review_versions: vec!["v1".into()],
+                ..Default::default()
+            },
+        ]),
     };
     Api::<ValidatingWebhookConfiguration>::all(admin.clone())
         .create(&PostParams::default(), &validating)

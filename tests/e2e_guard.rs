@@ -320,6 +320,21 @@ async fn exec_attach_port_forward_and_proxy_into_another_users_notebook_are_refu
         )
         .await
         .expect("alice's notebook");
+    // bob cannot rewrite whose notebook it is to pass as alice.
+    let forged = json!({"metadata": {"annotations": {"notebook-volumes.io/user": "bob"}}});
+    let message = denial(
+        env.pods_as_user("bob", &[])
+            .patch(
+                "jupyter-alice",
+                &PatchParams::default(),
+                &Patch::Merge(&forged),
+            )
+            .await,
+    );
+    assert_contains(
+        &message,
+        &["notebook-volumes.io/user", "only administrators"],
+    );
     let ns = env.ns.name();
     let bob = env.cluster.client_as("bob", &[]);
     let alice = env.cluster.client_as("alice", &[]);

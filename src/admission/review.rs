@@ -100,6 +100,7 @@ pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
     match (&req.operation, req.sub_resource.as_deref()) {
         (Operation::Create, None) => create(ctx, req, pod, base),
         (Operation::Update, Some("ephemeralcontainers")) => ephemeral(ctx, req, pod, base),
+        (Operation::Update, None) => record_kept(ctx, req, pod, base),
         _ => passthrough(base),
     }
 }
@@ -360,6 +361,39 @@ fn ephemeral(
         Vec::new(),
         Vec::new(),
     )
+}
+
+/// The annotations that record whose notebook a pod is (and what it mounts) are written by the
+/// webhook at creation; changing them later would let another user pass as the notebook's owner
+/// when connecting to it, so only administrators may.
+fn record_kept(
+    ctx: Context<'_>,
+    req: &AdmissionRequest<Pod>,
+    pod: &Pod,
+    base: AdmissionResponse,
+) -> Review {
+    let before = req.old_object.as_ref();
+    let changed = [keys::USER_ANNOTATION, keys::MOUNTS_ANNOTATION]
+        .into_iter()
+        .find(|key| before.and_then(|old| pod::annotation(old, key)) != pod::annotation(pod, key));
+    match changed {
+        Some(key)
+            if !administrators::is_administrator(
+                ctx.policy.settings(),
+                &req.user_info,
+                ctx.webhook_user,
+            ) =>
+        {
+            denied(
+                base,
+                None,
+                &format!(
+                    "the pod annotation {key} records what notebook-volumes decided when the pod was created; only administrators may change it"
+                ),
+            )
+        }
+        _ => passthrough(base),
+    }
 }
 
 fn finish(

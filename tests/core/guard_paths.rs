@@ -435,3 +435,42 @@ fn secret_shares_annotation_is_capped() {
         .insert(keys::SECRET_SHARES_ANNOTATION.into(), repeated);
     assert!(Case::new(examples(), HUB).review(&notebook).allowed());
 }
+
+#[test]
+fn the_record_of_whose_notebook_it_is_cannot_be_rewritten_by_users() {
+    use notebook_volumes::admission::request::Requester;
+    let old = pod(RUNNING);
+    let mut forged = old.clone();
+    forged
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(keys::USER_ANNOTATION.into(), "bob".into());
+    let update = |pod: &Pod, user: &str, groups: &[&str]| {
+        let case = Case::new(examples(), user);
+        let requester = Requester {
+            username: user.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let mut req = pod_request(pod, NS, &requester, false, false).unwrap();
+        req.operation = kube::core::admission::Operation::Update;
+        req.old_object = Some(old.clone());
+        let ctx = Context {
+            policy: &case.policy,
+            namespace: &case.ns,
+            claims: &case.claims,
+            webhook_user: None,
+        };
+        review(ctx, &req)
+    };
+    denied_with(
+        &update(&forged, "bob", &[]),
+        &["notebook-volumes.io/user", "only administrators"],
+    );
+    assert!(update(&forged, "root", &["system:masters"]).allowed());
+    // Other changes (labels, other annotations) are not the guard's business.
+    let mut relabelled = old.clone();
+    relabelled.metadata.labels = Some([("team".to_string(), "x".to_string())].into());
+    assert!(update(&relabelled, "bob", &[]).allowed());
+}

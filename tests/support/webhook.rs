@@ -142,6 +142,7 @@ pub async fn register_webhooks(
             rules: Some(vec![
                 rule("", "pods", &["CREATE"]),
                 rule("", "pods/ephemeralcontainers", &["UPDATE"]),
+                rule("", "pods", &["UPDATE"]),
             ]),
             namespace_selector: Some(labels(&[
                 (keys::INJECT_LABEL, keys::INJECT_ENABLED),

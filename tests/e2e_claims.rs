@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -16,110 +16,50 @@ use kube::api::{
 };
 use kube::{Api, Client};
 use notebook_volumes::keys;
-use notebook_volumes::server::Handle;
 use serde_json::{Value, json};
+use support::env::Env;
 use support::webhook::*;
-use support::{DeleteOnDrop, TestCluster, TestNamespace, install_crypto_provider};
 
 /// The name under which the API server reports the claim guard's denials.
 const WEBHOOK: &str = "admission webhook \"claims.notebook-volumes.io\" denied the request";
 
-struct Env {
-    cluster: &'static TestCluster,
-    admin: Client,
-    ns: TestNamespace,
-    _policy_ns: TestNamespace,
-    server: Option<Handle>,
-    _certs: tempfile::TempDir,
-    _registrations: Vec<DeleteOnDrop>,
+/// The shared test environment, with claim and snapshot rights for everyone and the claim guard
+/// in effect.
+async fn start() -> Env {
+    let env = Env::start().await;
+    allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
+    wait_for_claim_guard(&env).await;
+    env
 }
 
-impl Env {
-    async fn start() -> Env {
-        install_crypto_provider();
-        let cluster = TestCluster::shared();
-        let admin = cluster.admin_client();
-        let ns =
-            TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
-        let policy_ns = TestNamespace::new("nv-policy").await;
-        Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name())
-            .create(
-                &PostParams::default(),
-                &policy_config_map("policy", example_policy(ns.name())),
-            )
-            .await
-            .expect("policy ConfigMap");
-        allow_everyone_to_edit(&admin, ns.name()).await;
-        allow_everyone_to_edit_claims(&admin, ns.name()).await;
-        let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
-        let base = format!("https://127.0.0.1:{}", server.webhook_addr.port());
-        let registrations = register_webhooks(
-            &admin,
-            &format!("nv-{}", ns.name()),
-            &base,
-            &generated.ca_cert_pem,
-            ns.name(),
-            policy_ns.name(),
-        )
-        .await;
-        let env = Env {
-            cluster,
-            admin,
-            ns,
-            _policy_ns: policy_ns,
-            server: Some(server),
-            _certs: certs,
-            _registrations: registrations,
-        };
-        wait_for_injection(Api::namespaced(
-            env.cluster.client_as_service_account(HUB.0, HUB.1),
-            env.ns.name(),
-        ))
-        .await;
-        env.wait_for_claim_guard().await;
-        env
-    }
-
-    /// Waits until the API server sends claims to the webhook (registrations apply
-    /// asynchronously): a dry-run claim with a reserved name comes back denied by it.
-    async fn wait_for_claim_guard(&self) {
-        let claims = self.claims_as("probe");
-        wait_until(
-            "the API server calls the claim guard",
-            Duration::from_secs(30),
-            || {
-                let claims = claims.clone();
-                async move {
-                    match claims
-                        .create(&dry_run(), &claim("home-probe", json!({})))
-                        .await
-                    {
-                        Err(e) => e.to_string().contains(WEBHOOK),
-                        Ok(_) => false,
-                    }
+/// Waits until the API server sends claims to the webhook (registrations and RBAC apply
+/// asynchronously): a dry-run claim with a reserved name comes back denied by it.
+async fn wait_for_claim_guard(env: &Env) {
+    let claims = claims_as(env, "probe");
+    wait_until(
+        "the API server calls the claim guard",
+        Duration::from_secs(30),
+        || {
+            let claims = claims.clone();
+            async move {
+                match claims
+                    .create(&dry_run(), &claim("home-probe", json!({})))
+                    .await
+                {
+                    Err(e) => e.to_string().contains(WEBHOOK),
+                    Ok(_) => false,
                 }
-            },
-        )
-        .await;
-    }
+            }
+        },
+    )
+    .await;
+}
 
-    fn claims_as(&self, user: &str) -> Api<PersistentVolumeClaim> {
-        Api::namespaced(
-            self.cluster.client_as(user, &["notebook-users"]),
-            self.ns.name(),
-        )
-    }
-
-    fn claims_as_admin(&self) -> Api<PersistentVolumeClaim> {
-        Api::namespaced(self.admin.clone(), self.ns.name())
-    }
-
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            self._registrations.clear();
-            let _ = server.stop(false).await;
-        }
-    }
+fn claims_as(env: &Env, user: &str) -> Api<PersistentVolumeClaim> {
+    Api::namespaced(
+        env.cluster.client_as(user, &["notebook-users"]),
+        env.ns.name(),
+    )
 }
 
 /// The claim and snapshot rights of `edit`, for every authenticated user (the aggregated `edit`
@@ -215,8 +155,8 @@ fn denied<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_create_claims_with_reserved_home_names() {
-    let env = Env::start().await;
-    let mallory = env.claims_as("mallory");
+    let env = start().await;
+    let mallory = claims_as(&env, "mallory");
     let message = denied(
         mallory
             .create(&PostParams::default(), &claim("home-carol", json!({})))
@@ -232,13 +172,7 @@ async fn users_cannot_create_claims_with_reserved_home_names() {
             .create(&PostParams::default(), &claim("home-mallory", json!({})))
             .await,
     );
-    assert!(
-        env.claims_as_admin()
-            .get_opt("home-carol")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(env.claims().get_opt("home-carol").await.unwrap().is_none());
     // A validating webhook sees the generated name, so generateName is no way around it.
     let mut generated = claim("", json!({}));
     generated.metadata.name = None;
@@ -250,7 +184,7 @@ async fn users_cannot_create_claims_with_reserved_home_names() {
         .create(&PostParams::default(), &claim("scratch", json!({})))
         .await
         .expect("an ordinary claim");
-    env.claims_as_admin()
+    env.claims()
         .create(&PostParams::default(), &claim("home-zed", json!({})))
         .await
         .expect("an administrator may");
@@ -259,8 +193,8 @@ async fn users_cannot_create_claims_with_reserved_home_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_create_share_or_library_claims() {
-    let env = Env::start().await;
-    let mallory = env.claims_as("mallory");
+    let env = start().await;
+    let mallory = claims_as(&env, "mallory");
     let message = denied(
         mallory
             .create(&PostParams::default(), &claim("finance-data", json!({})))
@@ -276,7 +210,7 @@ async fn users_cannot_create_share_or_library_claims() {
             .await,
     );
     assert!(message.contains("the claim of library 'apps'"), "{message}");
-    env.claims_as_admin()
+    env.claims()
         .create(&PostParams::default(), &claim("finance-data", json!({})))
         .await
         .expect("administrators provision share claims");
@@ -285,8 +219,8 @@ async fn users_cannot_create_share_or_library_claims() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_set_change_or_remove_home_marks() {
-    let env = Env::start().await;
-    let mallory = env.claims_as("mallory");
+    let env = start().await;
+    let mallory = claims_as(&env, "mallory");
     let pp = PostParams::default();
     let message = denied(
         mallory
@@ -335,7 +269,7 @@ async fn users_cannot_set_change_or_remove_home_marks() {
     );
 
     // A home the webhook created: its owner may not hand it over or unmark it either.
-    env.claims_as_admin()
+    env.claims()
         .patch("notes", &PatchParams::default(), &mark("mallory"))
         .await
         .expect("administrators mark homes");
@@ -361,8 +295,8 @@ async fn users_cannot_set_change_or_remove_home_marks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_clone_share_library_or_other_users_home_claims() {
-    let env = Env::start().await;
-    let mallory = env.claims_as("mallory");
+    let env = start().await;
+    let mallory = claims_as(&env, "mallory");
     let pp = PostParams::default();
     let clone = |name: &str, source: &str| {
         claim(
@@ -386,10 +320,7 @@ async fn users_cannot_clone_share_library_or_other_users_home_claims() {
     // carol's home, by its reserved name and as the labelled claim the webhook made.
     let message = denied(mallory.create(&pp, &clone("copy", "home-carol")).await);
     assert!(message.contains("slugs to 'carol'"), "{message}");
-    let hub = Api::namespaced(
-        env.cluster.client_as_service_account(HUB.0, HUB.1),
-        env.ns.name(),
-    );
+    let hub = env.pods_as(HUB);
     hub.create(&pp, &notebook_pod("jupyter-carol", "carol", &[]))
         .await
         .expect("carol's notebook");
@@ -403,7 +334,7 @@ async fn users_cannot_clone_share_library_or_other_users_home_claims() {
         .create(&pp, &clone("my-copy", "home-mallory"))
         .await
         .expect("a clone of one's own home");
-    env.claims_as_admin()
+    env.claims()
         .create(&pp, &clone("admin-copy", "finance-data"))
         .await
         .expect("administrators may clone shares");
@@ -412,8 +343,8 @@ async fn users_cannot_clone_share_library_or_other_users_home_claims() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_bind_claims_to_chosen_volumes() {
-    let env = Env::start().await;
-    let mallory = env.claims_as("mallory");
+    let env = start().await;
+    let mallory = claims_as(&env, "mallory");
     let pp = PostParams::default();
     let message = denied(
         mallory
@@ -450,7 +381,7 @@ async fn users_cannot_bind_claims_to_chosen_volumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_snapshot_guarded_claims() {
-    let env = Env::start().await;
+    let env = start().await;
     let snapshots = volume_snapshot_crd(&env.admin).await;
     let api =
         |client: Client| Api::<DynamicObject>::namespaced_with(client, env.ns.name(), &snapshots);
@@ -484,7 +415,7 @@ async fn users_cannot_snapshot_guarded_claims() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ephemeral_volume_controller_cannot_create_reserved_claims() {
-    let env = Env::start().await;
+    let env = start().await;
     // What the controller creates for pod `home` with a generic ephemeral volume `carol`, and for
     // a template carrying the home marks.
     let controller = Api::<PersistentVolumeClaim>::namespaced(
@@ -525,22 +456,15 @@ async fn the_ephemeral_volume_controller_cannot_create_reserved_claims() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_still_creates_homes_on_first_launch() {
-    let env = Env::start().await;
-    let hub = Api::namespaced(
-        env.cluster.client_as_service_account(HUB.0, HUB.1),
-        env.ns.name(),
-    );
+    let env = start().await;
+    let hub = env.pods_as(HUB);
     hub.create(
         &PostParams::default(),
         &notebook_pod("jupyter-frank", "frank", &[]),
     )
     .await
     .expect("frank's notebook");
-    let home = env
-        .claims_as_admin()
-        .get("home-frank")
-        .await
-        .expect("home created");
+    let home = env.claims().get("home-frank").await.expect("home created");
     assert_eq!(home.metadata.labels.unwrap()[keys::HOME_LABEL], "true");
     assert_eq!(
         home.metadata.annotations.unwrap()[keys::OWNER_ANNOTATION],

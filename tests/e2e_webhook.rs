@@ -14,119 +14,11 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use notebook_volumes::keys;
-use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use notebook_volumes::server::{self, Config, PolicySource};
 use serde_json::json;
+use support::env::*;
 use support::webhook::*;
 use support::{DeleteOnDrop, TestCluster, TestNamespace, install_crypto_provider};
-
-/// One webhook server and its registrations, for one test.
-struct Env {
-    cluster: &'static TestCluster,
-    admin: Client,
-    ns: TestNamespace,
-    policy_ns: TestNamespace,
-    server: Option<Handle>,
-    certs: tempfile::TempDir,
-    ca_bundle: String,
-    _registrations: Vec<DeleteOnDrop>,
-}
-
-impl Env {
-    async fn start() -> Env {
-        install_crypto_provider();
-        let cluster = TestCluster::shared();
-        let admin = cluster.admin_client();
-        let ns =
-            TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
-        let policy_ns = TestNamespace::new("nv-policy").await;
-        Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name())
-            .create(
-                &PostParams::default(),
-                &policy_config_map("policy", example_policy(ns.name())),
-            )
-            .await
-            .expect("policy ConfigMap");
-        allow_everyone_to_edit(&admin, ns.name()).await;
-
-        let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
-        let mut env = Env {
-            cluster,
-            admin,
-            ns,
-            policy_ns,
-            server: Some(server),
-            certs,
-            ca_bundle: generated.ca_cert_pem.clone(),
-            _registrations: Vec::new(),
-        };
-        env.register().await;
-        env
-    }
-
-    fn server(&self) -> &Handle {
-        self.server.as_ref().expect("running")
-    }
-
-    /// The registrations of the shipped manifests, pointed at this server and scoped to this
-    /// test's namespaces so parallel tests never call each other's webhooks.
-    async fn register(&mut self) {
-        let base = format!("https://127.0.0.1:{}", self.server().webhook_addr.port());
-        let name = format!("nv-{}", self.ns.name());
-        self._registrations = register_webhooks(
-            &self.admin,
-            &name,
-            &base,
-            &self.ca_bundle,
-            self.ns.name(),
-            self.policy_ns.name(),
-        )
-        .await;
-        wait_for_injection(self.pods_as(HUB)).await;
-    }
-
-    fn pods_as_admin(&self) -> Api<Pod> {
-        Api::namespaced(self.admin.clone(), self.ns.name())
-    }
-
-    fn pods_as(&self, (namespace, name): (&str, &str)) -> Api<Pod> {
-        Api::namespaced(
-            self.cluster.client_as_service_account(namespace, name),
-            self.ns.name(),
-        )
-    }
-
-    fn pods_as_user(&self, user: &str, groups: &[&str]) -> Api<Pod> {
-        Api::namespaced(self.cluster.client_as(user, groups), self.ns.name())
-    }
-
-    fn claims(&self) -> Api<PersistentVolumeClaim> {
-        Api::namespaced(self.admin.clone(), self.ns.name())
-    }
-
-    async fn metrics(&self) -> String {
-        http_get(self.server().probe_addr, "/metrics").await.1
-    }
-
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            self._registrations.clear();
-            let _ = server.stop(false).await;
-        }
-    }
-}
-
-/// A plain (non-notebook) pod mounting `claim` read-write at /data.
-fn claim_pod(name: &str, claim: &str) -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "containers": [{"name": "job", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
-        }
-    }))
-    .unwrap()
-}
 
 fn volume_read_only(pod: &Pod, volume: &str) -> bool {
     let v = pod
@@ -158,14 +50,6 @@ fn env_var(pod: &Pod, container: &str, name: &str) -> Option<String> {
         .find(|e| e.name == name)?
         .value
         .clone()
-}
-
-fn denial(result: Result<Pod, kube::Error>) -> String {
-    match result {
-        Ok(p) => panic!("expected a denial, got pod {:?}", p.metadata.name),
-        Err(kube::Error::Api(status)) => status.message,
-        Err(e) => panic!("expected an API denial, got {e}"),
-    }
 }
 
 const HOME: &str = "/opt/app-root/src";
@@ -403,7 +287,7 @@ async fn guard_denies_or_forces_read_only_on_every_pod() {
             .await,
     );
     assert!(
-        message.contains("home claim 'home-alice' of user 'alice'"),
+        message.contains("the home claim of user 'alice'"),
         "{message}"
     );
 
@@ -725,37 +609,59 @@ async fn readyz_waits_for_the_first_sync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_existing_claim_without_owner_is_adopted_and_one_of_another_owner_denied() {
+async fn an_existing_claim_is_trusted_as_a_home_only_once_an_administrator_marked_it() {
     let env = Env::start().await;
     let claim = |name: &str, owner: Option<&str>| -> PersistentVolumeClaim {
         let annotations: BTreeMap<String, String> = owner
             .map(|o| (keys::OWNER_ANNOTATION.to_string(), o.to_string()))
             .into_iter()
             .collect();
+        let labels: BTreeMap<String, String> = owner
+            .map(|_| (keys::HOME_LABEL.to_string(), "true".to_string()))
+            .into_iter()
+            .collect();
         serde_json::from_value(json!({
-            "metadata": {"name": name, "annotations": annotations},
+            "metadata": {"name": name, "annotations": annotations, "labels": labels},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
         }))
         .unwrap()
     };
-    // A claim the spawner (or an earlier setup) made for erin, without our annotation.
+    // A claim the spawner (or an earlier setup) made for erin, without our marks: not trusted,
+    // since anyone with edit rights could have made it (and filled it) under erin's name.
     env.claims()
         .create(&PostParams::default(), &claim("home-erin", None))
         .await
         .unwrap();
     let hub = env.pods_as(HUB);
+    let message = denial(
+        hub.create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-erin", "erin", &[]),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("was not created by notebook-volumes")
+            && message.contains("an administrator must check its contents"),
+        "{message}"
+    );
+    let untouched = env.claims().get("home-erin").await.unwrap();
+    assert!(untouched.metadata.labels.unwrap_or_default().is_empty());
+    // An administrator checks it and marks it as erin's home: then it is her home.
+    let marks = json!({"metadata": {
+        "labels": {keys::HOME_LABEL: "true"},
+        "annotations": {keys::OWNER_ANNOTATION: "erin"},
+    }});
+    env.claims()
+        .patch("home-erin", &PatchParams::default(), &Patch::Merge(&marks))
+        .await
+        .expect("an administrator marks the claim");
     hub.create(
         &PostParams::default(),
         &notebook_pod("jupyter-erin", "erin", &[]),
     )
     .await
-    .expect("created");
-    let adopted = env.claims().get("home-erin").await.unwrap();
-    assert_eq!(
-        adopted.metadata.annotations.unwrap()[keys::OWNER_ANNOTATION],
-        "erin"
-    );
-    assert_eq!(adopted.metadata.labels.unwrap()[keys::HOME_LABEL], "true");
+    .expect("erin's notebook starts with her marked home");
     // A claim that belongs to someone else is never mounted as a home.
     env.claims()
         .create(&PostParams::default(), &claim("home-dave", Some("mallory")))

@@ -113,7 +113,8 @@ fn mutating_webhook_matches_the_design() {
         .collect();
     assert!(ops.contains(&("CREATE".into(), "pods".into())));
     assert!(ops.contains(&("UPDATE".into(), "pods/ephemeralcontainers".into())));
-    assert_eq!(ops.len(), 2, "{ops:?}");
+    assert!(ops.contains(&("UPDATE".into(), "pods".into())));
+    assert_eq!(ops.len(), 3, "{ops:?}");
     let sel = h.namespace_selector.as_ref().expect("namespaceSelector");
     assert_eq!(
         sel.match_labels.as_ref().expect("matchLabels")["notebook-volumes.io/inject"],
@@ -131,8 +132,10 @@ fn mutating_webhook_matches_the_design() {
 fn validating_webhook_matches_the_design() {
     let cfg: ValidatingWebhookConfiguration = one("ValidatingWebhookConfiguration");
     let hooks = cfg.webhooks.expect("webhooks");
-    let h = &hooks[0];
-    assert_eq!(h.name, "policies.notebook-volumes.io");
+    let h = hooks
+        .iter()
+        .find(|h| h.name == "policies.notebook-volumes.io")
+        .expect("policies webhook");
     assert_eq!(h.side_effects, "None");
     assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
     let service = h.client_config.service.as_ref().expect("service");
@@ -153,7 +156,7 @@ fn validating_webhook_matches_the_design() {
 fn claims_webhook_matches_the_design() {
     let cfg: ValidatingWebhookConfiguration = one("ValidatingWebhookConfiguration");
     let hooks = cfg.webhooks.expect("webhooks");
-    assert_eq!(hooks.len(), 2, "policies and claims");
+    assert_eq!(hooks.len(), 3, "policies, connect and claims");
     let h = hooks
         .iter()
         .find(|h| h.name == "claims.notebook-volumes.io")
@@ -266,4 +269,33 @@ fn example_policy_configmaps_are_valid_copies_of_the_examples() {
         .map(ToString::to_string)
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn connect_webhook_guards_exec_attach_port_forward_and_proxy_in_enabled_namespaces() {
+    let cfg: ValidatingWebhookConfiguration = one("ValidatingWebhookConfiguration");
+    let hooks = cfg.webhooks.expect("webhooks");
+    let h = hooks
+        .iter()
+        .find(|h| h.name == "connect.notebook-volumes.io")
+        .expect("connect webhook");
+    assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
+    assert_eq!(h.side_effects, "None");
+    let service = h.client_config.service.as_ref().expect("service");
+    assert_eq!(service.path.as_deref(), Some("/connect"));
+    let rules = h.rules.clone().expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].operations.as_deref(),
+        Some(&["CONNECT".to_string()][..])
+    );
+    let resources = rules[0].resources.clone().unwrap_or_default();
+    for r in ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"] {
+        assert!(resources.contains(&r.to_string()), "{r}");
+    }
+    let ns = h.namespace_selector.as_ref().expect("namespaceSelector");
+    assert_eq!(
+        ns.match_labels.as_ref().expect("matchLabels")["notebook-volumes.io/inject"],
+        "enabled"
+    );
 }

@@ -171,7 +171,11 @@ async fn check_webhook_configurations(
         ops.contains(&("UPDATE".into(), "pods/ephemeralcontainers".into())),
         "{overlay}: {ops:?}"
     );
-    assert_eq!(ops.len(), 2, "{overlay}: only these rules: {ops:?}");
+    assert!(
+        ops.contains(&("UPDATE".into(), "pods".into())),
+        "{overlay}: {ops:?}"
+    );
+    assert_eq!(ops.len(), 3, "{overlay}: only these rules: {ops:?}");
     let sel = h.namespace_selector.as_ref().expect("namespaceSelector");
     assert_eq!(
         sel.match_labels
@@ -209,15 +213,19 @@ async fn check_webhook_configurations(
         .await
         .unwrap_or_else(|e| panic!("{overlay}: ValidatingWebhookConfiguration: {e}"));
     let hooks = validating.webhooks.clone().expect("webhooks");
-    assert_eq!(hooks.len(), 2, "{overlay}: policies and claims webhooks");
     let v = hooks
         .iter()
         .find(|h| h.name == "policies.notebook-volumes.io")
-        .unwrap_or_else(|| panic!("{overlay}: policies webhook"));
+        .unwrap_or_else(|| panic!("{overlay}: the policies webhook"));
+    assert!(
+        hooks.iter().any(|h| h.name == "connect.notebook-volumes.io"
+            && h.failure_policy.as_deref() == Some("Fail")),
+        "{overlay}: the connect webhook"
+    );
     let claims = hooks
         .iter()
         .find(|h| h.name == "claims.notebook-volumes.io")
-        .unwrap_or_else(|| panic!("{overlay}: claims webhook"));
+        .unwrap_or_else(|| panic!("{overlay}: the claims webhook"));
     assert_eq!(claims.failure_policy.as_deref(), Some("Fail"), "{overlay}");
     assert_eq!(claims.side_effects, "None", "{overlay}");
     assert_eq!(

@@ -10,10 +10,10 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde::Deserialize;
 
 use super::administrators::is_administrator;
-use super::inject::home_claim;
+use super::identity;
+use super::reserved::{Reservation, reservation};
 use super::review::Context;
 use crate::keys;
-use crate::policy::home_template::user_part;
 
 /// API group of VolumeSnapshots (external-snapshotter CRDs).
 pub const SNAPSHOT_GROUP: &str = "snapshot.storage.k8s.io";
@@ -136,20 +136,28 @@ fn create_claim(
     name: &str,
     object: &DynamicObject,
 ) -> Result<(), String> {
-    if let Some(slug) = reserved_home(ctx, name) {
-        return Err(format!(
-            "claim name '{name}' is reserved for the home of the user whose name slugs to '{slug}'; home claims are created by notebook-volumes on first launch (start a notebook), or by an administrator"
-        ));
-    }
     if let Some(unit) = protected_home(ctx, name) {
         return Err(format!(
             "claim name '{name}' is reserved by a Home template of {unit}, a policy that failed validation; it stays reserved until that policy is fixed: ask an administrator"
         ));
     }
-    if let Some(what) = administrators_claim(ctx, name) {
-        return Err(format!(
-            "claim name '{name}' is {what}; share and library claims are provisioned by administrators: ask one to create it, or choose another name"
-        ));
+    match reservation(ctx.policy, ctx.namespace, ctx.claims, name) {
+        None => {}
+        Some(Reservation::Home { slug }) => {
+            return Err(format!(
+                "claim name '{name}' is reserved for the home of the user whose name slugs to '{slug}'; home claims are created by notebook-volumes on first launch (start a notebook), or by an administrator"
+            ));
+        }
+        Some(Reservation::MarkedHome { .. }) => {
+            return Err(format!(
+                "claim name '{name}' is taken by an existing home claim; only notebook-volumes and administrators create home claims"
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "claim name '{name}' is {other}; share and library claims are provisioned by administrators: ask one to create it, or choose another name"
+            ));
+        }
     }
     if let Some(mark) = home_marks(object).first() {
         return Err(format!(
@@ -262,46 +270,27 @@ fn guarded_source(
     source: &str,
     action: &str,
 ) -> Result<(), String> {
-    if let Some(what) = administrators_claim(ctx, source) {
-        return Err(format!(
-            "{subject} {verb}, {what}; a {action} can become a read-write claim that any member of the namespace could mount, so only administrators may {action} share and library claims: ask an administrator"
-        ));
-    }
     if let Some(unit) = protected_home(ctx, source) {
         return Err(format!(
             "{subject} {verb}, a name reserved by a Home template of {unit}, a policy that failed validation; only administrators may {action} it until that policy is fixed"
         ));
     }
-    let template_owner = ctx.policy.home_for(ctx.namespace).and_then(|home| {
-        let slug = user_part(&home.claim_name_template, source)?;
-        let own = !requester.0.is_empty() && home_claim(home, requester.0) == source;
-        (!own).then_some(slug)
-    });
-    if let Some(slug) = template_owner {
-        return Err(format!(
-            "{subject} {verb}, the home of the user whose name slugs to '{slug}'; only that user and administrators may {action} a home claim"
-        ));
+    let own_template = |slug: &str| !requester.0.is_empty() && slug == identity::slug(requester.0);
+    match reservation(ctx.policy, ctx.namespace, ctx.claims, source) {
+        None => Ok(()),
+        Some(Reservation::Home { slug }) if own_template(&slug) => Ok(()),
+        Some(Reservation::MarkedHome { owner: Some(owner) })
+            if !requester.0.is_empty() && owner == requester.0 =>
+        {
+            Ok(())
+        }
+        Some(home @ (Reservation::Home { .. } | Reservation::MarkedHome { .. })) => Err(format!(
+            "{subject} {verb}, {home}; only the home's owner and administrators may {action} it"
+        )),
+        Some(other) => Err(format!(
+            "{subject} {verb}, {other}; a {action} can become a read-write claim that any member of the namespace could mount, so only administrators may {action} share and library claims: ask an administrator"
+        )),
     }
-    if let Some(info) = ctx.claims.claim(&ctx.namespace.name, source)
-        && info.home
-        && info.owner.as_deref() != Some(requester.0).filter(|r| !r.is_empty())
-    {
-        let owner = info
-            .owner
-            .as_deref()
-            .map_or("with no owner".to_string(), |o| format!("owned by '{o}'"));
-        return Err(format!(
-            "{subject} {verb}, a home claim {owner}, not by {}; only its owner and administrators may {action} a home claim",
-            requester.who()
-        ));
-    }
-    Ok(())
-}
-
-/// The user slug a name is reserved for by the namespace's Home template.
-fn reserved_home(ctx: Context<'_>, claim: &str) -> Option<String> {
-    let home = ctx.policy.home_for(ctx.namespace)?;
-    user_part(&home.claim_name_template, claim).map(str::to_string)
 }
 
 /// The rejected policy unit whose Home template can produce this name: such names stay reserved
@@ -311,30 +300,6 @@ fn protected_home<'p>(ctx: Context<'p>, claim: &str) -> Option<&'p str> {
     // work; until then only the Home templates of accepted units reserve names.
     let _ = (ctx, claim);
     None
-}
-
-/// What the policy reserves this claim for, when administrators provision it: a share's or a
-/// library's claim in scope, or a claim a rejected policy unit names.
-fn administrators_claim(ctx: Context<'_>, claim: &str) -> Option<String> {
-    let shares = ctx.policy.shares_for_claim(ctx.namespace, claim);
-    if !shares.is_empty() {
-        let names: Vec<String> = shares
-            .iter()
-            .map(|s| format!("{} share '{}'", s.level.as_str(), s.name))
-            .collect();
-        return Some(format!("the claim of {}", names.join(" and ")));
-    }
-    if let Some(lib) = ctx
-        .policy
-        .libraries_in_scope(ctx.namespace)
-        .into_iter()
-        .find(|l| l.claim_name == claim)
-    {
-        return Some(format!("the claim of library '{}'", lib.name));
-    }
-    ctx.policy.protected_claim(claim).map(|unit| {
-        format!("named by {unit}, a policy that failed validation, so it stays protected until that policy is fixed")
-    })
 }
 
 /// The home marks present on a new object, as they would be named in a message.

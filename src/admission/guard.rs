@@ -1,14 +1,19 @@
-//! §6: the guard. Every claim volume of every pod in an enabled namespace is checked against the
-//! subject's rights, whether or not the pod is a notebook.
+//! The guard. Every volume of every pod in an enabled namespace is checked against the subject's
+//! rights, whether or not the pod is a notebook: claim volumes by what the policy reserves them
+//! for, generic ephemeral volumes by the claim they would create, inline volumes by type.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::collections::{HashMap, HashSet};
+
+use k8s_openapi::api::core::v1::{Pod, Volume};
 
 use super::access::{Access, effective_access, share_access};
 use super::claims::ClaimLookup;
 use super::identity::Subject;
 use super::patch::{ContainerKind, PatchBuilder};
 use super::pod;
+use super::reserved::{Reservation, reservation};
 use crate::keys;
+use crate::policy::rules::SAFE_VOLUME_TYPES;
 use crate::policy::{Level, Library, NamespaceInfo, PolicySnapshot, Share};
 
 /// What a claim volume of the pod turned out to be.
@@ -22,8 +27,9 @@ pub enum ClaimUse<'p> {
         exact: Option<&'p Share>,
     },
     Library(&'p Library),
-    /// A home claim (labelled) of this subject, or the subject's own home claim by name.
+    /// The subject's own home claim (by template name).
     Home,
+    /// A claim the policy knows nothing about (scratch space, data the namespace owns).
     Other,
 }
 
@@ -37,7 +43,8 @@ pub struct ClaimVolume<'p> {
 }
 
 impl ClaimVolume<'_> {
-    /// Access the subject gets through this volume: the least over the shares on the claim.
+    /// Access the subject gets through this volume: the least over the shares on the claim. In a
+    /// pod with secret data, every claim but the home is read-only (no write-down).
     pub fn access(&self, subject: &Subject, secret_in_pod: bool) -> Access {
         match &self.use_ {
             ClaimUse::Share { exact: Some(s), .. } => effective_access(s, subject, secret_in_pod),
@@ -47,7 +54,9 @@ impl ClaimVolume<'_> {
                 .min()
                 .unwrap_or(Access::None),
             ClaimUse::Library(_) => Access::Ro,
-            ClaimUse::Home | ClaimUse::Other => Access::Rw,
+            ClaimUse::Home => Access::Rw,
+            ClaimUse::Other if secret_in_pod => Access::Ro,
+            ClaimUse::Other => Access::Rw,
         }
     }
 
@@ -60,106 +69,330 @@ impl ClaimVolume<'_> {
     }
 }
 
-/// Classifies every claim volume (or those named in `only`) and denies what the subject may not
-/// mount. `own_home` is the claim the subject's home template names in this namespace, if any.
-pub fn scan<'p>(
-    policy: &'p PolicySnapshot,
-    ns: &'p NamespaceInfo,
-    claims: &dyn ClaimLookup,
-    subject: &Subject,
-    own_home: Option<&str>,
-    pod: &Pod,
-    only: Option<&[String]>,
-) -> Result<Vec<ClaimVolume<'p>>, String> {
-    let who = subject
-        .user
-        .as_deref()
-        .map_or("an anonymous pod".to_string(), |u| format!("user '{u}'"));
-    let mut out = Vec::new();
-    let mounts = pod::all_mounts(pod);
-    for (index, volume) in pod::volumes(pod).iter().enumerate() {
-        let Some(claim) = pod::claim_of(volume) else {
-            continue;
-        };
-        if only.is_some_and(|names| !names.contains(&volume.name)) {
-            continue;
+/// What the guard reads besides the pod.
+#[derive(Clone, Copy)]
+pub struct Guard<'a, 'p> {
+    pub policy: &'p PolicySnapshot,
+    pub ns: &'a NamespaceInfo,
+    pub claims: &'a dyn ClaimLookup,
+    pub subject: &'a Subject,
+    /// The claim the subject's home template names in this namespace, if any.
+    pub own_home: Option<&'a str>,
+}
+
+impl<'a, 'p> Guard<'a, 'p> {
+    fn who(&self) -> String {
+        self.subject
+            .user
+            .as_deref()
+            .map_or("an anonymous pod".to_string(), |u| format!("user '{u}'"))
+    }
+
+    /// Checks every volume (or those named in `only`) and classifies the claim volumes; `Err` is
+    /// the denial.
+    pub fn scan(
+        &self,
+        pod: &Pod,
+        only: Option<&HashSet<&str>>,
+    ) -> Result<Vec<ClaimVolume<'p>>, String> {
+        let mounts = pod::all_mounts(pod);
+        let by_volume = pod::mounts_by_volume(&mounts);
+        let mut out = Vec::new();
+        for (index, volume) in pod::volumes(pod).iter().enumerate() {
+            if only.is_some_and(|names| !names.contains(volume.name.as_str())) {
+                continue;
+            }
+            match pod::volume_type(volume) {
+                Some("persistentVolumeClaim") => {}
+                Some("ephemeral") => {
+                    self.ephemeral(pod, volume)?;
+                    continue;
+                }
+                Some(kind) => {
+                    self.inline(volume, kind)?;
+                    continue;
+                }
+                None => {
+                    return Err(format!(
+                        "volume '{}' has a type this webhook cannot check; only volume types it knows are admitted in namespaces it guards",
+                        volume.name
+                    ));
+                }
+            }
+            let Some(claim) = pod::claim_of(volume) else {
+                continue;
+            };
+            let subpaths_of = |share: &Share| {
+                by_volume
+                    .get(volume.name.as_str())
+                    .into_iter()
+                    .flatten()
+                    .all(|&i| {
+                        let m = mounts[i].3;
+                        m.sub_path.as_deref().filter(|p| !p.is_empty()) == share.sub_path.as_deref()
+                    })
+            };
+            let use_ = self.classify(&volume.name, claim, subpaths_of)?;
+            let read_only = volume
+                .persistent_volume_claim
+                .as_ref()
+                .and_then(|p| p.read_only)
+                .unwrap_or(false);
+            out.push(ClaimVolume {
+                index,
+                name: volume.name.clone(),
+                claim: claim.to_string(),
+                read_only,
+                use_,
+            });
         }
-        if let Some(unit) = policy.protected_claim(claim) {
+        Ok(out)
+    }
+
+    /// What a claim the pod references is to this subject, or why it may not have it.
+    fn classify(
+        &self,
+        volume: &str,
+        claim: &str,
+        mounted_at_subpath_of: impl Fn(&Share) -> bool,
+    ) -> Result<ClaimUse<'p>, String> {
+        let who = self.who();
+        if let Some(unit) = self.policy.protected_claim(claim) {
             return Err(format!(
-                "volume '{}' uses claim '{claim}', which a share in {unit} names; that policy failed validation, so the claim is protected until it is fixed",
-                volume.name
+                "volume '{volume}' uses claim '{claim}', which a share or library in {unit} names; that policy failed validation, so the claim is protected until it is fixed"
             ));
         }
-        let shares: Vec<&Share> = policy.shares_for_claim(ns, claim);
-        let use_ = if !shares.is_empty() {
-            let exact = shares.iter().copied().find(|s| {
-                volume.name == keys::share_volume(&s.name)
-                    && mounts
-                        .iter()
-                        .filter(|(_, _, _, m)| m.name == volume.name)
-                        .all(|(_, _, _, m)| {
-                            m.sub_path.as_deref().filter(|p| !p.is_empty()) == s.sub_path.as_deref()
-                        })
-            });
+        let shares: Vec<&'p Share> = self.policy.shares_for_claim(self.ns, claim);
+        if !shares.is_empty() {
+            let exact = shares
+                .iter()
+                .copied()
+                .find(|s| volume == keys::share_volume(&s.name) && mounted_at_subpath_of(s));
             let applicable: Vec<&Share> = match exact {
                 Some(s) => vec![s],
                 None => shares.clone(),
             };
             if let Some(denied) = applicable
                 .iter()
-                .find(|s| share_access(s, subject) == Access::None)
+                .find(|s| share_access(s, self.subject) == Access::None)
             {
                 return Err(format!(
-                    "volume '{}' uses claim '{claim}' of {} share '{}', which {who} may not access",
-                    volume.name,
+                    "volume '{volume}' uses claim '{claim}' of {} share '{}', which {who} may not access",
                     denied.level.as_str(),
                     denied.name
                 ));
             }
-            ClaimUse::Share { shares, exact }
-        } else if let Some(lib) = policy
-            .libraries_in_scope(ns)
+            return Ok(ClaimUse::Share { shares, exact });
+        }
+        if let Some(lib) = self
+            .policy
+            .libraries_in_scope(self.ns)
             .into_iter()
             .find(|l| l.claim_name == claim)
         {
-            ClaimUse::Library(lib)
-        } else {
-            match claims.claim(&ns.name, claim) {
-                Some(info) if info.home || info.owner.is_some() => {
-                    let mine = match (&info.owner, subject.user.as_deref()) {
-                        (Some(owner), Some(user)) => owner == user,
-                        (None, Some(_)) => own_home == Some(claim),
-                        _ => false,
-                    };
-                    if !mine {
-                        return Err(format!(
-                            "volume '{}' uses home claim '{claim}' of {}; {who} may only mount their own home",
-                            volume.name,
-                            info.owner
-                                .as_deref()
-                                .map_or("another user".to_string(), |o| format!("user '{o}'"))
-                        ));
-                    }
-                    ClaimUse::Home
-                }
-                _ if own_home == Some(claim) => ClaimUse::Home,
-                _ => ClaimUse::Other,
+            return Ok(ClaimUse::Library(lib));
+        }
+        if self.own_home == Some(claim) {
+            own_home_state(self.claims, &self.ns.name, claim, self.subject)?;
+            return Ok(ClaimUse::Home);
+        }
+        match reservation(self.policy, self.ns, self.claims, claim) {
+            // A home made for this user under an earlier template or in another setup.
+            Some(Reservation::MarkedHome { owner: Some(owner) })
+                if Some(owner.as_str()) == self.subject.user.as_deref()
+                    && self
+                        .claims
+                        .claim(&self.ns.name, claim)
+                        .is_some_and(|i| i.home) =>
+            {
+                Ok(ClaimUse::Home)
             }
-        };
-        let read_only = volume
-            .persistent_volume_claim
-            .as_ref()
-            .and_then(|p| p.read_only)
-            .unwrap_or(false);
-        out.push(ClaimVolume {
-            index,
-            name: volume.name.clone(),
-            claim: claim.to_string(),
-            read_only,
-            use_,
-        });
+            Some(reserved @ (Reservation::Home { .. } | Reservation::MarkedHome { .. })) => {
+                Err(format!(
+                    "volume '{volume}' uses claim '{claim}', {reserved}; {who} may only mount their own home"
+                ))
+            }
+            Some(reserved) => Err(format!(
+                "volume '{volume}' uses claim '{claim}', {reserved}; {who} may not mount it"
+            )),
+            None => Ok(ClaimUse::Other),
+        }
     }
-    Ok(out)
+
+    /// A generic ephemeral volume makes a claim from its template: it may not carry the home
+    /// marks, bind a chosen volume, clone a reserved claim, or be generated under a reserved name.
+    fn ephemeral(&self, pod: &Pod, volume: &Volume) -> Result<(), String> {
+        let name = &volume.name;
+        let Some(template) = volume
+            .ephemeral
+            .as_ref()
+            .and_then(|e| e.volume_claim_template.as_ref())
+        else {
+            return Ok(());
+        };
+        if let Some(meta) = &template.metadata {
+            let labelled = meta
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(keys::HOME_LABEL));
+            let owned = meta
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(keys::OWNER_ANNOTATION));
+            if labelled || owned {
+                return Err(format!(
+                    "ephemeral volume '{name}' marks its claim as a home ({} / {}); only notebook-volumes marks home claims",
+                    keys::HOME_LABEL,
+                    keys::OWNER_ANNOTATION
+                ));
+            }
+        }
+        let spec = &template.spec;
+        if spec.volume_name.is_some() {
+            return Err(format!(
+                "ephemeral volume '{name}' binds a chosen PersistentVolume (volumeName); static binding is an administrator's action"
+            ));
+        }
+        let sources = [
+            spec.data_source.as_ref().map(|d| {
+                (
+                    d.api_group.as_deref(),
+                    d.kind.as_str(),
+                    d.name.as_str(),
+                    None,
+                )
+            }),
+            spec.data_source_ref.as_ref().map(|d| {
+                (
+                    d.api_group.as_deref(),
+                    d.kind.as_str(),
+                    d.name.as_str(),
+                    d.namespace.as_deref(),
+                )
+            }),
+        ];
+        for (group, kind, source, namespace) in sources.into_iter().flatten() {
+            if namespace.is_some_and(|n| n != self.ns.name) {
+                return Err(format!(
+                    "ephemeral volume '{name}' fills its claim from namespace '{}'; cross-namespace data sources are not admitted",
+                    namespace.unwrap_or_default()
+                ));
+            }
+            if group.unwrap_or_default().is_empty()
+                && kind == "PersistentVolumeClaim"
+                && let Some(reserved) = reservation(self.policy, self.ns, self.claims, source)
+            {
+                return Err(format!(
+                    "ephemeral volume '{name}' clones claim '{source}', {reserved}; cloning it would copy its data outside the policy"
+                ));
+            }
+        }
+        let pod_name = pod.metadata.name.as_deref().filter(|n| !n.is_empty());
+        if let Some(generated) = pod_name.map(|p| format!("{p}-{name}"))
+            && let Some(reserved) = reservation(self.policy, self.ns, self.claims, &generated)
+        {
+            return Err(format!(
+                "ephemeral volume '{name}' would create claim '{generated}', which is {reserved}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Inline volumes can reach a share's storage without its claim: only the safe kinds, and
+    /// those the policy allows, are admitted.
+    fn inline(&self, volume: &Volume, kind: &str) -> Result<(), String> {
+        let settings = self.policy.settings();
+        if SAFE_VOLUME_TYPES.contains(&kind) {
+            return Ok(());
+        }
+        if kind == "csi" {
+            let driver = volume.csi.as_ref().map_or("", |c| c.driver.as_str());
+            if settings.allowed_csi_drivers.contains(driver) {
+                return Ok(());
+            }
+            return Err(format!(
+                "volume '{}' is an inline CSI volume of driver '{driver}', which could reach a share's storage without its claim; use a PersistentVolumeClaim, or ask an administrator to list the driver under allowedCSIDrivers in the Settings policy document",
+                volume.name
+            ));
+        }
+        if settings.allowed_volume_types.contains(kind) {
+            return Ok(());
+        }
+        Err(format!(
+            "volume '{}' is an inline '{kind}' volume, which could reach a share's storage without its claim; use a PersistentVolumeClaim, or ask an administrator to list '{kind}' under allowedVolumeTypes in the Settings policy document",
+            volume.name
+        ))
+    }
+}
+
+/// Whether the pod mounts a secret share's claim, whoever looks at it (no write-down applies to
+/// debug containers and connections as it does to the pod).
+pub fn has_secret_claim(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> bool {
+    pod::volumes(pod)
+        .iter()
+        .filter_map(pod::claim_of)
+        .any(|claim| {
+            policy
+                .shares_for_claim(ns, claim)
+                .iter()
+                .any(|s| s.level == Level::Secret)
+        })
+}
+
+/// The subject's own home claim may be mounted when it does not exist yet (it is created on first
+/// launch) or when notebook-volumes created it for this user; a claim someone else made under
+/// that name is never trusted.
+pub fn own_home_state(
+    claims: &dyn ClaimLookup,
+    ns: &str,
+    claim: &str,
+    subject: &Subject,
+) -> Result<bool, String> {
+    let user = subject.user.as_deref().unwrap_or_default();
+    let Some(info) = claims.claim(ns, claim) else {
+        return Ok(false);
+    };
+    match info.owner.as_deref() {
+        Some(owner) if owner != user => Err(format!(
+            "home claim '{claim}' in namespace '{ns}' belongs to user '{owner}', not '{user}'; check the Home claimNameTemplate or the claim's {} annotation",
+            keys::OWNER_ANNOTATION
+        )),
+        Some(_) if info.home => Ok(true),
+        _ => Err(format!(
+            "claim '{claim}' in namespace '{ns}' has the name of the home of '{user}' but was not created by notebook-volumes; an administrator must check its contents and then mark it (label {}=true, annotation {}={user}), or delete it",
+            keys::HOME_LABEL,
+            keys::OWNER_ANNOTATION
+        )),
+    }
+}
+
+/// Raw block devices (`volumeDevices`) cannot be made read-only per container: a claim volume
+/// used as a device needs read-write access. `containers` limits the check to some containers.
+pub fn check_devices(
+    pod: &Pod,
+    volumes: &[ClaimVolume<'_>],
+    subject: &Subject,
+    secret_in_pod: bool,
+    containers: Option<&HashSet<(ContainerKind, usize)>>,
+) -> Result<(), String> {
+    let by_name: HashMap<&str, &ClaimVolume<'_>> =
+        volumes.iter().map(|v| (v.name.as_str(), v)).collect();
+    for (kind, c, name) in pod::all_devices(pod) {
+        if containers.is_some_and(|set| !set.contains(&(kind, c))) {
+            continue;
+        }
+        let Some(v) = by_name.get(name) else {
+            continue;
+        };
+        let access = v.access(subject, secret_in_pod);
+        if access != Access::Rw {
+            return Err(format!(
+                "volume '{name}' (claim '{}') is used as a raw block device (volumeDevices), which cannot be made read-only, and the access here is '{access}'",
+                v.claim
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Forces read-only, on the volume and on each of its mounts, where access is `ro`.
@@ -172,19 +405,20 @@ pub fn force_read_only(
     patch: &mut PatchBuilder,
 ) {
     let mounts = pod::all_mounts(pod);
+    let by_volume = pod::mounts_by_volume(&mounts);
     for v in volumes {
         let volume_ro = v.read_only;
         let force = v.access(subject, secret_in_pod) == Access::Ro;
         if force && !volume_ro && kinds.contains(&ContainerKind::Regular) {
             patch.read_only_volume(v.index);
         }
-        for (kind, c, m, mount) in &mounts {
-            if mount.name == v.name
-                && (force || volume_ro)
-                && mount.read_only != Some(true)
-                && kinds.contains(kind)
-            {
-                patch.read_only_mount(*kind, *c, *m);
+        if !(force || volume_ro) {
+            continue;
+        }
+        for &i in by_volume.get(v.name.as_str()).into_iter().flatten() {
+            let (kind, c, m, mount) = mounts[i];
+            if mount.read_only != Some(true) && kinds.contains(&kind) {
+                patch.read_only_mount(kind, c, m);
             }
         }
     }

@@ -96,32 +96,56 @@ pub fn identify(
 
 /// Longest slug kept without a hash suffix.
 const SLUG_MAX: usize = 40;
+/// Hex digits of the SHA-256 of the raw name in a hashed slug (64 bits).
+const HASH_HEX: usize = 16;
+/// Separates the readable part of a hashed slug from its hash. Kept names never contain it, so a
+/// hashed slug can never equal a kept name.
+const HASH_SEPARATOR: &str = "--";
 
-/// DNS-1123 slug of a username for `{user}` in claim templates. Lowercased, other characters
-/// collapsed to `-`, trimmed; when that changed the name or it is long, the first 8 hex digits of
-/// the SHA-256 of the raw name are appended so that distinct users never share a volume.
+/// DNS-1123 slug of a username for `{user}` in claim templates. A name that is already a short
+/// DNS-1123 label without `--` is kept as it is; any other name becomes its lowercased readable
+/// part, `--`, and 16 hex digits of the SHA-256 of the raw name. Kept names never contain `--` and
+/// every hashed slug does, so two distinct usernames never share a claim name (short of a 64-bit
+/// hash collision between two hashed names).
 pub fn slug(user: &str) -> String {
-    let mut out = String::with_capacity(user.len() + 9);
+    if is_kept(user) {
+        return user.to_string();
+    }
+    let mut readable = String::with_capacity(SLUG_MAX);
     for c in user.chars() {
+        if readable.len() >= SLUG_MAX {
+            break;
+        }
         let c = c.to_ascii_lowercase();
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
+            readable.push(c);
+        } else if !readable.is_empty() && !readable.ends_with('-') {
+            readable.push('-');
         }
     }
-    let trimmed = out.trim_matches('-');
-    let mut slug = trimmed.chars().take(SLUG_MAX).collect::<String>();
-    if slug != user || user.len() > SLUG_MAX {
-        let digest = Sha256::digest(user.as_bytes());
-        let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        slug = slug.trim_end_matches('-').to_string();
-        if !slug.is_empty() {
-            slug.push('-');
-        }
-        slug.push_str(&hex);
+    let readable = readable.trim_end_matches('-');
+    let digest = Sha256::digest(user.as_bytes());
+    let mut out = String::with_capacity(readable.len() + HASH_SEPARATOR.len() + HASH_HEX + 1);
+    // A slug must start with an alphanumeric character: names without one get a fixed `u`.
+    out.push_str(if readable.is_empty() { "u" } else { readable });
+    out.push_str(HASH_SEPARATOR);
+    for b in digest.iter().take(HASH_HEX / 2) {
+        out.push_str(&format!("{b:02x}"));
     }
-    slug
+    out
+}
+
+/// Names used as they are: lowercase alphanumerics and single dashes inside, at most `SLUG_MAX`.
+fn is_kept(user: &str) -> bool {
+    let bytes = user.as_bytes();
+    !user.is_empty()
+        && user.len() <= SLUG_MAX
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+        && !user.contains(HASH_SEPARATOR)
 }
 
 #[cfg(test)]
@@ -137,25 +161,34 @@ mod tests {
     #[test]
     fn slug_of_changed_names_carries_a_hash_so_case_variants_differ() {
         let upper = slug("Alice");
-        assert!(upper.starts_with("alice-"), "{upper}");
-        assert_eq!(upper.len(), "alice-".len() + 8);
+        assert!(upper.starts_with("alice--"), "{upper}");
+        assert_eq!(upper.len(), "alice--".len() + 16);
         assert_ne!(upper, slug("alice"));
         assert_ne!(slug("a.b@x.org"), slug("a-b@x.org"));
-        assert!(slug("a.b@x.org").starts_with("a-b-x-org-"));
+        assert!(slug("a.b@x.org").starts_with("a-b-x-org--"));
+    }
+
+    #[test]
+    fn a_username_that_looks_like_a_hashed_slug_is_hashed_itself() {
+        let hashed = slug("Alice");
+        assert_ne!(slug(&hashed), hashed, "kept names never contain --");
+        assert!(slug("alice--0123456789abcdef").contains("--"));
     }
 
     #[test]
     fn slug_of_long_names_is_truncated_and_hashed() {
         let long = "a".repeat(60);
         let s = slug(&long);
-        assert_eq!(s.len(), 40 + 1 + 8);
+        assert_eq!(s.len(), 40 + 2 + 16);
         assert_ne!(slug(&"a".repeat(61)), s);
+        assert_eq!(slug(&"a".repeat(40)), "a".repeat(40));
     }
 
     #[test]
-    fn slug_of_symbol_only_names_is_the_hash() {
+    fn slug_of_symbol_only_names_starts_with_a_letter() {
         let s = slug("@@@");
-        assert_eq!(s.len(), 8);
-        assert!(s.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(s.starts_with("u--"), "{s}");
+        assert_eq!(s.len(), 3 + 16);
+        assert_ne!(slug("-"), slug("--"));
     }
 }

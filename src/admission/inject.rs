@@ -10,12 +10,15 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::access::{Access, effective_access, share_access};
-use super::guard::ClaimVolume;
+use super::claims::NoClaims;
+use super::guard::{ClaimVolume, own_home_state};
 use super::identity::{Subject, slug};
 use super::patch::PatchBuilder;
 use super::pod;
+use super::reserved::{Reservation, reservation};
 use super::review::{Context, Effect, MountRecord};
 use crate::keys;
+use crate::policy::home_template::claim_for;
 use crate::policy::{Home, Level, Share};
 
 /// What the injection adds, besides the patch operations it records.
@@ -29,7 +32,17 @@ pub struct Plan {
 
 /// The home claim name of a user under a `Home` document.
 pub fn home_claim(home: &Home, user: &str) -> String {
-    home.claim_name_template.replace("{user}", &slug(user))
+    claim_for(&home.claim_name_template, &slug(user))
+}
+
+/// A share's, a library's or a protected claim, which no home may be.
+fn reserved_for_policy<'p>(ctx: Context<'p>, claim: &str) -> Option<Reservation<'p>> {
+    reservation(ctx.policy, ctx.namespace, &NoClaims, claim).filter(|r| {
+        matches!(
+            r,
+            Reservation::Protected { .. } | Reservation::Share(_) | Reservation::Library(_)
+        )
+    })
 }
 
 /// Tracks what is already in the notebook containers, to skip collisions instead of overwriting.
@@ -171,24 +184,15 @@ pub fn plan(
                 keys::HOME_VOLUME
             ));
         } else {
+            if let Some(reserved) = reserved_for_policy(ctx, &claim) {
+                return Err(format!(
+                    "home claim '{claim}' of user '{user}' is {reserved}; a share's or library's claim is never anyone's home (fix the Home claimNameTemplate)"
+                ));
+            }
             let mut mount = true;
-            match ctx.claims.claim(ns, &claim) {
-                Some(info) => match info.owner {
-                    Some(owner) if owner != user => {
-                        return Err(format!(
-                            "home claim '{claim}' in namespace '{ns}' belongs to user '{owner}', not '{user}'; check the Home claimNameTemplate or the claim's {} annotation",
-                            keys::OWNER_ANNOTATION
-                        ));
-                    }
-                    Some(_) => {}
-                    None if dry_run => {}
-                    None => plan.effects.push(Effect::AdoptClaim {
-                        namespace: ns.clone(),
-                        name: claim.clone(),
-                        owner: user.to_string(),
-                    }),
-                },
-                None => match &home.create {
+            let exists = own_home_state(ctx.claims, ns, &claim, subject)?;
+            if !exists {
+                match &home.create {
                     Some(_) if dry_run => plan.home_would_create = true,
                     Some(_) => plan.effects.push(Effect::CreateClaim(Box::new(home_pvc(
                         home, ns, &claim, user,
@@ -199,7 +203,7 @@ pub fn plan(
                         ));
                         mount = false;
                     }
-                },
+                }
             }
             if mount {
                 let added = targets.add(patch, warnings, record, None);
@@ -213,7 +217,13 @@ pub fn plan(
     }
 
     let in_scope: Vec<&Share> = ctx.policy.shares_in_scope(ctx.namespace);
-    let requested = pod::requested_secret_shares(pod);
+    let requested = pod::requested_secret_shares(pod).map_err(|limit| {
+        format!(
+            "the pod asks for more than {} secret shares ({}); ask only for the ones this notebook needs",
+            limit - 1,
+            keys::SECRET_SHARES_ANNOTATION
+        )
+    })?;
     for name in &requested {
         let unavailable = || {
             format!(

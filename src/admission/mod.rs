@@ -5,6 +5,7 @@ pub mod access;
 pub mod administrators;
 pub mod claim_review;
 pub mod claims;
+pub mod exposure;
 pub mod guard;
 pub mod identity;
 pub mod inject;
@@ -12,6 +13,7 @@ pub mod patch;
 pub mod pod;
 pub mod policy_review;
 pub mod request;
+pub mod reserved;
 pub mod review;
 
 pub use access::Access;

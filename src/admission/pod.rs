@@ -1,7 +1,7 @@
 //! Read-only views of the pod that the rules need: notebook detection, notebook containers,
 //! claim volumes and their mounts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, Volume, VolumeMount};
 
@@ -29,8 +29,13 @@ pub fn opted_out(pod: &Pod) -> bool {
     annotation(pod, keys::INJECT_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
-/// Secret shares the pod asks for by name, in order, without duplicates.
-pub fn requested_secret_shares(pod: &Pod) -> Vec<String> {
+/// Most secret shares one pod may ask for; a longer list is denied rather than scanned.
+pub const MAX_SECRET_SHARES: usize = 64;
+
+/// Secret shares the pod asks for by name, in order, without duplicates; `Err` carries the count
+/// when the pod asks for more than `MAX_SECRET_SHARES`.
+pub fn requested_secret_shares(pod: &Pod) -> Result<Vec<String>, usize> {
+    let mut seen = std::collections::HashSet::new();
     let mut names: Vec<String> = Vec::new();
     for name in annotation(pod, keys::SECRET_SHARES_ANNOTATION)
         .unwrap_or("")
@@ -38,11 +43,14 @@ pub fn requested_secret_shares(pod: &Pod) -> Vec<String> {
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
-        if !names.iter().any(|n| n == name) {
+        if seen.insert(name) {
+            if names.len() == MAX_SECRET_SHARES {
+                return Err(MAX_SECRET_SHARES + 1);
+            }
             names.push(name.to_string());
         }
     }
-    names
+    Ok(names)
 }
 
 /// Indices of the notebook containers: named `notebook` or after the `notebook-name` label;
@@ -116,6 +124,109 @@ pub fn all_mounts(pod: &Pod) -> Vec<(ContainerKind, usize, usize, &VolumeMount)>
         }
     }
     out
+}
+
+/// Mount indices by volume name, built once so per-volume lookups stay linear in the pod's size.
+pub fn mounts_by_volume<'a>(
+    mounts: &[(ContainerKind, usize, usize, &'a VolumeMount)],
+) -> HashMap<&'a str, Vec<usize>> {
+    let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (_, _, _, m)) in mounts.iter().enumerate() {
+        map.entry(m.name.as_str()).or_default().push(i);
+    }
+    map
+}
+
+/// The type of a volume as the pod API names it (`persistentVolumeClaim`, `nfs`, ...); `None` for
+/// a volume with no source this webhook knows (a newer API field it cannot check).
+pub fn volume_type(v: &Volume) -> Option<&'static str> {
+    let kinds: [(bool, &'static str); 31] = [
+        (v.persistent_volume_claim.is_some(), "persistentVolumeClaim"),
+        (v.ephemeral.is_some(), "ephemeral"),
+        (v.config_map.is_some(), "configMap"),
+        (v.secret.is_some(), "secret"),
+        (v.downward_api.is_some(), "downwardAPI"),
+        (v.empty_dir.is_some(), "emptyDir"),
+        (v.projected.is_some(), "projected"),
+        (v.image.is_some(), "image"),
+        (v.csi.is_some(), "csi"),
+        (v.aws_elastic_block_store.is_some(), "awsElasticBlockStore"),
+        (v.azure_disk.is_some(), "azureDisk"),
+        (v.azure_file.is_some(), "azureFile"),
+        (v.cephfs.is_some(), "cephfs"),
+        (v.cinder.is_some(), "cinder"),
+        (v.fc.is_some(), "fc"),
+        (v.flex_volume.is_some(), "flexVolume"),
+        (v.flocker.is_some(), "flocker"),
+        (v.gce_persistent_disk.is_some(), "gcePersistentDisk"),
+        (v.git_repo.is_some(), "gitRepo"),
+        (v.glusterfs.is_some(), "glusterfs"),
+        (v.host_path.is_some(), "hostPath"),
+        (v.iscsi.is_some(), "iscsi"),
+        (v.nfs.is_some(), "nfs"),
+        (v.photon_persistent_disk.is_some(), "photonPersistentDisk"),
+        (v.portworx_volume.is_some(), "portworxVolume"),
+        (v.quobyte.is_some(), "quobyte"),
+        (v.rbd.is_some(), "rbd"),
+        (v.scale_io.is_some(), "scaleIO"),
+        (v.storageos.is_some(), "storageos"),
+        (v.vsphere_volume.is_some(), "vsphereVolume"),
+        (false, ""),
+    ];
+    kinds.iter().find(|(set, _)| *set).map(|(_, name)| *name)
+}
+
+/// Every `volumeDevices` entry (raw block access) of every container list: (list, container, volume).
+pub fn all_devices(pod: &Pod) -> Vec<(ContainerKind, usize, &str)> {
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(c, x)| {
+            (
+                ContainerKind::Init,
+                c,
+                x.volume_devices.as_deref().unwrap_or_default(),
+            )
+        });
+    let regular = spec.containers.iter().enumerate().map(|(c, x)| {
+        (
+            ContainerKind::Regular,
+            c,
+            x.volume_devices.as_deref().unwrap_or_default(),
+        )
+    });
+    let ephemeral = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(c, x)| {
+            (
+                ContainerKind::Ephemeral,
+                c,
+                x.volume_devices.as_deref().unwrap_or_default(),
+            )
+        });
+    init.chain(regular)
+        .chain(ephemeral)
+        .flat_map(|(kind, c, devices)| devices.iter().map(move |d| (kind, c, d.name.as_str())))
+        .collect()
+}
+
+/// Names of the ephemeral containers of a pod.
+pub fn ephemeral_names(pod: &Pod) -> std::collections::HashSet<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect()
 }
 
 /// Mounts of a regular container.

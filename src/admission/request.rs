@@ -11,8 +11,9 @@ pub struct Requester {
     pub groups: Vec<String>,
 }
 
-/// A pod CREATE request (or a `pods/ephemeralcontainers` UPDATE with `ephemeral`), as the API
-/// server would send it for `pod` in `namespace`.
+/// A pod CREATE request (or a `pods/ephemeralcontainers` UPDATE with `ephemeral`, adding every
+/// debug container of `pod` to the pod without them), as the API server would send it for `pod`
+/// in `namespace`.
 pub fn pod_request(
     pod: &Pod,
     namespace: &str,
@@ -38,7 +39,7 @@ pub fn pod_request(
             "operation": operation,
             "userInfo": {"username": requester.username, "groups": requester.groups},
             "object": pod,
-            "oldObject": if ephemeral { serde_json::to_value(pod).unwrap_or_default() } else { serde_json::Value::Null },
+            "oldObject": if ephemeral { serde_json::to_value(without_debug_containers(pod)).unwrap_or_default() } else { serde_json::Value::Null },
             "dryRun": dry_run,
         }
     });
@@ -46,4 +47,13 @@ pub fn pod_request(
     review
         .try_into()
         .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
+}
+
+/// The pod before its debug containers were added.
+fn without_debug_containers(pod: &Pod) -> Pod {
+    let mut old = pod.clone();
+    if let Some(spec) = old.spec.as_mut() {
+        spec.ephemeral_containers = None;
+    }
+    old
 }

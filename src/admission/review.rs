@@ -7,7 +7,11 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde::Serialize;
 
 use super::claims::ClaimLookup;
-use super::guard::{self, ClaimUse};
+use std::collections::HashSet;
+
+use super::administrators;
+use super::exposure;
+use super::guard::{self, ClaimUse, Guard};
 use super::identity::{self, Identity};
 use super::inject;
 use super::patch::{ContainerKind, PatchBuilder};
@@ -42,12 +46,6 @@ pub struct MountRecord {
 pub enum Effect {
     /// Create the user's home claim (first launch).
     CreateClaim(Box<PersistentVolumeClaim>),
-    /// Annotate an existing claim without owner as the user's home.
-    AdoptClaim {
-        namespace: String,
-        name: String,
-        owner: String,
-    },
 }
 
 /// The full outcome of one admission.
@@ -102,6 +100,7 @@ pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
     match (&req.operation, req.sub_resource.as_deref()) {
         (Operation::Create, None) => create(ctx, req, pod, base),
         (Operation::Update, Some("ephemeralcontainers")) => ephemeral(ctx, req, pod, base),
+        (Operation::Update, None) => record_kept(ctx, req, pod, base),
         _ => passthrough(base),
     }
 }
@@ -172,15 +171,14 @@ fn create(
             .map(|h| (h, inject::home_claim(h, u)))
     });
     let own_home = home.as_ref().map(|(_, claim)| claim.as_str());
-    let existing = match guard::scan(
-        ctx.policy,
-        ctx.namespace,
-        ctx.claims,
+    let guard = Guard {
+        policy: ctx.policy,
+        ns: ctx.namespace,
+        claims: ctx.claims,
         subject,
         own_home,
-        pod,
-        None,
-    ) {
+    };
+    let existing = match guard.scan(pod, None) {
         Ok(v) => v,
         Err(reason) => return denied(base, user, &reason),
     };
@@ -205,6 +203,9 @@ fn create(
         }
     }
     let secret_in_pod = plan.secret_in_pod || existing.iter().any(|v| v.is_secret());
+    if let Err(reason) = guard::check_devices(pod, &existing, subject, secret_in_pod, None) {
+        return denied(base, user, &reason);
+    }
     let all_kinds = [
         ContainerKind::Init,
         ContainerKind::Regular,
@@ -226,6 +227,16 @@ fn create(
         warnings.push(
             "a secret share is mounted: public and private shares are read-only in this pod (no write-down)".into(),
         );
+    }
+    if secret_in_pod
+        && let Some(other) = existing
+            .iter()
+            .find(|v| matches!(v.use_, ClaimUse::Other) && !v.read_only)
+    {
+        warnings.push(format!(
+            "a secret share is mounted: claim '{}' and every other claim outside the policy are read-only in this pod (no write-down)",
+            other.claim
+        ));
     }
     let mut response = base;
     if notebook {
@@ -255,8 +266,10 @@ fn create(
     )
 }
 
-/// A debug container added to a running pod: only its mounts can change, and they get the
-/// requester's rights (an administrator debugging a notebook is not its owner).
+/// A debug container added to a running pod: only the containers being added are judged, with
+/// the requester's rights (an administrator debugging a notebook is not its owner). Their mounts
+/// and devices are checked like a new pod's, and one that targets a container (sharing its
+/// process namespace, hence its files through /proc) needs the rights that container has.
 fn ephemeral(
     ctx: Context<'_>,
     req: &AdmissionRequest<Pod>,
@@ -270,29 +283,61 @@ fn ephemeral(
         };
     let subject = &identity.subject;
     let user = subject.user.clone();
-    let used: Vec<String> = pod::all_mounts(pod)
+    let before = req
+        .old_object
+        .as_ref()
+        .map(pod::ephemeral_names)
+        .unwrap_or_default();
+    let added: HashSet<(ContainerKind, usize)> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_ref())
         .into_iter()
-        .filter(|(kind, ..)| *kind == ContainerKind::Ephemeral)
-        .map(|(_, _, _, m)| m.name.clone())
+        .flatten()
+        .enumerate()
+        .filter(|(_, c)| !before.contains(c.name.as_str()))
+        .map(|(i, _)| (ContainerKind::Ephemeral, i))
         .collect();
+    let mut used: HashSet<&str> = pod::all_mounts(pod)
+        .into_iter()
+        .filter(|(kind, c, ..)| added.contains(&(*kind, *c)))
+        .map(|(_, _, _, m)| m.name.as_str())
+        .collect();
+    used.extend(
+        pod::all_devices(pod)
+            .into_iter()
+            .filter(|(kind, c, _)| added.contains(&(*kind, *c)))
+            .map(|(_, _, name)| name),
+    );
     let own_home = user.as_deref().and_then(|u| {
         ctx.policy
             .home_for(ctx.namespace)
             .map(|h| inject::home_claim(h, u))
     });
-    let all = match guard::scan(
-        ctx.policy,
-        ctx.namespace,
-        ctx.claims,
+    let guard = Guard {
+        policy: ctx.policy,
+        ns: ctx.namespace,
+        claims: ctx.claims,
         subject,
-        own_home.as_deref(),
-        pod,
-        Some(&used),
-    ) {
+        own_home: own_home.as_deref(),
+    };
+    let all = match guard.scan(pod, Some(&used)) {
         Ok(v) => v,
         Err(reason) => return denied(base, user, &reason),
     };
-    let secret_in_pod = all.iter().any(|v| v.is_secret());
+    let secret_in_pod = guard::has_secret_claim(ctx.policy, ctx.namespace, pod);
+    let administrator =
+        administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user);
+    let denial = guard::check_devices(pod, &all, subject, secret_in_pod, Some(&added))
+        .err()
+        .or_else(|| {
+            (!administrator)
+                .then(|| exposure::targeted(ctx, pod, &added, subject, secret_in_pod))
+                .flatten()
+        });
+    if let Some(reason) = denial {
+        return denied(base, user, &reason);
+    }
     let mut patch = PatchBuilder::default();
     guard::force_read_only(
         pod,
@@ -316,6 +361,39 @@ fn ephemeral(
         Vec::new(),
         Vec::new(),
     )
+}
+
+/// The annotations that record whose notebook a pod is (and what it mounts) are written by the
+/// webhook at creation; changing them later would let another user pass as the notebook's owner
+/// when connecting to it, so only administrators may.
+fn record_kept(
+    ctx: Context<'_>,
+    req: &AdmissionRequest<Pod>,
+    pod: &Pod,
+    base: AdmissionResponse,
+) -> Review {
+    let before = req.old_object.as_ref();
+    let changed = [keys::USER_ANNOTATION, keys::MOUNTS_ANNOTATION]
+        .into_iter()
+        .find(|key| before.and_then(|old| pod::annotation(old, key)) != pod::annotation(pod, key));
+    match changed {
+        Some(key)
+            if !administrators::is_administrator(
+                ctx.policy.settings(),
+                &req.user_info,
+                ctx.webhook_user,
+            ) =>
+        {
+            denied(
+                base,
+                None,
+                &format!(
+                    "the pod annotation {key} records what notebook-volumes decided when the pod was created; only administrators may change it"
+                ),
+            )
+        }
+        _ => passthrough(base),
+    }
 }
 
 fn finish(

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "NOTEBOOK_VOLUMES_SHUTDOWN_TIMEOUT", default_value_t = 25)]
     pub shutdown_timeout: u64,
+    /// The webhook's own username (it creates home claims and passes its own claim guard).
+    /// Default: asked from the API server with a SelfSubjectReview at start-up.
+    #[arg(long, env = "NOTEBOOK_VOLUMES_WEBHOOK_USERNAME")]
+    pub webhook_username: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +139,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     config.listen = args.listen;
     config.probe_listen = args.probe_listen;
     config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+    config.webhook_user = args.webhook_username;
     let handle = server::start(config).await?;
     handle.wait().await?;
     tracing::info!("stopped");

@@ -1,12 +1,11 @@
-//! Home claim I/O on the hot path: one GET of the user's home claim, and creating or adopting it.
+//! Home claim I/O on the hot path: one GET of the user's home claim, and creating it.
 //! Two notebooks of the same user may start at once, so AlreadyExists and conflicts are expected
 //! and resolved by reading the claim again.
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
-use serde_json::json;
 
 use crate::admission::{ClaimInfo, ClaimLookup};
 use crate::keys;
@@ -23,21 +22,20 @@ pub enum ClaimError {
         source: Box<kube::Error>,
     },
     #[error(
-        "cannot create the home PersistentVolumeClaim {namespace}/{name}: {source}; check the webhook's RBAC (create persistentvolumeclaims), the storage class and the namespace quota, then start the notebook again"
+        "cannot read pod {namespace}/{name} to check a connection into it: {source}; check that the webhook may get pods, then retry"
     )]
-    Create {
+    GetPod {
         namespace: String,
         name: String,
         #[source]
         source: Box<kube::Error>,
     },
     #[error(
-        "cannot adopt PersistentVolumeClaim {namespace}/{name} as the home of '{user}': {source}; check that the webhook may patch persistentvolumeclaims, then start the notebook again"
+        "cannot create the home PersistentVolumeClaim {namespace}/{name}: {source}; check the webhook's RBAC (create persistentvolumeclaims), the storage class and the namespace quota, then start the notebook again"
     )]
-    Adopt {
+    Create {
         namespace: String,
         name: String,
-        user: String,
         #[source]
         source: Box<kube::Error>,
     },
@@ -67,6 +65,22 @@ pub async fn get(
     })
 }
 
+/// GET one pod (for a connection into it); `None` when it does not exist.
+pub async fn get_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<k8s_openapi::api::core::v1::Pod>, ClaimError> {
+    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(|source| ClaimError::GetPod {
+            namespace: namespace.into(),
+            name: name.into(),
+            source: Box::new(source),
+        })
+}
+
 /// What creating the home claim came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
@@ -93,42 +107,6 @@ pub async fn create(
         Err(source) => Err(ClaimError::Create {
             namespace,
             name,
-            source: Box::new(source),
-        }),
-    }
-}
-
-/// Marks an existing claim without owner as `user`'s home. The patch carries the resourceVersion
-/// that was read, so a concurrent change makes it fail and the claim is read again.
-pub async fn adopt(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    user: &str,
-    resource_version: Option<&str>,
-) -> Result<(), ClaimError> {
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    let mut metadata = json!({
-        "annotations": {keys::OWNER_ANNOTATION: user},
-        "labels": {keys::HOME_LABEL: "true"},
-    });
-    if let Some(rv) = resource_version {
-        metadata["resourceVersion"] = json!(rv);
-    }
-    let patch = json!({ "metadata": metadata });
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            let existing = get(client, namespace, name).await?;
-            check_owner(namespace, name, existing.as_ref(), user)
-        }
-        Err(source) => Err(ClaimError::Adopt {
-            namespace: namespace.into(),
-            name: name.into(),
-            user: user.into(),
             source: Box::new(source),
         }),
     }

@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod events;
+pub mod identity;
 pub mod sources;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
@@ -17,6 +18,8 @@ pub struct ClusterView {
     pub client: Client,
     pub namespaces: Store<Namespace>,
     pub home_claims: Store<PersistentVolumeClaim>,
+    /// The webhook's own username (it passes its own claim guard when it creates home claims).
+    pub webhook_user: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

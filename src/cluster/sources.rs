@@ -98,6 +98,7 @@ pub fn start(
             client,
             namespaces: ns_store,
             home_claims: pvc_store,
+            webhook_user: None,
         },
         tasks,
     }

@@ -1,5 +1,5 @@
-//! The HTTP surface of the webhook port: `POST /mutate` (pods) and `POST /validate` (policy
-//! ConfigMaps). The same `configure` serves the TLS listener and the in-process tests.
+//! The HTTP surface of the webhook port: `POST /mutate` (pods), `POST /validate` (policy
+//! ConfigMaps), `POST /connect` (connections into pods) and `POST /claims` (the claim guard). The same `configure` serves the TLS listener and the in-process tests.
 
 use std::time::Instant;
 
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .route("/mutate", web::post().to(mutate))
         .route("/validate", web::post().to(validate))
+        .route("/connect", web::post().to(connect))
         .route("/claims", web::post().to(admit_claim));
 }
 
@@ -223,7 +224,7 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
         policy: &policy.snapshot,
         namespace: &ns,
         claims: &lookup,
-        webhook_user: None,
+        webhook_user: cluster.webhook_user.as_deref(),
     };
     let outcome = review(ctx, req);
     if req.dry_run || !outcome.allowed() || outcome.effects.is_empty() {
@@ -240,22 +241,6 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
                             state.metrics.claim_created();
                             tracing::info!(namespace = %ns_name, claim = ?pvc.metadata.name, %user, "home claim created");
                         }
-                    })
-            }
-            Effect::AdoptClaim {
-                namespace,
-                name,
-                owner,
-            } => {
-                let version = fetched
-                    .as_ref()
-                    .filter(|p| p.metadata.name.as_deref() == Some(name.as_str()))
-                    .and_then(|p| p.metadata.resource_version.as_deref());
-                claims::adopt(&cluster.client, namespace, name, owner, version)
-                    .await
-                    .map(|()| {
-                        state.metrics.claim_adopted();
-                        tracing::info!(%namespace, claim = %name, %owner, "home claim adopted");
                     })
             }
         };
@@ -324,6 +309,88 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
     HttpResponse::Ok().json(wire(response))
 }
 
+/// `pods/exec`, `pods/attach`, `pods/portforward` and `pods/proxy` (CONNECT): the request names
+/// the pod, whose spec is read from the API server, and the requester needs the rights its
+/// containers have (another user's notebook: that user or an administrator only).
+async fn connect(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let req: AdmissionRequest<Pod> = match decode(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&state, "connect", started, &e),
+    };
+    let sub_resource = req.sub_resource.clone().unwrap_or_default();
+    let response = match connect_denial(&state, &req, &sub_resource).await {
+        Ok(None) => AdmissionResponse::from(&req),
+        Ok(Some(reason)) | Err(reason) => fail(&req, &reason).response,
+    };
+    let decision = if response.allowed {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    };
+    let elapsed = started.elapsed();
+    state.metrics.admission(
+        "connect",
+        operation(&req.operation),
+        decision,
+        elapsed.as_secs_f64(),
+    );
+    tracing::info!(
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        pod = %req.name,
+        sub_resource = %sub_resource,
+        requester = req.user_info.username.as_deref().unwrap_or(""),
+        decision = decision.as_str(),
+        message = %response.result.message,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "connect admission"
+    );
+    HttpResponse::Ok().json(wire(response))
+}
+
+/// The denial of a connection, if any; `Err` when the pod could not be read (fail closed).
+async fn connect_denial(
+    state: &AppState,
+    req: &AdmissionRequest<Pod>,
+    sub_resource: &str,
+) -> Result<Option<String>, String> {
+    if req.operation != Operation::Connect {
+        return Ok(None);
+    }
+    let Some(cluster) = &state.cluster else {
+        return Ok(None);
+    };
+    let ns_name = req.namespace.clone().unwrap_or_default();
+    let ns = cluster
+        .namespace_info(&ns_name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let pod = claims::get_pod(&cluster.client, &ns_name, &req.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(pod) = pod else {
+        return Ok(None);
+    };
+    let policy = state.policy.load_full();
+    let lookup = AdmissionClaims {
+        fetched: None,
+        cache: Some(&cluster.home_claims),
+    };
+    let ctx = Context {
+        policy: &policy.snapshot,
+        namespace: &ns,
+        claims: &lookup,
+        webhook_user: cluster.webhook_user.as_deref(),
+    };
+    Ok(crate::admission::exposure::connect(
+        ctx,
+        &req.user_info,
+        &pod,
+        sub_resource,
+    ))
+}
+
 /// `POST /claims`: the claim guard for PersistentVolumeClaims and VolumeSnapshots.
 async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
@@ -344,7 +411,7 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
                     policy: &policy.snapshot,
                     namespace: &ns,
                     claims: &lookup,
-                    webhook_user: None,
+                    webhook_user: cluster.webhook_user.as_deref(),
                 };
                 (review_claim(ctx, &req), false)
             }

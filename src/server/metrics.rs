@@ -38,7 +38,6 @@ pub struct Metrics {
     invalid_units: Gauge,
     invalid_seen: Counter,
     claims_created: Counter,
-    claims_adopted: Counter,
     cert_reloads: Family<Labels, Counter>,
 }
 
@@ -62,7 +61,6 @@ impl Metrics {
         let invalid_units = Gauge::default();
         let invalid_seen = Counter::default();
         let claims_created = Counter::default();
-        let claims_adopted = Counter::default();
         let cert_reloads = Family::<Labels, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
@@ -95,11 +93,6 @@ impl Metrics {
             claims_created.clone(),
         );
         registry.register(
-            "notebook_volumes_home_claims_adopted",
-            "Existing PersistentVolumeClaims without owner adopted as a user's home",
-            claims_adopted.clone(),
-        );
-        registry.register(
             "notebook_volumes_certificate_reloads",
             "Serving certificate reloads from disk, by result (ok, error)",
             cert_reloads.clone(),
@@ -112,7 +105,6 @@ impl Metrics {
             invalid_units,
             invalid_seen,
             claims_created,
-            claims_adopted,
             cert_reloads,
         }
     }
@@ -143,10 +135,6 @@ impl Metrics {
 
     pub fn claim_created(&self) {
         self.claims_created.inc();
-    }
-
-    pub fn claim_adopted(&self) {
-        self.claims_adopted.inc();
     }
 
     pub fn certificate_reload(&self, ok: bool) {

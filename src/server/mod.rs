@@ -49,6 +49,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Worker threads per listener (0: one per core).
     pub workers: usize,
+    /// The webhook's own username; learnt from the API server (SelfSubjectReview) when unset.
+    pub webhook_user: Option<String>,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             cert_poll: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(25),
             workers: 0,
+            webhook_user: None,
         }
     }
 }
@@ -82,6 +85,8 @@ pub enum ServeError {
     Server(#[source] std::io::Error),
     #[error("server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Identity(#[from] crate::cluster::identity::IdentityError),
 }
 
 /// A running server: its bound addresses, its state, and how to stop it.
@@ -148,6 +153,11 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
             state
         }
         PolicySource::Cluster { client, namespace } => {
+            let webhook_user = match config.webhook_user.clone() {
+                Some(user) => user,
+                None => crate::cluster::identity::whoami(&client).await?,
+            };
+            tracing::info!(%webhook_user, "the webhook's own identity");
             let mut state = AppState::offline(Vec::new(), namespace.clone());
             state.readiness = Arc::new(Readiness::default());
             let started = sources::start(
@@ -158,7 +168,9 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
                 state.metrics.clone(),
             );
             background.extend(started.tasks);
-            state.cluster = Some(started.view);
+            let mut view = started.view;
+            view.webhook_user = Some(webhook_user);
+            state.cluster = Some(view);
             state
         }
     };

@@ -343,11 +343,13 @@ fn claim_guard_denies_cloning_another_users_home() {
     let c = ClaimCase::new(ALICE).home("legacy-dave", Some("dave"));
     let m = message(&c.create(clone_of("copy", "legacy-dave")));
     assert!(
-        m.contains("a home claim owned by 'dave', not by 'alice'"),
+        m.contains(
+            "the home claim of user 'dave'; only the home's owner and administrators may clone it"
+        ),
         "{m}"
     );
     let c = ClaimCase::new(ALICE).home("legacy", None);
-    assert!(message(&c.create(clone_of("copy", "legacy"))).contains("a home claim with no owner"));
+    assert!(message(&c.create(clone_of("copy", "legacy"))).contains("a home claim;"));
 }
 
 #[test]
@@ -433,7 +435,7 @@ fn claim_guard_denies_snapshots_of_guarded_claims() {
     );
     assert!(message(&c.snapshot("snap", "apps")).contains("library 'apps'"));
     assert!(message(&c.snapshot("snap", "home-carol")).contains("slugs to 'carol'"));
-    assert!(message(&c.snapshot("snap", "legacy-dave")).contains("owned by 'dave'"));
+    assert!(message(&c.snapshot("snap", "legacy-dave")).contains("the home claim of user 'dave'"));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod claims;
 mod cli;
 mod fixtures;
+mod guard_paths;
 mod properties;
 mod rules;
 mod validation;

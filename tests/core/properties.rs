@@ -368,3 +368,34 @@ proptest! {
         }
     }
 }
+
+/// Usernames built to collide: kept names, case variants, names with `--`, and names shaped like
+/// the hashed slugs of other names.
+fn colliding_username() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9]{1,6}",
+        "[a-zA-Z0-9.@_-]{1,12}",
+        "[a-z]{1,4}--[0-9a-f]{16}",
+        "[a-z]{38,44}",
+        "[a-z]{1,4}".prop_map(|s| notebook_volumes::admission::slug(&s.to_uppercase())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// Two distinct usernames never map to one home claim name.
+    #[test]
+    fn distinct_usernames_never_share_a_slug(a in colliding_username(), b in colliding_username()) {
+        use notebook_volumes::admission::slug;
+        prop_assert!(a == b || slug(&a) != slug(&b), "{a:?} and {b:?} both slug to {}", slug(&a));
+        // A slug is itself a valid DNS-1123 label part.
+        let s = slug(&a);
+        prop_assert!(!s.is_empty() && !s.starts_with('-') && !s.ends_with('-'), "{s}");
+        prop_assert!(s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'), "{s}");
+        // The slug of a slug that was hashed is never the slug itself: hashed names are not kept.
+        if s != a {
+            prop_assert_ne!(slug(&s), s.clone());
+        }
+    }
+}

@@ -383,7 +383,7 @@ fn guard_denies_another_users_home_claim() {
         outcome
             .message()
             .unwrap()
-            .contains("home claim 'home-alice' of user 'alice'"),
+            .contains("uses claim 'home-alice', the home claim of user 'alice'; user 'bob' may only mount their own home"),
         "{:?}",
         outcome.message()
     );
@@ -473,18 +473,19 @@ fn home_existing_claim_of_another_owner_is_denied() {
 }
 
 #[test]
-fn home_existing_claim_without_owner_is_adopted() {
-    let case = Case::new(examples(), HUB).claim("home-alice", false, None);
-    let outcome = case.review(&example_pod("kubespawner-alice"));
-    assert!(outcome.allowed());
-    assert_eq!(
-        outcome.effects,
-        vec![Effect::AdoptClaim {
-            namespace: NS.into(),
-            name: "home-alice".into(),
-            owner: "alice".into()
-        }]
-    );
+fn home_existing_claim_not_made_by_the_webhook_is_never_adopted() {
+    for (home, owner) in [(false, None), (true, None), (false, Some("alice"))] {
+        let case = Case::new(examples(), HUB).claim("home-alice", home, owner);
+        let outcome = case.review(&example_pod("kubespawner-alice"));
+        assert!(!outcome.allowed(), "label {home}, owner {owner:?}");
+        assert!(outcome.effects.is_empty());
+        let message = outcome.message().unwrap();
+        assert!(
+            message.contains("was not created by notebook-volumes")
+                && message.contains("an administrator must check its contents"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@
 
 mod cleanup;
 mod cluster;
+pub mod env;
 mod namespace;
 mod process;
 mod recording_webhook;

@@ -107,9 +107,9 @@ pub async fn start_webhook(
 }
 
 /// Registers the webhook at `base_url` (trusted through `ca_bundle`, PEM) as the shipped
-/// manifests do: pods CREATE and pods/ephemeralcontainers UPDATE, and the claim guard (claims
-/// CREATE/UPDATE, volume snapshots CREATE), in `notebook_namespace` while it is labelled, and
-/// policy ConfigMaps in `policy_namespace`. Deleted when the guards drop.
+/// manifests do: pods CREATE, pods/ephemeralcontainers UPDATE, connections into pods, and the
+/// claim guard (claims CREATE/UPDATE, volume snapshots CREATE) in `notebook_namespace` while it is
+/// labelled, and policy ConfigMaps in `policy_namespace`. Deleted when the guards drop.
 pub async fn register_webhooks(
     admin: &Client,
     name: &str,
@@ -143,6 +143,7 @@ pub async fn register_webhooks(
             rules: Some(vec![
                 rule("", "pods", &["CREATE"]),
                 rule("", "pods/ephemeralcontainers", &["UPDATE"]),
+                rule("", "pods", &["UPDATE"]),
             ]),
             namespace_selector: Some(labels(&[
                 (keys::INJECT_LABEL, keys::INJECT_ENABLED),
@@ -175,6 +176,25 @@ pub async fn register_webhooks(
                     policy_namespace,
                 )])),
                 object_selector: Some(labels(&[(keys::POLICY_LABEL, "true")])),
+                side_effects: "None".into(),
+                failure_policy: Some("Fail".into()),
+                timeout_seconds: Some(15),
+                admission_review_versions: vec!["v1".into()],
+                ..Default::default()
+            },
+            ValidatingWebhook {
+                name: "connect.notebook-volumes.io".into(),
+                client_config: client_config("/connect"),
+                rules: Some(
+                    ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
+                        .iter()
+                        .map(|r| rule("", r, &["CONNECT"]))
+                        .collect(),
+                ),
+                namespace_selector: Some(labels(&[
+                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+                    ("kubernetes.io/metadata.name", notebook_namespace),
+                ])),
                 side_effects: "None".into(),
                 failure_policy: Some("Fail".into()),
                 timeout_seconds: Some(15),

@@ -1,0 +1,193 @@
+//! A connection into a running pod (`exec`, `attach`, `portforward`, `proxy`) or a debug container
+//! that shares a container's process namespace (`targetContainerName`, files reachable through
+//! `/proc/<pid>/root`) exposes everything the container can reach. Either needs, for each claim
+//! the container mounts, at least the rights the container has; and another user's notebook,
+//! whose environment carries that user's tokens, is reached only by its user or an administrator.
+
+use std::collections::HashSet;
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::api::core::v1::Pod;
+
+use super::access::Access;
+use super::administrators::is_administrator;
+use super::guard::{Guard, has_secret_claim};
+use super::identity::{self, Subject};
+use super::inject::home_claim;
+use super::patch::ContainerKind;
+use super::pod;
+use super::review::Context;
+use crate::keys;
+
+/// Denial for debug containers among `added` that target a container whose rights the subject
+/// lacks. The caller has already let administrators through.
+pub fn targeted(
+    ctx: Context<'_>,
+    pod: &Pod,
+    added: &HashSet<(ContainerKind, usize)>,
+    subject: &Subject,
+    secret_in_pod: bool,
+) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    for (i, debug) in spec.ephemeral_containers.iter().flatten().enumerate() {
+        let Some(target) = debug.target_container_name.as_deref() else {
+            continue;
+        };
+        if !added.contains(&(ContainerKind::Ephemeral, i)) {
+            continue;
+        }
+        let what = format!(
+            "debug container '{}' targets container '{target}' (sharing its processes and files)",
+            debug.name
+        );
+        if let Some(reason) = other_users_notebook(pod, subject, &what) {
+            return Some(reason);
+        }
+        let containers: HashSet<(ContainerKind, usize)> = spec
+            .containers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name == target)
+            .map(|(c, _)| (ContainerKind::Regular, c))
+            .chain(
+                spec.init_containers
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .filter(|(_, c)| c.name == target)
+                    .map(|(c, _)| (ContainerKind::Init, c)),
+            )
+            .collect();
+        if let Some(reason) = exceeds(ctx, pod, &containers, subject, secret_in_pod, &what) {
+            return Some(reason);
+        }
+    }
+    None
+}
+
+/// Denial for a CONNECT (`pods/exec`, `pods/attach`, `pods/portforward`, `pods/proxy`) into `pod`.
+pub fn connect(
+    ctx: Context<'_>,
+    user_info: &UserInfo,
+    pod: &Pod,
+    sub_resource: &str,
+) -> Option<String> {
+    if is_administrator(ctx.policy.settings(), user_info, ctx.webhook_user) {
+        return None;
+    }
+    let identity = match identity::identify(ctx.policy, user_info, pod::annotations(pod), false) {
+        Ok(identity) => identity,
+        Err(e) => return Some(e.to_string()),
+    };
+    let subject = &identity.subject;
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let what = format!("{sub_resource} into pod '{name}'");
+    if let Some(reason) = other_users_notebook(pod, subject, &what) {
+        return Some(reason);
+    }
+    let spec = pod.spec.as_ref()?;
+    let all: HashSet<(ContainerKind, usize)> = (0..spec.containers.len())
+        .map(|c| (ContainerKind::Regular, c))
+        .chain(
+            (0..spec.init_containers.as_ref().map_or(0, Vec::len))
+                .map(|c| (ContainerKind::Init, c)),
+        )
+        .chain(
+            (0..spec.ephemeral_containers.as_ref().map_or(0, Vec::len))
+                .map(|c| (ContainerKind::Ephemeral, c)),
+        )
+        .collect();
+    let secret_in_pod = has_secret_claim(ctx.policy, ctx.namespace, pod);
+    exceeds(ctx, pod, &all, subject, secret_in_pod, &what)
+}
+
+/// Another user's notebook (the webhook wrote its user) may be entered only by that user.
+fn other_users_notebook(pod: &Pod, subject: &Subject, what: &str) -> Option<String> {
+    let owner = pod::annotation(pod, keys::USER_ANNOTATION)?;
+    if subject.user.as_deref() == Some(owner) {
+        return None;
+    }
+    let who = subject
+        .user
+        .as_deref()
+        .map_or("an anonymous requester".to_string(), |u| {
+            format!("user '{u}'")
+        });
+    Some(format!(
+        "{what}: the pod is the notebook of user '{owner}', and {who} is neither that user nor an administrator (Settings.administrators); its processes carry that user's files and tokens"
+    ))
+}
+
+fn guard_of<'a>(ctx: Context<'a>, subject: &'a Subject) -> Guard<'a, 'a> {
+    Guard {
+        policy: ctx.policy,
+        ns: ctx.namespace,
+        claims: ctx.claims,
+        subject,
+        own_home: None,
+    }
+}
+
+/// Denial when a claim mounted by `containers` gives more than the subject may have.
+fn exceeds(
+    ctx: Context<'_>,
+    pod: &Pod,
+    containers: &HashSet<(ContainerKind, usize)>,
+    subject: &Subject,
+    secret_in_pod: bool,
+    what: &str,
+) -> Option<String> {
+    let mounts: Vec<_> = pod::all_mounts(pod)
+        .into_iter()
+        .filter(|(kind, c, ..)| containers.contains(&(*kind, *c)))
+        .collect();
+    let devices: Vec<_> = pod::all_devices(pod)
+        .into_iter()
+        .filter(|(kind, c, _)| containers.contains(&(*kind, *c)))
+        .collect();
+    let used: HashSet<&str> = mounts
+        .iter()
+        .map(|(_, _, _, m)| m.name.as_str())
+        .chain(devices.iter().map(|(_, _, name)| *name))
+        .collect();
+    let own_home = subject
+        .user
+        .as_deref()
+        .and_then(|u| ctx.policy.home_for(ctx.namespace).map(|h| home_claim(h, u)));
+    let guard = Guard {
+        own_home: own_home.as_deref(),
+        ..guard_of(ctx, subject)
+    };
+    let volumes = match guard.scan(pod, Some(&used)) {
+        Ok(v) => v,
+        Err(reason) => return Some(format!("{what}: {reason}")),
+    };
+    let writable: HashSet<&str> = mounts
+        .iter()
+        .filter(|(_, _, _, m)| m.read_only != Some(true))
+        .map(|(_, _, _, m)| m.name.as_str())
+        .chain(devices.iter().map(|(_, _, name)| *name))
+        .collect();
+    for v in &volumes {
+        let writable_mount = writable.contains(v.name.as_str());
+        let needed = if writable_mount && !v.read_only {
+            Access::Rw
+        } else {
+            Access::Ro
+        };
+        let access = v.access(subject, secret_in_pod);
+        if access < needed {
+            return Some(format!(
+                "{what}: the container has claim '{}' (volume '{}') {}, but the requester's access is '{access}'",
+                v.claim,
+                v.name,
+                if needed == Access::Rw {
+                    "read-write"
+                } else {
+                    "read-only"
+                }
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,83 @@
+//! Claim names the policy reserves in a namespace: share and library claims, claims of a rejected
+//! policy unit, and home claims (by template, whether or not they exist, or by label). Pods,
+//! clones, snapshots and generated ephemeral claims all ask the same question here.
+
+use std::fmt;
+
+use super::claims::ClaimLookup;
+use crate::policy::home_template::user_part;
+use crate::policy::{Library, NamespaceInfo, PolicySnapshot, Share};
+
+/// Why a claim name is not an ordinary claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation<'p> {
+    /// Named by a share or library of a policy unit that failed validation.
+    Protected {
+        unit: &'p str,
+    },
+    Share(&'p Share),
+    Library(&'p Library),
+    /// A name the namespace's Home template gives the user whose slug is `slug`.
+    Home {
+        slug: String,
+    },
+    /// A claim marked as a home (label or owner annotation), e.g. under an earlier template.
+    MarkedHome {
+        owner: Option<String>,
+    },
+}
+
+impl fmt::Display for Reservation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reservation::Protected { unit } => write!(
+                f,
+                "protected: a share or library in {unit} names it and that policy failed validation"
+            ),
+            Reservation::Share(s) => {
+                write!(f, "the claim of {} share '{}'", s.level.as_str(), s.name)
+            }
+            Reservation::Library(l) => write!(f, "the claim of library '{}'", l.name),
+            Reservation::Home { slug } => write!(
+                f,
+                "reserved for the home of the user whose name slugs to '{slug}'"
+            ),
+            Reservation::MarkedHome { owner: Some(o) } => write!(f, "the home claim of user '{o}'"),
+            Reservation::MarkedHome { owner: None } => write!(f, "a home claim"),
+        }
+    }
+}
+
+/// What `claim` is reserved for in `ns`, if anything, most protective reason first.
+pub fn reservation<'p>(
+    policy: &'p PolicySnapshot,
+    ns: &NamespaceInfo,
+    claims: &dyn ClaimLookup,
+    claim: &str,
+) -> Option<Reservation<'p>> {
+    if let Some(unit) = policy.protected_claim(claim) {
+        return Some(Reservation::Protected { unit });
+    }
+    if let Some(share) = policy.shares_for_claim(ns, claim).first() {
+        return Some(Reservation::Share(share));
+    }
+    if let Some(lib) = policy
+        .libraries_in_scope(ns)
+        .into_iter()
+        .find(|l| l.claim_name == claim)
+    {
+        return Some(Reservation::Library(lib));
+    }
+    if let Some(info) = claims
+        .claim(&ns.name, claim)
+        .filter(|info| info.home || info.owner.is_some())
+    {
+        return Some(Reservation::MarkedHome { owner: info.owner });
+    }
+    policy
+        .home_for(ns)
+        .and_then(|h| user_part(&h.claim_name_template, claim))
+        .map(|slug| Reservation::Home {
+            slug: slug.to_string(),
+        })
+}

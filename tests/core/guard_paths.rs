@@ -1,0 +1,476 @@
+//! Every Kubernetes path to a claim's data that the guard closes (docs/security.md lists them):
+//! reserved home names, generic ephemeral volumes, inline volumes, raw block devices, debug
+//! containers and their targets, connections into running pods, and write-down in secret pods.
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::api::core::v1::Pod;
+use notebook_volumes::admission::request::pod_request;
+use notebook_volumes::admission::{Context, Review, exposure, review};
+use notebook_volumes::keys;
+
+use crate::fixtures::{Case, HUB, NS, apply, example_pod, examples, mounts_of, pod, policy};
+
+fn denied_with(outcome: &Review, words: &[&str]) {
+    assert!(!outcome.allowed(), "expected a denial");
+    let message = outcome.message().unwrap_or_default();
+    for w in words {
+        assert!(message.contains(w), "{message:?} lacks {w:?}");
+    }
+}
+
+fn claim_pod(claim: &str) -> Pod {
+    pod(&format!(
+        "metadata: {{name: x}}\nspec:\n  containers: [{{name: c, volumeMounts: [{{name: v, mountPath: /v}}]}}]\n  volumes: [{{name: v, persistentVolumeClaim: {{claimName: {claim}}}}}]\n"
+    ))
+}
+
+#[test]
+fn home_names_are_reserved_for_their_user_before_the_claim_exists() {
+    // bob mounts the claim alice's first launch will create: denied although it does not exist.
+    let outcome = Case::new(examples(), "bob").review(&claim_pod("home-alice"));
+    denied_with(
+        &outcome,
+        &[
+            "claim 'home-alice'",
+            "slugs to 'alice'",
+            "may only mount their own home",
+        ],
+    );
+    // alice may (the webhook creates it on her first notebook launch).
+    assert!(
+        Case::new(examples(), "alice")
+            .review(&claim_pod("home-alice"))
+            .allowed()
+    );
+    // Any name the template can produce is someone's, including names no user has yet.
+    denied_with(
+        &Case::new(examples(), "bob").review(&claim_pod("home-nobody-yet")),
+        &["slugs to 'nobody-yet'"],
+    );
+    // A pod that names no user (hub without username annotation) reaches no home.
+    denied_with(
+        &Case::new(examples(), HUB).review(&claim_pod("home-bob")),
+        &["an anonymous pod"],
+    );
+    // Ordinary claims stay ordinary.
+    assert!(
+        Case::new(examples(), "bob")
+            .review(&claim_pod("scratch"))
+            .allowed()
+    );
+}
+
+#[test]
+fn home_claim_created_by_a_user_under_someone_elses_name_is_refused_to_the_victim() {
+    // carol pre-created `home-dave` (no marks: only the webhook and administrators may set them).
+    let case = Case::new(examples(), HUB).claim("home-dave", false, None);
+    let mut notebook = example_pod("kubespawner-alice");
+    notebook
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert("hub.jupyter.org/username".into(), "dave".into());
+    let outcome = case.review(&notebook);
+    denied_with(
+        &outcome,
+        &["'home-dave'", "was not created by notebook-volumes"],
+    );
+    assert!(outcome.effects.is_empty(), "nothing is adopted");
+}
+
+fn ephemeral_pod(name: &str, template: &str) -> Pod {
+    pod(&format!(
+        "metadata: {{name: {name}}}\nspec:\n  containers: [{{name: c, volumeMounts: [{{name: scratch, mountPath: /s}}]}}]\n  volumes:\n  - name: scratch\n    ephemeral:\n      volumeClaimTemplate:\n{template}"
+    ))
+}
+
+#[test]
+fn ephemeral_volume_may_not_clone_a_share_or_a_home() {
+    let clone = |kind_field: &str, claim: &str| {
+        ephemeral_pod(
+            "x",
+            &format!(
+                "        spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}, {kind_field}: {{kind: PersistentVolumeClaim, name: {claim}}}}}\n"
+            ),
+        )
+    };
+    for field in ["dataSource", "dataSourceRef"] {
+        denied_with(
+            &Case::new(examples(), "alice").review(&clone(field, "mergers-data")),
+            &["clones claim 'mergers-data'", "secret share 'mergers'"],
+        );
+        denied_with(
+            &Case::new(examples(), "bob").review(&clone(field, "finance-data")),
+            &["clones claim 'finance-data'", "private share 'finance'"],
+        );
+        denied_with(
+            &Case::new(examples(), "bob").review(&clone(field, "home-alice")),
+            &["clones claim 'home-alice'"],
+        );
+        denied_with(
+            &Case::new(examples(), "bob").review(&clone(field, "apps")),
+            &["library 'apps'"],
+        );
+        assert!(
+            Case::new(examples(), "bob")
+                .review(&clone(field, "scratch-src"))
+                .allowed()
+        );
+    }
+    let cross = ephemeral_pod(
+        "x",
+        "        spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}, dataSourceRef: {kind: PersistentVolumeClaim, name: data, namespace: other}}\n",
+    );
+    denied_with(
+        &Case::new(examples(), "bob").review(&cross),
+        &["from namespace 'other'"],
+    );
+}
+
+#[test]
+fn ephemeral_volume_may_not_mark_bind_or_be_named_as_a_reserved_claim() {
+    let plain =
+        "        spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n";
+    let marked = format!(
+        "        metadata: {{labels: {{{}: \"true\"}}, annotations: {{{}: dave}}}}\n{plain}",
+        keys::HOME_LABEL,
+        keys::OWNER_ANNOTATION
+    );
+    denied_with(
+        &Case::new(examples(), "carol").review(&ephemeral_pod("x", &marked)),
+        &["marks its claim as a home"],
+    );
+    let bound = "        spec: {accessModes: [ReadWriteOnce], volumeName: pv-finance, resources: {requests: {storage: 1Gi}}}\n";
+    denied_with(
+        &Case::new(examples(), "carol").review(&ephemeral_pod("x", bound)),
+        &["volumeName", "administrator"],
+    );
+    // Pod `home` with volume `scratch` makes claim `home-scratch`: user scratch's home.
+    denied_with(
+        &Case::new(examples(), "carol").review(&ephemeral_pod("home", plain)),
+        &["would create claim 'home-scratch'"],
+    );
+    assert!(
+        Case::new(examples(), "carol")
+            .review(&ephemeral_pod("x", plain))
+            .allowed()
+    );
+}
+
+const SETTINGS_ALLOWING_NFS: &str =
+    "kind: Settings\nallowedVolumeTypes: [nfs]\nallowedCSIDrivers: [nfs.csi.k8s.io]\n";
+
+fn inline_pod(volume: &str) -> Pod {
+    pod(&format!(
+        "metadata: {{name: x}}\nspec:\n  containers: [{{name: c}}]\n  volumes: [{{name: v, {volume}}}]\n"
+    ))
+}
+
+#[test]
+fn inline_volumes_that_reach_storage_directly_are_denied_unless_settings_allow_them() {
+    let nfs = inline_pod("nfs: {server: nfs.example, path: /exports/finance}");
+    let csi = inline_pod("csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: nfs.example}}");
+    let host = inline_pod("hostPath: {path: /srv/finance}");
+    denied_with(
+        &Case::new(examples(), "bob").review(&nfs),
+        &["inline 'nfs' volume", "allowedVolumeTypes"],
+    );
+    denied_with(
+        &Case::new(examples(), "bob").review(&csi),
+        &["driver 'nfs.csi.k8s.io'", "allowedCSIDrivers"],
+    );
+    denied_with(
+        &Case::new(examples(), "bob").review(&host),
+        &["inline 'hostPath' volume"],
+    );
+    let allowing = policy(SETTINGS_ALLOWING_NFS);
+    assert!(
+        Case::new(policy(SETTINGS_ALLOWING_NFS), "bob")
+            .review(&nfs)
+            .allowed()
+    );
+    assert!(
+        Case::new(policy(SETTINGS_ALLOWING_NFS), "bob")
+            .review(&csi)
+            .allowed()
+    );
+    assert!(!Case::new(allowing, "bob").review(&host).allowed());
+    for safe in [
+        "emptyDir: {}",
+        "configMap: {name: c}",
+        "secret: {secretName: s}",
+        "downwardAPI: {items: []}",
+        "projected: {sources: []}",
+    ] {
+        assert!(
+            Case::new(examples(), "bob")
+                .review(&inline_pod(safe))
+                .allowed(),
+            "{safe}"
+        );
+    }
+    // A volume with no source this webhook knows (a newer API field) fails closed.
+    denied_with(
+        &Case::new(examples(), "bob").review(&inline_pod("future: {}")),
+        &["cannot check"],
+    );
+}
+
+fn device_pod(claim: &str) -> Pod {
+    pod(&format!(
+        "metadata: {{name: x}}\nspec:\n  containers: [{{name: c, volumeDevices: [{{name: v, devicePath: /dev/xvda}}]}}]\n  volumes: [{{name: v, persistentVolumeClaim: {{claimName: {claim}}}}}]\n"
+    ))
+}
+
+#[test]
+fn raw_block_devices_need_read_write_access() {
+    // bob reads finance: a block device cannot be made read-only, so he may not map it.
+    denied_with(
+        &Case::new(examples(), "bob").review(&device_pod("finance-data")),
+        &["raw block device", "'ro'"],
+    );
+    denied_with(
+        &Case::new(examples(), "erin").review(&device_pod("finance-data")),
+        &["may not access"],
+    );
+    denied_with(
+        &Case::new(examples(), "bob").review(&device_pod("apps")),
+        &["raw block device"],
+    );
+    assert!(
+        Case::new(examples(), "alice")
+            .review(&device_pod("finance-data"))
+            .allowed()
+    );
+    assert!(
+        Case::new(examples(), "bob")
+            .review(&device_pod("scratch"))
+            .allowed()
+    );
+}
+
+fn request_adding_debug(old: &Pod, new: &Pod, user: &str, groups: &[&str]) -> Review {
+    let case = Case::new(examples(), user).groups(groups);
+    let mut req = pod_request(new, NS, &case.requester, false, true).unwrap();
+    req.old_object = Some(old.clone());
+    let ctx = Context {
+        policy: &case.policy,
+        namespace: &case.ns,
+        claims: &case.claims,
+        webhook_user: None,
+    };
+    review(ctx, &req)
+}
+
+const RUNNING: &str = "metadata:\n  name: nb\n  annotations: {notebook-volumes.io/user: alice}\nspec:\n  containers: [{name: notebook, volumeMounts: [{name: f, mountPath: /f}]}]\n  volumes: [{name: f, persistentVolumeClaim: {claimName: finance-data}}]\n";
+
+fn with_debug(base: &str, debug: &str) -> Pod {
+    pod(&format!("{base}  ephemeralContainers: [{debug}]\n"))
+}
+
+#[test]
+fn debug_containers_are_judged_alone_not_with_earlier_ones() {
+    // An administrator's earlier debug container mounted the share; erin (no access) may still
+    // add one that mounts nothing from the policy.
+    let earlier = with_debug(
+        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}",
+    );
+    let later = with_debug(
+        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}, {name: d2}",
+    );
+    assert!(request_adding_debug(&earlier, &later, "erin", &[]).allowed());
+    // But not one that mounts it.
+    let mounting = with_debug(
+        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}, {name: d2, volumeMounts: [{name: f, mountPath: /g}]}",
+    );
+    denied_with(
+        &request_adding_debug(&earlier, &mounting, "erin", &[]),
+        &["may not access"],
+    );
+    // Nor one that maps it as a raw device with read-only rights.
+    let device = with_debug(
+        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}, {name: d2, volumeDevices: [{name: f, devicePath: /dev/x}]}",
+    );
+    denied_with(
+        &request_adding_debug(&earlier, &device, "bob", &[]),
+        &["raw block device"],
+    );
+}
+
+#[test]
+fn debug_container_targeting_a_container_needs_its_rights() {
+    let running = pod(RUNNING);
+    let targeting = with_debug(RUNNING, "{name: d, targetContainerName: notebook}");
+    // bob is not alice: her notebook's processes carry her files and tokens.
+    denied_with(
+        &request_adding_debug(&running, &targeting, "bob", &[]),
+        &["targets container 'notebook'", "notebook of user 'alice'"],
+    );
+    assert!(request_adding_debug(&running, &targeting, "alice", &[]).allowed());
+    assert!(request_adding_debug(&running, &targeting, "root", &["system:masters"]).allowed());
+    // A pod that is nobody's notebook: the target's read-write finance mount needs write access.
+    let job = RUNNING.replace("notebook-volumes.io/user: alice", "x: y");
+    let targeting_job = with_debug(&job, "{name: d, targetContainerName: notebook}");
+    denied_with(
+        &request_adding_debug(&pod(&job), &targeting_job, "bob", &[]),
+        &["claim 'finance-data'", "read-write", "access is 'ro'"],
+    );
+    assert!(request_adding_debug(&pod(&job), &targeting_job, "alice", &[]).allowed());
+}
+
+fn connect(pod: &Pod, user: &str, groups: &[&str]) -> Option<String> {
+    let case = Case::new(examples(), user);
+    let ctx = Context {
+        policy: &case.policy,
+        namespace: &case.ns,
+        claims: &case.claims,
+        webhook_user: Some("system:serviceaccount:notebook-volumes:notebook-volumes"),
+    };
+    let info = UserInfo {
+        username: Some(user.into()),
+        groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+        ..Default::default()
+    };
+    exposure::connect(ctx, &info, pod, "exec")
+}
+
+#[test]
+fn exec_attach_and_port_forward_into_a_notebook_are_for_its_user() {
+    let notebook = pod(RUNNING);
+    let denial = connect(&notebook, "bob", &[]).expect("bob is denied");
+    assert!(
+        denial.contains("exec into pod 'nb'") && denial.contains("notebook of user 'alice'"),
+        "{denial}"
+    );
+    assert_eq!(connect(&notebook, "alice", &[]), None);
+    assert_eq!(connect(&notebook, "root", &["system:masters"]), None);
+    assert_eq!(
+        connect(
+            &notebook,
+            "system:serviceaccount:notebook-volumes:notebook-volumes",
+            &[]
+        ),
+        None
+    );
+    // Into a pod that is nobody's notebook: the requester needs the rights its containers have.
+    let job = pod(&RUNNING.replace("notebook-volumes.io/user: alice", "x: y"));
+    let denial = connect(&job, "bob", &[]).expect("bob only reads finance");
+    assert!(denial.contains("access is 'ro'"), "{denial}");
+    assert!(
+        connect(&job, "erin", &[])
+            .expect("erin has no access")
+            .contains("may not access")
+    );
+    assert_eq!(connect(&job, "alice", &[]), None);
+}
+
+#[test]
+fn secret_notebook_makes_claims_outside_the_policy_read_only_too() {
+    let case = Case::new(examples(), HUB);
+    let mut notebook = example_pod("kubespawner-alice-secret");
+    let spec = notebook.spec.as_mut().unwrap();
+    spec.volumes = Some(vec![
+        serde_yaml::from_str("{name: scratch, persistentVolumeClaim: {claimName: scratch}}")
+            .unwrap(),
+    ]);
+    spec.containers[0].volume_mounts = Some(vec![
+        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+    ]);
+    let outcome = case.review(&notebook);
+    assert!(outcome.allowed(), "{:?}", outcome.message());
+    let patched = apply(&notebook, &outcome);
+    let container = patched.spec.as_ref().unwrap().containers[0].name.clone();
+    assert!(mounts_of(&patched, &container).contains(&("/scratch".to_string(), true)));
+    assert!(
+        outcome
+            .response
+            .warnings
+            .iter()
+            .flatten()
+            .any(|w| w.contains("claim 'scratch'") && w.contains("no write-down")),
+        "{:?}",
+        outcome.response.warnings
+    );
+    // Without secret data, the scratch claim stays read-write.
+    let mut plain = example_pod("kubespawner-alice");
+    plain.spec = patched.spec.clone();
+    plain.spec.as_mut().unwrap().containers[0].volume_mounts = Some(vec![
+        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+    ]);
+    plain.spec.as_mut().unwrap().volumes = Some(vec![
+        serde_yaml::from_str("{name: scratch, persistentVolumeClaim: {claimName: scratch}}")
+            .unwrap(),
+    ]);
+    let outcome = case.review(&plain);
+    let patched = apply(&plain, &outcome);
+    assert!(mounts_of(&patched, &container).contains(&("/scratch".to_string(), false)));
+}
+
+#[test]
+fn secret_shares_annotation_is_capped() {
+    let mut notebook = example_pod("kubespawner-alice-secret");
+    let names: Vec<String> = (0..100_000).map(|i| format!("s{i}")).collect();
+    notebook
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(keys::SECRET_SHARES_ANNOTATION.into(), names.join(","));
+    denied_with(
+        &Case::new(examples(), HUB).review(&notebook),
+        &["more than 64 secret shares"],
+    );
+    // Repeats of one name count once.
+    let repeated = vec!["mergers"; 100_000].join(",");
+    notebook
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(keys::SECRET_SHARES_ANNOTATION.into(), repeated);
+    assert!(Case::new(examples(), HUB).review(&notebook).allowed());
+}
+
+#[test]
+fn the_record_of_whose_notebook_it_is_cannot_be_rewritten_by_users() {
+    use notebook_volumes::admission::request::Requester;
+    let old = pod(RUNNING);
+    let mut forged = old.clone();
+    forged
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(keys::USER_ANNOTATION.into(), "bob".into());
+    let update = |pod: &Pod, user: &str, groups: &[&str]| {
+        let case = Case::new(examples(), user);
+        let requester = Requester {
+            username: user.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let mut req = pod_request(pod, NS, &requester, false, false).unwrap();
+        req.operation = kube::core::admission::Operation::Update;
+        req.old_object = Some(old.clone());
+        let ctx = Context {
+            policy: &case.policy,
+            namespace: &case.ns,
+            claims: &case.claims,
+            webhook_user: None,
+        };
+        review(ctx, &req)
+    };
+    denied_with(
+        &update(&forged, "bob", &[]),
+        &["notebook-volumes.io/user", "only administrators"],
+    );
+    assert!(update(&forged, "root", &["system:masters"]).allowed());
+    // Other changes (labels, other annotations) are not the guard's business.
+    let mut relabelled = old.clone();
+    relabelled.metadata.labels = Some([("team".to_string(), "x".to_string())].into());
+    assert!(update(&relabelled, "bob", &[]).allowed());
+}

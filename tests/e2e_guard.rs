@@ -1,0 +1,355 @@
+//! End-to-end, through the real API server: every path to a claim's data that a user with edit
+//! rights in an enabled namespace could take around the guard is refused (docs/security.md lists
+//! them): squatting a home before its first launch, generic ephemeral volumes that clone a share
+//! or take a home's name, inline volumes, raw block devices, debug containers that target another
+//! user's notebook, and exec/attach/port-forward/proxy into it.
+
+mod support;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use support::env::*;
+use support::webhook::*;
+
+fn pod(value: Value) -> Pod {
+    serde_json::from_value(value).expect("pod")
+}
+
+fn ephemeral_pod(name: &str, template: Value) -> Pod {
+    pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {
+            "containers": [{"name": "job", "image": "busybox", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}],
+            "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": template}}]
+        }
+    }))
+}
+
+fn volume_pod(name: &str, volume: Value) -> Pod {
+    let mut volume = volume;
+    volume["name"] = json!("v");
+    pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"containers": [{"name": "job", "image": "busybox"}], "volumes": [volume]}
+    }))
+}
+
+fn assert_contains(message: &str, words: &[&str]) {
+    for w in words {
+        assert!(message.contains(w), "{message:?} lacks {w:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_cannot_be_squatted_before_its_first_launch() {
+    let env = Env::start().await;
+    // bob mounts the claim alice's first launch will create, before she ever started.
+    let bob = env.pods_as_user("bob", &[]);
+    let message = denial(
+        bob.create(&PostParams::default(), &claim_pod("squat", "home-alice"))
+            .await,
+    );
+    assert_contains(
+        &message,
+        &[
+            "'home-alice'",
+            "slugs to 'alice'",
+            "may only mount their own home",
+        ],
+    );
+    // So alice's first launch gets a home nobody else holds.
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-alice", "alice", &[]),
+        )
+        .await
+        .expect("alice's notebook starts");
+    let home = env.claims().get("home-alice").await.expect("home created");
+    assert_eq!(
+        home.metadata.annotations.unwrap()[notebook_volumes::keys::OWNER_ANNOTATION],
+        "alice"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_ephemeral_volumes_cannot_clone_shares_or_take_home_names() {
+    let env = Env::start().await;
+    let carol = env.pods_as_user("carol", &[]);
+    let spec = |extra: Value| {
+        let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        spec
+    };
+    // A clone of the secret share (carol may not read it) and of the private one (she reads it:
+    // the copy would still leave the policy).
+    for (claim, share) in [
+        ("mergers-data", "secret share 'mergers'"),
+        ("finance-data", "private share 'finance'"),
+    ] {
+        for field in ["dataSource", "dataSourceRef"] {
+            let template = json!({"spec": spec(json!({field: {"kind": "PersistentVolumeClaim", "name": claim}}))});
+            let message = denial(
+                carol
+                    .create(&PostParams::default(), &ephemeral_pod("clone", template))
+                    .await,
+            );
+            assert_contains(&message, &[&format!("clones claim '{claim}'"), share]);
+        }
+    }
+    // A claim marked as someone's home.
+    let template = json!({
+        "metadata": {"labels": {"notebook-volumes.io/home": "true"}, "annotations": {"notebook-volumes.io/owner": "dave"}},
+        "spec": spec(json!({}))
+    });
+    let message = denial(
+        carol
+            .create(&PostParams::default(), &ephemeral_pod("marked", template))
+            .await,
+    );
+    assert_contains(&message, &["marks its claim as a home"]);
+    // Pod `home` + volume `scratch` = claim `home-scratch`, the home name of user `scratch`.
+    let message = denial(
+        carol
+            .create(
+                &PostParams::default(),
+                &ephemeral_pod("home", json!({"spec": spec(json!({}))})),
+            )
+            .await,
+    );
+    assert_contains(&message, &["would create claim 'home-scratch'"]);
+    // An ordinary ephemeral volume is fine.
+    carol
+        .create(
+            &PostParams::default(),
+            &ephemeral_pod("ok", json!({"spec": spec(json!({}))})),
+        )
+        .await
+        .expect("a plain ephemeral volume is admitted");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_volumes_and_raw_devices_cannot_reach_share_data() {
+    let env = Env::start().await;
+    let bob = env.pods_as_user("bob", &[]);
+    for (name, volume, words) in [
+        (
+            "nfs",
+            json!({"nfs": {"server": "nfs.example", "path": "/exports/finance"}}),
+            vec!["inline 'nfs' volume", "allowedVolumeTypes"],
+        ),
+        (
+            "csi",
+            json!({"csi": {"driver": "nfs.csi.k8s.io", "volumeAttributes": {"server": "nfs.example", "share": "/finance"}}}),
+            vec!["driver 'nfs.csi.k8s.io'"],
+        ),
+        (
+            "host",
+            json!({"hostPath": {"path": "/srv/finance"}}),
+            vec!["inline 'hostPath' volume"],
+        ),
+    ] {
+        let message = denial(
+            bob.create(&PostParams::default(), &volume_pod(name, volume))
+                .await,
+        );
+        assert_contains(&message, &words);
+    }
+    // bob only reads finance: as a raw block device it could not be kept read-only.
+    let device = pod(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "block"},
+        "spec": {
+            "containers": [{"name": "job", "image": "busybox", "volumeDevices": [{"name": "f", "devicePath": "/dev/xvdf"}]}],
+            "volumes": [{"name": "f", "persistentVolumeClaim": {"claimName": "finance-data"}}]
+        }
+    }));
+    let message = denial(bob.create(&PostParams::default(), &device).await);
+    assert_contains(&message, &["raw block device", "'ro'"]);
+    // alice writes finance: she may.
+    env.pods_as_user("alice", &[])
+        .create(&PostParams::default(), &device)
+        .await
+        .expect("a writer may map the share as a device");
+    env.stop().await;
+}
+
+async fn add_debug(pods: &Api<Pod>, pod: &str, container: Value) -> Result<Pod, kube::Error> {
+    let patch = json!({"spec": {"ephemeralContainers": [container]}});
+    pods.patch_subresource(
+        "ephemeralcontainers",
+        pod,
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
+    let env = Env::start().await;
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-alice", "alice", &[]),
+        )
+        .await
+        .expect("alice's notebook");
+    // bob may not share the processes (and files, tokens) of alice's notebook.
+    let bob = env.pods_as_user("bob", &[]);
+    let message = denial(
+        add_debug(
+            &bob,
+            "jupyter-alice",
+            json!({"name": "peek", "image": "busybox", "targetContainerName": "notebook"}),
+        )
+        .await,
+    );
+    assert_contains(
+        &message,
+        &["targets container 'notebook'", "notebook of user 'alice'"],
+    );
+    // alice may debug her own notebook.
+    let alice = env.pods_as_user("alice", &[]);
+    add_debug(
+        &alice,
+        "jupyter-alice",
+        json!({"name": "mine", "image": "busybox", "targetContainerName": "notebook"}),
+    )
+    .await
+    .expect("alice debugs her notebook");
+    // alice's earlier debug container mounted the finance share in her job; erin (no access)
+    // adds one that mounts nothing from the policy: judged alone, it is allowed.
+    alice
+        .create(&PostParams::default(), &claim_pod("report", "finance-data"))
+        .await
+        .expect("alice's job");
+    add_debug(&alice, "report", json!({"name": "d1", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}))
+        .await
+        .expect("alice's debug container");
+    let erin = env.pods_as_user("erin", &[]);
+    add_debug(&erin, "report", json!({"name": "d2", "image": "busybox"}))
+        .await
+        .expect("a debug container without mounts is erin's to add");
+    let message = denial(
+        add_debug(&erin, "report", json!({"name": "d3", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]})).await,
+    );
+    assert_contains(&message, &["finance", "may not access"]);
+    env.stop().await;
+}
+
+/// Lets every authenticated user open connections into pods of the namespace, as `edit` does.
+async fn allow_connections(admin: &Client, ns: &str) {
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("connect".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["".into()]),
+            resources: Some(
+                ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            verbs: ["get", "create"].map(String::from).to_vec(),
+            ..Default::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("Role");
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("connect".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "connect".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "Group".into(),
+            name: "system:authenticated".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            namespace: None,
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+}
+
+/// Opens `sub_resource` of a pod as `client`; the error text (no node runs here, so even an
+/// admitted connection fails later, but not with the webhook's denial).
+async fn open(client: &Client, ns: &str, pod: &str, sub_resource: &str) -> String {
+    let request = kube::core::Request::new(format!("/api/v1/namespaces/{ns}/pods"))
+        .get_subresource(sub_resource, pod)
+        .expect("request");
+    let request = if sub_resource == "exec" {
+        let uri = format!("{}?command=ls&stdout=true", request.uri());
+        let mut r = request;
+        *r.uri_mut() = uri.parse().expect("uri");
+        r
+    } else {
+        request
+    };
+    match client.request_text(request).await {
+        Ok(text) => text,
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_attach_port_forward_and_proxy_into_another_users_notebook_are_refused() {
+    let env = Env::start().await;
+    allow_connections(&env.admin, env.ns.name()).await;
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-alice", "alice", &[]),
+        )
+        .await
+        .expect("alice's notebook");
+    // bob cannot rewrite whose notebook it is to pass as alice.
+    let forged = json!({"metadata": {"annotations": {"notebook-volumes.io/user": "bob"}}});
+    let message = denial(
+        env.pods_as_user("bob", &[])
+            .patch(
+                "jupyter-alice",
+                &PatchParams::default(),
+                &Patch::Merge(&forged),
+            )
+            .await,
+    );
+    assert_contains(
+        &message,
+        &["notebook-volumes.io/user", "only administrators"],
+    );
+    let ns = env.ns.name();
+    let bob = env.cluster.client_as("bob", &[]);
+    let alice = env.cluster.client_as("alice", &[]);
+    for sub in ["exec", "proxy", "portforward", "attach"] {
+        let denied = open(&bob, ns, "jupyter-alice", sub).await;
+        assert_contains(&denied, &["notebook of user 'alice'"]);
+        // alice and an administrator pass the webhook (the connection then fails for want of a
+        // node, with another message).
+        for (who, client) in [("alice", &alice), ("admin", &env.admin)] {
+            let passed = open(client, ns, "jupyter-alice", sub).await;
+            assert!(
+                !passed.contains("notebook of user"),
+                "{who} {sub}: {passed}"
+            );
+        }
+    }
+    env.stop().await;
+}

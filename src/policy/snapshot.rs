@@ -3,12 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_yaml::Value;
-
 use super::check::{Item, check_document};
 use super::model::{Home, Library, NamespaceInfo, Scope, Settings, Share};
 use super::origin::{Finding, Severity};
-use super::parse::{ParsedDoc, Source, parse_source, parse_value, split_documents};
+use super::parse::{ParsedDoc, Source, parse_source};
+use super::protection::Protection;
 use super::rules::{path_within, paths_overlap};
 use super::share_index::ShareIndex;
 
@@ -41,6 +40,9 @@ pub struct PolicySnapshot {
     everywhere: Vec<usize>,
     by_selector: Vec<usize>,
     share_claims: HashMap<String, Vec<usize>>,
+    /// Unit name → what it protects, for every rejected unit.
+    rejected: BTreeMap<String, Protection>,
+    /// Claim → the rejected unit that protects it.
     protected_claims: BTreeMap<String, String>,
     reports: Vec<UnitReport>,
 }
@@ -150,9 +152,19 @@ impl Pending {
 
 impl PolicySnapshot {
     /// Compiles units in the given order (first come, first served: a later unit that conflicts
-    /// with an earlier one is the one rejected). Never fails: rejected units are reported, their
-    /// share claims protected.
+    /// with an earlier one is the one rejected). Never fails: rejected units are reported, and
+    /// what they name stays protected (see `compile_with`).
     pub fn compile(units: &[Unit]) -> PolicySnapshot {
+        Self::compile_with(units, &BTreeMap::new())
+    }
+
+    /// Like `compile`, knowing what the last accepted version of each unit protected (the server
+    /// keeps it per ConfigMap). A rejected unit protects the claims and Home templates of its
+    /// last accepted version and those a tolerant scan finds in its rejected text.
+    pub fn compile_with(
+        units: &[Unit],
+        last_accepted: &BTreeMap<String, Protection>,
+    ) -> PolicySnapshot {
         let mut snap = PolicySnapshot::default();
         let mut parsed_units: Vec<Vec<ParsedDoc>> = Vec::with_capacity(units.len());
         let mut share_docs: Vec<(usize, usize)> = Vec::new();
@@ -203,7 +215,7 @@ impl PolicySnapshot {
         }
         snap.shares = committed.into_shares();
         snap.warn_undefined_groups(&parsed_units, &share_docs);
-        snap.protect_rejected(&rejected);
+        snap.protect_rejected(&rejected, last_accepted);
         snap.index();
         snap
     }
@@ -360,28 +372,56 @@ impl PolicySnapshot {
         }
     }
 
-    /// Shares of a rejected unit are absent but their claims stay protected: the guard denies
-    /// pods that reference them, so a broken policy never opens access.
-    fn protect_rejected(&mut self, rejected: &[&Unit]) {
-        let defined: BTreeSet<&str> = self.shares.iter().map(|s| s.claim_name.as_str()).collect();
-        let mut protected = BTreeMap::new();
+    /// The documents of a rejected unit are absent, but what it names stays protected: the guard
+    /// denies pods that reference those claims, so a broken policy never opens access.
+    fn protect_rejected(
+        &mut self,
+        rejected: &[&Unit],
+        last_accepted: &BTreeMap<String, Protection>,
+    ) {
         for unit in rejected {
+            let mut protection = last_accepted.get(&unit.name).cloned().unwrap_or_default();
             for source in &unit.sources {
-                for raw in split_documents(&source.text) {
-                    let Ok(Value::Mapping(map)) = parse_value(&source.origin, &raw) else {
-                        continue;
-                    };
-                    let is_share = map.get("kind").and_then(Value::as_str) == Some("Share");
-                    if let (true, Some(claim)) =
-                        (is_share, map.get("claimName").and_then(Value::as_str))
-                        && !defined.contains(claim)
-                    {
-                        protected.insert(claim.to_string(), unit.name.clone());
-                    }
-                }
+                protection.merge(&Protection::scan(&source.text));
+            }
+            for claim in &protection.claims {
+                self.protected_claims
+                    .entry(claim.clone())
+                    .or_insert_with(|| unit.name.clone());
+            }
+            self.rejected.insert(unit.name.clone(), protection);
+        }
+    }
+
+    /// What each accepted unit protects: the claims of its shares and libraries and its Home
+    /// templates. The server keeps this to protect a unit whose next version is rejected.
+    pub fn accepted_protection(&self) -> BTreeMap<String, Protection> {
+        let mut out: BTreeMap<String, Protection> = self
+            .reports
+            .iter()
+            .filter(|r| r.accepted)
+            .map(|r| (r.unit.clone(), Protection::default()))
+            .collect();
+        let claims = self
+            .shares
+            .iter()
+            .map(|s| (&s.origin.unit, &s.claim_name))
+            .chain(
+                self.libraries
+                    .iter()
+                    .map(|l| (&l.origin.unit, &l.claim_name)),
+            );
+        for (unit, claim) in claims {
+            if let Some(p) = out.get_mut(unit) {
+                p.claims.insert(claim.clone());
             }
         }
-        self.protected_claims = protected;
+        for home in &self.homes {
+            if let Some(p) = out.get_mut(&home.origin.unit) {
+                p.home_templates.insert(home.claim_name_template.clone());
+            }
+        }
+        out
     }
 
     fn index(&mut self) {
@@ -478,9 +518,22 @@ impl PolicySnapshot {
         &self.libraries
     }
 
-    /// The unit whose rejection protects this claim, if any.
+    /// The rejected unit that protects this claim as a share's or a library's, if any.
     pub fn protected_claim(&self, claim: &str) -> Option<&str> {
         self.protected_claims.get(claim).map(String::as_str)
+    }
+
+    /// The rejected unit with a Home template that can produce this claim name, if any.
+    pub fn protected_home(&self, claim: &str) -> Option<&str> {
+        self.rejected
+            .iter()
+            .find(|(_, p)| p.home_template_for(claim).is_some())
+            .map(|(unit, _)| unit.as_str())
+    }
+
+    /// What each rejected unit protects until it is fixed.
+    pub fn rejected_protection(&self) -> &BTreeMap<String, Protection> {
+        &self.rejected
     }
 
     pub fn reports(&self) -> &[UnitReport] {

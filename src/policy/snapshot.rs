@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::check::{Item, check_document};
+use super::home_template::user_part;
 use super::model::{Home, Library, NamespaceInfo, Scope, Settings, Share};
 use super::origin::{Finding, Severity};
 use super::parse::{ParsedDoc, Source, parse_source};
@@ -150,6 +151,98 @@ impl Pending {
     }
 }
 
+/// A claim is a share's, a library's or a user's home, never two of these where scopes may
+/// overlap: a library on a share's claim would mount the share's data in every notebook, and a
+/// Home template that produces a share's claim would make it someone's home, read-write.
+fn claim_clashes<'a>(
+    committed: &'a ShareIndex,
+    unit: &'a Pending,
+    item: &Item,
+    libraries: impl Iterator<Item = &'a Library>,
+    homes: impl Iterator<Item = &'a Home>,
+) -> Vec<(&'static str, String)> {
+    let shares_reaching = |scope: &Scope| -> Vec<&'a Share> {
+        committed
+            .reaching(scope)
+            .into_iter()
+            .chain(unit.shares.reaching(scope))
+            .filter(|s| s.scope.may_overlap(scope))
+            .collect()
+    };
+    let home_of = |template: &str, claim: &str, other: &str, unit: &str| {
+        user_part(template, claim).map(|user| {
+            format!(
+                "claim '{claim}' is the home claim of user slug '{user}' under Home template '{template}' (in {unit}), and {other}; a claim must not be both"
+            )
+        })
+    };
+    let mut out = Vec::new();
+    match item {
+        Item::Share(s) => {
+            for l in
+                libraries.filter(|l| l.claim_name == s.claim_name && l.scope.may_overlap(&s.scope))
+            {
+                out.push(("claimName", format!(
+                    "claim '{}' is the claim of library '{}' (in {}); a library is mounted in every notebook, so a share may not use its claim",
+                    s.claim_name, l.name, l.origin.unit
+                )));
+            }
+            for h in homes.filter(|h| h.scope.may_overlap(&s.scope)) {
+                if let Some(m) = home_of(
+                    &h.claim_name_template,
+                    &s.claim_name,
+                    &format!("share '{}' uses it", s.name),
+                    &h.origin.unit,
+                ) {
+                    out.push(("claimName", m));
+                }
+            }
+        }
+        Item::Library(l) => {
+            for s in shares_reaching(&l.scope)
+                .into_iter()
+                .filter(|s| s.claim_name == l.claim_name)
+            {
+                out.push(("claimName", format!(
+                    "claim '{}' is the claim of share '{}' (in {}); a library is mounted in every notebook, so it would expose the share's data",
+                    l.claim_name, s.name, s.origin.unit
+                )));
+            }
+            for h in homes.filter(|h| h.scope.may_overlap(&l.scope)) {
+                if let Some(m) = home_of(
+                    &h.claim_name_template,
+                    &l.claim_name,
+                    &format!("library '{}' uses it", l.name),
+                    &h.origin.unit,
+                ) {
+                    out.push(("claimName", m));
+                }
+            }
+        }
+        Item::Home(h) => {
+            let template = &h.claim_name_template;
+            for s in shares_reaching(&h.scope) {
+                if let Some(user) = user_part(template, &s.claim_name) {
+                    out.push(("claimNameTemplate", format!(
+                        "'{template}' produces '{}', the claim of share '{}' (in {}), as the home of user slug '{user}'; choose fixed text no share or library claim matches",
+                        s.claim_name, s.name, s.origin.unit
+                    )));
+                }
+            }
+            for l in libraries.filter(|l| l.scope.may_overlap(&h.scope)) {
+                if let Some(user) = user_part(template, &l.claim_name) {
+                    out.push(("claimNameTemplate", format!(
+                        "'{template}' produces '{}', the claim of library '{}' (in {}), as the home of user slug '{user}'; choose fixed text no share or library claim matches",
+                        l.claim_name, l.name, l.origin.unit
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 impl PolicySnapshot {
     /// Compiles units in the given order (first come, first served: a later unit that conflicts
     /// with an earlier one is the one rejected). Never fails: rejected units are reported, and
@@ -291,6 +384,11 @@ impl PolicySnapshot {
                 }
             }
             _ => {}
+        }
+        for (field, message) in
+            claim_clashes(committed, unit, item, libraries.clone(), homes.clone())
+        {
+            err(field, message);
         }
         if let Item::Settings(_) = item {
             let earlier = unit.others.iter().any(|i| matches!(i, Item::Settings(_)));

@@ -370,6 +370,87 @@ fn library_names_are_unique() {
     assert_error(text, "name", 7, "already defined");
 }
 
+// Claim-name clashes: a claim is a share's, a library's or a user's home, never two of these.
+
+#[test]
+fn library_must_not_use_a_share_claim() {
+    let share = unit(
+        "ConfigMap nv/shares",
+        "kind: Share\nname: mergers\nclaimName: mergers-data\nmountPath: /m\nlevel: secret\n",
+    );
+    let library = unit(
+        "ConfigMap nv/libs",
+        "kind: Library\nname: apps\nnamespaces: [ds-team]\nclaimName: mergers-data\nmountPath: /opt/apps\n",
+    );
+    let snap = PolicySnapshot::compile(&[share.clone(), library.clone()]);
+    let f = snap.findings().next().unwrap();
+    assert_eq!(f.field.as_deref(), Some("claimName"));
+    assert_eq!(f.line, 4);
+    assert!(f.origin.unit == "ConfigMap nv/libs", "{f}");
+    assert!(
+        f.message
+            .contains("share 'mergers' (in ConfigMap nv/shares)"),
+        "{f}"
+    );
+    // The other way round, the share is the one rejected.
+    let snap = PolicySnapshot::compile(&[library, share]);
+    let f = snap.findings().next().unwrap();
+    assert_eq!(f.origin.unit, "ConfigMap nv/shares");
+    assert!(
+        f.message.contains("library 'apps' (in ConfigMap nv/libs)"),
+        "{f}"
+    );
+}
+
+#[test]
+fn library_and_share_may_share_a_claim_name_in_disjoint_namespaces() {
+    let text = "kind: Share\nname: a\nnamespaces: [x]\nclaimName: data\nmountPath: /a\nlevel: public\n---\nkind: Library\nname: l\nnamespaces: [y]\nclaimName: data\nmountPath: /l\n";
+    assert_eq!(policy(text).findings().count(), 0);
+}
+
+#[test]
+fn home_template_must_not_produce_a_share_claim() {
+    let text = "kind: Share\nname: mergers\nclaimName: mergers-data\nmountPath: /m\nlevel: secret\n---\nkind: Home\nclaimNameTemplate: \"{user}-data\"\nmountPath: /home\n";
+    assert_error(
+        text,
+        "claimNameTemplate",
+        8,
+        "produces 'mergers-data', the claim of share 'mergers' (in policy.yaml), as the home of user slug 'mergers'",
+    );
+    let shares = unit(
+        "ConfigMap nv/shares",
+        "kind: Share\nname: mergers\nclaimName: mergers-data\nmountPath: /m\nlevel: secret\n",
+    );
+    let home = unit(
+        "ConfigMap nv/home",
+        "kind: Home\nclaimNameTemplate: \"{user}-data\"\nmountPath: /home\n",
+    );
+    let snap = PolicySnapshot::compile(&[home, shares]);
+    let f = snap.findings().next().unwrap();
+    assert_eq!(f.origin.unit, "ConfigMap nv/shares");
+    assert_eq!(f.field.as_deref(), Some("claimName"));
+    assert!(
+        f.message
+            .contains("Home template '{user}-data' (in ConfigMap nv/home)"),
+        "{f}"
+    );
+    assert!(f.message.contains("share 'mergers' uses it"), "{f}");
+}
+
+#[test]
+fn home_template_must_not_produce_a_library_claim() {
+    let text = "kind: Library\nname: apps\nclaimName: home-apps\nmountPath: /opt/apps\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n";
+    assert_error(text, "claimNameTemplate", 7, "the claim of library 'apps'");
+    let text = "kind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n---\nkind: Library\nname: apps\nclaimName: home-apps\nmountPath: /opt/apps\n";
+    assert_error(text, "claimName", 7, "library 'apps' uses it");
+}
+
+#[test]
+fn home_template_that_produces_no_share_claim_is_accepted() {
+    let text = "kind: Share\nname: a\nclaimName: home\nmountPath: /a\nlevel: public\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n";
+    assert_eq!(policy(text).findings().count(), 0);
+}
+
 // One reading of YAML, the standard one.
 
 #[test]

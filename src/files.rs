@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::policy::{Finding, Unit, units_from_text};
+use crate::policy::{DEFAULT_POLICY_NAMESPACE, Finding, Unit, units_from_text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -25,8 +25,15 @@ pub struct Loaded {
     pub files: usize,
 }
 
-/// Loads every `.yaml`/`.yml` file under each path (directories recursively, sorted by name).
+/// Loads every `.yaml`/`.yml` file under each path (directories recursively, sorted by name),
+/// taking ConfigMap manifests in the default policy namespace as policy.
 pub fn load_policies(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    load_policies_in(paths, DEFAULT_POLICY_NAMESPACE)
+}
+
+/// Like `load_policies`, with the server's rule for ConfigMap manifests: only labelled ones in
+/// `policy_namespace` are policy.
+pub fn load_policies_in(paths: &[PathBuf], policy_namespace: &str) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     for path in paths {
         let files = yaml_files(path)?;
@@ -37,7 +44,8 @@ pub fn load_policies(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
         }
         for file in files {
             let text = read(&file)?;
-            let (units, findings) = units_from_text(&file.display().to_string(), &text);
+            let (units, findings) =
+                units_from_text(&file.display().to_string(), &text, policy_namespace);
             loaded.units.extend(units);
             loaded.findings.extend(findings);
             loaded.files += 1;

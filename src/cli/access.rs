@@ -16,6 +16,8 @@ pub struct AccessArgs {
     /// Policy files or directories (repeatable).
     #[arg(long = "policies", required = true)]
     pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy_namespace: super::PolicyNamespace,
     /// Only shares that reach this namespace (namespaceSelector scopes need --namespace-labels).
     #[arg(long)]
     pub namespace: Option<String>,
@@ -71,7 +73,7 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
 }
 
 pub fn run(args: &AccessArgs) -> Result<i32, String> {
-    let policy = super::load_snapshot(&args.policies)?;
+    let policy = super::load_snapshot(&args.policies, &args.policy_namespace)?;
     let shares: Vec<&Share> = match &args.namespace {
         Some(name) => {
             let ns = super::namespace_info(name, &args.namespace_labels);

@@ -18,6 +18,8 @@ pub struct AuditArgs {
     /// Policy files or directories (repeatable).
     #[arg(long = "policies", required = true)]
     pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy_namespace: super::PolicyNamespace,
     /// The pod manifest (YAML or JSON).
     #[arg(long)]
     pub pod: PathBuf,
@@ -44,7 +46,7 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
-    let policy = super::load_snapshot(&args.policies)?;
+    let policy = super::load_snapshot(&args.policies, &args.policy_namespace)?;
     let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
     let pod: Pod = serde_yaml::from_str(&pod_text)
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;

@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::files::load_policies;
+use super::PolicyNamespace;
+use crate::files::load_policies_in;
 use crate::policy::{PolicySnapshot, Severity};
 
-pub fn run(paths: &[PathBuf]) -> Result<i32, String> {
-    let loaded = load_policies(paths).map_err(|e| e.to_string())?;
+pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String> {
+    let loaded = load_policies_in(paths, &namespace.policy_namespace).map_err(|e| e.to_string())?;
     let snapshot = PolicySnapshot::compile(&loaded.units);
     let findings: Vec<_> = loaded.findings.iter().chain(snapshot.findings()).collect();
     for f in &findings {
@@ -27,9 +28,12 @@ pub fn run(paths: &[PathBuf]) -> Result<i32, String> {
     );
     if !rejected.is_empty() {
         out!(
-            "rejected (its shares would be absent and their claims protected): {}",
+            "rejected (its documents would be absent and the claims it names protected): {}",
             rejected.join(", ")
         );
+    }
+    for line in super::protected_lines(&snapshot) {
+        out!("{line}");
     }
     Ok(if errors > 0 { 1 } else { 0 })
 }

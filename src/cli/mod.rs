@@ -58,6 +58,8 @@ pub enum Command {
         /// Files or directories of policy documents or ConfigMap manifests.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        namespace: PolicyNamespace,
     },
     /// Show what the webhook would answer for a pod.
     Audit(audit::AuditArgs),
@@ -67,6 +69,15 @@ pub enum Command {
     Certs(crate::certs::CertsArgs),
     /// Run the admission webhook (TLS) and its probe port.
     Serve(serve::ServeArgs),
+}
+
+/// Which ConfigMap manifests are policy: as the server reads them, labelled ones in this namespace.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyNamespace {
+    /// Namespace whose labelled ConfigMaps are policy; manifests in other namespaces are skipped,
+    /// manifests without a namespace count as in this one.
+    #[arg(long = "policy-namespace", default_value = crate::policy::DEFAULT_POLICY_NAMESPACE)]
+    pub policy_namespace: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,22 +120,59 @@ pub fn namespace_info(
     }
 }
 
-/// Loads and compiles policy paths, printing errors on stderr (rejected units are absent and
-/// their claims protected, as in the server).
-pub fn load_snapshot(paths: &[PathBuf]) -> Result<crate::policy::PolicySnapshot, String> {
-    let loaded = crate::files::load_policies(paths).map_err(|e| e.to_string())?;
+/// Loads and compiles policy paths, printing on stderr the ConfigMaps skipped, the errors, and
+/// what rejected units keep protected (rejected units are absent and their claims protected, as
+/// in the server).
+pub fn load_snapshot(
+    paths: &[PathBuf],
+    namespace: &PolicyNamespace,
+) -> Result<crate::policy::PolicySnapshot, String> {
+    let loaded = crate::files::load_policies_in(paths, &namespace.policy_namespace)
+        .map_err(|e| e.to_string())?;
     let policy = crate::policy::PolicySnapshot::compile(&loaded.units);
-    let errors = loaded.findings.iter().chain(policy.findings());
-    for f in errors.filter(|f| f.severity == crate::policy::Severity::Error) {
+    let errors = policy
+        .findings()
+        .filter(|f| f.severity == crate::policy::Severity::Error);
+    for f in loaded.findings.iter().chain(errors) {
         eprintln!("{f}");
     }
+    for line in protected_lines(&policy) {
+        eprintln!("{line}");
+    }
     Ok(policy)
+}
+
+/// One line per rejected unit: the claims and home claims it keeps protected until it is fixed.
+pub fn protected_lines(policy: &crate::policy::PolicySnapshot) -> Vec<String> {
+    policy
+        .rejected_protection()
+        .iter()
+        .map(|(unit, p)| {
+            let mut what = Vec::new();
+            if !p.claims.is_empty() {
+                let claims: Vec<&str> = p.claims.iter().map(String::as_str).collect();
+                what.push(format!("claims {}", claims.join(", ")));
+            }
+            if !p.home_templates.is_empty() {
+                let templates: Vec<&str> = p.home_templates.iter().map(String::as_str).collect();
+                what.push(format!("home claims of {}", templates.join(", ")));
+            }
+            if what.is_empty() {
+                format!("rejected {unit}: names no claim that could be protected")
+            } else {
+                format!(
+                    "rejected {unit}: protected until it is fixed (every pod that references them is denied): {}",
+                    what.join("; ")
+                )
+            }
+        })
+        .collect()
 }
 
 /// Runs a command and returns the process exit status.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Check { paths } => check::run(&paths),
+        Command::Check { paths, namespace } => check::run(&paths, &namespace),
         Command::Audit(args) => audit::run(&args),
         Command::Access(args) => access::run(&args),
         Command::Certs(args) => crate::certs::run(&args),

@@ -49,21 +49,30 @@ pub fn start(
         reported: HashMap::new(),
     };
     let ready = readiness.clone();
-    tasks.push(tokio::spawn(drive(
-        cm_stream,
-        "policy ConfigMaps",
-        move |event| {
-            if matches!(
-                event,
-                watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone
-            ) {
-                compiler.recompile();
+    tasks.push(tokio::spawn(async move {
+        let mut stream = std::pin::pin!(cm_stream);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => {
+                    if matches!(
+                        event,
+                        watcher::Event::Apply(_)
+                            | watcher::Event::Delete(_)
+                            | watcher::Event::InitDone
+                    ) {
+                        compiler.recompile().await;
+                    }
+                    if matches!(event, watcher::Event::InitDone) {
+                        ready.config_maps_synced();
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    "watching policy ConfigMaps failed; retrying with backoff"
+                ),
             }
-            if matches!(event, watcher::Event::InitDone) {
-                ready.config_maps_synced();
-            }
-        },
-    )));
+        }
+    }));
 
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let (ns_store, ns_writer) = reflector::store();
@@ -129,7 +138,9 @@ struct Compiler {
 }
 
 impl Compiler {
-    fn recompile(&mut self) {
+    /// Compiles on a blocking thread (thousands of shares take a noticeable fraction of a second),
+    /// so admissions on the async workers never wait behind it.
+    async fn recompile(&mut self) {
         let mut config_maps = self.store.state();
         // First come, first served: older ConfigMaps win conflicts.
         config_maps.sort_by(|a, b| {
@@ -140,15 +151,23 @@ impl Compiler {
             .iter()
             .map(|cm| unit_from_config_map(cm))
             .collect();
-        let by_unit: HashMap<&str, &Arc<ConfigMap>> = units
+        let by_unit: HashMap<String, &Arc<ConfigMap>> = units
             .iter()
-            .map(|u| u.name.as_str())
+            .map(|u| u.name.clone())
             .zip(config_maps.iter())
             .collect();
-        let policy = Policy::compile(units.clone());
+        let previous = self.policy.load_full();
+        let compiled = tokio::task::spawn_blocking(move || previous.recompile(units)).await;
+        let policy = match compiled {
+            Ok(policy) => policy,
+            Err(error) => {
+                tracing::error!(%error, "compiling the policy failed; the previous policy stays in force");
+                return;
+            }
+        };
         let mut still_invalid = HashMap::new();
         for report in policy.snapshot.rejected_units() {
-            let Some(cm) = by_unit.get(report.unit.as_str()) else {
+            let Some(cm) = by_unit.get(&report.unit) else {
                 continue;
             };
             let version = cm.meta().resource_version.clone().unwrap_or_default();
@@ -162,7 +181,7 @@ impl Compiler {
                 tracing::error!(
                     unit = %report.unit,
                     findings = %findings.join("; "),
-                    "invalid policy ConfigMap: its shares are absent and their claims protected until it is fixed"
+                    "invalid policy ConfigMap: its documents are absent and the claims it names protected until it is fixed"
                 );
                 self.metrics.invalid_policy_seen();
                 let events = self.events.clone();

@@ -15,7 +15,8 @@ impl FieldLines {
         let mut first_content = None;
         for (i, raw) in text.lines().enumerate() {
             let trimmed = raw.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
+            let bare_marker = trimmed == "---" || trimmed.starts_with("--- #");
+            if trimmed.is_empty() || trimmed.starts_with('#') || bare_marker {
                 continue;
             }
             first_content.get_or_insert(first_line + i);

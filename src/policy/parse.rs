@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+use super::bounds;
 use super::document::{Document, KINDS};
 use super::lines::FieldLines;
 use super::origin::{Finding, Origin, Severity};
@@ -42,68 +43,122 @@ impl ParsedDoc {
     }
 }
 
-/// One YAML document of a multi-document text, with its 1-based first line.
+/// One YAML document of a multi-document text: its value as a standard YAML stream reader reads
+/// it, the lines it spans (from its `---` line, if any) and its 1-based first line.
 #[derive(Debug, Clone)]
 pub struct RawDoc<'a> {
+    pub value: Value,
     pub text: &'a str,
     pub first_line: usize,
 }
 
-/// Splits on `---` separator lines, keeping line numbers; empty documents are dropped.
-pub fn split_documents(text: &str) -> Vec<RawDoc<'_>> {
-    let mut docs = Vec::new();
+/// The lines of each document: the text before the first `---` (when it holds anything but
+/// comments and directives, or when there is no `---` at all), then one part per `---` line,
+/// starting at that line. A YAML parser starts a document at exactly these lines: `---` at the
+/// start of a line cannot be content of a scalar or a collection.
+pub fn document_spans(text: &str) -> Vec<(&str, usize)> {
+    let mut spans = Vec::new();
     let mut start_byte = 0;
     let mut start_line = 1;
     let mut byte = 0;
+    let mut leading_content = false;
+    let mut markers = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let content = line.trim_end();
-        if content == "---" || content.starts_with("--- ") || content == "..." {
-            docs.push(RawDoc {
-                text: &text[start_byte..byte],
-                first_line: start_line,
-            });
-            start_byte = byte + line.len();
-            start_line = i + 2;
+        let is_start =
+            content == "---" || content.starts_with("--- ") || content.starts_with("---\t");
+        if is_start {
+            if markers > 0 || leading_content {
+                spans.push((&text[start_byte..byte], start_line));
+            }
+            markers += 1;
+            start_byte = byte;
+            start_line = i + 1;
+        } else if markers == 0 {
+            let t = content.trim_start();
+            leading_content |=
+                !(t.is_empty() || t.starts_with('#') || t.starts_with('%') || t == "...");
         }
         byte += line.len();
     }
-    docs.push(RawDoc {
-        text: &text[start_byte..],
-        first_line: start_line,
-    });
-    docs.retain(|d| {
-        d.text
-            .lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-    });
-    docs
+    if markers > 0 || leading_content || spans.is_empty() {
+        spans.push((&text[start_byte..], start_line));
+    }
+    spans
 }
 
-/// Parses YAML into a generic value, turning syntax errors into findings with the right line.
-pub fn parse_value(origin: &Origin, raw: &RawDoc<'_>) -> Result<Value, Finding> {
-    serde_yaml::from_str::<Value>(raw.text).map_err(|e| {
-        // An error at the end of input is reported on the line after the last: point at the last.
-        let last = raw.first_line + raw.text.lines().count().max(1) - 1;
-        let at = raw.first_line + e.location().map_or(0, |l| l.line().saturating_sub(1));
-        Finding {
-            severity: Severity::Error,
-            origin: origin.clone(),
-            line: at.min(last),
-            field: None,
-            message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+/// Reads every document of `text` exactly as a YAML multi-document stream reader does (a document
+/// after `--- |` is a string, not a mapping), after the limits of `bounds` are checked. Empty
+/// documents are dropped; reading stops at the first syntax error, as every YAML tool does.
+pub fn read_documents<'a>(origin: &Origin, text: &'a str) -> (Vec<RawDoc<'a>>, Vec<Finding>) {
+    use serde::Deserialize;
+    let error = |line: usize, message: String| Finding {
+        severity: Severity::Error,
+        origin: origin.clone(),
+        line,
+        field: None,
+        message,
+    };
+    if let Err(e) = bounds::pre_scan(text) {
+        return (Vec::new(), vec![error(e.line, e.message)]);
+    }
+    let last_line = text.lines().count().max(1);
+    let spans = document_spans(text);
+    let mut values = Vec::new();
+    let mut findings = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        match Value::deserialize(document) {
+            Ok(value) => values.push(value),
+            Err(e) => {
+                // An error at the end of input is reported on the line after the last.
+                let at = e.location().map_or(1, |l| l.line()).clamp(1, last_line);
+                findings.push(error(
+                    at,
+                    format!("invalid YAML: {}", strip_location(&e.to_string())),
+                ));
+                break;
+            }
         }
-    })
+        if values.len() > bounds::MAX_DOCUMENTS {
+            break;
+        }
+    }
+    if values.len() > spans.len() || (findings.is_empty() && values.len() != spans.len()) {
+        findings.push(error(
+            1,
+            format!(
+                "a YAML reader finds {} document(s) here but the `---` lines mark {}; separate documents with a line holding only `---`",
+                values.len(),
+                spans.len()
+            ),
+        ));
+        return (Vec::new(), findings);
+    }
+    let mut docs = Vec::new();
+    for (value, (span, first_line)) in values.into_iter().zip(spans) {
+        if value.is_null() {
+            continue;
+        }
+        if let Err(message) = bounds::check_value(&value) {
+            findings.push(error(first_line, message));
+            continue;
+        }
+        docs.push(RawDoc {
+            value,
+            text: span,
+            first_line,
+        });
+    }
+    (docs, findings)
 }
 
 /// Parses every document of a policy source.
 pub fn parse_source(source: &Source) -> (Vec<ParsedDoc>, Vec<Finding>) {
+    let (raw, mut findings) = read_documents(&source.origin, &source.text);
     let mut docs = Vec::new();
-    let mut findings = Vec::new();
-    for raw in split_documents(&source.text) {
+    for raw in raw {
         let lines = FieldLines::scan(raw.text, raw.first_line);
-        match parse_value(&source.origin, &raw)
-            .and_then(|value| parse_document(value, &source.origin, &lines))
-        {
+        match parse_document(raw.value, &source.origin, &lines) {
             Ok(doc) => docs.push(ParsedDoc {
                 doc,
                 origin: source.origin.clone(),
@@ -212,10 +267,42 @@ mod tests {
 
     #[test]
     fn documents_split_on_separators_keep_their_lines() {
-        let docs = split_documents("kind: Groups\ngroups: {}\n---\n# c\n---\nkind: Settings\n");
+        let origin = Origin::file("p.yaml");
+        let (docs, f) = read_documents(
+            &origin,
+            "kind: Groups\ngroups: {}\n---\n# c\n---\nkind: Settings\n",
+        );
+        assert!(f.is_empty(), "{f:?}");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].first_line, 1);
-        assert_eq!(docs[1].first_line, 6);
+        assert_eq!(docs[1].first_line, 5);
+        let (docs, _) = read_documents(&origin, "# c\n---\nkind: Groups\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].first_line, 2);
+    }
+
+    /// A document after `--- |` is a string to every YAML tool: so it is to the webhook.
+    #[test]
+    fn documents_are_read_as_a_standard_yaml_stream() {
+        let text = "kind: Settings\n--- |\n  kind: Groups\n  groups: {admins: [mallory]}\n--- {kind: Groups, groups: {a: [b]}}\n";
+        let (docs, findings) = parse_source(&source(text));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].line, 2);
+        assert!(
+            findings[0].message.contains("must be a mapping"),
+            "{}",
+            findings[0]
+        );
+        assert_eq!(docs.len(), 2);
+        assert!(matches!(docs[1].doc, Document::Groups(_)));
+        assert_eq!(docs[1].lines.start(), 5);
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_mapping_is_an_error_with_its_line() {
+        let (_, findings) = parse_source(&source("kind: Settings\n---\n- a\n- b\n"));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].line, 3);
     }
 
     #[test]

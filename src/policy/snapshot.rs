@@ -3,12 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_yaml::Value;
-
 use super::check::{Item, check_document};
+use super::home_template::user_part;
 use super::model::{Home, Library, NamespaceInfo, Scope, Settings, Share};
 use super::origin::{Finding, Severity};
-use super::parse::{ParsedDoc, Source, parse_source, parse_value, split_documents};
+use super::parse::{ParsedDoc, Source, parse_source};
+use super::protection::Protection;
 use super::rules::{path_within, paths_overlap};
 use super::share_index::ShareIndex;
 
@@ -41,6 +41,9 @@ pub struct PolicySnapshot {
     everywhere: Vec<usize>,
     by_selector: Vec<usize>,
     share_claims: HashMap<String, Vec<usize>>,
+    /// Unit name → what it protects, for every rejected unit.
+    rejected: BTreeMap<String, Protection>,
+    /// Claim → the rejected unit that protects it.
     protected_claims: BTreeMap<String, String>,
     reports: Vec<UnitReport>,
 }
@@ -148,11 +151,113 @@ impl Pending {
     }
 }
 
+/// A claim is a share's, a library's or a user's home, never two of these where scopes may
+/// overlap: a library on a share's claim would mount the share's data in every notebook, and a
+/// Home template that produces a share's claim would make it someone's home, read-write.
+fn claim_clashes<'a>(
+    committed: &'a ShareIndex,
+    unit: &'a Pending,
+    item: &Item,
+    libraries: impl Iterator<Item = &'a Library>,
+    homes: impl Iterator<Item = &'a Home>,
+) -> Vec<(&'static str, String)> {
+    let shares_reaching = |scope: &Scope| -> Vec<&'a Share> {
+        committed
+            .reaching(scope)
+            .into_iter()
+            .chain(unit.shares.reaching(scope))
+            .filter(|s| s.scope.may_overlap(scope))
+            .collect()
+    };
+    let home_of = |template: &str, claim: &str, other: &str, unit: &str| {
+        user_part(template, claim).map(|user| {
+            format!(
+                "claim '{claim}' is the home claim of user slug '{user}' under Home template '{template}' (in {unit}), and {other}; a claim must not be both"
+            )
+        })
+    };
+    let mut out = Vec::new();
+    match item {
+        Item::Share(s) => {
+            for l in
+                libraries.filter(|l| l.claim_name == s.claim_name && l.scope.may_overlap(&s.scope))
+            {
+                out.push(("claimName", format!(
+                    "claim '{}' is the claim of library '{}' (in {}); a library is mounted in every notebook, so a share may not use its claim",
+                    s.claim_name, l.name, l.origin.unit
+                )));
+            }
+            for h in homes.filter(|h| h.scope.may_overlap(&s.scope)) {
+                if let Some(m) = home_of(
+                    &h.claim_name_template,
+                    &s.claim_name,
+                    &format!("share '{}' uses it", s.name),
+                    &h.origin.unit,
+                ) {
+                    out.push(("claimName", m));
+                }
+            }
+        }
+        Item::Library(l) => {
+            for s in shares_reaching(&l.scope)
+                .into_iter()
+                .filter(|s| s.claim_name == l.claim_name)
+            {
+                out.push(("claimName", format!(
+                    "claim '{}' is the claim of share '{}' (in {}); a library is mounted in every notebook, so it would expose the share's data",
+                    l.claim_name, s.name, s.origin.unit
+                )));
+            }
+            for h in homes.filter(|h| h.scope.may_overlap(&l.scope)) {
+                if let Some(m) = home_of(
+                    &h.claim_name_template,
+                    &l.claim_name,
+                    &format!("library '{}' uses it", l.name),
+                    &h.origin.unit,
+                ) {
+                    out.push(("claimName", m));
+                }
+            }
+        }
+        Item::Home(h) => {
+            let template = &h.claim_name_template;
+            for s in shares_reaching(&h.scope) {
+                if let Some(user) = user_part(template, &s.claim_name) {
+                    out.push(("claimNameTemplate", format!(
+                        "'{template}' produces '{}', the claim of share '{}' (in {}), as the home of user slug '{user}'; choose fixed text no share or library claim matches",
+                        s.claim_name, s.name, s.origin.unit
+                    )));
+                }
+            }
+            for l in libraries.filter(|l| l.scope.may_overlap(&h.scope)) {
+                if let Some(user) = user_part(template, &l.claim_name) {
+                    out.push(("claimNameTemplate", format!(
+                        "'{template}' produces '{}', the claim of library '{}' (in {}), as the home of user slug '{user}'; choose fixed text no share or library claim matches",
+                        l.claim_name, l.name, l.origin.unit
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 impl PolicySnapshot {
     /// Compiles units in the given order (first come, first served: a later unit that conflicts
-    /// with an earlier one is the one rejected). Never fails: rejected units are reported, their
-    /// share claims protected.
+    /// with an earlier one is the one rejected). Never fails: rejected units are reported, and
+    /// what they name stays protected (see `compile_with`).
     pub fn compile(units: &[Unit]) -> PolicySnapshot {
+        Self::compile_with(units, &BTreeMap::new())
+    }
+
+    /// Like `compile`, knowing what the last accepted version of each unit protected (the server
+    /// keeps it per ConfigMap). A rejected unit protects the claims and Home templates of its
+    /// last accepted version and those a tolerant scan finds in its rejected text.
+    pub fn compile_with(
+        units: &[Unit],
+        last_accepted: &BTreeMap<String, Protection>,
+    ) -> PolicySnapshot {
         let mut snap = PolicySnapshot::default();
         let mut parsed_units: Vec<Vec<ParsedDoc>> = Vec::with_capacity(units.len());
         let mut share_docs: Vec<(usize, usize)> = Vec::new();
@@ -203,7 +308,7 @@ impl PolicySnapshot {
         }
         snap.shares = committed.into_shares();
         snap.warn_undefined_groups(&parsed_units, &share_docs);
-        snap.protect_rejected(&rejected);
+        snap.protect_rejected(&rejected, last_accepted);
         snap.index();
         snap
     }
@@ -279,6 +384,11 @@ impl PolicySnapshot {
                 }
             }
             _ => {}
+        }
+        for (field, message) in
+            claim_clashes(committed, unit, item, libraries.clone(), homes.clone())
+        {
+            err(field, message);
         }
         if let Item::Settings(_) = item {
             let earlier = unit.others.iter().any(|i| matches!(i, Item::Settings(_)));
@@ -360,28 +470,56 @@ impl PolicySnapshot {
         }
     }
 
-    /// Shares of a rejected unit are absent but their claims stay protected: the guard denies
-    /// pods that reference them, so a broken policy never opens access.
-    fn protect_rejected(&mut self, rejected: &[&Unit]) {
-        let defined: BTreeSet<&str> = self.shares.iter().map(|s| s.claim_name.as_str()).collect();
-        let mut protected = BTreeMap::new();
+    /// The documents of a rejected unit are absent, but what it names stays protected: the guard
+    /// denies pods that reference those claims, so a broken policy never opens access.
+    fn protect_rejected(
+        &mut self,
+        rejected: &[&Unit],
+        last_accepted: &BTreeMap<String, Protection>,
+    ) {
         for unit in rejected {
+            let mut protection = last_accepted.get(&unit.name).cloned().unwrap_or_default();
             for source in &unit.sources {
-                for raw in split_documents(&source.text) {
-                    let Ok(Value::Mapping(map)) = parse_value(&source.origin, &raw) else {
-                        continue;
-                    };
-                    let is_share = map.get("kind").and_then(Value::as_str) == Some("Share");
-                    if let (true, Some(claim)) =
-                        (is_share, map.get("claimName").and_then(Value::as_str))
-                        && !defined.contains(claim)
-                    {
-                        protected.insert(claim.to_string(), unit.name.clone());
-                    }
-                }
+                protection.merge(&Protection::scan(&source.text));
+            }
+            for claim in &protection.claims {
+                self.protected_claims
+                    .entry(claim.clone())
+                    .or_insert_with(|| unit.name.clone());
+            }
+            self.rejected.insert(unit.name.clone(), protection);
+        }
+    }
+
+    /// What each accepted unit protects: the claims of its shares and libraries and its Home
+    /// templates. The server keeps this to protect a unit whose next version is rejected.
+    pub fn accepted_protection(&self) -> BTreeMap<String, Protection> {
+        let mut out: BTreeMap<String, Protection> = self
+            .reports
+            .iter()
+            .filter(|r| r.accepted)
+            .map(|r| (r.unit.clone(), Protection::default()))
+            .collect();
+        let claims = self
+            .shares
+            .iter()
+            .map(|s| (&s.origin.unit, &s.claim_name))
+            .chain(
+                self.libraries
+                    .iter()
+                    .map(|l| (&l.origin.unit, &l.claim_name)),
+            );
+        for (unit, claim) in claims {
+            if let Some(p) = out.get_mut(unit) {
+                p.claims.insert(claim.clone());
             }
         }
-        self.protected_claims = protected;
+        for home in &self.homes {
+            if let Some(p) = out.get_mut(&home.origin.unit) {
+                p.home_templates.insert(home.claim_name_template.clone());
+            }
+        }
+        out
     }
 
     fn index(&mut self) {
@@ -478,9 +616,22 @@ impl PolicySnapshot {
         &self.libraries
     }
 
-    /// The unit whose rejection protects this claim, if any.
+    /// The rejected unit that protects this claim as a share's or a library's, if any.
     pub fn protected_claim(&self, claim: &str) -> Option<&str> {
         self.protected_claims.get(claim).map(String::as_str)
+    }
+
+    /// The rejected unit with a Home template that can produce this claim name, if any.
+    pub fn protected_home(&self, claim: &str) -> Option<&str> {
+        self.rejected
+            .iter()
+            .find(|(_, p)| p.home_template_for(claim).is_some())
+            .map(|(unit, _)| unit.as_str())
+    }
+
+    /// What each rejected unit protects until it is fixed.
+    pub fn rejected_protection(&self) -> &BTreeMap<String, Protection> {
+        &self.rejected
     }
 
     pub fn reports(&self) -> &[UnitReport] {

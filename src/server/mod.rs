@@ -17,7 +17,7 @@ use actix_web::{App, HttpServer};
 use tokio::task::JoinHandle;
 
 use crate::cluster::sources;
-use crate::files::{LoadError, load_policies};
+use crate::files::{LoadError, load_policies_in};
 use crate::policy::Severity;
 pub use state::{AppState, Policy, Readiness};
 
@@ -136,7 +136,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
     let mut background = Vec::new();
     let state = match config.source {
         PolicySource::Files { paths, namespace } => {
-            let loaded = load_policies(&paths)?;
+            let loaded = load_policies_in(&paths, &namespace)?;
             let state = AppState::offline(loaded.units, namespace);
             let policy = state.policy.load();
             for f in loaded.findings.iter().chain(policy.snapshot.findings()) {

@@ -63,12 +63,77 @@ fn check_reports_file_line_and_field_and_exits_1() {
 fn check_reads_config_map_manifests() {
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\n  namespace: nv\n  labels: {notebook-volumes.io/policy: \"true\"}\ndata:\n  a.yaml: |\n    kind: Share\n    name: a\n    claimName: a\n    mountPath: /a\n    level: public\n    readers: {users: [x]}\n";
     let (_d, path) = temp_file("cm.yaml", manifest);
-    let o = run(&["check", &path]);
+    let o = run(&["check", "--policy-namespace", "nv", &path]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stdout(&o).contains("(ConfigMap nv/p, key a.yaml, line 6): error: field 'readers'"),
         "{}",
         stdout(&o)
+    );
+}
+
+/// The server reads only labelled ConfigMaps in its own namespace; so do the offline commands,
+/// and they say which manifests they skipped and why.
+#[test]
+fn offline_commands_read_config_maps_as_the_server_does() {
+    let cm = |name: &str, namespace: Option<&str>, labelled: bool| {
+        let ns = namespace.map_or(String::new(), |n| format!("  namespace: {n}\n"));
+        let label = if labelled {
+            "  labels: {notebook-volumes.io/policy: \"true\"}\n"
+        } else {
+            ""
+        };
+        format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{ns}{label}data:\n  p.yaml: |\n    kind: Share\n    name: {name}\n    claimName: {name}\n    mountPath: /data/{name}\n    level: private\n    readers: {{users: [mallory]}}\n"
+        )
+    };
+    let text = [
+        cm("served", Some("notebook-volumes"), true),
+        cm("unnamespaced", None, true),
+        cm("user-ns", Some("ds-team"), true),
+        cm("unlabelled", Some("notebook-volumes"), false),
+    ]
+    .concat();
+    let (_d, path) = temp_file("cms.yaml", &text);
+    let o = run(&["access", "--policies", &path, "--output", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let header = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert_eq!(header, "principal,served,unnamespaced");
+    let err = stderr(&o);
+    assert!(
+        err.contains("ConfigMap user-ns skipped: it is in namespace 'ds-team'; the webhook reads policy only from 'notebook-volumes'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ConfigMap unlabelled skipped: it has no label"),
+        "{err}"
+    );
+    let o = run(&[
+        "access",
+        "--policies",
+        &path,
+        "--policy-namespace",
+        "ds-team",
+        "--output",
+        "csv",
+    ]);
+    let header = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert_eq!(header, "principal,unnamespaced,user-ns");
+}
+
+/// A rejected unit's claims are listed as protected, found even in YAML that does not parse.
+#[test]
+fn check_lists_the_claims_a_rejected_unit_keeps_protected() {
+    let (_d, path) = temp_file(
+        "broken.yaml",
+        "kind: share\nname: finance\nclaimName: finance-data\nmountPath: /f\nlevel: private\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\nreaders: [\n",
+    );
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("rejected {path}: protected until it is fixed (every pod that references them is denied): claims finance-data; home claims of home-{{user}}")),
+        "{out}"
     );
 }
 

@@ -369,3 +369,258 @@ fn library_names_are_unique() {
     let text = "kind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\n---\nkind: Library\nname: apps\nclaimName: other\nmountPath: /opt/other\n";
     assert_error(text, "name", 7, "already defined");
 }
+
+// Claim-name clashes: a claim is a share's, a library's or a user's home, never two of these.
+
+#[test]
+fn library_must_not_use_a_share_claim() {
+    let share = unit(
+        "ConfigMap nv/shares",
+        "kind: Share\nname: mergers\nclaimName: mergers-data\nmountPath: /m\nlevel: secret\n",
+    );
+    let library = unit(
+        "ConfigMap nv/libs",
+        "kind: Library\nname: apps\nnamespaces: [ds-team]\nclaimName: mergers-data\nmountPath: /opt/apps\n",
+    );
+    let snap = PolicySnapshot::compile(&[share.clone(), library.clone()]);
+    let f = snap.findings().next().unwrap();
+    assert_eq!(f.field.as_deref(), Some("claimName"));
+    assert_eq!(f.line, 4);
+    assert!(f.origin.unit == "ConfigMap nv/libs", "{f}");
+    assert!(
+        f.message
+            .contains("share 'mergers' (in ConfigMap nv/shares)"),
+        "{f}"
+    );
+    // The other way round, the share is the one rejected.
+    let snap = PolicySnapshot::compile(&[library, share]);
+    let f = snap.findings().next().unwrap();
+    assert_eq!(f.origin.unit, "ConfigMap nv/shares");
+    assert!(
+        f.message.contains("library 'apps' (in ConfigMap nv/libs)"),
+        "{f}"
+    );
+}
+
+#[test]
+fn library_and_share_may_share_a_claim_name_in_disjoint_namespaces() {
+    let text = "kind: Share\nname: a\nnamespaces: [x]\nclaimName: data\nmountPath: /a\nlevel: public\n---\nkind: Library\nname: l\nnamespaces: [y]\nclaimName: data\nmountPath: /l\n";
+    assert_eq!(policy(text).findings().count(), 0);
+}
+
+#[test]
+fn home_template_must_not_produce_a_share_claim() {
+    let text = "kind: Share\nname: mergers\nclaimName: mergers-data\nmountPath: /m\nlevel: secret\n---\nkind: Home\nclaimNameTemplate: \"{user}-data\"\nmountPath: /home\n";
+    assert_error(
+        text,
+        "claimNameTemplate",
+        8,
+        "produces 'mergers-data', the claim of share 'mergers' (in policy.yaml), as the home of user slug 'mergers'",
+    );
+    let shares = unit(
+        "ConfigMap nv/shares",
+        "kind: Share\nname: mergers\nclaimName: mergers-data\nmountPath: /m\nlevel: secret\n",
+    );
+    let home = unit(
+        "ConfigMap nv/home",
+        "kind: Home\nclaimNameTemplate: \"{user}-data\"\nmountPath: /home\n",
+    );
+    let snap = PolicySnapshot::compile(&[home, shares]);
+    let f = snap.findings().next().unwrap();
+    assert_eq!(f.origin.unit, "ConfigMap nv/shares");
+    assert_eq!(f.field.as_deref(), Some("claimName"));
+    assert!(
+        f.message
+            .contains("Home template '{user}-data' (in ConfigMap nv/home)"),
+        "{f}"
+    );
+    assert!(f.message.contains("share 'mergers' uses it"), "{f}");
+}
+
+#[test]
+fn home_template_must_not_produce_a_library_claim() {
+    let text = "kind: Library\nname: apps\nclaimName: home-apps\nmountPath: /opt/apps\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n";
+    assert_error(text, "claimNameTemplate", 7, "the claim of library 'apps'");
+    let text = "kind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n---\nkind: Library\nname: apps\nclaimName: home-apps\nmountPath: /opt/apps\n";
+    assert_error(text, "claimName", 7, "library 'apps' uses it");
+}
+
+#[test]
+fn home_template_that_produces_no_share_claim_is_accepted() {
+    let text = "kind: Share\nname: a\nclaimName: home\nmountPath: /a\nlevel: public\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n";
+    assert_eq!(policy(text).findings().count(), 0);
+}
+
+// One reading of YAML, the standard one.
+
+#[test]
+fn documents_are_read_as_a_standard_yaml_stream_reads_them() {
+    // To every YAML tool the second document is a string; it must not grant anything here.
+    let text = "kind: Settings\n--- |\n  kind: Groups\n  groups: {finance-admins: [mallory]}\n";
+    let f = error_of(text);
+    assert_eq!(f.line, 2);
+    assert!(f.message.contains("must be a mapping"), "{f}");
+    // A flow mapping on the `---` line is a document, with its line.
+    let snap = policy("--- {kind: Groups, groups: {a: [b]}}\n");
+    assert_eq!(snap.findings().count(), 0);
+    assert!(snap.group_members().contains_key("a"));
+}
+
+// Bounded parsing.
+
+#[test]
+fn nesting_deeper_than_32_is_an_error() {
+    let deep = format!(
+        "kind: Groups\ngroups: {{a: {}{}}}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let f = error_of(&deep);
+    assert_eq!(f.line, 2);
+    assert!(f.message.contains("nested more than 32"), "{f}");
+}
+
+#[test]
+fn too_many_documents_is_an_error() {
+    let text = "---\nkind: Groups\ngroups: {}\n".repeat(10_001);
+    let f = error_of(&text);
+    assert!(f.message.contains("more than 10000 documents"), "{f}");
+}
+
+#[test]
+fn overlong_keys_are_an_error() {
+    let f = error_of(&format!(
+        "kind: Groups\ngroups:\n  ? {}\n  : [a]\n",
+        "g".repeat(2000)
+    ));
+    assert!(f.message.contains("at most 1024"), "{f}");
+}
+
+// Settings: administrators and inline volume allowlists.
+
+#[test]
+fn settings_administrators_replace_the_default_group() {
+    let snap = policy("kind: Settings\nadministrators: {users: [root], groups: [platform]}\n");
+    assert_eq!(snap.findings().count(), 0);
+    let admins = &snap.settings().administrators;
+    assert!(admins.users.contains("root"));
+    assert!(admins.groups.contains("platform"));
+    assert!(!admins.groups.contains("system:masters"));
+    let default = policy("kind: Settings\n");
+    assert!(
+        default
+            .settings()
+            .administrators
+            .groups
+            .contains("system:masters")
+    );
+}
+
+#[test]
+fn settings_administrators_must_not_be_empty_names() {
+    assert_error(
+        "kind: Settings\nadministrators:\n  users: [\"\"]\n",
+        "administrators.users[0]",
+        3,
+        "empty username",
+    );
+}
+
+#[test]
+fn settings_unknown_volume_type_is_an_error() {
+    assert_error(
+        "kind: Settings\nallowedVolumeTypes: [nfs, nfz]\n",
+        "allowedVolumeTypes[1]",
+        2,
+        "'nfz' is not a pod volume type",
+    );
+    let snap = policy("kind: Settings\nallowedVolumeTypes: [nfs, hostPath]\n");
+    assert_eq!(snap.findings().count(), 0);
+    assert!(snap.settings().allowed_volume_types.contains("hostPath"));
+}
+
+#[test]
+fn settings_allowed_csi_drivers_must_be_driver_names() {
+    assert_error(
+        "kind: Settings\nallowedCSIDrivers: [\"Secrets Store\"]\n",
+        "allowedCSIDrivers[0]",
+        2,
+        "DNS-1123 subdomain",
+    );
+    let snap = policy("kind: Settings\nallowedCSIDrivers: [secrets-store.csi.k8s.io]\n");
+    assert!(
+        snap.settings()
+            .allowed_csi_drivers
+            .contains("secrets-store.csi.k8s.io")
+    );
+}
+
+// Fail closed: what a rejected unit names stays protected.
+
+#[test]
+fn rejected_unit_protects_share_and_library_claims_found_by_a_scan() {
+    let broken = unit(
+        "ConfigMap nv/team",
+        "kind: share\nname: finance\nclaimName: finance-data\nmountPath: /f\nlevel: private\n---\nkind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\nreaders: [oops\n",
+    );
+    let snap = PolicySnapshot::compile(&[broken]);
+    assert_eq!(
+        snap.protected_claim("finance-data"),
+        Some("ConfigMap nv/team")
+    );
+    assert_eq!(snap.protected_claim("apps"), Some("ConfigMap nv/team"));
+    assert_eq!(snap.protected_claim("scratch"), None);
+}
+
+#[test]
+fn rejected_unit_protects_the_claims_of_its_last_accepted_version() {
+    use std::collections::BTreeMap;
+    let good = unit(
+        "ConfigMap nv/team",
+        "kind: Share\nname: finance\nclaimName: finance-data\nmountPath: /f\nlevel: private\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\n",
+    );
+    let accepted = PolicySnapshot::compile(&[good]).accepted_protection();
+    // The new version names no claim at all: only the last accepted one tells what to protect.
+    let broken = unit("ConfigMap nv/team", "kind: Share\n  name: : x\n");
+    let without = PolicySnapshot::compile(std::slice::from_ref(&broken));
+    assert_eq!(without.protected_claim("finance-data"), None);
+    let with = PolicySnapshot::compile_with(&[broken], &accepted);
+    assert_eq!(
+        with.protected_claim("finance-data"),
+        Some("ConfigMap nv/team")
+    );
+    assert_eq!(with.protected_home("home-alice"), Some("ConfigMap nv/team"));
+    assert_eq!(with.protected_home("home-"), None);
+    assert_eq!(with.protected_home("scratch"), None);
+    let _: &BTreeMap<_, _> = with.rejected_protection();
+}
+
+#[test]
+fn rejected_unit_protects_home_claims_of_its_templates() {
+    let broken = unit(
+        "ConfigMap nv/homes",
+        "kind: Home\nclaimNameTemplate: nb-{user}-pvc\nmountPath: /home\nsize: 2Gi\n",
+    );
+    let snap = PolicySnapshot::compile(&[broken]);
+    assert_eq!(
+        snap.protected_home("nb-alice-pvc"),
+        Some("ConfigMap nv/homes")
+    );
+    assert_eq!(snap.protected_home("nb-alice"), None);
+    assert_eq!(snap.protected_claim("nb-alice-pvc"), None);
+}
+
+#[test]
+fn rejected_unit_protects_claims_an_accepted_share_also_uses() {
+    let good = unit(
+        "ConfigMap nv/a",
+        "kind: Share\nname: a\nclaimName: data\nsubPath: a\nmountPath: /a\nlevel: public\n",
+    );
+    let broken = unit(
+        "ConfigMap nv/b",
+        "kind: Share\nname: b\nclaimName: data\nsubPath: b\nmountPath: /b\nlevel: secret\nreaders: {users: [x]\n",
+    );
+    let snap = PolicySnapshot::compile(&[good, broken]);
+    assert_eq!(snap.shares().len(), 1);
+    assert_eq!(snap.protected_claim("data"), Some("ConfigMap nv/b"));
+}

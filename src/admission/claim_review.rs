@@ -296,10 +296,7 @@ fn guarded_source(
 /// The rejected policy unit whose Home template can produce this name: such names stay reserved
 /// (for nobody) until the unit is fixed.
 fn protected_home<'p>(ctx: Context<'p>, claim: &str) -> Option<&'p str> {
-    // TODO(lead): `ctx.policy.protected_home(claim)` once it lands with the fail-closed policy
-    // work; until then only the Home templates of accepted units reserve names.
-    let _ = (ctx, claim);
-    None
+    ctx.policy.protected_home(claim)
 }
 
 /// The home marks present on a new object, as they would be named in a message.

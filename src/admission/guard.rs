@@ -162,6 +162,11 @@ impl<'a, 'p> Guard<'a, 'p> {
                 "volume '{volume}' uses claim '{claim}', which a share or library in {unit} names; that policy failed validation, so the claim is protected until it is fixed"
             ));
         }
+        if let Some(unit) = self.policy.protected_home(claim) {
+            return Err(format!(
+                "volume '{volume}' uses claim '{claim}', a home claim name under a Home template of {unit}; that policy failed validation, so home claims under it are protected until it is fixed"
+            ));
+        }
         let shares: Vec<&'p Share> = self.policy.shares_for_claim(self.ns, claim);
         if !shares.is_empty() {
             let exact = shares

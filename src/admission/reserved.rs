@@ -32,7 +32,7 @@ impl fmt::Display for Reservation<'_> {
         match self {
             Reservation::Protected { unit } => write!(
                 f,
-                "protected: a share or library in {unit} names it and that policy failed validation"
+                "protected: a share, library or home template in {unit} names it and that policy failed validation"
             ),
             Reservation::Share(s) => {
                 write!(f, "the claim of {} share '{}'", s.level.as_str(), s.name)
@@ -55,7 +55,10 @@ pub fn reservation<'p>(
     claims: &dyn ClaimLookup,
     claim: &str,
 ) -> Option<Reservation<'p>> {
-    if let Some(unit) = policy.protected_claim(claim) {
+    if let Some(unit) = policy
+        .protected_claim(claim)
+        .or_else(|| policy.protected_home(claim))
+    {
         return Some(Reservation::Protected { unit });
     }
     if let Some(share) = policy.shares_for_claim(ns, claim).first() {

@@ -236,6 +236,20 @@ fn claim_guard_denies_claims_of_rejected_policy_units() {
     assert!(m.contains("clones claim 'vault-data'"), "{m}");
 }
 
+#[test]
+fn claim_guard_denies_home_names_of_a_rejected_home_template() {
+    let mut c = ClaimCase::new(ALICE);
+    c.policy = PolicySnapshot::compile(&[unit(
+        "homes.yaml",
+        "kind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\nsize: 1Gi\n",
+    )]);
+    assert_eq!(c.policy.protected_home("home-bob"), Some("homes.yaml"));
+    let m = message(&c.create(claim("home-bob", json!({}))));
+    assert!(m.contains("homes.yaml"), "{m}");
+    let m = message(&c.create(clone_of("copy", "home-bob")));
+    assert!(m.contains("clones claim 'home-bob'"), "{m}");
+}
+
 // Rule 3: the home label and the owner annotation.
 
 #[test]

@@ -474,3 +474,32 @@ fn the_record_of_whose_notebook_it_is_cannot_be_rewritten_by_users() {
     relabelled.metadata.labels = Some([("team".to_string(), "x".to_string())].into());
     assert!(update(&relabelled, "bob", &[]).allowed());
 }
+
+#[test]
+fn home_names_of_a_rejected_home_template_stay_protected_for_everyone() {
+    use notebook_volumes::policy::PolicySnapshot;
+    // The Home document has a typo: its unit is rejected, yet its names stay reserved.
+    let broken = "kind: Home\nclaimNameTemplate: home-{user}\nmountPath: /home\nsize: 1Gi\n";
+    let snap = PolicySnapshot::compile(&[crate::fixtures::unit("homes.yaml", broken)]);
+    assert!(
+        snap.rejected_units().next().is_some(),
+        "the unit is rejected"
+    );
+    for user in ["alice", "bob"] {
+        let outcome = Case::new(
+            PolicySnapshot::compile(&[crate::fixtures::unit("homes.yaml", broken)]),
+            user,
+        )
+        .review(&claim_pod("home-alice"));
+        denied_with(
+            &outcome,
+            &["'home-alice'", "homes.yaml", "protected until it is fixed"],
+        );
+    }
+    assert!(
+        Case::new(snap, "bob")
+            .review(&claim_pod("scratch"))
+            .allowed(),
+        "other claims are not affected"
+    );
+}

@@ -145,8 +145,7 @@ impl Env {
 
     /// Creates a pod mounting `claim` as mallory and returns the denial message.
     async fn denial_for(&self, pod: &str, claim: &str) -> String {
-        let pods: Api<Pod> =
-            Api::namespaced(self.cluster.client_as(MALLORY, &[]), self.ns.name());
+        let pods: Api<Pod> = Api::namespaced(self.cluster.client_as(MALLORY, &[]), self.ns.name());
         match pods.create(&dry_run(), &claim_pod(pod, claim)).await {
             Ok(_) => panic!("a pod mounting '{claim}' as {MALLORY} was admitted"),
             Err(kube::Error::Api(status)) => status.message,

@@ -7,9 +7,10 @@ use serde_yaml::Value;
 
 /// Deepest nesting a policy document may have (flow or block). Policy needs about 6 levels.
 pub const MAX_DEPTH: usize = 32;
-/// Largest policy text in one source (a ConfigMap data key or a file of documents): what etcd
-/// lets a whole ConfigMap hold.
-pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+/// Largest policy text in one source (a ConfigMap data key or a file of documents). The API
+/// server already keeps a ConfigMap under 1 MiB; files of documents may be larger (5,000 shares
+/// take about 1.1 MiB), and the 3 MiB the API server accepts in one request fit too.
+pub const MAX_SOURCE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest file of ConfigMap manifests read offline (several ConfigMaps in a `List`).
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// Most documents in one source.

@@ -86,7 +86,7 @@ pub fn units_from_text(
         plain.extend(
             document_spans(text)
                 .into_iter()
-                .filter(|(_, line)| !read.contains(line))
+                .filter(|(span, line)| !read.contains(line) && has_content(span))
                 .map(|(span, first_line)| RawDoc {
                     value: Value::Null,
                     text: span,
@@ -192,6 +192,14 @@ pub fn units_from_text(
     (units, findings)
 }
 
+/// Whether a document's lines hold anything but blanks, comments and its `---` line.
+fn has_content(span: &str) -> bool {
+    span.lines().any(|l| {
+        let t = l.trim();
+        !(t.is_empty() || t.starts_with('#') || t == "---" || t.starts_with("--- #"))
+    })
+}
+
 /// The documents of a file of manifests: the file may hold several ConfigMaps, so the limit on
 /// one policy source applies to each document rather than to the whole file.
 fn read_documents_of_file<'a>(origin: &Origin, text: &'a str) -> (Vec<RawDoc<'a>>, Vec<Finding>) {
@@ -235,6 +243,27 @@ mod tests {
             "{f}"
         );
         assert!(f.contains("field 'mountPath'"), "{f}");
+    }
+
+    #[test]
+    fn files_of_manifests_are_capped_and_read_per_document_beyond_one_source() {
+        let huge = format!("# {}\n", "x".repeat(bounds::MAX_FILE_BYTES));
+        let (units, findings) = units_from_text("huge.yaml", &huge, "nv");
+        assert!(units.is_empty());
+        assert!(findings[0].message.contains("more than"), "{findings:?}");
+        // Above one source's limit, each document is read on its own, keeping its lines.
+        let cm = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {notebook-volumes.io/policy: \"true\"}\ndata:\n  p.yaml: |\n    kind: Groups\n    groups: {a: [b]}\n";
+        let filler = format!("---\n# {}\n", "x".repeat(bounds::MAX_SOURCE_BYTES / 2));
+        let text = format!("{filler}{filler}{cm}---\nkind: Groups\ngroups: [\n");
+        let (units, findings) = units_from_text("big.yaml", &text, "nv");
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(units.len(), 2);
+        let snap = PolicySnapshot::compile(&units);
+        let f = snap
+            .findings()
+            .next()
+            .expect("the broken document is reported");
+        assert_eq!(f.line, 17, "{f}");
     }
 
     #[test]

@@ -299,6 +299,35 @@ mod tests {
     }
 
     #[test]
+    fn document_markers_line_up_with_the_yaml_reader() {
+        let origin = Origin::file("p.yaml");
+        for (text, count) in [
+            ("", 0),
+            ("# only a comment\n", 0),
+            ("---\n", 0),
+            ("---\n...\n---\n", 0),
+            ("a: 1\n...\n", 1),
+            ("a: 1\n...\n---\nb: 2\n", 2),
+            ("%YAML 1.1\n---\na: 1\n", 1),
+            ("a: 1\n---\n", 1),
+            (
+                "--- # first\na: 1\n--- ~\n---\nb: |\n  --- not a marker\n",
+                2,
+            ),
+            ("a: \"x\n---\"\n", 1),
+            ("a: 'x\n--- y'\n", 0),
+            ("a: [x,\n---\n]\n", 0),
+        ] {
+            let (docs, findings) = read_documents(&origin, text);
+            let mismatch = findings
+                .iter()
+                .any(|f| f.message.contains("`---` lines mark"));
+            assert!(!mismatch, "{text:?}: {findings:?}");
+            assert_eq!(docs.len(), count, "{text:?}: {findings:?}");
+        }
+    }
+
+    #[test]
     fn a_document_that_is_not_a_mapping_is_an_error_with_its_line() {
         let (_, findings) = parse_source(&source("kind: Settings\n---\n- a\n- b\n"));
         assert_eq!(findings.len(), 1, "{findings:?}");

@@ -241,18 +241,42 @@ fn audit_dry_run_says_would_create() {
     );
 }
 
+/// A copy of the example policies with the StatefulSet controller trusted explicitly.
+fn examples_trusting_statefulset_controller() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["settings.yaml", "storage.yaml", "shares.yaml"] {
+        let text = std::fs::read_to_string(repo("examples/policies").join(f)).unwrap();
+        let text = crate::fixtures::trusting_statefulset_controller(&text);
+        std::fs::write(dir.path().join(f), text).unwrap();
+    }
+    dir
+}
+
 #[test]
-fn audit_pod_output_is_the_mutated_pod() {
+fn the_example_settings_do_not_trust_the_statefulset_controller() {
     let o = audit(
         "examples/pods/odh-bob.yaml",
-        &[
-            "--requester",
-            "system:serviceaccount:kube-system:statefulset-controller",
-            "--output",
-            "pod",
-        ],
+        &["--requester", crate::fixtures::STS],
     );
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("DENIED"), "{}", stdout(&o));
+}
+
+#[test]
+fn audit_pod_output_is_the_mutated_pod() {
+    let policies = examples_trusting_statefulset_controller();
+    let o = run(&[
+        "audit",
+        "--policies",
+        &policies.path().display().to_string(),
+        "--pod",
+        "examples/pods/odh-bob.yaml",
+        "--requester",
+        crate::fixtures::STS,
+        "--output",
+        "pod",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_slice(&o.stdout).unwrap();
     let mounts = pod.spec.unwrap().containers[0]
         .volume_mounts

@@ -92,7 +92,7 @@ fn kubespawner_pod_from_trusted_hub_gets_home_entitled_shares_and_library() {
 
 #[test]
 fn odh_pod_gets_mounts_in_its_notebook_name_container_and_oauth_proxy_is_untouched() {
-    let case = Case::new(examples(), STS);
+    let case = Case::new(examples_trusting_statefulset_controller(), STS);
     let pod = example_pod("odh-bob");
     let outcome = case.review(&pod);
     assert!(outcome.allowed(), "{:?}", outcome.message());

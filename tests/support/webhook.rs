@@ -29,16 +29,27 @@ pub const HUB: (&str, &str) = ("jupyterhub", "hub");
 /// The StatefulSet controller, which creates Kubeflow / Open Data Hub notebook pods.
 pub const STS: (&str, &str) = ("kube-system", "statefulset-controller");
 
-/// The example policy set, scoped to the test's notebook namespace.
+/// The example policy set, scoped to the test's notebook namespace, with the StatefulSet
+/// controller trusted explicitly (the example leaves that line commented out) so that ODH pods
+/// can be tested.
 pub fn example_policy(ns: &str) -> BTreeMap<String, String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
     ["settings.yaml", "storage.yaml", "shares.yaml"]
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(dir.join(f)).expect("example policy");
+            let text = trusting_statefulset_controller(&text);
             (f.to_string(), text.replace("ds-team", ns))
         })
         .collect()
+}
+
+/// Uncomments the StatefulSet controller in the example Settings.
+pub fn trusting_statefulset_controller(settings: &str) -> String {
+    settings.replace(
+        "  # - system:serviceaccount:kube-system:statefulset-controller",
+        "  - system:serviceaccount:kube-system:statefulset-controller",
+    )
 }
 
 pub fn policy_config_map(name: &str, data: BTreeMap<String, String>) -> ConfigMap {

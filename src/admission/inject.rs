@@ -252,6 +252,14 @@ pub fn plan(
         if !wanted || targets.present(&volume, &share.claim_name) {
             continue;
         }
+        if let Some(unit) = ctx.policy.protected_claim(&share.claim_name) {
+            warnings.push(protected_warning(
+                &format!("share:{}", share.name),
+                &share.claim_name,
+                unit,
+            ));
+            continue;
+        }
         let access = effective_access(share, subject, plan.secret_in_pod);
         let record = MountRecord {
             volume,
@@ -266,6 +274,14 @@ pub fn plan(
 
     for lib in ctx.policy.libraries_in_scope(ctx.namespace) {
         let volume = keys::library_volume(&lib.name);
+        if let Some(unit) = ctx.policy.protected_claim(&lib.claim_name) {
+            warnings.push(protected_warning(
+                &format!("library:{}", lib.name),
+                &lib.claim_name,
+                unit,
+            ));
+            continue;
+        }
         if !targets.present(&volume, &lib.claim_name) {
             let record = MountRecord {
                 volume,
@@ -284,6 +300,14 @@ pub fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Why a share or library of an accepted policy is not mounted: another, rejected, unit names its
+/// claim, and rejected units fail closed.
+fn protected_warning(source: &str, claim: &str, unit: &str) -> String {
+    format!(
+        "{source} not mounted: its claim '{claim}' is also named in {unit}, which failed validation; it is protected until that policy is fixed"
+    )
 }
 
 /// The claim created on first launch, labelled and annotated so the guard knows its owner.

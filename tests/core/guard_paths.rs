@@ -503,3 +503,36 @@ fn home_names_of_a_rejected_home_template_stay_protected_for_everyone() {
         "other claims are not affected"
     );
 }
+
+#[test]
+fn a_share_whose_claim_a_rejected_unit_names_is_not_injected_but_the_notebook_starts() {
+    use notebook_volumes::files::load_policies;
+    use notebook_volumes::policy::PolicySnapshot;
+    let mut units = load_policies(&[crate::fixtures::repo("examples/policies")])
+        .expect("examples")
+        .units;
+    units.push(crate::fixtures::unit(
+        "broken.yaml",
+        "kind: share\nname: copy\nclaimName: finance-data\n",
+    ));
+    let case = Case::new(PolicySnapshot::compile(&units), HUB);
+    let outcome = case.review(&example_pod("kubespawner-alice"));
+    assert!(outcome.allowed(), "{:?}", outcome.message());
+    assert!(
+        outcome
+            .mounts
+            .iter()
+            .all(|m| m.claim_name != "finance-data")
+    );
+    assert!(outcome.mounts.iter().any(|m| m.source == "share:datasets"));
+    assert!(
+        outcome
+            .response
+            .warnings
+            .iter()
+            .flatten()
+            .any(|w| w.contains("share:finance not mounted") && w.contains("broken.yaml")),
+        "{:?}",
+        outcome.response.warnings
+    );
+}

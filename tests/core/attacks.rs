@@ -261,3 +261,58 @@ spec:
     );
     let _ = keys::INJECT_LABEL;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. No write-down, generic ephemeral volumes: in a secret notebook every claim but the home must
+//    be read-only, but a generic ephemeral volume (a real PVC, `<pod>-<volume>`, that lives as long
+//    as the pod) stays read-write. Secret data written there is a claim any namespace member may
+//    mount from another pod, or clone/snapshot into a permanent copy (the claim guard sees an
+//    ordinary claim).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_secret_notebook_writes_down_to_a_generic_ephemeral_volume() {
+    let mut notebook = crate::fixtures::example_pod("kubespawner-alice-secret");
+    let spec = notebook.spec.as_mut().unwrap();
+    spec.volumes = Some(vec![
+        serde_yaml::from_str(
+            "{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 10Gi}}}}}}",
+        )
+        .unwrap(),
+    ]);
+    spec.containers[0].volume_mounts = Some(vec![
+        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+    ]);
+    let outcome = Case::new(examples(), HUB).review(&notebook);
+    assert!(outcome.allowed(), "{:?}", outcome.message());
+    let patched = crate::fixtures::apply(&notebook, &outcome);
+    let mounts = crate::fixtures::mounts_of(&patched, "notebook");
+    assert!(
+        mounts.contains(&("/scratch".to_string(), true)),
+        "the generic ephemeral claim stays writable next to the secret share: {mounts:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The "written" annotations can be forged at creation on pods that are not notebooks: bob's
+//    pod claims to be alice's notebook (`notebook-volumes.io/user: alice`, and any `mounts`
+//    summary). Tools and auditors that list notebooks by that annotation are misled, and the
+//    connect webhook treats the pod as alice's.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_user_annotation_forged_at_creation_of_a_pod_that_is_not_a_notebook() {
+    let forged = pod("metadata:
+  name: not-a-notebook
+  annotations: {notebook-volumes.io/user: alice, notebook-volumes.io/mounts: 'home=rw'}
+spec:
+  containers: [{name: c, image: busybox}]
+");
+    let outcome = Case::new(examples(), "bob").review(&forged);
+    let after = crate::fixtures::apply(&forged, &outcome);
+    assert!(
+        !outcome.allowed()
+            || crate::fixtures::annotation(&after, keys::USER_ANNOTATION).as_deref() != Some("alice"),
+        "bob's pod is recorded as alice's notebook"
+    );
+}

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+#[allow(dead_code)]
 struct Leaf {
     cert_pem: String,
     key_pem: String,

@@ -316,3 +316,40 @@ spec:
         "bob's pod is recorded as alice's notebook"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. Availability: policy compilation is quadratic in the number of shares of one scope (every
+//    share is cross-checked against every other that may reach the same namespace). Any TLS
+//    client can POST such a ConfigMap to /validate (no client authentication), which compiles it
+//    on an actix I/O worker, not a blocking thread: 3 keys x 10,000 documents stall the worker
+//    that also answers /mutate. Measured in a debug build: 2,500 shares 1.0 s, 10,000 shares 15 s.
+//    (A scaling ratio, not a time limit: 4x the shares should cost about 4x, not 16x.)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_policy_compile_is_quadratic_in_shares() {
+    let text = |n: usize| {
+        (0..n)
+            .map(|i| {
+                format!("kind: Share\nname: s{i}\nclaimName: c{i}\nmountPath: /m/{i}\nlevel: public\n")
+            })
+            .collect::<Vec<_>>()
+            .join("---\n")
+    };
+    let time = |n: usize| {
+        let t = text(n);
+        let started = std::time::Instant::now();
+        let snap = policy(&t);
+        let elapsed = started.elapsed();
+        assert_eq!(snap.shares().len(), n);
+        elapsed
+    };
+    let _ = time(200); // warm up
+    let small = time(1_000);
+    let large = time(4_000);
+    let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 8.0,
+        "4x the shares cost {ratio:.1}x the time ({small:?} -> {large:?}): quadratic"
+    );
+}

@@ -353,3 +353,32 @@ fn attack_policy_compile_is_quadratic_in_shares() {
         "4x the shares cost {ratio:.1}x the time ({small:?} -> {large:?}): quadratic"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Availability: patch amplification. Every container named `notebook` is a notebook container
+//    and gets every injected mount and Lmod variable; duplicate names are refused by the API
+//    server only AFTER the mutating webhooks ran. A notebook-labelled pod of 5,000 containers
+//    `{name: notebook}` (100 KB) makes an 8 MB patch (~80x); 20,000 (400 KB) make 32 MB and
+//    650 MB of memory in the webhook (debug build), past the Deployment's 256Mi limit: the
+//    webhook is OOM-killed, and with failurePolicy Fail every pod creation in enabled namespaces
+//    fails while it restarts. Any editor (or any TLS client) can repeat it.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attack_thousands_of_notebook_containers_amplify_the_patch() {
+    let containers: Vec<serde_json::Value> = (0..5_000)
+        .map(|_| serde_json::json!({"name": "notebook"}))
+        .collect();
+    let amp: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "amp", "labels": {"component": "singleuser-server"}},
+        "spec": {"containers": containers}
+    }))
+    .unwrap();
+    let input = serde_json::to_vec(&amp).unwrap().len();
+    let outcome = Case::new(examples(), "bob").review(&amp);
+    let patch = outcome.response.patch.as_ref().map_or(0, Vec::len);
+    assert!(
+        !outcome.allowed() || patch < 1024 * 1024,
+        "a {input}-byte pod made a {patch}-byte patch"
+    );
+}

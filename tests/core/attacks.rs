@@ -382,3 +382,28 @@ fn attack_thousands_of_notebook_containers_amplify_the_patch() {
         "a {input}-byte pod made a {patch}-byte patch"
     );
 }
+
+#[test]
+fn attack_debug_container_mounts_the_scratch_space_of_a_secret_job() {
+    // alice's job (not a notebook, so no user annotation) reads the secret mergers share and
+    // keeps intermediate results in an emptyDir. bob may not exec into it (the connect webhook
+    // checks the pod's claims), but his debug container mounting the emptyDir is admitted.
+    let job = "metadata: {name: merge-report}
+spec:
+  containers:
+  - name: job
+    image: busybox
+    volumeMounts: [{name: m, mountPath: /m, readOnly: true}, {name: tmp, mountPath: /tmp}]
+  volumes:
+  - {name: m, persistentVolumeClaim: {claimName: mergers-data, readOnly: true}}
+  - {name: tmp, emptyDir: {}}
+";
+    let debug = with_debug(
+        job,
+        "{name: d, image: busybox, volumeMounts: [{name: tmp, mountPath: /tmp}]}",
+    );
+    assert!(
+        !update(&pod(job), &debug, "bob", &[], true).allowed(),
+        "bob read the scratch space of a pod holding secret data"
+    );
+}

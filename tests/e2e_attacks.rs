@@ -1,5 +1,5 @@
-//! Attacks that still succeed through the real API server (a security review of the guard). Each
-//! test asserts what the guard should do, so it FAILS while the hole is open.
+//! Attacks through the real API server found by a security review of the guard. Each test
+//! asserts that the guard refuses the attack (each failed before its fix).
 
 mod support;
 
@@ -84,7 +84,11 @@ async fn attack_pods_proxy_with_a_port_in_the_name_skips_the_connect_guard() {
     let ns = env.ns.name();
     let bob = env.cluster.client_as("bob", &[]);
     // The plain name is refused (as e2e_guard checks).
-    let plain = get_text(&bob, &format!("/api/v1/namespaces/{ns}/pods/jupyter-alice/proxy/")).await;
+    let plain = get_text(
+        &bob,
+        &format!("/api/v1/namespaces/{ns}/pods/jupyter-alice/proxy/"),
+    )
+    .await;
     assert!(plain.contains("notebook of user 'alice'"), "{plain}");
     let mut admitted = Vec::new();
     for name in [
@@ -93,7 +97,11 @@ async fn attack_pods_proxy_with_a_port_in_the_name_skips_the_connect_guard() {
         "https:jupyter-alice:",
         "jupyter-alice:",
     ] {
-        let text = get_text(&bob, &format!("/api/v1/namespaces/{ns}/pods/{name}/proxy/api/contents/")).await;
+        let text = get_text(
+            &bob,
+            &format!("/api/v1/namespaces/{ns}/pods/{name}/proxy/api/contents/"),
+        )
+        .await;
         if !text.contains("notebook of user 'alice'") {
             admitted.push(format!("{name}: {text}"));
         }
@@ -114,7 +122,11 @@ async fn attack_pod_update_swaps_the_image_of_another_users_notebook() {
     env.pods_as(HUB)
         .create(
             &PostParams::default(),
-            &notebook_pod("jupyter-alice", "alice", &[("notebook-volumes.io/secret-shares", "mergers")]),
+            &notebook_pod(
+                "jupyter-alice",
+                "alice",
+                &[("notebook-volumes.io/secret-shares", "mergers")],
+            ),
         )
         .await
         .expect("alice's notebook");

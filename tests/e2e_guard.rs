@@ -224,8 +224,9 @@ async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
     )
     .await
     .expect("alice debugs her notebook");
-    // alice's earlier debug container mounted the finance share in her job; erin (no access)
-    // adds one that mounts nothing from the policy: judged alone, it is allowed.
+    // alice's earlier debug container mounted the finance share in her job; an administrator
+    // without access to finance adds one that mounts nothing from the policy: judged alone, it is
+    // allowed. One that mounts the share is not (debug containers get the adder's rights).
     alice
         .create(&PostParams::default(), &claim_pod("report", "finance-data"))
         .await
@@ -233,14 +234,20 @@ async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
     add_debug(&alice, "report", json!({"name": "d1", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}))
         .await
         .expect("alice's debug container");
-    let erin = env.pods_as_user("erin", &[]);
-    add_debug(&erin, "report", json!({"name": "d2", "image": "busybox"}))
+    let admin = env.pods_as_admin();
+    add_debug(&admin, "report", json!({"name": "d2", "image": "busybox"}))
         .await
-        .expect("a debug container without mounts is erin's to add");
+        .expect("an administrator adds a debug container without mounts");
     let message = denial(
-        add_debug(&erin, "report", json!({"name": "d3", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]})).await,
+        add_debug(&admin, "report", json!({"name": "d3", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]})).await,
     );
     assert_contains(&message, &["finance", "may not access"]);
+    // erin (no access) may not add even a bare one: it would share the pod's network, its
+    // other volumes and, with shareProcessNamespace, its processes.
+    let erin = env.pods_as_user("erin", &[]);
+    let message =
+        denial(add_debug(&erin, "report", json!({"name": "d4", "image": "busybox"})).await);
+    assert_contains(&message, &["debug container 'd4'", "may not access"]);
     env.stop().await;
 }
 

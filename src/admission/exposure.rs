@@ -1,8 +1,10 @@
-//! A connection into a running pod (`exec`, `attach`, `portforward`, `proxy`) or a debug container
-//! that shares a container's process namespace (`targetContainerName`, files reachable through
-//! `/proc/<pid>/root`) exposes everything the container can reach. Either needs, for each claim
-//! the container mounts, at least the rights the container has; and another user's notebook,
-//! whose environment carries that user's tokens, is reached only by its user or an administrator.
+//! A connection into a running pod (`exec`, `attach`, `portforward`, `proxy`), a debug container
+//! (its network namespace, the pod's non-claim volumes, with `targetContainerName` or
+//! `shareProcessNamespace` its processes and their files through `/proc/<pid>/root`), or a new
+//! image for one of its containers exposes everything the pod can reach. Each needs, for every
+//! claim the pod's containers mount, at least the rights the containers have; and another user's
+//! notebook, whose environment carries that user's tokens, is entered only by its user or an
+//! administrator.
 
 use std::collections::HashSet;
 
@@ -19,52 +21,6 @@ use super::pod;
 use super::review::Context;
 use crate::keys;
 
-/// Denial for debug containers among `added` that target a container whose rights the subject
-/// lacks. The caller has already let administrators through.
-pub fn targeted(
-    ctx: Context<'_>,
-    pod: &Pod,
-    added: &HashSet<(ContainerKind, usize)>,
-    subject: &Subject,
-    secret_in_pod: bool,
-) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    for (i, debug) in spec.ephemeral_containers.iter().flatten().enumerate() {
-        let Some(target) = debug.target_container_name.as_deref() else {
-            continue;
-        };
-        if !added.contains(&(ContainerKind::Ephemeral, i)) {
-            continue;
-        }
-        let what = format!(
-            "debug container '{}' targets container '{target}' (sharing its processes and files)",
-            debug.name
-        );
-        if let Some(reason) = other_users_notebook(pod, subject, &what) {
-            return Some(reason);
-        }
-        let containers: HashSet<(ContainerKind, usize)> = spec
-            .containers
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.name == target)
-            .map(|(c, _)| (ContainerKind::Regular, c))
-            .chain(
-                spec.init_containers
-                    .iter()
-                    .flatten()
-                    .enumerate()
-                    .filter(|(_, c)| c.name == target)
-                    .map(|(c, _)| (ContainerKind::Init, c)),
-            )
-            .collect();
-        if let Some(reason) = exceeds(ctx, pod, &containers, subject, secret_in_pod, &what) {
-            return Some(reason);
-        }
-    }
-    None
-}
-
 /// Denial for a CONNECT (`pods/exec`, `pods/attach`, `pods/portforward`, `pods/proxy`) into `pod`.
 pub fn connect(
     ctx: Context<'_>,
@@ -72,6 +28,19 @@ pub fn connect(
     pod: &Pod,
     sub_resource: &str,
 ) -> Option<String> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    enter(
+        ctx,
+        user_info,
+        pod,
+        &format!("{sub_resource} into pod '{name}'"),
+    )
+}
+
+/// Denial for anything that runs inside a running pod's namespaces: a connection, a debug
+/// container (targeted or not: it shares the pod's network, and with `shareProcessNamespace` its
+/// processes), or a new image for one of its containers. `what` names it in the message.
+pub fn enter(ctx: Context<'_>, user_info: &UserInfo, pod: &Pod, what: &str) -> Option<String> {
     if is_administrator(ctx.policy.settings(), user_info, ctx.webhook_user) {
         return None;
     }
@@ -80,9 +49,7 @@ pub fn connect(
         Err(e) => return Some(e.to_string()),
     };
     let subject = &identity.subject;
-    let name = pod.metadata.name.as_deref().unwrap_or_default();
-    let what = format!("{sub_resource} into pod '{name}'");
-    if let Some(reason) = other_users_notebook(pod, subject, &what) {
+    if let Some(reason) = other_users_notebook(pod, subject, what) {
         return Some(reason);
     }
     let spec = pod.spec.as_ref()?;
@@ -98,7 +65,7 @@ pub fn connect(
         )
         .collect();
     let secret_in_pod = has_secret_claim(ctx.policy, ctx.namespace, pod);
-    exceeds(ctx, pod, &all, subject, secret_in_pod, &what)
+    exceeds(ctx, pod, &all, subject, secret_in_pod, what)
 }
 
 /// Another user's notebook (the webhook wrote its user) may be entered only by that user.

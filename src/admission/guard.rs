@@ -40,6 +40,9 @@ pub struct ClaimVolume<'p> {
     pub claim: String,
     pub read_only: bool,
     pub use_: ClaimUse<'p>,
+    /// A generic ephemeral volume (its claim is made from the pod's template): it has no
+    /// volume-level `readOnly`, and is forced read-only on its mounts like any other claim.
+    pub generic_ephemeral: bool,
 }
 
 impl ClaimVolume<'_> {
@@ -106,6 +109,22 @@ impl<'a, 'p> Guard<'a, 'p> {
                 Some("persistentVolumeClaim") => {}
                 Some("ephemeral") => {
                     self.ephemeral(pod, volume)?;
+                    out.push(ClaimVolume {
+                        index,
+                        name: volume.name.clone(),
+                        claim: format!(
+                            "{}-{}",
+                            pod.metadata
+                                .name
+                                .as_deref()
+                                .or(pod.metadata.generate_name.as_deref())
+                                .unwrap_or_default(),
+                            volume.name
+                        ),
+                        read_only: false,
+                        use_: ClaimUse::Other,
+                        generic_ephemeral: true,
+                    });
                     continue;
                 }
                 Some(kind) => {
@@ -144,6 +163,7 @@ impl<'a, 'p> Guard<'a, 'p> {
                 claim: claim.to_string(),
                 read_only,
                 use_,
+                generic_ephemeral: false,
             });
         }
         Ok(out)
@@ -414,7 +434,7 @@ pub fn force_read_only(
     for v in volumes {
         let volume_ro = v.read_only;
         let force = v.access(subject, secret_in_pod) == Access::Ro;
-        if force && !volume_ro && kinds.contains(&ContainerKind::Regular) {
+        if force && !volume_ro && !v.generic_ephemeral && kinds.contains(&ContainerKind::Regular) {
             patch.read_only_volume(v.index);
         }
         if !(force || volume_ro) {

@@ -1,10 +1,10 @@
 //! Builds the RFC 6902 patch. Changes are collected first and emitted last, so that a missing
 //! array or map is created once with all its entries instead of appended to while absent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, PatchOperation};
+use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Map, Value};
 
@@ -32,8 +32,9 @@ pub struct PatchBuilder {
     volumes: Vec<Value>,
     mounts: BTreeMap<usize, Vec<Value>>,
     env: BTreeMap<usize, Vec<Value>>,
-    read_only_volumes: Vec<usize>,
-    read_only_mounts: Vec<(ContainerKind, usize, usize)>,
+    read_only_volumes: BTreeSet<usize>,
+    read_only_mounts: BTreeSet<(ContainerKind, usize, usize)>,
+    removed_annotations: BTreeSet<String>,
 }
 
 fn pointer(tokens: &[&str]) -> PointerBuf {
@@ -101,23 +102,22 @@ impl PatchBuilder {
 
     /// Sets `persistentVolumeClaim.readOnly: true` on an existing volume.
     pub fn read_only_volume(&mut self, index: usize) {
-        if !self.read_only_volumes.contains(&index) {
-            self.read_only_volumes.push(index);
-        }
+        self.read_only_volumes.insert(index);
     }
 
     /// Sets `readOnly: true` on an existing mount.
     pub fn read_only_mount(&mut self, kind: ContainerKind, container: usize, mount: usize) {
-        let key = (kind, container, mount);
-        if !self.read_only_mounts.contains(&key) {
-            self.read_only_mounts.push(key);
-        }
+        self.read_only_mounts.insert((kind, container, mount));
+    }
+
+    /// Removes an annotation the pod carries (one only the webhook may write).
+    pub fn remove_annotation(&mut self, key: &str) {
+        self.removed_annotations.insert(key.to_string());
     }
 
     /// Emits the operations against `pod`; annotations already holding the value are skipped.
-    pub fn build(mut self, pod: &Pod) -> Vec<PatchOperation> {
+    pub fn build(self, pod: &Pod) -> Vec<PatchOperation> {
         let mut ops = Vec::new();
-        self.read_only_volumes.sort_unstable();
         for i in &self.read_only_volumes {
             ops.push(add(
                 pointer(&[
@@ -130,7 +130,6 @@ impl PatchBuilder {
                 Value::Bool(true),
             ));
         }
-        self.read_only_mounts.sort_unstable();
         for (kind, c, m) in &self.read_only_mounts {
             ops.push(add(
                 pointer(&[
@@ -145,6 +144,14 @@ impl PatchBuilder {
             ));
         }
         let existing = pod.metadata.annotations.as_ref();
+        for key in &self.removed_annotations {
+            if existing.is_some_and(|a| a.contains_key(key)) && !self.annotations.contains_key(key)
+            {
+                ops.push(PatchOperation::Remove(RemoveOperation {
+                    path: pointer(&["metadata", "annotations", key]),
+                }));
+            }
+        }
         let changed: BTreeMap<&String, &String> = self
             .annotations
             .iter()

@@ -257,3 +257,76 @@ pub fn container_name(pod: &Pod, container: usize) -> &str {
         .and_then(|s| s.containers.get(container))
         .map_or("", |c| c.name.as_str())
 }
+
+/// Most containers (of all three lists) and volumes a pod may have here. Far above any notebook
+/// or job, and low enough that the patch (mounts x notebook containers) stays small.
+pub const MAX_CONTAINERS: usize = 128;
+pub const MAX_VOLUMES: usize = 512;
+
+/// Refuses pods the API server would refuse anyway, before they cost anything: duplicate
+/// container names (every container named `notebook` would get every injected mount) and more
+/// containers or volumes than any real pod has.
+pub fn check_shape(pod: &Pod) -> Result<(), String> {
+    let Some(spec) = &pod.spec else {
+        return Ok(());
+    };
+    let names: Vec<&str> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .chain(spec.containers.iter().map(|c| c.name.as_str()))
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| c.name.as_str()),
+        )
+        .collect();
+    if names.len() > MAX_CONTAINERS {
+        return Err(format!(
+            "the pod has {} containers; at most {MAX_CONTAINERS} are admitted here",
+            names.len()
+        ));
+    }
+    let volumes = volumes(pod).len();
+    if volumes > MAX_VOLUMES {
+        return Err(format!(
+            "the pod has {volumes} volumes; at most {MAX_VOLUMES} are admitted here"
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(dup) = names.iter().find(|n| !seen.insert(**n)) {
+        return Err(format!(
+            "container name '{dup}' is used twice; container names must be unique in a pod"
+        ));
+    }
+    Ok(())
+}
+
+/// Names of the containers (regular and init) whose image differs between two versions of a pod.
+pub fn changed_images<'a>(before: &Pod, after: &'a Pod) -> Vec<&'a str> {
+    let images = |pod: &Pod| -> HashMap<String, Option<String>> {
+        pod.spec
+            .iter()
+            .flat_map(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+            })
+            .map(|c| (c.name.clone(), c.image.clone()))
+            .collect()
+    };
+    let old = images(before);
+    after
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .filter(|c| old.get(&c.name).is_some_and(|image| *image != c.image))
+        .map(|c| c.name.as_str())
+        .collect()
+}

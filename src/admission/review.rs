@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use super::administrators;
 use super::exposure;
 use super::guard::{self, ClaimUse, Guard};
-use super::identity::{self, Identity};
+use super::identity::{self, Identity, IdentitySource};
 use super::inject;
 use super::patch::{ContainerKind, PatchBuilder};
 use super::pod;
@@ -158,12 +158,15 @@ fn create(
     pod: &Pod,
     base: AdmissionResponse,
 ) -> Review {
+    if let Err(reason) = pod::check_shape(pod) {
+        return denied(base, None, &reason);
+    }
     let identity = match identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), true)
     {
         Ok(identity) => identity,
         Err(e) => return denied(base, None, &e.to_string()),
     };
-    let Identity { subject, .. } = &identity;
+    let Identity { subject, source } = &identity;
     let user = subject.user.clone();
     let home = user.as_deref().and_then(|u| {
         ctx.policy
@@ -182,10 +185,20 @@ fn create(
         Ok(v) => v,
         Err(reason) => return denied(base, user, &reason),
     };
-    let notebook =
-        user.is_some() && pod::is_notebook(ctx.policy.settings(), pod) && !pod::opted_out(pod);
-    let mut patch = PatchBuilder::default();
+    let selected = pod::is_notebook(ctx.policy.settings(), pod) && !pod::opted_out(pod);
     let mut warnings = Vec::new();
+    // A controller or another system identity that is not a trusted spawner creates pods for
+    // whoever can make it do so: treated as a user, all its pods would share one home.
+    let by_system = *source == IdentitySource::Requester
+        && user.as_deref().is_some_and(|u| u.starts_with("system:"));
+    if selected && by_system {
+        warnings.push(format!(
+            "nothing injected: the pod was created by '{}', a system identity that is not a trusted spawner (list it under trustedSpawners in the Settings policy document if it creates notebooks for users)",
+            user.as_deref().unwrap_or_default()
+        ));
+    }
+    let notebook = user.is_some() && selected && !by_system;
+    let mut patch = PatchBuilder::default();
     let mut plan = inject::Plan::default();
     if notebook {
         match inject::plan(
@@ -244,6 +257,10 @@ fn create(
             patch.annotate(keys::USER_ANNOTATION, u);
         }
         patch.annotate(keys::MOUNTS_ANNOTATION, &summary(&mounts, false));
+    } else {
+        // Only the webhook writes these, and only on notebooks: a copy on another pod is forged.
+        patch.remove_annotation(keys::USER_ANNOTATION);
+        patch.remove_annotation(keys::MOUNTS_ANNOTATION);
     }
     if let Some(u) = &user {
         response
@@ -331,8 +348,8 @@ fn ephemeral(
     let denial = guard::check_devices(pod, &all, subject, secret_in_pod, Some(&added))
         .err()
         .or_else(|| {
-            (!administrator)
-                .then(|| exposure::targeted(ctx, pod, &added, subject, secret_in_pod))
+            (!administrator && !added.is_empty())
+                .then(|| exposure::enter(ctx, &req.user_info, pod, &debug_what(pod, &added)))
                 .flatten()
         });
     if let Some(reason) = denial {
@@ -372,27 +389,63 @@ fn record_kept(
     pod: &Pod,
     base: AdmissionResponse,
 ) -> Review {
-    let before = req.old_object.as_ref();
+    let Some(before) = req.old_object.as_ref() else {
+        return passthrough(base);
+    };
+    if administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user) {
+        return passthrough(base);
+    }
     let changed = [keys::USER_ANNOTATION, keys::MOUNTS_ANNOTATION]
         .into_iter()
-        .find(|key| before.and_then(|old| pod::annotation(old, key)) != pod::annotation(pod, key));
-    match changed {
-        Some(key)
-            if !administrators::is_administrator(
-                ctx.policy.settings(),
-                &req.user_info,
-                ctx.webhook_user,
-            ) =>
-        {
-            denied(
-                base,
-                None,
-                &format!(
-                    "the pod annotation {key} records what notebook-volumes decided when the pod was created; only administrators may change it"
-                ),
-            )
-        }
-        _ => passthrough(base),
+        .find(|key| pod::annotation(before, key) != pod::annotation(pod, key));
+    if let Some(key) = changed {
+        return denied(
+            base,
+            None,
+            &format!(
+                "the pod annotation {key} records what notebook-volumes decided when the pod was created; only administrators may change it"
+            ),
+        );
+    }
+    // A new image runs new code with every mount and the environment of the container.
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    if let Some(container) = pod::changed_images(before, pod).first()
+        && let Some(reason) = exposure::enter(
+            ctx,
+            &req.user_info,
+            before,
+            &format!("changing the image of container '{container}' in pod '{name}'"),
+        )
+    {
+        return denied(base, None, &reason);
+    }
+    passthrough(base)
+}
+
+/// How a debug container being added is named in a denial.
+fn debug_what(pod: &Pod, added: &HashSet<(ContainerKind, usize)>) -> String {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let debug = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .find(|(i, _)| added.contains(&(ContainerKind::Ephemeral, *i)))
+        .map(|(_, c)| c);
+    match debug {
+        Some(c) => match c.target_container_name.as_deref() {
+            Some(target) => format!(
+                "debug container '{}' in pod '{name}' targets container '{target}' (sharing its processes and files)",
+                c.name
+            ),
+            None => format!(
+                "debug container '{}' in pod '{name}' (it shares the pod's network and volumes)",
+                c.name
+            ),
+        },
+        None => format!("a debug container in pod '{name}'"),
     }
 }
 

@@ -366,11 +366,25 @@ async fn connect_denial(
         .namespace_info(&ns_name)
         .await
         .map_err(|e| e.to_string())?;
-    let pod = claims::get_pod(&cluster.client, &ns_name, &req.name)
+    // `pods/proxy` names `[scheme:]name[:port]`; the API server proxies to pod `name`.
+    let pod_name = if sub_resource == "proxy" {
+        proxied_pod(&req.name).ok_or_else(|| {
+            format!(
+                "'{}' is not a pod proxy target ([scheme:]name[:port])",
+                req.name
+            )
+        })?
+    } else {
+        req.name.as_str()
+    };
+    let pod = claims::get_pod(&cluster.client, &ns_name, pod_name)
         .await
         .map_err(|e| e.to_string())?;
+    // Nothing to connect to: refusing costs nothing and never lets a name trick through.
     let Some(pod) = pod else {
-        return Ok(None);
+        return Err(format!(
+            "pod '{pod_name}' not found in namespace '{ns_name}'"
+        ));
     };
     let policy = state.policy.load_full();
     let lookup = AdmissionClaims {
@@ -460,4 +474,32 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
         "claim admission"
     );
     HttpResponse::Ok().json(wire(response))
+}
+
+/// The pod a `pods/proxy` request goes to, as the API server splits `[scheme:]name[:port]`.
+pub fn proxied_pod(id: &str) -> Option<&str> {
+    let parts: Vec<&str> = id.split(':').collect();
+    let (scheme, name) = match parts.as_slice() {
+        [name] | [name, _] => ("", *name),
+        [scheme, name, _] => (*scheme, *name),
+        _ => return None,
+    };
+    (!name.is_empty() && ["", "http", "https"].contains(&scheme)).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proxied_pod;
+
+    #[test]
+    fn proxy_targets_name_their_pod_whatever_the_port_and_scheme() {
+        assert_eq!(proxied_pod("nb"), Some("nb"));
+        assert_eq!(proxied_pod("nb:8888"), Some("nb"));
+        assert_eq!(proxied_pod("nb:"), Some("nb"));
+        assert_eq!(proxied_pod("http:nb:8888"), Some("nb"));
+        assert_eq!(proxied_pod("https:nb:"), Some("nb"));
+        assert_eq!(proxied_pod("ftp:nb:21"), None);
+        assert_eq!(proxied_pod(":8888"), None);
+        assert_eq!(proxied_pod("a:b:c:d"), None);
+    }
 }

@@ -271,29 +271,33 @@ fn with_debug(base: &str, debug: &str) -> Pod {
 
 #[test]
 fn debug_containers_are_judged_alone_not_with_earlier_ones() {
-    // An administrator's earlier debug container mounted the share; erin (no access) may still
-    // add one that mounts nothing from the policy.
-    let earlier = with_debug(
-        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
-        "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}",
-    );
+    let job = RUNNING.replace("notebook-volumes.io/user: alice", "x: y");
+    // alice's earlier debug container mounted the share; an administrator without access to it
+    // may still add one that mounts nothing from the policy (only the added one is judged).
+    let earlier = with_debug(&job, "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}");
     let later = with_debug(
-        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        &job,
         "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}, {name: d2}",
     );
-    assert!(request_adding_debug(&earlier, &later, "erin", &[]).allowed());
-    // But not one that mounts it.
+    assert!(request_adding_debug(&earlier, &later, "root", &["system:masters"]).allowed());
+    // But not one that mounts it: debug containers get the rights of whoever adds them.
     let mounting = with_debug(
-        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        &job,
         "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}, {name: d2, volumeMounts: [{name: f, mountPath: /g}]}",
     );
     denied_with(
-        &request_adding_debug(&earlier, &mounting, "erin", &[]),
+        &request_adding_debug(&earlier, &mounting, "root", &["system:masters"]),
         &["may not access"],
     );
-    // Nor one that maps it as a raw device with read-only rights.
+    // erin (no access) may not add even a bare one: it would share the pod's network, its
+    // non-claim volumes and, with shareProcessNamespace, its processes.
+    denied_with(
+        &request_adding_debug(&earlier, &later, "erin", &[]),
+        &["debug container 'd2'", "may not access"],
+    );
+    // Nor may bob map the share as a raw device with read-only rights.
     let device = with_debug(
-        &RUNNING.replace("notebook-volumes.io/user: alice", "x: y"),
+        &job,
         "{name: d1, volumeMounts: [{name: f, mountPath: /f}]}, {name: d2, volumeDevices: [{name: f, devicePath: /dev/x}]}",
     );
     denied_with(

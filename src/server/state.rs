@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 
+use super::limits::RequestLimits;
 use super::metrics::Metrics;
 use crate::cluster::ClusterView;
 use crate::policy::{PolicySnapshot, Unit};
@@ -85,6 +86,8 @@ pub struct AppState {
     pub policy_namespace: String,
     /// `None` when serving from local files: no namespace labels, no claim lookups or creation.
     pub cluster: Option<ClusterView>,
+    /// Body deadline and the bound on CPU-heavy jobs, shared by every worker.
+    pub limits: RequestLimits,
 }
 
 impl AppState {
@@ -99,6 +102,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             policy_namespace: policy_namespace.into(),
             cluster: None,
+            limits: RequestLimits::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ test: lint cluster-bin
 
 # Fast loop: the pure core, the CLI and the in-process server tests; no API server.
 unit:
-	$(CARGO) test --locked --lib --bins --test core --test http --test tls --test manifests
+	$(CARGO) test --locked --lib --bins --test core --test http --test tls --test limits --test manifests
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -217,6 +217,10 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         HttpServer::new(move || App::new().configure(|cfg| app::configure(cfg, &webhook_state)))
             .shutdown_timeout(timeout)
             .client_disconnect_timeout(Duration::from_secs(5))
+            // Slow callers: headers within 5 s, the TLS handshake within 3 s; the body deadline
+            // is `app::configure`'s middleware.
+            .client_request_timeout(Duration::from_secs(5))
+            .tls_handshake_timeout(Duration::from_secs(3))
             .workers(workers)
             .max_connections(per_worker)
             // A TLS handshake holds a connection too: at most the cap at once.

@@ -139,6 +139,44 @@ pub const ACCESS_MODES: &[&str] = &[
     "ReadWriteOncePod",
 ];
 
+/// Pod volume types other than `persistentVolumeClaim` and `ephemeral` (which the guard checks
+/// claim by claim). The first group reaches no shared storage and is always allowed; the rest
+/// can reach a share's backing storage directly and are denied unless `allowedVolumeTypes` lists
+/// them (`csi` inline volumes are allowed per driver through `allowedCSIDrivers`).
+pub const SAFE_VOLUME_TYPES: &[&str] = &[
+    "configMap",
+    "secret",
+    "downwardAPI",
+    "emptyDir",
+    "projected",
+    "image",
+];
+
+/// Every inline volume type the pod API has that `allowedVolumeTypes` may name.
+pub const INLINE_VOLUME_TYPES: &[&str] = &[
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "gitRepo",
+    "glusterfs",
+    "hostPath",
+    "iscsi",
+    "nfs",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,41 +229,3 @@ mod tests {
         assert!(env_name("1A").is_err());
     }
 }
-
-/// Pod volume types other than `persistentVolumeClaim` and `ephemeral` (which the guard checks
-/// claim by claim). The first group reaches no shared storage and is always allowed; the rest
-/// can reach a share's backing storage directly and are denied unless `allowedVolumeTypes` lists
-/// them (`csi` inline volumes are allowed per driver through `allowedCSIDrivers`).
-pub const SAFE_VOLUME_TYPES: &[&str] = &[
-    "configMap",
-    "secret",
-    "downwardAPI",
-    "emptyDir",
-    "projected",
-    "image",
-];
-
-/// Every inline volume type the pod API has that `allowedVolumeTypes` may name.
-pub const INLINE_VOLUME_TYPES: &[&str] = &[
-    "awsElasticBlockStore",
-    "azureDisk",
-    "azureFile",
-    "cephfs",
-    "cinder",
-    "fc",
-    "flexVolume",
-    "flocker",
-    "gcePersistentDisk",
-    "gitRepo",
-    "glusterfs",
-    "hostPath",
-    "iscsi",
-    "nfs",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "quobyte",
-    "rbd",
-    "scaleIO",
-    "storageos",
-    "vsphereVolume",
-];

@@ -157,7 +157,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         client_ca.as_ref().map(|c| c.verifier()),
     )?;
     let mut background = Vec::new();
-    let state = match config.source {
+    let mut state = match config.source {
         PolicySource::Files { paths, namespace } => {
             let loaded = load_policies(&paths)?;
             let state = AppState::offline(loaded.units, namespace);
@@ -202,7 +202,6 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         0 => limits::default_blocking_jobs(),
         n => n,
     };
-    let mut state = state;
     state.limits = limits::RequestLimits::new(config.body_timeout, blocking_jobs);
     let workers = match config.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

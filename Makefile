@@ -11,7 +11,7 @@ build:
 # then unit/property/HTTP tests and end-to-end tests against a real API server.
 test: lint cluster-bin
 	$(CARGO) build --locked --examples
-	$(CARGO) test --locked --bench decision
+	$(CARGO) test --locked --bench decision --bench worst_case
 	$(CARGO) test --locked --lib --bins --tests
 
 # Fast loop: the pure core, the CLI and the in-process server tests; no API server.
@@ -36,7 +36,7 @@ demo: cluster-bin
 	$(CARGO) run --locked --quiet --example demo
 
 bench:
-	$(CARGO) bench --locked --bench decision
+	$(CARGO) bench --locked --bench decision --bench worst_case
 
 # The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
 load:

@@ -11,12 +11,12 @@ build:
 # then unit/property/HTTP tests and end-to-end tests against a real API server.
 test: lint cluster-bin
 	$(CARGO) build --locked --examples
-	$(CARGO) test --locked --bench decision
+	$(CARGO) test --locked --bench decision --bench worst_case
 	$(CARGO) test --locked --lib --bins --tests
 
 # Fast loop: the pure core, the CLI and the in-process server tests; no API server.
 unit:
-	$(CARGO) test --locked --lib --bins --test core --test http --test tls --test manifests
+	$(CARGO) test --locked --lib --bins --test core --test http --test tls --test limits --test manifests
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -36,7 +36,7 @@ demo: cluster-bin
 	$(CARGO) run --locked --quiet --example demo
 
 bench:
-	$(CARGO) bench --locked --bench decision
+	$(CARGO) bench --locked --bench decision --bench worst_case
 
 # The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
 load:

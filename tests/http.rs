@@ -271,3 +271,80 @@ async fn readyz_is_503_until_the_caches_are_listed() {
     state.readiness.home_claims_synced();
     assert_eq!(get_probe(&state, "/readyz").await.0, StatusCode::OK);
 }
+
+/// The kubespawner review with `env` entries added until its body passes `size` bytes.
+fn padded_pod_review(size: usize) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&fixture("kubespawner-alice.json")).unwrap();
+    let env: Vec<Value> = (0..size / 40 + 1)
+        .map(|i| serde_json::json!({"name": format!("PADDING_{i:08}"), "value": "x"}))
+        .collect();
+    review["request"]["object"]["spec"]["containers"][0]["env"] = Value::Array(env);
+    let body = serde_json::to_vec(&review).unwrap();
+    assert!(body.len() > size);
+    body
+}
+
+/// Policy checks and large pods run on blocking threads, a bounded number at a time: with the
+/// only permit taken, they wait, while an ordinary pod is still answered on the I/O worker.
+#[actix_web::test]
+async fn heavy_checks_wait_for_a_blocking_slot_and_ordinary_pods_do_not() {
+    use notebook_volumes::server::limits::{INLINE_BODY, RequestLimits};
+    use std::time::Duration;
+
+    let mut state = state();
+    state.limits = RequestLimits::new(Duration::from_secs(10), 1);
+    let service = test::init_service(App::new().configure(|c| app::configure(c, &state))).await;
+    let request = |path: &str, body: Vec<u8>| {
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body)
+            .to_request()
+    };
+
+    // Another heavy job holds the only slot until released.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let limits = state.limits.clone();
+    let holder =
+        actix_web::rt::spawn(async move { limits.run_heavy("test", move || wait.recv()).await });
+    while state.limits.idle_blocking_jobs() > 0 {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // An ordinary pod is answered.
+    let resp = test::call_service(
+        &service,
+        request("/mutate", fixture("kubespawner-alice.json")),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // A policy check and a large pod wait for the slot (not answered within 1 s: the bound only
+    // fails the test if they were answered, however slow the machine).
+    let policy = test::call_service(
+        &service,
+        request("/validate", fixture("configmap-valid.json")),
+    );
+    assert!(
+        actix_web::rt::time::timeout(Duration::from_secs(1), policy)
+            .await
+            .is_err()
+    );
+    let large = padded_pod_review(INLINE_BODY);
+    let pod = test::call_service(&service, request("/mutate", large.clone()));
+    assert!(
+        actix_web::rt::time::timeout(Duration::from_secs(1), pod)
+            .await
+            .is_err()
+    );
+
+    // Released: both are answered.
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap().unwrap();
+    let (status, body) = post(&state, "/validate", fixture("configmap-valid.json")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = post(&state, "/mutate", large).await;
+    assert_eq!(status, StatusCode::OK);
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+}

@@ -248,3 +248,222 @@ async fn refuses_to_start_without_a_valid_certificate() {
         "{error}"
     );
 }
+
+/// A client certificate (`clientAuth`) signed by `issuer`, and the PEM bundle rustls needs.
+fn client_leaf(
+    issuer: &Issuer<'static, KeyPair>,
+    name: &str,
+) -> (
+    Vec<CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().expect("client key");
+    let cert = params.signed_by(&key, issuer).expect("client cert");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        key.serialize_der(),
+    ));
+    (vec![cert.der().clone()], key)
+}
+
+/// Trusts `ca`; presents `identity` when given.
+fn client_with_identity(
+    ca: &CertificateDer<'static>,
+    identity: Option<(
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+    tls12_only: bool,
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).expect("CA into root store");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider);
+    let builder = if tls12_only {
+        builder.with_protocol_versions(&[&rustls::version::TLS12])
+    } else {
+        builder.with_safe_default_protocol_versions()
+    }
+    .expect("protocol versions")
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .expect("client identity"),
+        None => builder.with_no_client_auth(),
+    };
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+/// One request; `Err` when the server refused the handshake (seen by the client at the
+/// handshake with TLS 1.2, at the first read with TLS 1.3) or sent nothing back.
+async fn try_https(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    request: &[u8],
+) -> Result<String, String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut tls = TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(request).await.map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response)
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.is_empty() {
+        return Err("connection closed without an answer".into());
+    }
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+fn pem(der: &CertificateDer<'_>) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Replaces a file atomically (as a kubelet Secret update appears to the reader).
+fn replace(path: &Path, contents: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_client_ca_only_clients_with_its_certificates_are_answered() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server_ca, server_issuer) = ca();
+    let serving = leaf(&server_issuer, "webhook");
+    publish(dir.path(), 1, &serving.cert_pem, &serving.key_pem);
+    let (api_ca, api_issuer) = ca();
+    let (other_ca, other_issuer) = ca();
+    let ca_file = dir.path().join("client-ca.crt");
+    std::fs::write(&ca_file, pem(&api_ca)).expect("client CA");
+
+    let mut config = Config::new(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        PolicySource::Files {
+            paths: vec!["examples/policies".into()],
+            namespace: "notebook-volumes".into(),
+        },
+    );
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.probe_listen = "127.0.0.1:0".parse().expect("addr");
+    config.cert_poll = Duration::from_millis(100);
+    config.shutdown_timeout = Duration::from_secs(1);
+    config.workers = 1;
+    config.client_ca = Some(ca_file.clone());
+    let handle = server::start(config).await.expect("server starts");
+    let addr = handle.webhook_addr;
+    let body = std::fs::read("tests/fixtures/kubespawner-alice.json").expect("fixture");
+    let request = post("/mutate", &body);
+
+    for tls12 in [false, true] {
+        // No client certificate: refused.
+        let none = try_https(
+            addr,
+            client_with_identity(&server_ca, None, tls12),
+            &request,
+        )
+        .await;
+        assert!(
+            none.is_err(),
+            "answered without a client certificate: {none:?}"
+        );
+        // A certificate from another CA: refused.
+        let wrong = client_with_identity(
+            &server_ca,
+            Some(client_leaf(&other_issuer, "intruder")),
+            tls12,
+        );
+        let wrong = try_https(addr, wrong, &request).await;
+        assert!(wrong.is_err(), "answered a foreign certificate: {wrong:?}");
+        // The API server's certificate: answered.
+        let right = client_with_identity(
+            &server_ca,
+            Some(client_leaf(&api_issuer, "kube-apiserver")),
+            tls12,
+        );
+        let answer = try_https(addr, right, &request)
+            .await
+            .expect("the API server's client certificate is accepted");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"allowed\":true"), "{answer}");
+    }
+
+    // The CA file is replaced (rotation): the new CA's clients get in, the old one's no longer.
+    replace(&ca_file, &pem(&other_ca));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rotated = client_with_identity(
+        &server_ca,
+        Some(client_leaf(&other_issuer, "kube-apiserver")),
+        false,
+    );
+    while try_https(addr, rotated.clone(), &request).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "new client CA not used within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let old = client_with_identity(
+        &server_ca,
+        Some(client_leaf(&api_issuer, "kube-apiserver")),
+        false,
+    );
+    assert!(try_https(addr, old, &request).await.is_err());
+
+    // A broken CA file keeps the last good CA.
+    replace(&ca_file, "not a certificate");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(try_https(addr, rotated.clone(), &request).await.is_ok());
+    let metrics = handle.state.metrics.render();
+    assert!(
+        metrics.contains(r#"notebook_volumes_client_ca_reloads_total{result="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"notebook_volumes_client_ca_reloads_total{result="error"} 1"#),
+        "{metrics}"
+    );
+    handle.stop(true).await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_start_with_an_unusable_client_ca() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, issuer) = ca();
+    let serving = leaf(&issuer, "webhook");
+    publish(dir.path(), 1, &serving.cert_pem, &serving.key_pem);
+    std::fs::write(dir.path().join("ca.crt"), "nothing").expect("write");
+    let mut config = Config::new(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        PolicySource::Files {
+            paths: vec!["examples/policies".into()],
+            namespace: "notebook-volumes".into(),
+        },
+    );
+    config.client_ca = Some(dir.path().join("ca.crt"));
+    let error = server::start(config).await.err().expect("start fails");
+    assert!(
+        error.to_string().contains("holds no PEM certificate"),
+        "{error}"
+    );
+}

@@ -58,6 +58,24 @@ pub struct ServeArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// CA certificate (PEM) that signs the API server's webhook client certificate. When set,
+    /// the TLS port accepts only clients presenting a certificate chained to it; re-read when
+    /// it changes on disk. Unset: any client may connect (see docs/security.md).
+    #[arg(long, env = "NOTEBOOK_VOLUMES_CLIENT_CA_FILE")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Seconds a request body may take to arrive after its headers (slower: 408, connection
+    /// closed).
+    #[arg(long, env = "NOTEBOOK_VOLUMES_BODY_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub body_timeout: u64,
+    /// Connections open at once on the TLS port; more wait in the accept queue until one
+    /// closes.
+    #[arg(long, env = "NOTEBOOK_VOLUMES_MAX_CONNECTIONS", default_value_t = server::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_connections: usize,
+    /// CPU-heavy checks (policy ConfigMaps, pods over 64 KiB) running at once (0: one per core).
+    #[arg(long, env = "NOTEBOOK_VOLUMES_MAX_BLOCKING_JOBS", default_value_t = 0)]
+    pub max_blocking_jobs: usize,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "NOTEBOOK_VOLUMES_SHUTDOWN_TIMEOUT", default_value_t = 25)]
     pub shutdown_timeout: u64,
@@ -140,6 +158,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     config.probe_listen = args.probe_listen;
     config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
     config.webhook_user = args.webhook_username;
+    config.client_ca = args.client_ca_file;
+    config.body_timeout = Duration::from_secs(args.body_timeout);
+    config.max_connections = args.max_connections;
+    config.blocking_jobs = args.max_blocking_jobs;
     let handle = server::start(config).await?;
     handle.wait().await?;
     tracing::info!("stopped");

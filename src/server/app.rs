@@ -1,6 +1,7 @@
 //! The HTTP surface of the webhook port: `POST /mutate` (pods), `POST /validate` (policy
 //! ConfigMaps), `POST /connect` (connections into pods) and `POST /claims` (the claim guard). The same `configure` serves the TLS listener and the in-process tests.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
@@ -11,10 +12,13 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde::de::DeserializeOwned;
 
+use super::limits::{INLINE_BODY, JobFailed, body_deadline};
 use super::metrics::Decision;
-use super::state::AppState;
+use super::scope;
+use super::state::{AppState, Policy};
 use crate::admission::{
-    Context, Effect, NoClaims, Review, home_claim_name, review, review_claim, review_policy,
+    ClaimLookup, Context, Effect, NoClaims, Review, home_claim_name, review, review_claim,
+    review_policy,
 };
 use crate::cluster::claims::{self, AdmissionClaims, Created};
 use crate::policy::NamespaceInfo;
@@ -24,14 +28,18 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 /// The only AdmissionReview version spoken.
 pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
 
-/// Routes of the TLS port.
+/// Routes of the TLS port; every body must arrive within the body deadline.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.app_data(web::Data::new(state.clone()))
         .app_data(web::PayloadConfig::new(MAX_BODY))
-        .route("/mutate", web::post().to(mutate))
-        .route("/validate", web::post().to(validate))
-        .route("/connect", web::post().to(connect))
-        .route("/claims", web::post().to(admit_claim));
+        .service(
+            web::scope("")
+                .wrap(actix_web::middleware::from_fn(body_deadline))
+                .route("/mutate", web::post().to(mutate))
+                .route("/validate", web::post().to(validate))
+                .route("/connect", web::post().to(connect))
+                .route("/claims", web::post().to(admit_claim)),
+        );
 }
 
 /// Why a request body is not an AdmissionReview this webhook can answer (HTTP 400).
@@ -131,13 +139,44 @@ fn operation(op: &Operation) -> &'static str {
     }
 }
 
+/// A blocking job that died (answered 500; the API server applies the failure policy).
+fn job_failed(
+    state: &AppState,
+    webhook: &'static str,
+    started: Instant,
+    e: &JobFailed,
+) -> HttpResponse {
+    tracing::error!(webhook, error = %e, "admission job failed");
+    state.metrics.admission(
+        webhook,
+        "unknown",
+        Decision::Error,
+        started.elapsed().as_secs_f64(),
+    );
+    HttpResponse::InternalServerError()
+        .content_type("text/plain; charset=utf-8")
+        .body(e.to_string())
+}
+
 async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
-    let req: AdmissionRequest<Pod> = match decode(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&state, "mutate", started, &e),
+    // Small pods are decided on the I/O worker; a large one (up to 3 MiB, thousands of volumes)
+    // is decoded and reviewed on a blocking thread.
+    let off_worker = body.len() > INLINE_BODY;
+    let decoded = if off_worker {
+        state
+            .limits
+            .run_heavy("pod", move || decode::<Pod>(&body))
+            .await
+    } else {
+        Ok(decode::<Pod>(&body))
     };
-    let (outcome, failed) = admit_pod(&state, &req).await;
+    let req = match decoded {
+        Ok(Ok(r)) => Arc::new(r),
+        Ok(Err(e)) => return bad_request(&state, "mutate", started, &e),
+        Err(e) => return job_failed(&state, "mutate", started, &e),
+    };
+    let (outcome, failed) = admit_pod(&state, &req, off_worker).await;
     let decision = if failed {
         Decision::Error
     } else if outcome.allowed() {
@@ -175,9 +214,14 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     HttpResponse::Ok().json(wire(outcome.response))
 }
 
-/// The pod decision with its cluster I/O: the home claim GET before, the effects after. The flag
-/// says a cluster call failed (the pod is denied with a message saying what to do).
-pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review, bool) {
+/// The pod decision with its cluster I/O: the namespace check and home claim GET before, the
+/// effects after. The flag says a cluster call failed (the pod is denied with a message saying
+/// what to do). `off_worker` runs the pure decision on a blocking thread.
+pub async fn admit_pod(
+    state: &AppState,
+    req: &Arc<AdmissionRequest<Pod>>,
+    off_worker: bool,
+) -> (Review, bool) {
     let policy = state.policy.load_full();
     let ns_name = req.namespace.clone().unwrap_or_default();
     let ns = match &state.cluster {
@@ -188,17 +232,28 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
         None => NamespaceInfo::new(&ns_name),
     };
     let Some(cluster) = &state.cluster else {
-        let ctx = Context {
-            policy: &policy.snapshot,
-            namespace: &ns,
-            claims: &NoClaims,
-            webhook_user: None,
+        let outcome = match decide(state, req, &policy, &ns, None, off_worker).await {
+            Ok(outcome) => outcome,
+            Err(e) => return (fail(req, &e.to_string()), true),
         };
-        let outcome = review(ctx, req);
         for effect in &outcome.effects {
             tracing::info!(?effect, "serving from local files: not performing");
         }
         return (outcome, false);
+    };
+    // Anyone reaching the port can send a review: nothing is looked up or created for a
+    // namespace the webhook does not itself see as enabled.
+    let ns = match scope::confirm_in_scope(cluster, ns, &state.policy_namespace).await {
+        Ok(ns) => ns,
+        Err(message) => {
+            tracing::warn!(
+                uid = %req.uid,
+                namespace = %ns_name,
+                requester = req.user_info.username.as_deref().unwrap_or(""),
+                "review for a namespace out of scope denied without effects"
+            );
+            return (fail(req, &message), false);
+        }
     };
     let probe = Context {
         policy: &policy.snapshot,
@@ -214,19 +269,11 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
             Err(e) => return (fail(req, &e.to_string()), true),
         }
     }
-    let lookup = AdmissionClaims {
-        fetched: home
-            .as_deref()
-            .map(|name| (ns_name.as_str(), name, fetched.as_ref())),
-        cache: Some(&cluster.home_claims),
+    let lookup = home.map(|name| (ns_name.clone(), name, fetched.clone()));
+    let outcome = match decide(state, req, &policy, &ns, lookup, off_worker).await {
+        Ok(outcome) => outcome,
+        Err(e) => return (fail(req, &e.to_string()), true),
     };
-    let ctx = Context {
-        policy: &policy.snapshot,
-        namespace: &ns,
-        claims: &lookup,
-        webhook_user: cluster.webhook_user.as_deref(),
-    };
-    let outcome = review(ctx, req);
     if req.dry_run || !outcome.allowed() || outcome.effects.is_empty() {
         return (outcome, false);
     }
@@ -249,6 +296,43 @@ pub async fn admit_pod(state: &AppState, req: &AdmissionRequest<Pod>) -> (Review
         }
     }
     (outcome, false)
+}
+
+/// The pure pod decision, with the claims known to the server: `home` is the fetched home claim
+/// (namespace, name, the claim if it exists), the cache the rest. Owned inputs, so it can run
+/// on a blocking thread when `off_worker`.
+async fn decide(
+    state: &AppState,
+    req: &Arc<AdmissionRequest<Pod>>,
+    policy: &Arc<Policy>,
+    ns: &NamespaceInfo,
+    home: Option<(String, String, Option<PersistentVolumeClaim>)>,
+    off_worker: bool,
+) -> Result<Review, JobFailed> {
+    let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
+    let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
+    let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
+    let job = move || {
+        let lookup = AdmissionClaims {
+            fetched: home
+                .as_ref()
+                .map(|(namespace, name, pvc)| (namespace.as_str(), name.as_str(), pvc.as_ref())),
+            cache: cache.as_ref(),
+        };
+        let claims: &dyn ClaimLookup = if cache.is_some() { &lookup } else { &NoClaims };
+        let ctx = Context {
+            policy: &policy.snapshot,
+            namespace: &ns,
+            claims,
+            webhook_user: webhook_user.as_deref(),
+        };
+        review(ctx, &req)
+    };
+    if off_worker {
+        state.limits.run_heavy("pod", job).await
+    } else {
+        Ok(job())
+    }
 }
 
 /// The AdmissionReview as the API server expects it. kube-core serializes `patch` (a Go
@@ -275,12 +359,20 @@ fn fail(req: &AdmissionRequest<Pod>, message: &str) -> Review {
 
 async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
-    let req: AdmissionRequest<ConfigMap> = match decode(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&state, "validate", started, &e),
-    };
+    // Parsing and checking a policy ConfigMap (up to 3 MiB of YAML) is CPU-heavy: always on a
+    // blocking thread, a bounded number at a time.
     let policy = state.policy.load_full();
-    let (response, verdict) = review_policy(&policy.units, &state.policy_namespace, &req);
+    let policy_namespace = state.policy_namespace.clone();
+    let job = move || {
+        let req: AdmissionRequest<ConfigMap> = decode(&body)?;
+        let (response, verdict) = review_policy(&policy.units, &policy_namespace, &req);
+        Ok::<_, BadReview>((req, response, verdict))
+    };
+    let (req, response, verdict) = match state.limits.run_heavy("policy", job).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return bad_request(&state, "validate", started, &e),
+        Err(e) => return job_failed(&state, "validate", started, &e),
+    };
     let decision = if response.allowed {
         Decision::Allowed
     } else {

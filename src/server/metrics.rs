@@ -39,6 +39,8 @@ pub struct Metrics {
     invalid_seen: Counter,
     claims_created: Counter,
     cert_reloads: Family<Labels, Counter>,
+    client_ca_reloads: Family<Labels, Counter>,
+    rejected: Family<Labels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -62,6 +64,8 @@ impl Metrics {
         let invalid_seen = Counter::default();
         let claims_created = Counter::default();
         let cert_reloads = Family::<Labels, Counter>::default();
+        let client_ca_reloads = Family::<Labels, Counter>::default();
+        let rejected = Family::<Labels, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -97,6 +101,16 @@ impl Metrics {
             "Serving certificate reloads from disk, by result (ok, error)",
             cert_reloads.clone(),
         );
+        registry.register(
+            "notebook_volumes_client_ca_reloads",
+            "Client CA (--client-ca-file) reloads from disk, by result (ok, error)",
+            client_ca_reloads.clone(),
+        );
+        registry.register(
+            "notebook_volumes_requests_rejected",
+            "Requests to the webhook port refused before a decision, by reason (body_timeout)",
+            rejected.clone(),
+        );
         Metrics {
             registry,
             admissions,
@@ -106,6 +120,8 @@ impl Metrics {
             invalid_seen,
             claims_created,
             cert_reloads,
+            client_ca_reloads,
+            rejected,
         }
     }
 
@@ -141,6 +157,20 @@ impl Metrics {
         let result = if ok { "ok" } else { "error" };
         self.cert_reloads
             .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    pub fn client_ca_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.client_ca_reloads
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    /// A request refused before any decision (slow body).
+    pub fn request_rejected(&self, reason: &'static str) {
+        self.rejected
+            .get_or_create(&vec![("reason", reason.to_string())])
             .inc();
     }
 

@@ -2,8 +2,11 @@
 //! (the binary and the tests use the same entry point).
 
 pub mod app;
+pub mod client_auth;
+pub mod limits;
 pub mod metrics;
 pub mod probes;
+pub mod scope;
 pub mod state;
 pub mod tls;
 
@@ -37,6 +40,10 @@ pub enum PolicySource {
     },
 }
 
+/// Default connection cap: far below the usual 1024 file descriptors, far above what API
+/// servers open (a few pooled connections each).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
 pub struct Config {
     pub listen: SocketAddr,
     pub probe_listen: SocketAddr,
@@ -51,6 +58,16 @@ pub struct Config {
     pub workers: usize,
     /// The webhook's own username; learnt from the API server (SelfSubjectReview) when unset.
     pub webhook_user: Option<String>,
+    /// CA whose certificates clients of the TLS port must present (the API server's webhook
+    /// client certificate); `None` accepts any client.
+    pub client_ca: Option<PathBuf>,
+    /// Time a request body may take to arrive once its headers are read.
+    pub body_timeout: Duration,
+    /// Connections open at once on the TLS port, across workers; further ones wait in the
+    /// kernel's accept queue until one closes.
+    pub max_connections: usize,
+    /// CPU-heavy decisions (policy checks, large pods) running at once (0: one per core).
+    pub blocking_jobs: usize,
 }
 
 impl Config {
@@ -65,6 +82,10 @@ impl Config {
             shutdown_timeout: Duration::from_secs(25),
             workers: 0,
             webhook_user: None,
+            client_ca: None,
+            body_timeout: Duration::from_secs(10),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            blocking_jobs: 0,
         }
     }
 }
@@ -132,9 +153,16 @@ impl Handle {
 /// multi-threaded tokio runtime; the background tasks are spawned on it.
 pub async fn start(config: Config) -> Result<Handle, ServeError> {
     let reloader = tls::CertReloader::load(&config.tls_cert, &config.tls_key)?;
-    let tls_config = tls::server_config(reloader.resolver())?;
+    let client_ca = match &config.client_ca {
+        Some(path) => Some(client_auth::ClientCaReloader::load(path)?),
+        None => None,
+    };
+    let tls_config = tls::server_config(
+        reloader.resolver(),
+        client_ca.as_ref().map(|c| c.verifier()),
+    )?;
     let mut background = Vec::new();
-    let state = match config.source {
+    let mut state = match config.source {
         PolicySource::Files { paths, namespace } => {
             let loaded = load_policies_in(&paths, &namespace)?;
             let state = AppState::offline(loaded.units, namespace);
@@ -177,21 +205,42 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
     background.push(tokio::spawn(
         reloader.watch(config.cert_poll, state.metrics.clone()),
     ));
+    if let Some(client_ca) = client_ca {
+        background.push(tokio::spawn(
+            client_ca.watch(config.cert_poll, state.metrics.clone()),
+        ));
+    }
+    let blocking_jobs = match config.blocking_jobs {
+        0 => limits::default_blocking_jobs(),
+        n => n,
+    };
+    state.limits = limits::RequestLimits::new(config.body_timeout, blocking_jobs);
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // actix caps connections per worker; the flag is the total.
+    let per_worker = config.max_connections.max(1).div_ceil(workers);
 
     let timeout = config.shutdown_timeout.as_secs();
     let webhook_state = state.clone();
-    let mut webhook =
+    let webhook =
         HttpServer::new(move || App::new().configure(|cfg| app::configure(cfg, &webhook_state)))
             .shutdown_timeout(timeout)
-            .client_disconnect_timeout(Duration::from_secs(5));
+            .client_disconnect_timeout(Duration::from_secs(5))
+            // Slow callers: headers within 5 s, the TLS handshake within 3 s; the body deadline
+            // is `app::configure`'s middleware.
+            .client_request_timeout(Duration::from_secs(5))
+            .tls_handshake_timeout(Duration::from_secs(3))
+            .workers(workers)
+            .max_connections(per_worker)
+            // A TLS handshake holds a connection too: at most the cap at once.
+            .max_connection_rate(per_worker);
     let probe_state = state.clone();
     let probes =
         HttpServer::new(move || App::new().configure(|cfg| probes::configure(cfg, &probe_state)))
             .shutdown_timeout(timeout)
             .workers(1);
-    if config.workers > 0 {
-        webhook = webhook.workers(config.workers);
-    }
     let webhook = webhook
         .bind_rustls_0_23(config.listen, tls_config)
         .map_err(|source| ServeError::Bind {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 
+use super::limits::RequestLimits;
 use super::metrics::Metrics;
 use crate::cluster::ClusterView;
 use crate::policy::{PolicySnapshot, Protection, Unit};
@@ -108,6 +109,8 @@ pub struct AppState {
     pub policy_namespace: String,
     /// `None` when serving from local files: no namespace labels, no claim lookups or creation.
     pub cluster: Option<ClusterView>,
+    /// Body deadline and the bound on CPU-heavy jobs, shared by every worker.
+    pub limits: RequestLimits,
 }
 
 impl AppState {
@@ -122,6 +125,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             policy_namespace: policy_namespace.into(),
             cluster: None,
+            limits: RequestLimits::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::client_auth::ReloadingClientVerifier;
 use super::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +43,15 @@ pub enum TlsError {
         #[source]
         source: rustls::Error,
     },
+    #[error(
+        "{path} is not a usable client CA: {reason}; pass the PEM certificate of the CA that signs the API server's webhook client certificate"
+    )]
+    ClientCa { path: String, reason: String },
     #[error("cannot build the TLS configuration: {0}")]
     Config(#[source] rustls::Error),
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -171,12 +176,19 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-/// TLS 1.2 and 1.3 with rustls' safe defaults, no client authentication (the API server
-/// authenticates the webhook, not the other way round), certificates from the resolver.
-pub fn server_config(resolver: Arc<ReloadingResolver>) -> Result<ServerConfig, TlsError> {
-    Ok(ServerConfig::builder_with_provider(provider())
+/// TLS 1.2 and 1.3 with rustls' safe defaults, certificates from the resolver. With a client
+/// verifier (`--client-ca-file`) a client certificate is required; without, any client may
+/// connect (the API server authenticates the webhook, not the other way round).
+pub fn server_config(
+    resolver: Arc<ReloadingResolver>,
+    clients: Option<Arc<ReloadingClientVerifier>>,
+) -> Result<ServerConfig, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(TlsError::Config)?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver))
+        .map_err(TlsError::Config)?;
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    Ok(builder.with_cert_resolver(resolver))
 }

@@ -37,14 +37,25 @@ impl TestCluster {
     /// If the cluster cannot be built, started or reached; every test that
     /// asks gets the same message.
     pub fn shared() -> &'static TestCluster {
-        match SHARED.get_or_init(Self::start) {
+        Self::shared_with_apiserver_args(&[])
+    }
+
+    /// As `shared`, with extra kube-apiserver flags for the whole test binary (the first
+    /// caller's flags win). Needs a cluster of its own: refuses `$NOTEBOOK_VOLUMES_TEST_KUBECONFIG`.
+    pub fn shared_with_apiserver_args(args: &[String]) -> &'static TestCluster {
+        match SHARED.get_or_init(|| Self::start(args)) {
             Ok(cluster) => cluster,
             Err(message) => panic!("{message}"),
         }
     }
 
-    fn start() -> Result<TestCluster, String> {
+    fn start(apiserver_args: &[String]) -> Result<TestCluster, String> {
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
+            if !apiserver_args.is_empty() {
+                return Err(format!(
+                    "this test binary starts its own API server with {apiserver_args:?}; unset {KUBECONFIG_ENV}"
+                ));
+            }
             let kubeconfig = PathBuf::from(path);
             let config = load_config(&kubeconfig)?;
             eprintln!(
@@ -61,7 +72,7 @@ impl TestCluster {
 
         let bin = process::locate_binary()?;
         let started = Instant::now();
-        let mut child = process::start(&bin)?;
+        let mut child = process::start(&bin, apiserver_args)?;
         let info = &child.info;
         eprintln!(
             "testcluster: Kubernetes {} API server ready at {} in {:.1}s (log: {})",

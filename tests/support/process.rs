@@ -120,8 +120,9 @@ pub fn kustomize(dir: &Path) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))
 }
 
-/// Starts testcluster and waits until it reports ready.
-pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
+/// Starts testcluster and waits until it reports ready; `apiserver_args` go to
+/// kube-apiserver (after `--`).
+pub fn start(bin: &PathBuf, apiserver_args: &[String]) -> Result<ClusterProcess, String> {
     let mut command = Command::new(bin);
     if let Some(root) = std::env::var_os(DATA_DIR_ENV) {
         let test_binary = std::env::current_exe()
@@ -130,6 +131,9 @@ pub fn start(bin: &PathBuf) -> Result<ClusterProcess, String> {
             .unwrap_or_else(|| "tests".to_owned());
         let dir = PathBuf::from(root).join(format!("{test_binary}-{}", std::process::id()));
         command.arg("-data-dir").arg(dir);
+    }
+    if !apiserver_args.is_empty() {
+        command.arg("--").args(apiserver_args);
     }
     let mut child = command
         .stdin(Stdio::piped())

@@ -3,57 +3,11 @@
 
 mod support;
 
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::Client;
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::env::*;
 use support::webhook::*;
-
-/// Lets every authenticated user open connections into pods of the namespace, as `edit` does.
-async fn allow_connections(admin: &Client, ns: &str) {
-    let role = Role {
-        metadata: ObjectMeta {
-            name: Some("connect".into()),
-            ..Default::default()
-        },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["".into()]),
-            resources: Some(
-                ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
-                    .map(String::from)
-                    .to_vec(),
-            ),
-            verbs: ["get", "create"].map(String::from).to_vec(),
-            ..Default::default()
-        }]),
-    };
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("Role");
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some("connect".into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: "connect".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "Group".into(),
-            name: "system:authenticated".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            namespace: None,
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
-}
 
 async fn get_text(client: &Client, path: &str) -> String {
     let mut request = kube::core::Request::new("/api/v1/namespaces/x/pods")

@@ -9,11 +9,8 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{
-    ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams, PostParams,
-};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use notebook_volumes::keys;
 use serde_json::{Value, json};
@@ -60,59 +57,6 @@ fn claims_as(env: &Env, user: &str) -> Api<PersistentVolumeClaim> {
         env.cluster.client_as(user, &["notebook-users"]),
         env.ns.name(),
     )
-}
-
-/// The claim and snapshot rights of `edit`, for every authenticated user (the aggregated `edit`
-/// role is empty on the test API server: no controller-manager aggregates it).
-async fn allow_everyone_to_edit_claims(admin: &Client, ns: &str) {
-    let verbs = [
-        "create", "get", "list", "watch", "update", "patch", "delete",
-    ];
-    let role = Role {
-        metadata: ObjectMeta {
-            name: Some("claim-users".into()),
-            ..Default::default()
-        },
-        rules: Some(vec![
-            PolicyRule {
-                api_groups: Some(vec!["".into()]),
-                resources: Some(vec!["persistentvolumeclaims".into()]),
-                verbs: verbs.iter().map(|v| v.to_string()).collect(),
-                ..Default::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["snapshot.storage.k8s.io".into()]),
-                resources: Some(vec!["volumesnapshots".into()]),
-                verbs: verbs.iter().map(|v| v.to_string()).collect(),
-                ..Default::default()
-            },
-        ]),
-    };
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("Role");
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some("claim-users".into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: "claim-users".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "Group".into(),
-            name: "system:authenticated".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            namespace: None,
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
 }
 
 /// A 1Gi ReadWriteOnce claim, with `spec` merged in.

@@ -7,8 +7,7 @@
 mod support;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use support::env::*;
@@ -249,51 +248,6 @@ async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
         denial(add_debug(&erin, "report", json!({"name": "d4", "image": "busybox"})).await);
     assert_contains(&message, &["debug container 'd4'", "may not access"]);
     env.stop().await;
-}
-
-/// Lets every authenticated user open connections into pods of the namespace, as `edit` does.
-async fn allow_connections(admin: &Client, ns: &str) {
-    let role = Role {
-        metadata: ObjectMeta {
-            name: Some("connect".into()),
-            ..Default::default()
-        },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["".into()]),
-            resources: Some(
-                ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
-                    .map(String::from)
-                    .to_vec(),
-            ),
-            verbs: ["get", "create"].map(String::from).to_vec(),
-            ..Default::default()
-        }]),
-    };
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("Role");
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some("connect".into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: "connect".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "Group".into(),
-            name: "system:authenticated".into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            namespace: None,
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("RoleBinding");
 }
 
 /// Opens `sub_resource` of a pod as `client`; the error text (no node runs here, so even an

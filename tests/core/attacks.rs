@@ -3,26 +3,16 @@
 //! See tests/e2e_attacks.rs for the ones that need the real API server.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::admission::Operation;
-use notebook_volumes::admission::request::pod_request;
-use notebook_volumes::admission::{Context, Review, review};
+use notebook_volumes::admission::Review;
 use notebook_volumes::keys;
 
-use crate::fixtures::{Case, HUB, NS, STS, examples, pod};
+use crate::fixtures::{Case, HUB, STS, examples, pod};
 
 /// A pods UPDATE (or a `pods/ephemeralcontainers` UPDATE) from `old` to `new` by `user`.
 fn update(old: &Pod, new: &Pod, user: &str, groups: &[&str], ephemeral: bool) -> Review {
-    let case = Case::new(examples(), user).groups(groups);
-    let mut req = pod_request(new, NS, &case.requester, false, ephemeral).unwrap();
-    req.operation = Operation::Update;
-    req.old_object = Some(old.clone());
-    let ctx = Context {
-        policy: &case.policy,
-        namespace: &case.ns,
-        claims: &case.claims,
-        webhook_user: None,
-    };
-    review(ctx, &req)
+    Case::new(examples(), user)
+        .groups(groups)
+        .review_update(old, new, ephemeral)
 }
 
 /// alice's running notebook (the webhook wrote her name), mounting her home, the secret mergers

@@ -123,13 +123,27 @@ impl Case {
     pub fn review_op(&self, pod: &Pod, ephemeral: bool) -> Review {
         let req = pod_request(pod, &self.ns.name, &self.requester, self.dry_run, ephemeral)
             .expect("request");
+        self.run(&req)
+    }
+
+    /// A pods UPDATE (or, with `ephemeral`, a `pods/ephemeralcontainers` UPDATE) from `old` to
+    /// `new`, as the API server sends it.
+    pub fn review_update(&self, old: &Pod, new: &Pod, ephemeral: bool) -> Review {
+        let mut req = pod_request(new, &self.ns.name, &self.requester, self.dry_run, ephemeral)
+            .expect("request");
+        req.operation = kube::core::admission::Operation::Update;
+        req.old_object = Some(old.clone());
+        self.run(&req)
+    }
+
+    fn run(&self, req: &kube::core::admission::AdmissionRequest<Pod>) -> Review {
         let ctx = Context {
             policy: &self.policy,
             namespace: &self.ns,
             claims: &self.claims,
             webhook_user: None,
         };
-        review(ctx, &req)
+        review(ctx, req)
     }
 }
 

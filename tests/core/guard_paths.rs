@@ -4,11 +4,10 @@
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::core::v1::Pod;
-use notebook_volumes::admission::request::pod_request;
-use notebook_volumes::admission::{Context, Review, exposure, review};
+use notebook_volumes::admission::{Context, Review, exposure};
 use notebook_volumes::keys;
 
-use crate::fixtures::{Case, HUB, NS, apply, example_pod, examples, mounts_of, pod, policy};
+use crate::fixtures::{Case, HUB, apply, example_pod, examples, mounts_of, pod, policy};
 
 fn denied_with(outcome: &Review, words: &[&str]) {
     assert!(!outcome.allowed(), "expected a denial");
@@ -251,16 +250,9 @@ fn raw_block_devices_need_read_write_access() {
 }
 
 fn request_adding_debug(old: &Pod, new: &Pod, user: &str, groups: &[&str]) -> Review {
-    let case = Case::new(examples(), user).groups(groups);
-    let mut req = pod_request(new, NS, &case.requester, false, true).unwrap();
-    req.old_object = Some(old.clone());
-    let ctx = Context {
-        policy: &case.policy,
-        namespace: &case.ns,
-        claims: &case.claims,
-        webhook_user: None,
-    };
-    review(ctx, &req)
+    Case::new(examples(), user)
+        .groups(groups)
+        .review_update(old, new, true)
 }
 
 const RUNNING: &str = "metadata:\n  name: nb\n  annotations: {notebook-volumes.io/user: alice}\nspec:\n  containers: [{name: notebook, volumeMounts: [{name: f, mountPath: /f}]}]\n  volumes: [{name: f, persistentVolumeClaim: {claimName: finance-data}}]\n";
@@ -442,7 +434,6 @@ fn secret_shares_annotation_is_capped() {
 
 #[test]
 fn the_record_of_whose_notebook_it_is_cannot_be_rewritten_by_users() {
-    use notebook_volumes::admission::request::Requester;
     let old = pod(RUNNING);
     let mut forged = old.clone();
     forged
@@ -452,21 +443,9 @@ fn the_record_of_whose_notebook_it_is_cannot_be_rewritten_by_users() {
         .unwrap()
         .insert(keys::USER_ANNOTATION.into(), "bob".into());
     let update = |pod: &Pod, user: &str, groups: &[&str]| {
-        let case = Case::new(examples(), user);
-        let requester = Requester {
-            username: user.into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-        };
-        let mut req = pod_request(pod, NS, &requester, false, false).unwrap();
-        req.operation = kube::core::admission::Operation::Update;
-        req.old_object = Some(old.clone());
-        let ctx = Context {
-            policy: &case.policy,
-            namespace: &case.ns,
-            claims: &case.claims,
-            webhook_user: None,
-        };
-        review(ctx, &req)
+        Case::new(examples(), user)
+            .groups(groups)
+            .review_update(&old, pod, false)
     };
     denied_with(
         &update(&forged, "bob", &[]),

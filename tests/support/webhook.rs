@@ -279,28 +279,66 @@ pub fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperati
 /// Every authenticated user (the impersonated users and service accounts) may work with pods in
 /// this namespace. (The aggregated `edit` role is empty here: no controller-manager aggregates it.)
 pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
-    let verbs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let all = [
+        "create", "get", "list", "watch", "update", "patch", "delete",
+    ];
+    grant_everyone(
+        admin,
+        ns,
+        "notebook-users",
+        vec![
+            allow("", &["pods"], &all),
+            allow("", &["pods/ephemeralcontainers"], &["update", "patch"]),
+        ],
+    )
+    .await;
+}
+
+/// The claim and snapshot rights of `edit`, for every authenticated user.
+pub async fn allow_everyone_to_edit_claims(admin: &Client, ns: &str) {
+    let all = [
+        "create", "get", "list", "watch", "update", "patch", "delete",
+    ];
+    grant_everyone(
+        admin,
+        ns,
+        "claim-users",
+        vec![
+            allow("", &["persistentvolumeclaims"], &all),
+            allow("snapshot.storage.k8s.io", &["volumesnapshots"], &all),
+        ],
+    )
+    .await;
+}
+
+/// Lets every authenticated user open connections into pods of the namespace, as `edit` does.
+pub async fn allow_connections(admin: &Client, ns: &str) {
+    let rules = vec![allow(
+        "",
+        &["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"],
+        &["get", "create"],
+    )];
+    grant_everyone(admin, ns, "connect", rules).await;
+}
+
+/// One RBAC rule.
+pub fn allow(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.into()]),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A Role named `name` with `rules` in `ns`, bound to every authenticated user.
+pub async fn grant_everyone(admin: &Client, ns: &str, name: &str, rules: Vec<PolicyRule>) {
     let role = Role {
         metadata: ObjectMeta {
-            name: Some("notebook-users".into()),
+            name: Some(name.into()),
             ..Default::default()
         },
-        rules: Some(vec![
-            PolicyRule {
-                api_groups: Some(vec!["".into()]),
-                resources: Some(vec!["pods".into()]),
-                verbs: verbs(&[
-                    "create", "get", "list", "watch", "update", "patch", "delete",
-                ]),
-                ..Default::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["".into()]),
-                resources: Some(vec!["pods/ephemeralcontainers".into()]),
-                verbs: verbs(&["update", "patch"]),
-                ..Default::default()
-            },
-        ]),
+        rules: Some(rules),
     };
     Api::<Role>::namespaced(admin.clone(), ns)
         .create(&PostParams::default(), &role)
@@ -308,13 +346,13 @@ pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
         .expect("Role");
     let binding = RoleBinding {
         metadata: ObjectMeta {
-            name: Some("notebook-users".into()),
+            name: Some(name.into()),
             ..Default::default()
         },
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "Role".into(),
-            name: "notebook-users".into(),
+            name: name.into(),
         },
         subjects: Some(vec![Subject {
             kind: "Group".into(),

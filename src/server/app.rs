@@ -130,6 +130,28 @@ fn bad_request(
         .body(e.to_string())
 }
 
+/// Counts an answered admission in the metrics; the decision and the time it took, for the log.
+fn count(
+    state: &AppState,
+    webhook: &'static str,
+    op: &Operation,
+    (failed, allowed): (bool, bool),
+    started: Instant,
+) -> (Decision, std::time::Duration) {
+    let decision = if failed {
+        Decision::Error
+    } else if allowed {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    };
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .admission(webhook, operation(op), decision, elapsed.as_secs_f64());
+    (decision, elapsed)
+}
+
 fn operation(op: &Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
@@ -177,19 +199,12 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         Err(e) => return job_failed(&state, "mutate", started, &e),
     };
     let (outcome, failed) = admit_pod(&state, &req, off_worker).await;
-    let decision = if failed {
-        Decision::Error
-    } else if outcome.allowed() {
-        Decision::Allowed
-    } else {
-        Decision::Denied
-    };
-    let elapsed = started.elapsed();
-    state.metrics.admission(
+    let (decision, elapsed) = count(
+        &state,
         "mutate",
-        operation(&req.operation),
-        decision,
-        elapsed.as_secs_f64(),
+        &req.operation,
+        (failed, outcome.allowed()),
+        started,
     );
     let pod = req
         .object
@@ -373,17 +388,12 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         Ok(Err(e)) => return bad_request(&state, "validate", started, &e),
         Err(e) => return job_failed(&state, "validate", started, &e),
     };
-    let decision = if response.allowed {
-        Decision::Allowed
-    } else {
-        Decision::Denied
-    };
-    let elapsed = started.elapsed();
-    state.metrics.admission(
+    let (decision, elapsed) = count(
+        &state,
         "validate",
-        operation(&req.operation),
-        decision,
-        elapsed.as_secs_f64(),
+        &req.operation,
+        (false, response.allowed),
+        started,
     );
     tracing::info!(
         uid = %req.uid,
@@ -415,17 +425,12 @@ async fn connect(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         Ok(None) => AdmissionResponse::from(&req),
         Ok(Some(reason)) | Err(reason) => fail(&req, &reason).response,
     };
-    let decision = if response.allowed {
-        Decision::Allowed
-    } else {
-        Decision::Denied
-    };
-    let elapsed = started.elapsed();
-    state.metrics.admission(
+    let (decision, elapsed) = count(
+        &state,
         "connect",
-        operation(&req.operation),
-        decision,
-        elapsed.as_secs_f64(),
+        &req.operation,
+        (false, response.allowed),
+        started,
     );
     tracing::info!(
         uid = %req.uid,
@@ -534,19 +539,12 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
             (review_claim(ctx, &req), false)
         }
     };
-    let decision = if failed {
-        Decision::Error
-    } else if response.allowed {
-        Decision::Allowed
-    } else {
-        Decision::Denied
-    };
-    let elapsed = started.elapsed();
-    state.metrics.admission(
+    let (decision, elapsed) = count(
+        &state,
         "claims",
-        operation(&req.operation),
-        decision,
-        elapsed.as_secs_f64(),
+        &req.operation,
+        (failed, response.allowed),
+        started,
     );
     tracing::info!(
         uid = %req.uid,

@@ -253,17 +253,17 @@ async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
 /// Opens `sub_resource` of a pod as `client`; the error text (no node runs here, so even an
 /// admitted connection fails later, but not with the webhook's denial).
 async fn open(client: &Client, ns: &str, pod: &str, sub_resource: &str) -> String {
-    let request = kube::core::Request::new(format!("/api/v1/namespaces/{ns}/pods"))
-        .get_subresource(sub_resource, pod)
-        .expect("request");
-    let request = if sub_resource == "exec" {
-        let uri = format!("{}?command=ls&stdout=true", request.uri());
-        let mut r = request;
-        *r.uri_mut() = uri.parse().expect("uri");
-        r
+    let query = if sub_resource == "exec" {
+        "?command=ls&stdout=true"
     } else {
-        request
+        ""
     };
+    let mut request = kube::core::Request::new(format!("/api/v1/namespaces/{ns}/pods"))
+        .get_subresource(sub_resource, "placeholder")
+        .expect("request");
+    *request.uri_mut() = format!("/api/v1/namespaces/{ns}/pods/{pod}/{sub_resource}{query}")
+        .parse()
+        .expect("uri");
     match client.request_text(request).await {
         Ok(text) => text,
         Err(e) => e.to_string(),
@@ -311,6 +311,16 @@ async fn exec_attach_port_forward_and_proxy_into_another_users_notebook_are_refu
                 "{who} {sub}: {passed}"
             );
         }
+    }
+    // `pods/proxy` also names its target as `[scheme:]pod[:port]`: the same pod, the same rule.
+    for name in [
+        "jupyter-alice:8888",
+        "http:jupyter-alice:8888",
+        "https:jupyter-alice:",
+        "jupyter-alice:",
+    ] {
+        let denied = open(&bob, ns, name, "proxy").await;
+        assert_contains(&denied, &["notebook of user 'alice'"]);
     }
     env.stop().await;
 }

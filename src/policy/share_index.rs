@@ -1,7 +1,8 @@
-//! Shares indexed by name and by the namespaces they reach, so validating a set of N shares costs
-//! about N × (shares per namespace) instead of N².
+//! Shares indexed by name, by the namespaces they reach, by claim and by mount path, so that
+//! validating N shares compares each only with the few that can clash (same claim, equal or
+//! nested mount path), not with every share of its namespaces.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::model::{Scope, Share};
 
@@ -12,6 +13,33 @@ pub struct ShareIndex {
     by_namespace: HashMap<String, Vec<usize>>,
     /// Shares without a namespace list (everywhere, or by selector): they may reach any namespace.
     wide: Vec<usize>,
+    /// Per claim, its shares by subPath (`""` for the whole claim).
+    by_claim: HashMap<String, BTreeMap<String, Vec<usize>>>,
+    by_path: BTreeMap<String, Vec<usize>>,
+}
+
+/// Entries of `map` at `path`, at a parent of it, or below it: the paths that overlap it. Costs
+/// the path's depth plus the entries found. `""` (a whole claim) overlaps everything.
+fn overlapping_in(map: &BTreeMap<String, Vec<usize>>, path: &str, out: &mut Vec<usize>) {
+    if path.is_empty() {
+        out.extend(map.values().flatten());
+        return;
+    }
+    let parents = path
+        .char_indices()
+        .filter(|&(i, c)| c == '/' && i > 0)
+        .map(|(i, _)| &path[..i])
+        .chain(["", "/", path]);
+    for p in parents {
+        out.extend(map.get(p).into_iter().flatten());
+    }
+    let below = format!("{}/", path.trim_end_matches('/'));
+    for (key, found) in map.range(below.clone()..) {
+        if !key.starts_with(&below) {
+            break;
+        }
+        out.extend(found);
+    }
 }
 
 impl ShareIndex {
@@ -26,6 +54,16 @@ impl ShareIndex {
             }
             Scope::Everywhere | Scope::Selector(_) => self.wide.push(i),
         }
+        self.by_claim
+            .entry(share.claim_name.clone())
+            .or_default()
+            .entry(share.sub_path.clone().unwrap_or_default())
+            .or_default()
+            .push(i);
+        self.by_path
+            .entry(share.mount_path.clone())
+            .or_default()
+            .push(i);
         self.shares.push(share);
     }
 
@@ -54,7 +92,99 @@ impl ShareIndex {
         }
     }
 
+    /// Shares of this claim (any scope: callers test the scopes).
+    pub fn with_claim(&self, claim: &str) -> impl Iterator<Item = &Share> {
+        self.by_claim
+            .get(claim)
+            .into_iter()
+            .flat_map(|m| m.values().flatten())
+            .map(|&i| &self.shares[i])
+    }
+
+    /// Shares of this claim whose subPath equals, contains or sits inside `sub_path` (`None`: the
+    /// whole claim, which overlaps them all).
+    pub fn with_claim_overlapping(&self, claim: &str, sub_path: Option<&str>) -> Vec<&Share> {
+        let mut ids = Vec::new();
+        if let Some(map) = self.by_claim.get(claim) {
+            overlapping_in(map, sub_path.unwrap_or_default(), &mut ids);
+        }
+        self.resolve(ids)
+    }
+
+    /// Shares mounted at `path`, above it or below it (any scope: callers test the scopes).
+    pub fn overlapping(&self, path: &str) -> Vec<&Share> {
+        let mut ids = Vec::new();
+        overlapping_in(&self.by_path, path, &mut ids);
+        self.resolve(ids)
+    }
+
+    fn resolve(&self, mut ids: Vec<usize>) -> Vec<&Share> {
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|i| &self.shares[i]).collect()
+    }
+
     pub fn into_shares(self) -> Vec<Share> {
         self.shares
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Level, Origin, Principals};
+
+    fn share(name: &str, claim: &str, path: &str, sub: Option<&str>) -> Share {
+        Share {
+            name: name.into(),
+            scope: Scope::Everywhere,
+            claim_name: claim.into(),
+            mount_path: path.into(),
+            sub_path: sub.map(str::to_string),
+            level: Level::Public,
+            readers: Principals::default(),
+            writers: Principals::default(),
+            origin: Origin::file("t.yaml"),
+        }
+    }
+
+    fn names(found: Vec<&Share>) -> Vec<&str> {
+        found.into_iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn only_equal_parent_and_nested_mount_paths_are_candidates() {
+        let mut index = ShareIndex::default();
+        index.insert(share("a", "c1", "/data", None));
+        index.insert(share("b", "c2", "/data/b", None));
+        index.insert(share("c", "c3", "/database", None));
+        index.insert(share("d", "c4", "/other", None));
+        assert_eq!(names(index.overlapping("/data")), ["a", "b"]);
+        assert_eq!(names(index.overlapping("/data/b/x")), ["a", "b"]);
+        assert_eq!(names(index.overlapping("/database")), ["c"]);
+        assert!(index.overlapping("/elsewhere").is_empty());
+    }
+
+    #[test]
+    fn only_overlapping_sub_paths_of_one_claim_are_candidates() {
+        let mut index = ShareIndex::default();
+        index.insert(share("x", "c", "/x", Some("x")));
+        index.insert(share("xy", "c", "/xy", Some("x/y")));
+        index.insert(share("z", "c", "/z", Some("z")));
+        index.insert(share("other", "d", "/o", Some("x")));
+        assert_eq!(
+            names(index.with_claim_overlapping("c", Some("x/y/z"))),
+            ["x", "xy"]
+        );
+        assert_eq!(names(index.with_claim_overlapping("c", Some("z"))), ["z"]);
+        assert_eq!(
+            names(index.with_claim_overlapping("c", None)),
+            ["x", "xy", "z"]
+        );
+        index.insert(share("whole", "c", "/w", None));
+        assert_eq!(
+            names(index.with_claim_overlapping("c", Some("q"))),
+            ["whole"]
+        );
     }
 }

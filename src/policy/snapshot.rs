@@ -161,6 +161,13 @@ fn claim_clashes<'a>(
     libraries: impl Iterator<Item = &'a Library>,
     homes: impl Iterator<Item = &'a Home>,
 ) -> Vec<(&'static str, String)> {
+    let shares_with_claim = |claim: &str, scope: &Scope| -> Vec<&'a Share> {
+        committed
+            .with_claim(claim)
+            .chain(unit.shares.with_claim(claim))
+            .filter(|s| s.scope.may_overlap(scope))
+            .collect()
+    };
     let shares_reaching = |scope: &Scope| -> Vec<&'a Share> {
         committed
             .reaching(scope)
@@ -199,10 +206,7 @@ fn claim_clashes<'a>(
             }
         }
         Item::Library(l) => {
-            for s in shares_reaching(&l.scope)
-                .into_iter()
-                .filter(|s| s.claim_name == l.claim_name)
-            {
+            for s in shares_with_claim(&l.claim_name, &l.scope) {
                 out.push(("claimName", format!(
                     "claim '{}' is the claim of share '{}' (in {}); a library is mounted in every notebook, so it would expose the share's data",
                     l.claim_name, s.name, s.origin.unit
@@ -350,10 +354,11 @@ impl PolicySnapshot {
                         ),
                     );
                 }
+                let sub = s.sub_path.as_deref();
                 let reaching = committed
-                    .reaching(&s.scope)
+                    .with_claim_overlapping(&s.claim_name, sub)
                     .into_iter()
-                    .chain(unit.shares.reaching(&s.scope));
+                    .chain(unit.shares.with_claim_overlapping(&s.claim_name, sub));
                 for other in reaching.filter(|o| o.name != s.name && o.scope.may_overlap(&s.scope))
                 {
                     let same_claim_overlaps = other.claim_name == s.claim_name
@@ -402,11 +407,11 @@ impl PolicySnapshot {
         let Some(new) = Spot::of(item) else {
             return;
         };
-        // Shares come from the index: only those that may reach the new item's namespaces.
+        // Shares come from the index: only those mounted at, above or below the new path.
         let shares: Vec<&Share> = committed
-            .reaching(new.scope)
+            .overlapping(new.path)
             .into_iter()
-            .chain(unit.shares.reaching(new.scope))
+            .chain(unit.shares.overlapping(new.path))
             .collect();
         let existing = shares
             .into_iter()

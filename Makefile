@@ -40,8 +40,9 @@ cluster: cluster-bin node-deps
 	@bin="$$(bash tests/cluster/build.sh)" && images="$$(bash tests/cluster/images.sh)" && \
 		exec "$$bin" -hint -exit-on-stdin-eof=false -node -images "$$images"
 
-# The whole job on a real API server: policies, webhook, three users' notebooks, a denial, a dry run.
-demo: cluster-bin
+# The whole job on a real cluster (root: it runs a node): policies, webhook, three users' notebooks
+# running for real with a write from inside each, module load, a denial, a dry run.
+demo: cluster-bin node-deps
 	$(CARGO) run --locked --quiet --example demo
 
 bench:

@@ -7,21 +7,18 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::env::*;
+use support::node::*;
 use support::webhook::*;
 use support::{DeleteOnDrop, TestCluster};
-
-const NOTEBOOK_IMAGE: &str = "notebook-volumes.test/notebook:1";
-const BUSYBOX_IMAGE: &str = "notebook-volumes.test/busybox:1";
 /// Where the example policy mounts things in a notebook.
 const HOME: &str = "/opt/app-root/src";
 const DATASETS: &str = "/opt/app-root/src/shares/datasets";
@@ -60,61 +57,8 @@ impl NodeEnv {
             .prefix("nv-node-data-")
             .tempdir()
             .expect("data directory");
-        install_library(&data.path().join("apps"));
-        let ns = env.ns.name().to_owned();
-        let pvs = Api::<PersistentVolume>::all(env.admin.clone());
-        let mut volumes = Vec::new();
-        for claim in CLAIMS {
-            let dir = data.path().join(claim);
-            std::fs::create_dir_all(&dir).expect("volume directory");
-            let pv_name = format!("{ns}-{claim}");
-            let pv: PersistentVolume = serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "PersistentVolume",
-                "metadata": {"name": pv_name},
-                "spec": {
-                    "capacity": {"storage": "1Gi"},
-                    "accessModes": ["ReadWriteMany"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": "",
-                    "claimRef": {"namespace": ns, "name": claim},
-                    "hostPath": {"path": dir, "type": "Directory"}
-                }
-            }))
-            .expect("PV");
-            pvs.create(&PostParams::default(), &pv).await.expect("PV");
-            volumes.push(DeleteOnDrop::cluster_scoped::<PersistentVolume>(&pv_name));
-            let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim},
-                "spec": {
-                    "accessModes": ["ReadWriteMany"],
-                    "storageClassName": "",
-                    "volumeName": pv_name,
-                    "resources": {"requests": {"storage": "1Gi"}}
-                }
-            }))
-            .expect("PVC");
-            env.claims()
-                .create(&PostParams::default(), &pvc)
-                .await
-                .expect("PVC");
-        }
-        // The PV controller binds them; the webhook mounts only bound claims.
-        for claim in CLAIMS {
-            let claims = env.claims();
-            wait_until(
-                &format!("claim {claim} is bound"),
-                Duration::from_secs(60),
-                || {
-                    let claims = claims.clone();
-                    async move {
-                        claims.get(claim).await.ok().and_then(|c| c.status?.phase)
-                            == Some("Bound".into())
-                    }
-                },
-            )
-            .await;
-        }
+        install_library(&data.path().join("apps"), LIBRARY);
+        let volumes = bind_claims(&env.admin, env.ns.name(), data.path(), CLAIMS).await;
         NodeEnv {
             env,
             data,
@@ -136,33 +80,9 @@ impl NodeEnv {
         self.output(&name, None).await
     }
 
-    /// Waits until a container of pod `name` (the first one when `container` is `None`) has
-    /// printed its checks' end marker, and returns what it printed. Fails with the pod's status
-    /// when it cannot run.
+    /// The output of the checks in pod `name` (its first container, or `container`).
     async fn output(&self, name: &str, container: Option<&str>) -> Checks {
-        let pods = self.env.pods_as_admin();
-        let params = LogParams {
-            container: container.map(str::to_owned),
-            ..LogParams::default()
-        };
-        let start = Instant::now();
-        loop {
-            let pod = pods.get(name).await.expect("pod");
-            if let Some(problem) = cannot_run(&pod) {
-                panic!("pod {name} cannot run: {problem}");
-            }
-            if let Ok(log) = pods.logs(name, &params).await
-                && log.contains(END)
-            {
-                return Checks::parse(&log);
-            }
-            assert!(
-                start.elapsed() < POD_TIMEOUT,
-                "pod {name} printed no checks within {POD_TIMEOUT:?}; status: {}",
-                serde_json::to_string(&pod.status).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for_checks(&self.env.pods_as_admin(), name, container, POD_TIMEOUT).await
     }
 
     /// Deletes a pod and waits until it is gone (its volumes unmounted by the kubelet).
@@ -190,154 +110,6 @@ impl NodeEnv {
 
     async fn stop(self) {
         self.env.stop().await;
-    }
-}
-
-/// Lmod for the library's mount path, as a site installs it, and modulefiles `StdEnv` (the
-/// policy's default module) and `hello/1.0`.
-fn install_library(dir: &Path) {
-    let node = TestCluster::shared_with_node();
-    let images = node
-        .node()
-        .map(|n| n.images_dir.clone())
-        .expect("this test's cluster runs a node");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/install-lmod.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .arg(images.join("lmod"))
-        .arg(dir)
-        .arg(LIBRARY)
-        .status()
-        .expect("run install-lmod.sh");
-    assert!(status.success(), "install-lmod.sh failed");
-    let core = dir.join("modulefiles/Core");
-    std::fs::create_dir_all(core.join("hello")).expect("modulefiles");
-    std::fs::write(
-        core.join("StdEnv.lua"),
-        "whatis(\"The default environment\")\nsetenv(\"STDENV_LOADED\", \"yes\")\n",
-    )
-    .expect("StdEnv");
-    std::fs::write(
-        core.join("hello/1.0.lua"),
-        "whatis(\"A greeting from the library\")\nsetenv(\"HELLO_LIBRARY\", \"hello from the library\")\nprepend_path(\"PATH\", \"/opt/apps/hello/1.0/bin\")\n",
-    )
-    .expect("hello modulefile");
-}
-
-/// Why a pod cannot get to running its checks, if it cannot.
-fn cannot_run(pod: &Pod) -> Option<String> {
-    let status = pod.status.as_ref()?;
-    if status.phase.as_deref() == Some("Failed") {
-        return Some(format!("phase Failed: {:?}", status.message));
-    }
-    let all = status
-        .container_statuses
-        .iter()
-        .flatten()
-        .chain(status.ephemeral_container_statuses.iter().flatten());
-    for c in all {
-        if let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) {
-            let reason = waiting.reason.as_deref().unwrap_or_default();
-            if [
-                "ErrImageNeverPull",
-                "CreateContainerConfigError",
-                "CreateContainerError",
-                "RunContainerError",
-                "CrashLoopBackOff",
-                "InvalidImageName",
-            ]
-            .contains(&reason)
-            {
-                return Some(format!(
-                    "container {}: {reason}: {:?}",
-                    c.name, waiting.message
-                ));
-            }
-        }
-    }
-    None
-}
-
-/// The last line every check script prints.
-const END: &str = "CHECKS-END";
-
-/// A shell script (busybox sh or bash) that tries to write to each of `writable?` paths and
-/// reads `files`, printing `WRITE <dir> ok` or `WRITE <dir> <error>` and `READ <file> <content>`,
-/// then `extra`, then the end marker; then it stays up (notebooks restart containers that end).
-fn script(writes: &[&str], reads: &[&str], extra: &str) -> String {
-    let mut s = String::from(
-        "check() { if touch \"$1/.probe-$HOSTNAME\" 2>/tmp/err; then echo \"WRITE $1 ok\"; rm -f \"$1/.probe-$HOSTNAME\"; else echo \"WRITE $1 $(cat /tmp/err)\"; fi; }\n",
-    );
-    for w in writes {
-        s.push_str(&format!("check {w}\n"));
-    }
-    for r in reads {
-        s.push_str(&format!("echo \"READ {r} $(cat {r} 2>&1)\"\n"));
-    }
-    s.push_str(extra);
-    s.push_str(&format!("\necho {END}\nexec sleep 3600\n"));
-    s
-}
-
-/// What a check script printed.
-#[derive(Debug)]
-struct Checks {
-    writes: BTreeMap<String, String>,
-    reads: BTreeMap<String, String>,
-    log: String,
-}
-
-impl Checks {
-    fn parse(log: &str) -> Checks {
-        let mut writes = BTreeMap::new();
-        let mut reads = BTreeMap::new();
-        for line in log.lines() {
-            let mut parts = line.splitn(3, ' ');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("WRITE"), Some(path), Some(result)) => {
-                    writes.insert(path.to_owned(), result.to_owned());
-                }
-                (Some("READ"), Some(path), rest) => {
-                    reads.insert(path.to_owned(), rest.unwrap_or_default().to_owned());
-                }
-                _ => {}
-            }
-        }
-        Checks {
-            writes,
-            reads,
-            log: log.to_owned(),
-        }
-    }
-
-    fn write(&self, path: &str) -> &str {
-        self.writes
-            .get(path)
-            .unwrap_or_else(|| panic!("no write check of {path} in:\n{}", self.log))
-    }
-
-    fn assert_writable(&self, path: &str) {
-        assert_eq!(
-            self.write(path),
-            "ok",
-            "{path} should be writable:\n{}",
-            self.log
-        );
-    }
-
-    fn assert_read_only(&self, path: &str) {
-        let result = self.write(path);
-        assert!(
-            result.contains("Read-only file system"),
-            "a write to {path} should fail with 'Read-only file system', got {result:?}:\n{}",
-            self.log
-        );
-    }
-
-    fn read(&self, path: &str) -> &str {
-        self.reads
-            .get(path)
-            .unwrap_or_else(|| panic!("no read of {path} in:\n{}", self.log))
     }
 }
 

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench load cluster cluster-bin node-deps demo clean
+.PHONY: build test unit lint bench bench-cluster load cluster cluster-bin node-deps demo clean
 
 build:
 	$(CARGO) build --release --locked
@@ -47,6 +47,11 @@ demo: cluster-bin node-deps
 
 bench:
 	$(CARGO) bench --locked --bench decision
+
+# Pod CREATE latency through the API server with and without the webhook, first and later launches,
+# and create-to-Running on the node (root; release build). BENCH_PODS, BENCH_RUNNING: sample sizes.
+bench-cluster: cluster-bin node-deps
+	$(CARGO) run --locked --release --quiet --example bench_cluster
 
 # The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
 load:

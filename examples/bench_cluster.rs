@@ -42,6 +42,45 @@ async fn main() {
     eprintln!("starting the test cluster with a node");
     TestCluster::shared_with_node();
 
+    // Create-to-Running on the node, with real volumes. First: the thousand home claims the
+    // latency series leave behind (of a class nobody provisions) would keep the PV controller
+    // busy and delay the provisioning measured here.
+    let run = Env::start().await;
+    let data = tempfile::Builder::new()
+        .prefix("nv-bench-data-")
+        .tempdir()
+        .expect("data directory");
+    install_library(&data.path().join("apps"), "/opt/apps");
+    let _volumes = bind_claims(&run.admin, run.ns.name(), data.path(), CLAIMS).await;
+    let plain_ns = TestNamespace::new("nv-bench-plain").await;
+    let run_hub = run.pods_as(HUB);
+    let run_admin = run.pods_as_admin();
+    let mut first = Vec::new();
+    let mut later = Vec::new();
+    let mut none = Vec::new();
+    let plain_pods: Api<Pod> = Api::namespaced(run.admin.clone(), plain_ns.name());
+    for i in 0..running {
+        let user = format!("runner{i}");
+        first.push(to_running(&run_hub, &run_admin, running_pod(&format!("a{i}"), &user)).await);
+        later.push(to_running(&run_hub, &run_admin, running_pod(&format!("b{i}"), &user)).await);
+        none.push(
+            to_running(
+                &plain_pods,
+                &plain_pods,
+                running_pod(&format!("c{i}"), &user),
+            )
+            .await,
+        );
+    }
+    let running_rows = [
+        (
+            "webhook, first launch (home created and provisioned)",
+            first,
+        ),
+        ("webhook, later launch", later),
+        ("no webhook", none),
+    ];
+
     // CREATE latency: home claims of a storage class nobody provisions (nothing to do for the
     // controllers), share claims unbound, pods bound to a node that does not exist.
     let mut lat = Env::start().await;
@@ -119,43 +158,6 @@ async fn main() {
         let none = create_series(&hub, pods_per_series, clients, &format!("plain{clients}")).await;
         rows.push((format!("no webhook, {clients} client(s)"), none));
     }
-
-    // Create-to-Running on the node, with real volumes.
-    let run = Env::start().await;
-    let data = tempfile::Builder::new()
-        .prefix("nv-bench-data-")
-        .tempdir()
-        .expect("data directory");
-    install_library(&data.path().join("apps"), "/opt/apps");
-    let _volumes = bind_claims(&run.admin, run.ns.name(), data.path(), CLAIMS).await;
-    let plain_ns = TestNamespace::new("nv-bench-plain").await;
-    let run_hub = run.pods_as(HUB);
-    let run_admin = run.pods_as_admin();
-    let mut first = Vec::new();
-    let mut later = Vec::new();
-    let mut none = Vec::new();
-    let plain_pods: Api<Pod> = Api::namespaced(run.admin.clone(), plain_ns.name());
-    for i in 0..running {
-        let user = format!("runner{i}");
-        first.push(to_running(&run_hub, &run_admin, running_pod(&format!("a{i}"), &user)).await);
-        later.push(to_running(&run_hub, &run_admin, running_pod(&format!("b{i}"), &user)).await);
-        none.push(
-            to_running(
-                &plain_pods,
-                &plain_pods,
-                running_pod(&format!("c{i}"), &user),
-            )
-            .await,
-        );
-    }
-    let running_rows = [
-        (
-            "webhook, first launch (home created and provisioned)",
-            first,
-        ),
-        ("webhook, later launch", later),
-        ("no webhook", none),
-    ];
 
     println!(
         "\n| pod CREATE ({pods_per_series} pods per row) | p50 | p99 | mean | added p50 / p99 |"

@@ -332,13 +332,13 @@ func startNode(ctx context.Context, f *nodeFiles, p *pki, server, adminKubeconfi
 	// containerd, with its own socket, root and state.
 	n.socket = filepath.Join(f.dir, "containerd", nodeTag+"-containerd.sock")
 	sandbox := "notebook-volumes.test/pause:1"
-	if err := os.WriteFile(filepath.Join(f.dir, "containerd", "config.toml"), []byte(containerdConfig(f.dir, n.socket, sandbox)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(f.dir, "containerd", nodeTag+"-config.toml"), []byte(containerdConfig(f.dir, n.socket, sandbox)), 0o600); err != nil {
 		return fail(err)
 	}
 	if err := os.WriteFile(filepath.Join(f.dir, "cni", "net.d", "10-"+nodeTag+".conflist"), []byte(cniConfig(f.dir)), 0o600); err != nil {
 		return fail(err)
 	}
-	n.containerd, err = startChild("containerd", filepath.Join(f.dir, "containerd.log"), "containerd", "--config", filepath.Join(f.dir, "containerd", "config.toml"))
+	n.containerd, err = startChild("containerd", filepath.Join(f.dir, "containerd.log"), "containerd", "--config", filepath.Join(f.dir, "containerd", nodeTag+"-config.toml"))
 	if err != nil {
 		return fail(err)
 	}

@@ -2,14 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench load cluster cluster-bin demo clean
+.PHONY: build test unit lint bench bench-cluster load cluster cluster-bin node-deps demo clean
 
 build:
 	$(CARGO) build --release --locked
 
 # Everything CI runs: lint, the benchmark and demo built (benchmarks run once as a smoke test),
-# then unit/property/HTTP tests and end-to-end tests against a real API server.
-test: lint cluster-bin
+# then unit/property/HTTP tests and end-to-end tests against a real API server (and, in
+# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps).
+test: lint cluster-bin node-deps
 	$(CARGO) build --locked --examples
 	$(CARGO) test --locked --bench decision --bench worst_case
 	$(CARGO) test --locked --lib --bins --tests
@@ -27,16 +28,30 @@ lint:
 cluster-bin:
 	@bash tests/cluster/build.sh
 
-# A test API server for manual use, in the foreground, until Ctrl-C.
-cluster:
-	@bin="$$(bash tests/cluster/build.sh)" && exec "$$bin" -hint -exit-on-stdin-eof=false
+# What the test node needs: containerd, runc, CNI plugins and iptables installed from Debian
+# packages when missing (apt-get, as root), and the test images built (cached).
+node-deps:
+	@bash tests/cluster/install-node-deps.sh
+	@bash tests/cluster/images.sh >/dev/null
 
-# The whole job on a real API server: policies, webhook, three users' notebooks, a denial, a dry run.
-demo: cluster-bin
+# A test cluster for manual use, in the foreground, until Ctrl-C: the API server, a node
+# (containerd + kubelet) and the controllers.
+cluster: cluster-bin node-deps
+	@bin="$$(bash tests/cluster/build.sh)" && images="$$(bash tests/cluster/images.sh)" && \
+		exec "$$bin" -hint -exit-on-stdin-eof=false -node -images "$$images"
+
+# The whole job on a real cluster (root: it runs a node): policies, webhook, three users' notebooks
+# running for real with a write from inside each, module load, a denial, a dry run.
+demo: cluster-bin node-deps
 	$(CARGO) run --locked --quiet --example demo
 
 bench:
 	$(CARGO) bench --locked --bench decision --bench worst_case
+
+# Pod CREATE latency through the API server with and without the webhook, first and later launches,
+# and create-to-Running on the node (root; release build). BENCH_PODS, BENCH_RUNNING: sample sizes.
+bench-cluster: cluster-bin node-deps
+	$(CARGO) run --locked --release --quiet --example bench_cluster
 
 # The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
 load:

@@ -1,31 +1,50 @@
-//! `make demo`: the whole job on a real kube-apiserver. Starts the test API server, runs the
-//! webhook, loads the example policies as labelled ConfigMaps, opts the `ds-team` namespace in,
-//! spawns notebooks for three users the way JupyterHub and the Open Data Hub controller do, and
-//! prints who got which volume, read-only or read-write. Then one denied attempt and one
-//! server-side dry run.
+//! `make demo`: the whole job on a real cluster. Starts the test API server with a real node
+//! (containerd, kubelet, controllers), runs the webhook, loads the example policies as labelled
+//! ConfigMaps, opts the `ds-team` namespace in, spawns notebooks for three users the way
+//! JupyterHub and the Open Data Hub controller do, and prints who got which volume, read-only or
+//! read-write, and what a write from inside each running notebook gave; then `module load` from
+//! the library in one of them, one denied attempt and one server-side dry run.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolumeClaim, Pod, ServiceAccount,
 };
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 use notebook_volumes::keys;
+use serde_json::json;
+use support::node::*;
 use support::webhook::*;
 use support::{TestCluster, install_crypto_provider};
 
 const NOTEBOOKS: &str = "ds-team";
 const POLICY: &str = "notebook-volumes";
+/// Every place the example policy mounts something: each notebook tries to write to each.
+const MOUNT_PATHS: &[&str] = &[
+    "/opt/app-root/src",
+    "/opt/app-root/src/shares/datasets",
+    "/opt/app-root/src/shares/notebooks",
+    "/opt/app-root/src/shares/finance",
+    "/opt/app-root/src/shares/mergers",
+    "/opt/apps",
+];
+/// What alice's notebook runs from the library, with only the environment the webhook injected.
+const MODULE_LOAD: &str =
+    "bash -lc 'module load hello && module list && echo \"HELLO_LIBRARY=$HELLO_LIBRARY\"'";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     install_crypto_provider();
-    step("starting a real kube-apiserver with etcd (the first run builds it; then cached)");
-    let cluster = TestCluster::shared();
+    step(
+        "starting a real kube-apiserver with etcd, a node (containerd + kubelet) and the controllers (the first run builds them; then cached)",
+    );
+    let cluster = TestCluster::shared_with_node();
     let admin = cluster.admin_client();
 
     step("loading the example policies as labelled ConfigMaps in namespace notebook-volumes");
@@ -61,60 +80,88 @@ async fn main() {
     )
     .await;
     allow_everyone_to_edit(&admin, NOTEBOOKS).await;
-    for claim in [
-        "shared-datasets",
-        "team-notebooks",
-        "finance-data",
-        "mergers-data",
-        "apps",
-    ] {
-        create_rwx_claim(&admin, claim).await;
-    }
+    // The shares' and the library's data live in directories of this machine (host-path volumes);
+    // Lmod is installed on the library for its mount path, as a site would.
+    let data = tempfile::Builder::new()
+        .prefix("notebook-volumes-demo-")
+        .tempdir()
+        .expect("data directory");
+    install_library(&data.path().join("apps"), "/opt/apps");
+    let _volumes = bind_claims(
+        &admin,
+        NOTEBOOKS,
+        data.path(),
+        &[
+            "shared-datasets",
+            "team-notebooks",
+            "finance-data",
+            "mergers-data",
+            "apps",
+        ],
+    )
+    .await;
     wait_for_injection(pods_as(cluster, HUB)).await;
 
-    step("spawning notebooks as JupyterHub (KubeSpawner) and the ODH notebook controller do");
+    step(
+        "spawning notebooks as JupyterHub (KubeSpawner) does, and a workbench StatefulSet whose pod the StatefulSet controller creates, as with Open Data Hub",
+    );
     let hub = pods_as(cluster, HUB);
     let secret = [(keys::SECRET_SHARES_ANNOTATION, "mergers")];
-    let spawned = [
-        (
-            "alice",
-            hub.create(
-                &PostParams::default(),
-                &notebook_pod("jupyter-alice", "alice", &[]),
-            )
-            .await,
-        ),
-        (
-            "alice",
-            hub.create(
-                &PostParams::default(),
-                &notebook_pod("jupyter-alice-secret", "alice", &secret),
-            )
-            .await,
-        ),
-        (
-            "carol",
-            hub.create(
-                &PostParams::default(),
-                &notebook_pod("jupyter-carol", "carol", &[]),
-            )
-            .await,
-        ),
-        (
-            "bob",
-            pods_as(cluster, STS)
-                .create(&PostParams::default(), &odh_workbench())
-                .await,
-        ),
-    ];
+    let checks = script(MOUNT_PATHS, &[], "");
+    for (name, user, annotations, extra) in [
+        ("jupyter-alice", "alice", &[][..], MODULE_LOAD),
+        ("jupyter-alice-secret", "alice", &secret[..], ""),
+        ("jupyter-carol", "carol", &[][..], ""),
+    ] {
+        let pod = runnable(
+            notebook_pod(name, user, annotations),
+            &script(MOUNT_PATHS, &[], extra),
+        );
+        hub.create(&PostParams::default(), &pod)
+            .await
+            .expect("notebook admitted");
+    }
+    Api::<StatefulSet>::namespaced(admin.clone(), NOTEBOOKS)
+        .create(&PostParams::default(), &odh_workbench(&checks))
+        .await
+        .expect("workbench StatefulSet");
+    step("waiting for the notebooks to run; each tries to write to every mount");
+    let admin_pods = Api::<Pod>::namespaced(admin.clone(), NOTEBOOKS);
+    let mut outputs = Vec::new();
+    for (user, name) in [
+        ("alice", "jupyter-alice"),
+        ("alice", "jupyter-alice-secret"),
+        ("carol", "jupyter-carol"),
+        ("bob", "bob-workbench-0"),
+    ] {
+        wait_until(
+            &format!("pod {name} exists"),
+            Duration::from_secs(60),
+            || {
+                let pods = admin_pods.clone();
+                async move { pods.get_opt(name).await.ok().flatten().is_some() }
+            },
+        )
+        .await;
+        let output = wait_for_checks(&admin_pods, name, None, Duration::from_secs(120)).await;
+        let pod = admin_pods.get(name).await.expect("pod");
+        outputs.push((user, pod, output));
+    }
     println!();
     println!(
-        "{:<7} {:<22} {:<36} {:<22} MODE",
-        "USER", "POD", "MOUNT", "SOURCE"
+        "{:<7} {:<22} {:<36} {:<22} {:<4} WRITE FROM INSIDE",
+        "USER", "POD", "MOUNT", "SOURCE", "MODE"
     );
-    for (user, result) in spawned {
-        let pod = result.expect("notebook admitted");
-        print_mounts(user, &pod);
+    for (user, pod, output) in &outputs {
+        print_mounts(user, pod, output);
+    }
+    if let Some((_, _, output)) = outputs.first() {
+        println!("\nin jupyter-alice: {MODULE_LOAD}");
+        for line in output.log.lines().filter(|l| {
+            !l.starts_with("WRITE ") && !l.starts_with("READ ") && *l != END && !l.trim().is_empty()
+        }) {
+            println!("    {line}");
+        }
     }
     let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), NOTEBOOKS)
         .list(&ListParams::default().labels(&format!("{}=true", keys::HOME_LABEL)))
@@ -200,7 +247,7 @@ async fn create_namespace(admin: &Client, name: &str, labels: &[(&str, &str)]) {
         .create(&PostParams::default(), &ns)
         .await
         .expect("namespace");
-    // No controller-manager runs here to create the default ServiceAccount.
+    // The controller-manager creates the default ServiceAccount too; whoever is first.
     let account = ServiceAccount {
         metadata: ObjectMeta {
             name: Some("default".into()),
@@ -208,34 +255,59 @@ async fn create_namespace(admin: &Client, name: &str, labels: &[(&str, &str)]) {
         },
         ..Default::default()
     };
-    Api::<ServiceAccount>::namespaced(admin.clone(), name)
+    match Api::<ServiceAccount>::namespaced(admin.clone(), name)
         .create(&PostParams::default(), &account)
         .await
-        .expect("service account");
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+        Err(e) => panic!("service account: {e}"),
+    }
 }
 
-async fn create_rwx_claim(admin: &Client, name: &str) {
-    let claim: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "10Gi"}}}
-    }))
-    .expect("claim");
-    Api::<PersistentVolumeClaim>::namespaced(admin.clone(), NOTEBOOKS)
-        .create(&PostParams::default(), &claim)
-        .await
-        .expect("claim created");
-}
-
-/// The example Open Data Hub workbench pod (notebook container named after the notebook,
-/// oauth-proxy sidecar).
-fn odh_workbench() -> Pod {
-    let text = include_str!("pods/odh-bob.yaml");
-    let mut pod: Pod = serde_yaml::from_str(text).expect("example pod");
-    pod.metadata.namespace = None;
+/// `pod` with its first container running `script` in the notebook image (no registry here).
+fn runnable(mut pod: Pod, script: &str) -> Pod {
+    let spec = pod.spec.as_mut().expect("spec");
+    spec.termination_grace_period_seconds = Some(0);
+    for (i, c) in spec.containers.iter_mut().enumerate() {
+        c.image_pull_policy = Some("Never".into());
+        if i == 0 {
+            c.image = Some(NOTEBOOK_IMAGE.into());
+            c.command = Some(vec!["bash".into(), "-c".into(), script.into()]);
+        } else {
+            c.image = Some(BUSYBOX_IMAGE.into());
+            c.command = Some(vec!["sleep".into(), "3600".into()]);
+            c.args = None;
+        }
+    }
     pod
 }
 
-fn print_mounts(user: &str, pod: &Pod) {
+/// A StatefulSet whose pod is the example Open Data Hub workbench pod (notebook container named
+/// after the notebook, oauth-proxy sidecar), running `script`.
+fn odh_workbench(script: &str) -> StatefulSet {
+    let text = include_str!("pods/odh-bob.yaml");
+    let mut pod: Pod = serde_yaml::from_str(text).expect("example pod");
+    pod.metadata.namespace = None;
+    pod.metadata.name = None;
+    if let Some(labels) = pod.metadata.labels.as_mut() {
+        labels.remove("statefulset.kubernetes.io/pod-name"); // the controller sets it
+    }
+    let pod = runnable(pod, script);
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "bob-workbench"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "bob-workbench",
+            "selector": {"matchLabels": {"statefulset": "bob-workbench"}},
+            "template": {"metadata": pod.metadata, "spec": pod.spec}
+        }
+    }))
+    .expect("StatefulSet")
+}
+
+fn print_mounts(user: &str, pod: &Pod, output: &Checks) {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
     let volumes = spec.volumes.unwrap_or_default();
@@ -254,8 +326,15 @@ fn print_mounts(user: &str, pod: &Pod) {
                     .replace(keys::SHARE_VOLUME_PREFIX, "share ")
                     .replace(keys::LIBRARY_VOLUME_PREFIX, "library "),
             };
+            let write = output
+                .writes
+                .get(&mount.mount_path)
+                .map(String::as_str)
+                .unwrap_or("(not checked)");
+            // busybox says "touch: <path>: Read-only file system"; keep the reason.
+            let write = write.rsplit(": ").next().unwrap_or(write);
             println!(
-                "{user:<7} {name:<22} {:<36} {source:<22} {}",
+                "{user:<7} {name:<22} {:<36} {source:<22} {:<4} {write}",
                 mount.mount_path,
                 if read_only { "ro" } else { "rw" }
             );

@@ -16,8 +16,9 @@ import (
 
 // apiserverArgs are the kube-apiserver flags for a single-process test
 // cluster. Extra flags given after "--" on our command line are appended,
-// so they win over these.
-func apiserverArgs(etcdURL string, p *pki, extra []string) []string {
+// so they win over these. authorization is --authorization-mode (a list
+// flag: given twice, the modes add up).
+func apiserverArgs(etcdURL string, p *pki, authorization string, extra []string) []string {
 	args := []string{
 		"--etcd-servers=" + etcdURL,
 		"--advertise-address=127.0.0.1",
@@ -25,7 +26,7 @@ func apiserverArgs(etcdURL string, p *pki, extra []string) []string {
 		"--tls-cert-file=" + p.ServingCertFile,
 		"--tls-private-key-file=" + p.ServingKeyFile,
 		"--client-ca-file=" + p.CAFile,
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + authorization,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + p.SAPubFile,
 		"--service-account-signing-key-file=" + p.SAKeyFile,

@@ -38,11 +38,22 @@ type readyInfo struct {
 	PID            int     `json:"pid"`
 	Version        string  `json:"version"`
 	StartupSeconds float64 `json:"startup_seconds"`
+	// Node is set with -node.
+	Node *nodeInfo `json:"node,omitempty"`
 }
+
+// activeNode is the running node, stopped also when kube-apiserver exits
+// through klog.Fatal (which skips deferred calls).
+var activeNode *node
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "kustomize" {
 		os.Exit(runKustomize(os.Args[2:]))
+	}
+	if len(os.Args) > 1 {
+		if code, ok := runComponent(os.Args[1]); ok {
+			os.Exit(code)
+		}
 	}
 	os.Exit(run())
 }
@@ -54,6 +65,8 @@ func run() int {
 	readyFile := flag.String("ready-file", "", "also write the ready JSON to this file")
 	watchStdin := flag.Bool("exit-on-stdin-eof", true, "stop when stdin reaches EOF")
 	hint := flag.Bool("hint", false, "print KUBECONFIG/kubectl hints for interactive use")
+	withNode := flag.Bool("node", false, "also run a node: containerd, a kubelet, kube-controller-manager and kube-scheduler (root; one per machine)")
+	imagesDir := flag.String("images", "", "with -node: directory of image tarballs to import (built by images.sh)")
 	flag.Parse()
 
 	// Our own messages go to the original stderr; until it is redirected,
@@ -105,6 +118,9 @@ func run() int {
 		} else {
 			fmt.Fprintf(out, "testcluster: kube-apiserver failed; last lines of %s:\n%s\n", logPath, logTail())
 		}
+		if activeNode != nil {
+			activeNode.stop()
+		}
 		if ownDir {
 			os.RemoveAll(dir)
 		}
@@ -141,11 +157,21 @@ func run() int {
 	if err != nil {
 		return fail("write audit policy: %v", err)
 	}
+	var files *nodeFiles
+	authorization := "RBAC"
+	if *withNode {
+		authorization = nodeAuthorization
+		var nodeArgs []string
+		if files, nodeArgs, err = prepareNode(dir, p); err != nil {
+			return fail("prepare the node: %v", err)
+		}
+		audit = append(nodeArgs, audit...)
+	}
 	apiCtx, stopAPI := context.WithCancel(ctx)
 	defer stopAPI()
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- runAPIServer(apiCtx, ln, apiserverArgs(etcdURL, p, append(audit, flag.Args()...)))
+		stopped <- runAPIServer(apiCtx, ln, apiserverArgs(etcdURL, p, authorization, append(audit, flag.Args()...)))
 	}()
 
 	if err := waitReady(ctx, server, p, stopped); err != nil {
@@ -154,6 +180,21 @@ func run() int {
 			return shutdown(ctx, stopAPI, stopped, out)
 		}
 		return fail("%v\nlast lines of %s:\n%s", err, logPath, logTail())
+	}
+
+	var nodeStatus *nodeInfo
+	if *withNode {
+		say := func(format string, args ...any) { fmt.Fprintf(out, "testcluster: "+format+"\n", args...) }
+		n, err := startNode(ctx, files, p, server, kubeconfig, *imagesDir, say)
+		if err != nil {
+			if ctx.Err() != nil {
+				return shutdown(ctx, stopAPI, stopped, out)
+			}
+			return fail("%v", err)
+		}
+		activeNode = n
+		defer n.stop()
+		nodeStatus = &n.info
 	}
 
 	info := readyInfo{
@@ -166,6 +207,7 @@ func run() int {
 		PID:            os.Getpid(),
 		Version:        version.Get().GitVersion,
 		StartupSeconds: time.Since(start).Seconds(),
+		Node:           nodeStatus,
 	}
 	line, _ := json.Marshal(info)
 	if *readyFile != "" {
@@ -210,8 +252,14 @@ func shutdown(ctx context.Context, stopAPI context.CancelFunc, stopped <-chan er
 func printHint(out *os.File, info readyInfo, ownDir bool) {
 	fmt.Fprintf(out, "\ntestcluster: Kubernetes %s API server ready at %s (%.1fs)\n\n", info.Version, info.Server, info.StartupSeconds)
 	fmt.Fprintf(out, "    export KUBECONFIG=%s\n    kubectl get namespaces\n\n", info.Kubeconfig)
-	fmt.Fprintf(out, "No controllers, scheduler or kubelet run: pods stay Pending, namespaces get no\n")
-	fmt.Fprintf(out, "'default' ServiceAccount (kubectl -n NS create serviceaccount default).\n")
+	if info.Node != nil {
+		fmt.Fprintf(out, "Node %s (containerd, kubelet), kube-controller-manager and kube-scheduler run;\n", info.Node.Name)
+		fmt.Fprintf(out, "images (imagePullPolicy: Never): %s\n", strings.Join(info.Node.Images, " "))
+		fmt.Fprintf(out, "default StorageClass %s (host-path provisioner). Node logs: %s\n", info.Node.StorageClass, info.Node.LogDir)
+	} else {
+		fmt.Fprintf(out, "No controllers, scheduler or kubelet run: pods stay Pending, namespaces get no\n")
+		fmt.Fprintf(out, "'default' ServiceAccount (kubectl -n NS create serviceaccount default).\n")
+	}
 	fmt.Fprintf(out, "Logs: %s\n", info.LogFile)
 	if ownDir {
 		fmt.Fprintf(out, "Ctrl-C stops it and removes %s.\n\n", info.DataDir)

@@ -24,6 +24,8 @@ type pki struct {
 	ServingKeyFile            string
 	AdminCertPEM, AdminKeyPEM string
 	SAKeyFile, SAPubFile      string
+	// ca signs the node's and the controllers' client certificates.
+	ca *issued
 }
 
 // issued is a certificate (or CA) together with its key.
@@ -87,6 +89,7 @@ func writePKI(dir string) (*pki, error) {
 		AdminKeyPEM:     string(admin.keyPEM),
 		SAKeyFile:       filepath.Join(dir, "sa.key"),
 		SAPubFile:       filepath.Join(dir, "sa.pub"),
+		ca:              ca,
 	}
 	files := map[string][]byte{
 		p.CAFile:                        ca.certPEM,

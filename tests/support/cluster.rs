@@ -1,12 +1,13 @@
 //! One Kubernetes API server per test binary, shared by all its tests.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use super::process::{self, ClusterProcess};
+use super::process::{self, ClusterProcess, NodeInfo};
 
 /// Names a kubeconfig of an already running cluster to test against
 /// instead of starting one (for example one from `make cluster`).
@@ -22,9 +23,13 @@ pub struct TestCluster {
     kubeconfig: PathBuf,
     /// `None` when testing against an external cluster.
     process: Option<Mutex<ClusterProcess>>,
+    /// The node, when started with one.
+    node: Option<NodeInfo>,
 }
 
 static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+/// Set by [`TestCluster::shared_with_node`] before the cluster starts.
+static WITH_NODE: AtomicBool = AtomicBool::new(false);
 
 impl TestCluster {
     /// The cluster of this test binary: started on first use, or the one
@@ -49,6 +54,29 @@ impl TestCluster {
         }
     }
 
+    /// The cluster of this test binary with a real node: containerd, a
+    /// kubelet, kube-controller-manager and kube-scheduler (`testcluster
+    /// -node`). Call it before anything else touches the cluster; later
+    /// [`TestCluster::shared`] calls return the same cluster.
+    ///
+    /// # Panics
+    /// If the node cannot start (the message says why), or the cluster
+    /// already started without one.
+    pub fn shared_with_node() -> &'static TestCluster {
+        WITH_NODE.store(true, Ordering::SeqCst);
+        let cluster = Self::shared();
+        assert!(
+            cluster.node.is_some() || cluster.process.is_none(),
+            "this test binary's cluster started without a node: call TestCluster::shared_with_node() first"
+        );
+        cluster
+    }
+
+    /// The node, when this test binary started the cluster with one.
+    pub fn node(&self) -> Option<&NodeInfo> {
+        self.node.as_ref()
+    }
+
     fn start(apiserver_args: &[String]) -> Result<TestCluster, String> {
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
             if !apiserver_args.is_empty() {
@@ -67,12 +95,18 @@ impl TestCluster {
                 config,
                 kubeconfig,
                 process: None,
+                node: None,
             });
         }
 
         let bin = process::locate_binary()?;
+        let images = if WITH_NODE.load(Ordering::SeqCst) {
+            Some(process::locate_images()?)
+        } else {
+            None
+        };
         let started = Instant::now();
-        let mut child = process::start(&bin, apiserver_args)?;
+        let mut child = process::start(&bin, images.as_deref(), apiserver_args)?;
         let info = &child.info;
         eprintln!(
             "testcluster: Kubernetes {} API server ready at {} in {:.1}s (log: {})",
@@ -81,6 +115,15 @@ impl TestCluster {
             started.elapsed().as_secs_f64(),
             info.log_file.display()
         );
+        if let Some(node) = &info.node {
+            eprintln!(
+                "testcluster: node {} ready in {:.1}s (logs: {})",
+                node.name,
+                node.start_seconds,
+                node.log_dir.display()
+            );
+        }
+        let node = info.node.clone();
         let kubeconfig = info.kubeconfig.clone();
         let config = match load_config(&kubeconfig) {
             Ok(config) => config,
@@ -93,6 +136,7 @@ impl TestCluster {
             config,
             kubeconfig,
             process: Some(Mutex::new(child)),
+            node,
         })
     }
 

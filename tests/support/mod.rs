@@ -23,6 +23,7 @@ mod cleanup;
 mod cluster;
 pub mod env;
 mod namespace;
+pub mod node;
 mod process;
 mod recording_webhook;
 mod tls;

@@ -21,6 +21,8 @@ pub const DATA_DIR_ENV: &str = "NOTEBOOK_VOLUMES_TESTCLUSTER_DATA_DIR";
 
 /// How long a started API server may take to report ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// With a node: it may first wait for another test node on this machine to stop.
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The JSON line testcluster prints on stdout once `/readyz` is OK.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +37,24 @@ pub struct ReadyInfo {
     pub pid: u32,
     pub version: String,
     pub startup_seconds: f64,
+    /// Present when a node was asked for.
+    #[serde(default)]
+    pub node: Option<NodeInfo>,
+}
+
+/// The node next to the API server (`testcluster -node`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    /// Image names pods can use with `imagePullPolicy: Never`.
+    pub images: Vec<String>,
+    /// The images' directory (tests/cluster/images.sh), which also holds Debian's Lmod unpacked.
+    pub images_dir: PathBuf,
+    /// Directory with the logs of containerd, the kubelet and the controllers.
+    pub log_dir: PathBuf,
+    /// The default StorageClass (host-path provisioner).
+    pub storage_class: String,
+    pub start_seconds: f64,
 }
 
 /// A running testcluster child.
@@ -120,10 +140,38 @@ pub fn kustomize(dir: &Path) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))
 }
 
-/// Starts testcluster and waits until it reports ready; `apiserver_args` go to
-/// kube-apiserver (after `--`).
-pub fn start(bin: &PathBuf, apiserver_args: &[String]) -> Result<ClusterProcess, String> {
+/// Directory of the test node's image tarballs: the output of
+/// `tests/cluster/images.sh`, which builds them on first use from the Debian
+/// packages `make node-deps` downloads.
+pub fn locate_images() -> Result<PathBuf, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/images.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(dir) if output.status.success() => Ok(PathBuf::from(dir.trim())),
+        _ => Err(format!(
+            "building the test node's images failed ({}); run `make node-deps` (as root) and see the messages above",
+            output.status
+        )),
+    }
+}
+
+/// Starts testcluster (with a node when `images` is given) and waits until
+/// it reports ready; `apiserver_args` go to kube-apiserver (after `--`).
+pub fn start(
+    bin: &PathBuf,
+    images: Option<&Path>,
+    apiserver_args: &[String],
+) -> Result<ClusterProcess, String> {
     let mut command = Command::new(bin);
+    if let Some(images) = images {
+        command.arg("-node").arg("-images").arg(images);
+    }
     if let Some(root) = std::env::var_os(DATA_DIR_ENV) {
         let test_binary = std::env::current_exe()
             .ok()
@@ -179,12 +227,17 @@ pub fn start(bin: &PathBuf, apiserver_args: &[String]) -> Result<ClusterProcess,
             tail.join("\n")
         )
     };
-    let line = match ready_rx.recv_timeout(READY_TIMEOUT) {
+    let timeout = if images.is_some() {
+        NODE_READY_TIMEOUT
+    } else {
+        READY_TIMEOUT
+    };
+    let line = match ready_rx.recv_timeout(timeout) {
         Ok(line) => line,
         Err(mpsc::RecvTimeoutError::Timeout) => {
             return Err(failure(
                 child,
-                format!("not ready after {}s", READY_TIMEOUT.as_secs()),
+                format!("not ready after {}s", timeout.as_secs()),
             ));
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {

@@ -1,0 +1,311 @@
+//! `make bench-cluster`: what the webhook adds to pod creation in a real cluster. Through the
+//! test API server with a node and the controllers, as JupyterHub's hub:
+//!
+//! - pod CREATE latency (client side, over TLS) with the webhook registered and without it,
+//!   1 and 16 concurrent clients, `BENCH_PODS` pods per series (default 500); with the webhook,
+//!   first launches (the webhook creates the user's home claim) and later launches (it exists);
+//!   these pods are bound to a node that does not exist, so nothing runs and only the API path is
+//!   measured;
+//! - create-to-Running on the real node (`BENCH_RUNNING` pods per series, default 10, one at a
+//!   time): a notebook's first launch (home claim created and provisioned), a later launch, and
+//!   the same pod in a namespace without the webhook.
+//!
+//! Prints a Markdown table for BENCHMARKS.md.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::env::Env;
+use support::node::*;
+use support::webhook::*;
+use support::{TestCluster, TestNamespace};
+
+const CLAIMS: &[&str] = &[
+    "shared-datasets",
+    "team-notebooks",
+    "finance-data",
+    "mergers-data",
+    "apps",
+];
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let pods_per_series = env_number("BENCH_PODS", 500);
+    let running = env_number("BENCH_RUNNING", 10);
+    eprintln!("starting the test cluster with a node");
+    TestCluster::shared_with_node();
+
+    // Create-to-Running on the node, with real volumes. First: the thousand home claims the
+    // latency series leave behind (of a class nobody provisions) would keep the PV controller
+    // busy and delay the provisioning measured here.
+    let run = Env::start().await;
+    let data = tempfile::Builder::new()
+        .prefix("nv-bench-data-")
+        .tempdir()
+        .expect("data directory");
+    install_library(&data.path().join("apps"), "/opt/apps");
+    let _volumes = bind_claims(&run.admin, run.ns.name(), data.path(), CLAIMS).await;
+    let plain_ns = TestNamespace::new("nv-bench-plain").await;
+    let run_hub = run.pods_as(HUB);
+    let run_admin = run.pods_as_admin();
+    let mut first = Vec::new();
+    let mut later = Vec::new();
+    let mut none = Vec::new();
+    let plain_pods: Api<Pod> = Api::namespaced(run.admin.clone(), plain_ns.name());
+    for i in 0..running {
+        let user = format!("runner{i}");
+        first.push(to_running(&run_hub, &run_admin, running_pod(&format!("a{i}"), &user)).await);
+        later.push(to_running(&run_hub, &run_admin, running_pod(&format!("b{i}"), &user)).await);
+        none.push(
+            to_running(
+                &plain_pods,
+                &plain_pods,
+                running_pod(&format!("c{i}"), &user),
+            )
+            .await,
+        );
+    }
+    let running_rows = [
+        (
+            "webhook, first launch (home created and provisioned)",
+            first,
+        ),
+        ("webhook, later launch", later),
+        ("no webhook", none),
+    ];
+
+    // CREATE latency: home claims of a storage class nobody provisions (nothing to do for the
+    // controllers), share claims unbound, pods bound to a node that does not exist.
+    let mut lat = Env::start().await;
+    let mut policy = example_policy(lat.ns.name());
+    if let Some(storage) = policy.get_mut("storage.yaml") {
+        *storage = storage.replace(
+            "  size: 2Gi\n",
+            "  size: 2Gi\n  storageClassName: bench-unprovisioned\n",
+        );
+    }
+    Api::<ConfigMap>::namespaced(lat.admin.clone(), lat.policy_ns.name())
+        .patch(
+            "policy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": policy})),
+        )
+        .await
+        .expect("policy updated");
+    for claim in CLAIMS {
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": claim},
+            "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "bench-unprovisioned",
+                     "resources": {"requests": {"storage": "1Gi"}}}
+        }))
+        .expect("claim");
+        lat.claims()
+            .create(&PostParams::default(), &pvc)
+            .await
+            .expect("claim");
+    }
+    // The webhook picks the policy change up from its watch.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let hub = lat.pods_as(HUB);
+    let mut rows = Vec::new();
+    for clients in [1, 16] {
+        let first = create_series(&hub, pods_per_series, clients, &format!("first{clients}")).await;
+        let later = create_series(&hub, pods_per_series, clients, &format!("first{clients}")).await;
+        rows.push((
+            format!("webhook, first launch (home created), {clients} client(s)"),
+            first,
+        ));
+        rows.push((format!("webhook, later launch, {clients} client(s)"), later));
+    }
+    let homes = lat
+        .claims()
+        .list(&Default::default())
+        .await
+        .expect("claims")
+        .items
+        .len();
+    eprintln!(
+        "home claims created by the webhook: {}",
+        homes - CLAIMS.len()
+    );
+
+    // Deregistered: the API server no longer calls the webhook for this namespace.
+    lat._registrations.clear();
+    wait_until(
+        "the webhook is no longer called",
+        Duration::from_secs(30),
+        || {
+            let hub = hub.clone();
+            async move {
+                let probe = notebook_pod("probe", "alice", &[]);
+                match hub.create(&dry_run(), &probe).await {
+                    Ok(p) => annotation(&p, notebook_volumes::keys::USER_ANNOTATION).is_none(),
+                    Err(_) => false,
+                }
+            }
+        },
+    )
+    .await;
+    for clients in [1, 16] {
+        let none = create_series(&hub, pods_per_series, clients, &format!("plain{clients}")).await;
+        rows.push((format!("no webhook, {clients} client(s)"), none));
+    }
+
+    println!(
+        "\n| pod CREATE ({pods_per_series} pods per row) | p50 | p99 | mean | added p50 / p99 |"
+    );
+    println!("|---|---|---|---|---|");
+    let baseline: BTreeMap<usize, Stats> = [1, 16]
+        .iter()
+        .filter_map(|c| {
+            rows.iter()
+                .find(|(name, _)| name == &format!("no webhook, {c} client(s)"))
+                .map(|(_, d)| (*c, Stats::of(d)))
+        })
+        .collect();
+    for (name, durations) in &rows {
+        let s = Stats::of(durations);
+        let clients = if name.ends_with("16 client(s)") {
+            16
+        } else {
+            1
+        };
+        let added = match (name.starts_with("webhook"), baseline.get(&clients)) {
+            (true, Some(b)) => format!("+{:.1} / +{:.1} ms", s.p50 - b.p50, s.p99 - b.p99),
+            _ => "–".into(),
+        };
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {added} |",
+            s.p50, s.p99, s.mean
+        );
+    }
+    println!("\n| create to Running ({running} pods per row, one at a time) | p50 | max | mean |");
+    println!("|---|---|---|---|");
+    for (name, durations) in &running_rows {
+        let s = Stats::of(durations);
+        println!(
+            "| {name} | {:.0} ms | {:.0} ms | {:.0} ms |",
+            s.p50, s.max, s.mean
+        );
+    }
+    lat.stop().await;
+    run.stop().await;
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Creates `n` notebook pods of users `<prefix>-u<i>` with `clients` concurrent clients and
+/// returns each CREATE's latency. Pod names are unique per call.
+async fn create_series(pods: &Api<Pod>, n: usize, clients: usize, users: &str) -> Vec<Duration> {
+    static SERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let series = SERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let pods = pods.clone();
+        let users = users.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (c..n).step_by(clients) {
+                let mut pod =
+                    notebook_pod(&format!("s{series}-{i}"), &format!("{users}-u{i}"), &[]);
+                if let Some(spec) = pod.spec.as_mut() {
+                    spec.node_name = Some("bench-nowhere".into());
+                }
+                let start = Instant::now();
+                pods.create(&PostParams::default(), &pod)
+                    .await
+                    .expect("pod created");
+                out.push(start.elapsed());
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client task"));
+    }
+    all
+}
+
+fn running_pod(name: &str, user: &str) -> Pod {
+    let mut pod = notebook_pod(name, user, &[]);
+    let spec = pod.spec.as_mut().expect("spec");
+    spec.termination_grace_period_seconds = Some(0);
+    let c = &mut spec.containers[0];
+    c.image = Some(NOTEBOOK_IMAGE.into());
+    c.image_pull_policy = Some("Never".into());
+    c.command = Some(vec!["sleep".into(), "3600".into()]);
+    pod
+}
+
+/// Creates `pod` through `create` and returns the time until it is Running; then deletes it.
+async fn to_running(create: &Api<Pod>, admin: &Api<Pod>, pod: Pod) -> Duration {
+    let name = pod.metadata.name.clone().expect("name");
+    let start = Instant::now();
+    create
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("pod created");
+    loop {
+        let p = admin.get(&name).await.expect("pod");
+        if let Some(problem) = cannot_run(&p) {
+            panic!("pod {name} cannot run: {problem}");
+        }
+        if p.status.and_then(|s| s.phase).as_deref() == Some("Running") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "pod {name} not Running after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = start.elapsed();
+    let _ = admin
+        .delete(
+            &name,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
+        )
+        .await;
+    elapsed
+}
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    mean: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(durations: &[Duration]) -> Stats {
+        let mut ms: Vec<f64> = durations.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1;
+            ms[i]
+        };
+        Stats {
+            p50: at(0.5),
+            p99: at(0.99),
+            mean: ms.iter().sum::<f64>() / ms.len() as f64,
+            max: ms.last().copied().unwrap_or_default(),
+        }
+    }
+}

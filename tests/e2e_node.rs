@@ -417,18 +417,21 @@ async fn a_readers_plain_pod_that_mounts_a_share_read_write_runs_and_cannot_writ
 async fn a_debug_container_gets_the_rights_of_whoever_adds_it() {
     let t = NodeEnv::start().await;
     let alice = t.env.pods_as_user("alice", &[]);
-    // alice (a writer of finance) runs a job with the share mounted read-write.
-    let job = t
-        .run(
-            &alice,
-            plain_pod(
-                "report",
-                &[("data", "finance-data", false)],
-                &script(&["/data"], &[], ""),
-            ),
-        )
-        .await;
-    job.assert_writable("/data");
+    // alice (a writer of finance) runs a job that only reads the share (its mount is read-only,
+    // the volume is not), so a reader may enter it: entering a pod that writes a share would
+    // need write access (tests/e2e_guard.rs).
+    let mut report = plain_pod(
+        "report",
+        &[("data", "finance-data", false)],
+        &script(&["/data"], &[], ""),
+    );
+    if let Some(spec) = report.spec.as_mut() {
+        for m in spec.containers[0].volume_mounts.iter_mut().flatten() {
+            m.read_only = Some(true);
+        }
+    }
+    let job = t.run(&alice, report).await;
+    job.assert_read_only("/data");
     // bob (a reader) debugs it: his container's mount is read-only.
     let bob = t.env.pods_as_user("bob", &[]);
     add_debug(

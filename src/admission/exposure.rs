@@ -29,18 +29,22 @@ pub fn connect(
     sub_resource: &str,
 ) -> Option<String> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
-    enter(
-        ctx,
-        user_info,
-        pod,
-        &format!("{sub_resource} into pod '{name}'"),
-    )
+    let what = format!("{sub_resource} into pod '{name}'");
+    enter(ctx, user_info, pod, &what, &HashSet::new())
 }
 
 /// Denial for anything that runs inside a running pod's namespaces: a connection, a debug
 /// container (targeted or not: it shares the pod's network, and with `shareProcessNamespace` its
-/// processes), or a new image for one of its containers. `what` names it in the message.
-pub fn enter(ctx: Context<'_>, user_info: &UserInfo, pod: &Pod, what: &str) -> Option<String> {
+/// processes), or a new image for one of its containers. `what` names it in the message; the
+/// containers in `entering` (the debug containers being added, judged by the guard with the
+/// requester's own rights) are not counted as what is entered.
+pub fn enter(
+    ctx: Context<'_>,
+    user_info: &UserInfo,
+    pod: &Pod,
+    what: &str,
+    entering: &HashSet<(ContainerKind, usize)>,
+) -> Option<String> {
     if is_administrator(ctx.policy.settings(), user_info, ctx.webhook_user) {
         return None;
     }
@@ -63,6 +67,7 @@ pub fn enter(ctx: Context<'_>, user_info: &UserInfo, pod: &Pod, what: &str) -> O
             (0..spec.ephemeral_containers.as_ref().map_or(0, Vec::len))
                 .map(|c| (ContainerKind::Ephemeral, c)),
         )
+        .filter(|c| !entering.contains(c))
         .collect();
     let secret_in_pod = has_secret_claim(ctx.policy, ctx.namespace, pod);
     exceeds(ctx, pod, &all, subject, secret_in_pod, what)

@@ -349,7 +349,10 @@ fn ephemeral(
         .err()
         .or_else(|| {
             (!administrator && !added.is_empty())
-                .then(|| exposure::enter(ctx, &req.user_info, pod, &debug_what(pod, &added)))
+                .then(|| {
+                    let what = debug_what(pod, &added);
+                    exposure::enter(ctx, &req.user_info, pod, &what, &added)
+                })
                 .flatten()
         });
     if let Some(reason) = denial {
@@ -415,6 +418,7 @@ fn record_kept(
             &req.user_info,
             before,
             &format!("changing the image of container '{container}' in pod '{name}'"),
+            &HashSet::new(),
         )
     {
         return denied(base, None, &reason);

@@ -324,3 +324,46 @@ async fn exec_attach_port_forward_and_proxy_into_another_users_notebook_are_refu
     }
     env.stop().await;
 }
+
+/// A home claim re-owned by an administrator is refused to its former owner (the webhook reads
+/// the user's home claim live on every notebook start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reowned_home_is_refused_to_its_former_owner() {
+    let env = Env::start().await;
+    let hub = env.pods_as(HUB);
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-alice", "alice", &[]),
+    )
+    .await
+    .expect("alice's first launch creates her home");
+    let reowned = json!({"metadata": {"annotations": {"notebook-volumes.io/owner": "mallory"}}});
+    env.claims()
+        .patch(
+            "home-alice",
+            &PatchParams::default(),
+            &Patch::Merge(&reowned),
+        )
+        .await
+        .expect("an administrator re-owns the claim");
+    wait_until(
+        "alice's next notebook is refused",
+        std::time::Duration::from_secs(10),
+        || {
+            let hub = hub.clone();
+            async move {
+                match hub
+                    .create(&dry_run(), &notebook_pod("jupyter-alice-2", "alice", &[]))
+                    .await
+                {
+                    Err(kube::Error::Api(status)) => {
+                        status.message.contains("belongs to user 'mallory'")
+                    }
+                    _ => false,
+                }
+            }
+        },
+    )
+    .await;
+    env.stop().await;
+}

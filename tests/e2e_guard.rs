@@ -7,8 +7,8 @@
 mod support;
 
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client};
 use serde_json::{Value, json};
 use support::env::*;
 use support::webhook::*;
@@ -179,17 +179,6 @@ async fn inline_volumes_and_raw_devices_cannot_reach_share_data() {
     env.stop().await;
 }
 
-async fn add_debug(pods: &Api<Pod>, pod: &str, container: Value) -> Result<Pod, kube::Error> {
-    let patch = json!({"spec": {"ephemeralContainers": [container]}});
-    pods.patch_subresource(
-        "ephemeralcontainers",
-        pod,
-        &PatchParams::default(),
-        &Patch::Strategic(patch),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
     let env = Env::start().await;
@@ -213,6 +202,20 @@ async fn debug_containers_are_judged_alone_and_need_their_targets_rights() {
     assert_contains(
         &message,
         &["targets container 'notebook'", "notebook of user 'alice'"],
+    );
+    // Nor without a target: the debug container would still join the notebook's network (Jupyter
+    // on localhost) and could mount its emptyDir, Secret and token volumes.
+    let message = denial(
+        add_debug(
+            &bob,
+            "jupyter-alice",
+            json!({"name": "peek2", "image": "busybox", "command": ["wget", "-O-", "http://127.0.0.1:8888/api/contents/"]}),
+        )
+        .await,
+    );
+    assert_contains(
+        &message,
+        &["debug container 'peek2'", "notebook of user 'alice'"],
     );
     // alice may debug her own notebook.
     let alice = env.pods_as_user("alice", &[]);
@@ -365,5 +368,50 @@ async fn a_reowned_home_is_refused_to_its_former_owner() {
         },
     )
     .await;
+    env.stop().await;
+}
+
+/// `kubectl set image` on another user's notebook: the container would restart as the
+/// requester's code with the notebook's mounts and environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notebooks_image_is_changed_only_by_its_user() {
+    let env = Env::start().await;
+    env.pods_as(HUB)
+        .create(
+            &PostParams::default(),
+            &notebook_pod(
+                "jupyter-alice",
+                "alice",
+                &[("notebook-volumes.io/secret-shares", "mergers")],
+            ),
+        )
+        .await
+        .expect("alice's notebook");
+    let swap =
+        |image: &str| json!({"spec": {"containers": [{"name": "notebook", "image": image}]}});
+    let message = denial(
+        env.pods_as_user("bob", &[])
+            .patch(
+                "jupyter-alice",
+                &PatchParams::default(),
+                &Patch::Strategic(&swap("evil.example.com/exfiltrate:latest")),
+            )
+            .await,
+    );
+    assert_contains(
+        &message,
+        &[
+            "changing the image of container 'notebook'",
+            "notebook of user 'alice'",
+        ],
+    );
+    env.pods_as_user("alice", &[])
+        .patch(
+            "jupyter-alice",
+            &PatchParams::default(),
+            &Patch::Strategic(&swap("quay.io/jupyter/scipy-notebook:newer")),
+        )
+        .await
+        .expect("alice updates her own notebook's image");
     env.stop().await;
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::{Value, json};
 use support::env::*;
 use support::node::*;
@@ -180,17 +180,6 @@ fn debug_container(name: &str, volume: &str, script: &str) -> Value {
         "command": ["sh", "-c", script],
         "volumeMounts": [{"name": volume, "mountPath": "/data"}]
     })
-}
-
-async fn add_debug(pods: &Api<Pod>, pod: &str, container: Value) {
-    pods.patch_subresource(
-        "ephemeralcontainers",
-        pod,
-        &PatchParams::default(),
-        &Patch::Strategic(json!({"spec": {"ephemeralContainers": [container]}})),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("debug container added to {pod}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,7 +428,8 @@ async fn a_debug_container_gets_the_rights_of_whoever_adds_it() {
         "report",
         debug_container("bob-debug", "data", &script(&["/data"], &[], "")),
     )
-    .await;
+    .await
+    .expect("bob's debug container");
     t.output("report", Some("bob-debug"))
         .await
         .assert_read_only("/data");
@@ -449,7 +439,8 @@ async fn a_debug_container_gets_the_rights_of_whoever_adds_it() {
         "report",
         debug_container("alice-debug", "data", &script(&["/data"], &[], "")),
     )
-    .await;
+    .await
+    .expect("alice's debug container");
     t.output("report", Some("alice-debug"))
         .await
         .assert_writable("/data");

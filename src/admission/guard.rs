@@ -40,9 +40,11 @@ pub struct ClaimVolume<'p> {
     pub claim: String,
     pub read_only: bool,
     pub use_: ClaimUse<'p>,
-    /// A generic ephemeral volume (its claim is made from the pod's template): it has no
-    /// volume-level `readOnly`, and is forced read-only on its mounts like any other claim.
-    pub generic_ephemeral: bool,
+    /// Storage that is not a `persistentVolumeClaim` volume: a generic ephemeral volume (its
+    /// claim is made from the pod's template) or an inline volume the Settings allow (`nfs`,
+    /// a CSI driver). It has no `persistentVolumeClaim.readOnly` to set, and is forced read-only
+    /// on its mounts like any other claim (no write-down in a secret pod).
+    pub mount_level_only: bool,
 }
 
 impl ClaimVolume<'_> {
@@ -123,12 +125,23 @@ impl<'a, 'p> Guard<'a, 'p> {
                         ),
                         read_only: false,
                         use_: ClaimUse::Other,
-                        generic_ephemeral: true,
+                        mount_level_only: true,
                     });
                     continue;
                 }
                 Some(kind) => {
                     self.inline(volume, kind)?;
+                    // Storage a pod could keep data in beyond its life (not emptyDir, configMap...).
+                    if !SAFE_VOLUME_TYPES.contains(&kind) {
+                        out.push(ClaimVolume {
+                            index,
+                            name: volume.name.clone(),
+                            claim: format!("{kind} volume {}", volume.name),
+                            read_only: false,
+                            use_: ClaimUse::Other,
+                            mount_level_only: true,
+                        });
+                    }
                     continue;
                 }
                 None => {
@@ -163,7 +176,7 @@ impl<'a, 'p> Guard<'a, 'p> {
                 claim: claim.to_string(),
                 read_only,
                 use_,
-                generic_ephemeral: false,
+                mount_level_only: false,
             });
         }
         Ok(out)
@@ -434,7 +447,7 @@ pub fn force_read_only(
     for v in volumes {
         let volume_ro = v.read_only;
         let force = v.access(subject, secret_in_pod) == Access::Ro;
-        if force && !volume_ro && !v.generic_ephemeral && kinds.contains(&ContainerKind::Regular) {
+        if force && !volume_ro && !v.mount_level_only && kinds.contains(&ContainerKind::Regular) {
             patch.read_only_volume(v.index);
         }
         if !(force || volume_ro) {

@@ -486,6 +486,7 @@ fn existing_records(
     secret_in_pod: bool,
 ) -> Vec<MountRecord> {
     let mounts = pod::all_mounts(pod);
+    let by_volume = pod::mounts_by_volume(&mounts);
     volumes
         .iter()
         .filter_map(|v| {
@@ -496,7 +497,10 @@ fn existing_records(
                 ClaimUse::Library(lib) => format!("library:{}", lib.name),
                 ClaimUse::Other => return None,
             };
-            let mount = mounts.iter().find(|(_, _, _, m)| m.name == v.name);
+            let mount = by_volume
+                .get(v.name.as_str())
+                .and_then(|found| found.first())
+                .map(|&i| &mounts[i]);
             let access = v.access(subject, secret_in_pod);
             Some(MountRecord {
                 volume: v.name.clone(),

@@ -18,7 +18,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
 use super::metrics::Metrics;
-use super::tls::TlsError;
+use super::tls::{TlsError, watch_file};
 
 /// Builds a verifier accepting client certificates chained to the CAs in `pem`.
 pub fn verifier_from_pem(pem: &[u8], path: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
@@ -151,24 +151,14 @@ impl ClientCaReloader {
 
     /// Polls forever at `interval`.
     pub async fn watch(mut self, interval: Duration, metrics: Arc<Metrics>) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match self.poll() {
-                Ok(true) => {
-                    metrics.client_ca_reload(true);
-                    tracing::info!(ca = %self.path.display(), "client CA reloaded");
-                }
-                Ok(false) => {}
-                Err(TlsError::Read { path, source }) => {
-                    tracing::debug!(%path, error = %source, "client CA file not readable yet");
-                }
-                Err(error) => {
-                    metrics.client_ca_reload(false);
-                    tracing::error!(%error, "new client CA rejected; keeping the previous one");
-                }
-            }
-        }
+        let path = self.path.display().to_string();
+        watch_file(
+            interval,
+            "client CA",
+            &path,
+            || self.poll(),
+            |ok| metrics.client_ca_reload(ok),
+        )
+        .await
     }
 }

@@ -146,26 +146,15 @@ impl CertReloader {
 
     /// Polls forever at `interval`.
     pub async fn watch(mut self, interval: Duration, metrics: Arc<Metrics>) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match self.poll() {
-                Ok(true) => {
-                    metrics.certificate_reload(true);
-                    tracing::info!(cert = %self.cert_path.display(), "serving certificate reloaded");
-                }
-                Ok(false) => {}
-                Err(TlsError::Read { path, source }) => {
-                    // Mid-swap, or a file being rewritten: try again next tick without noise.
-                    tracing::debug!(%path, error = %source, "certificate file not readable yet");
-                }
-                Err(error) => {
-                    metrics.certificate_reload(false);
-                    tracing::error!(%error, "new serving certificate rejected; keeping the previous one");
-                }
-            }
-        }
+        let path = self.cert_path.display().to_string();
+        watch_file(
+            interval,
+            "serving certificate",
+            &path,
+            || self.poll(),
+            |ok| metrics.certificate_reload(ok),
+        )
+        .await
     }
 }
 
@@ -191,4 +180,35 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
     };
     Ok(builder.with_cert_resolver(resolver))
+}
+
+/// Re-reads a file-backed TLS setting every `interval` with `poll` (true: a new version is in
+/// use), keeping the last good one when a new one fails to parse; `record` counts each reload.
+pub async fn watch_file(
+    interval: Duration,
+    what: &str,
+    path: &str,
+    mut poll: impl FnMut() -> Result<bool, TlsError>,
+    record: impl Fn(bool),
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match poll() {
+            Ok(true) => {
+                record(true);
+                tracing::info!(file = %path, "{what} reloaded");
+            }
+            Ok(false) => {}
+            Err(TlsError::Read { path, source }) => {
+                // Mid-swap, or a file being rewritten: try again next tick without noise.
+                tracing::debug!(%path, error = %source, "{what} file not readable yet");
+            }
+            Err(error) => {
+                record(false);
+                tracing::error!(%error, "new {what} rejected; keeping the previous one");
+            }
+        }
+    }
 }

@@ -519,3 +519,47 @@ fn a_share_whose_claim_a_rejected_unit_names_is_not_injected_but_the_notebook_st
         outcome.response.warnings
     );
 }
+
+#[test]
+fn secret_notebook_makes_inline_storage_the_settings_allow_read_only_too() {
+    use notebook_volumes::files::load_policies;
+    use notebook_volumes::policy::PolicySnapshot;
+    // The examples, with inline NFS volumes allowed.
+    let mut units = load_policies(&[crate::fixtures::repo("examples/policies")])
+        .expect("examples")
+        .units;
+    let settings = units
+        .iter_mut()
+        .flat_map(|u| u.sources.iter_mut())
+        .find(|s| s.text.contains("kind: Settings"))
+        .expect("settings");
+    settings.text = settings.text.replacen(
+        "kind: Settings\n",
+        "kind: Settings\nallowedVolumeTypes: [nfs]\n",
+        1,
+    );
+    let case = Case::new(PolicySnapshot::compile(&units), HUB);
+    let with_nfs = |name: &str| {
+        let mut nb = example_pod(name);
+        let spec = nb.spec.as_mut().unwrap();
+        spec.volumes = Some(vec![
+            serde_yaml::from_str("{name: out, nfs: {server: nfs.example, path: /exports/out}}")
+                .unwrap(),
+        ]);
+        spec.containers[0].volume_mounts = Some(vec![
+            serde_yaml::from_str("{name: out, mountPath: /out}").unwrap(),
+        ]);
+        nb
+    };
+    let secret = with_nfs("kubespawner-alice-secret");
+    let outcome = case.review(&secret);
+    assert!(outcome.allowed(), "{:?}", outcome.message());
+    let patched = apply(&secret, &outcome);
+    assert!(mounts_of(&patched, "notebook").contains(&("/out".to_string(), true)));
+    // In a notebook without secret data it stays writable.
+    let plain = with_nfs("kubespawner-alice");
+    let outcome = case.review(&plain);
+    assert!(outcome.allowed(), "{:?}", outcome.message());
+    let patched = apply(&plain, &outcome);
+    assert!(mounts_of(&patched, "notebook").contains(&("/out".to_string(), false)));
+}

@@ -131,3 +131,19 @@ pub fn denial(result: Result<Pod, kube::Error>) -> String {
         Err(e) => panic!("expected an API denial, got {e}"),
     }
 }
+
+/// Adds a debug container to `pod` as `kubectl debug` does (`pods/ephemeralcontainers`).
+pub async fn add_debug(
+    pods: &Api<Pod>,
+    pod: &str,
+    container: serde_json::Value,
+) -> Result<Pod, kube::Error> {
+    let patch = json!({"spec": {"ephemeralContainers": [container]}});
+    pods.patch_subresource(
+        "ephemeralcontainers",
+        pod,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Strategic(patch),
+    )
+    .await
+}

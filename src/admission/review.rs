@@ -100,7 +100,7 @@ pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
     match (&req.operation, req.sub_resource.as_deref()) {
         (Operation::Create, None) => create(ctx, req, pod, base),
         (Operation::Update, Some("ephemeralcontainers")) => ephemeral(ctx, req, pod, base),
-        (Operation::Update, None) => record_kept(ctx, req, pod, base),
+        (Operation::Update, None) => pod_update(ctx, req, pod, base),
         _ => passthrough(base),
     }
 }
@@ -383,10 +383,11 @@ fn ephemeral(
     )
 }
 
-/// The annotations that record whose notebook a pod is (and what it mounts) are written by the
-/// webhook at creation; changing them later would let another user pass as the notebook's owner
-/// when connecting to it, so only administrators may.
-fn record_kept(
+/// A running pod changed by a non-administrator. The annotations that record whose notebook it
+/// is (and what it mounts) were written by the webhook at creation: changing them would let
+/// another user pass as the owner. A new container image runs new code with the container's
+/// mounts and environment: the same rule as entering the pod.
+fn pod_update(
     ctx: Context<'_>,
     req: &AdmissionRequest<Pod>,
     pod: &Pod,

@@ -10,9 +10,9 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde::Deserialize;
 
 use super::administrators::is_administrator;
+use super::context::Context;
 use super::identity;
 use super::reserved::{Reservation, reservation};
-use super::review::Context;
 use crate::keys;
 
 /// API group of VolumeSnapshots (external-snapshotter CRDs).

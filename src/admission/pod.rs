@@ -5,9 +5,27 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, Volume, VolumeMount};
 
-use super::patch::ContainerKind;
+use super::denial::Denial;
 use crate::keys;
 use crate::policy::Settings;
+
+/// The three container lists of a pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Regular => "containers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
 
 pub fn annotations(pod: &Pod) -> Option<&BTreeMap<String, String>> {
     pod.metadata.annotations.as_ref()
@@ -266,7 +284,7 @@ pub const MAX_VOLUMES: usize = 512;
 /// Refuses pods the API server would refuse anyway, before they cost anything: duplicate
 /// container names (every container named `notebook` would get every injected mount) and more
 /// containers or volumes than any real pod has.
-pub fn check_shape(pod: &Pod) -> Result<(), String> {
+pub fn check_shape(pod: &Pod) -> Result<(), Denial> {
     let Some(spec) = &pod.spec else {
         return Ok(());
     };
@@ -284,22 +302,23 @@ pub fn check_shape(pod: &Pod) -> Result<(), String> {
         )
         .collect();
     if names.len() > MAX_CONTAINERS {
-        return Err(format!(
-            "the pod has {} containers; at most {MAX_CONTAINERS} are admitted here",
-            names.len()
-        ));
+        return Err(Denial::TooManyContainers {
+            count: names.len(),
+            max: MAX_CONTAINERS,
+        });
     }
     let volumes = volumes(pod).len();
     if volumes > MAX_VOLUMES {
-        return Err(format!(
-            "the pod has {volumes} volumes; at most {MAX_VOLUMES} are admitted here"
-        ));
+        return Err(Denial::TooManyVolumes {
+            count: volumes,
+            max: MAX_VOLUMES,
+        });
     }
     let mut seen = std::collections::HashSet::with_capacity(names.len());
     if let Some(dup) = names.iter().find(|n| !seen.insert(**n)) {
-        return Err(format!(
-            "container name '{dup}' is used twice; container names must be unique in a pod"
-        ));
+        return Err(Denial::DuplicateContainer {
+            name: dup.to_string(),
+        });
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod events;
 pub mod identity;
+pub mod readiness;
 pub mod sources;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};

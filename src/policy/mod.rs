@@ -6,6 +6,7 @@ pub mod check;
 pub mod config_map;
 pub mod document;
 pub mod home_template;
+pub mod in_force;
 pub mod lines;
 pub mod model;
 pub mod origin;

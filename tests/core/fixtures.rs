@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
+use kube::core::admission::AdmissionResponse;
 use notebook_volumes::admission::request::{Requester, pod_request};
 use notebook_volumes::admission::{ClaimInfo, Context, Review, review};
 use notebook_volumes::files::load_policies;
@@ -136,6 +137,13 @@ impl Case {
         self.run(&req)
     }
 
+    /// The wire answer to a pod CREATE, as the server sends it.
+    pub fn respond(&self, pod: &Pod) -> AdmissionResponse {
+        let req =
+            pod_request(pod, &self.ns.name, &self.requester, self.dry_run, false).expect("request");
+        self.run(&req).response(AdmissionResponse::from(&req))
+    }
+
     fn run(&self, req: &kube::core::admission::AdmissionRequest<Pod>) -> Review {
         let ctx = Context {
             policy: &self.policy,
@@ -150,7 +158,7 @@ impl Case {
 /// The pod after the review's patch, as the API server would store it.
 pub fn apply(pod: &Pod, outcome: &Review) -> Pod {
     let mut doc = serde_json::to_value(pod).expect("pod json");
-    json_patch::patch(&mut doc, &outcome.patch()).expect("patch applies");
+    json_patch::patch(&mut doc, &outcome.patch).expect("patch applies");
     serde_json::from_value(doc).expect("patched pod is a Pod")
 }
 

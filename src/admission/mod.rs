@@ -2,23 +2,23 @@
 //! patch. Pure: the server and the `audit` command call the same `review`.
 
 pub mod access;
-pub mod administrators;
-pub mod claim_review;
-pub mod claims;
-pub mod context;
-pub mod denial;
+pub(crate) mod administrators;
+pub(crate) mod claim_review;
+pub(crate) mod claims;
+pub(crate) mod context;
+pub(crate) mod denial;
 pub mod exposure;
-pub mod guard;
-pub mod home;
-pub mod identity;
-pub mod inject;
-pub mod outcome;
-pub mod patch;
-pub mod pod;
-pub mod policy_review;
+pub(crate) mod guard;
+pub(crate) mod home;
+pub(crate) mod identity;
+pub(crate) mod inject;
+pub(crate) mod outcome;
+pub(crate) mod patch;
+pub(crate) mod pod;
+pub(crate) mod policy_review;
 pub mod request;
-pub mod reserved;
-pub mod review;
+pub(crate) mod reserved;
+pub(crate) mod review;
 
 pub use access::Access;
 pub use claim_review::review_claim;

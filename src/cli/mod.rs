@@ -15,13 +15,13 @@ macro_rules! out_raw {
     };
 }
 
-pub mod access;
-pub mod audit;
-pub mod certs;
-pub mod check;
-pub mod output;
-pub mod policy_args;
-pub mod serve;
+pub(crate) mod access;
+pub(crate) mod audit;
+pub(crate) mod certs;
+pub(crate) mod check;
+pub(crate) mod output;
+pub(crate) mod policy_args;
+pub(crate) mod serve;
 
 use std::path::PathBuf;
 

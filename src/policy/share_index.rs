@@ -71,10 +71,6 @@ impl ShareIndex {
         self.by_name.get(name).map(|&i| &self.shares[i])
     }
 
-    pub fn all(&self) -> &[Share] {
-        &self.shares
-    }
-
     /// Shares that may reach a namespace of `scope` (a superset: callers still test the scopes).
     pub fn reaching(&self, scope: &Scope) -> Vec<&Share> {
         match scope {

@@ -2,15 +2,15 @@
 //! (the binary and the tests use the same entry point).
 
 pub mod app;
-pub mod client_auth;
-pub mod deadline;
+pub(crate) mod client_auth;
+pub(crate) mod deadline;
 pub mod limits;
 pub mod probes;
-pub mod scope;
-pub mod state;
-pub mod tls;
-pub mod tls_config;
-pub mod tls_files;
+pub(crate) mod scope;
+pub(crate) mod state;
+pub(crate) mod tls;
+pub(crate) mod tls_config;
+pub(crate) mod tls_files;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

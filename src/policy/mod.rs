@@ -4,6 +4,7 @@
 pub(crate) mod bounds;
 pub(crate) mod check;
 pub(crate) mod config_map;
+pub(crate) mod cross_check;
 pub(crate) mod document;
 pub(crate) mod home_template;
 pub(crate) mod in_force;
@@ -12,6 +13,7 @@ pub(crate) mod model;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod protection;
+pub(crate) mod queries;
 pub(crate) mod rules;
 pub(crate) mod selector;
 pub(crate) mod share_index;

@@ -162,43 +162,4 @@ pub fn apply(pod: &Pod, outcome: &Review) -> Pod {
     serde_json::from_value(doc).expect("patched pod is a Pod")
 }
 
-/// (mountPath, readOnly) of every mount of a container, by container name.
-pub fn mounts_of(pod: &Pod, container: &str) -> Vec<(String, bool)> {
-    let spec = pod.spec.as_ref().expect("spec");
-    let c = spec
-        .containers
-        .iter()
-        .find(|c| c.name == container)
-        .expect("container");
-    c.volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
-        .collect()
-}
-
-pub fn env_of(pod: &Pod, container: &str, name: &str) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    let c = spec.containers.iter().find(|c| c.name == container)?;
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == name)
-        .and_then(|e| e.value.clone())
-}
-
-/// `readOnly` of the claim volume with this name.
-pub fn volume_read_only(pod: &Pod, volume: &str) -> Option<bool> {
-    let spec = pod.spec.as_ref()?;
-    let v = spec.volumes.iter().flatten().find(|v| v.name == volume)?;
-    Some(
-        v.persistent_volume_claim
-            .as_ref()?
-            .read_only
-            .unwrap_or(false),
-    )
-}
-
-pub fn annotation(pod: &Pod, key: &str) -> Option<String> {
-    pod.metadata.annotations.as_ref()?.get(key).cloned()
-}
+pub use nv_test_support::pod::{annotation, env_of, mounts as mounts_of, volume_read_only};

@@ -398,26 +398,7 @@ pub fn notebook_pod(name: &str, user: &str, extra_annotations: &[(&str, &str)]) 
     .unwrap()
 }
 
-pub fn annotation(pod: &Pod, key: &str) -> Option<String> {
-    pod.metadata.annotations.as_ref()?.get(key).cloned()
-}
-
-/// (mountPath, readOnly) of a container's mounts, without the service account token the API
-/// server's ServiceAccount admission adds.
-pub fn mounts(pod: &Pod, container: &str) -> Vec<(String, bool)> {
-    let spec = pod.spec.as_ref().unwrap();
-    let c = spec
-        .containers
-        .iter()
-        .find(|c| c.name == container)
-        .unwrap();
-    c.volume_mounts
-        .iter()
-        .flatten()
-        .filter(|m| !m.mount_path.starts_with("/var/run/secrets/"))
-        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
-        .collect()
-}
+pub use crate::pod::{annotation, mounts};
 
 /// A plain HTTP/1.1 GET on the probe port: (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {

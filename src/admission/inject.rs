@@ -1,4 +1,4 @@
-//! §7: what a notebook pod receives — home, entitled shares, libraries with Lmod — added only
+//! What a notebook pod receives (docs/design.md, "The decision, in order") — home, entitled shares, libraries with Lmod — added only
 //! where nothing is in the way, so a second pass over the patched pod changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -295,6 +295,17 @@ impl Planner<'_> {
         Ok(requested)
     }
 
+    /// Whether a rejected unit also names the claim (then it is not mounted, with a warning).
+    fn protected(&mut self, source: &MountSource, claim: &str) -> bool {
+        let Some(unit) = self.notebook.ctx.policy.protected_claim(claim) else {
+            return false;
+        };
+        self.plan
+            .warnings
+            .push(protected_warning(source, claim, unit));
+        true
+    }
+
     /// Every public or private share the user may read, and the secret ones requested.
     fn shares(&mut self, requested: &[String]) {
         let Notebook { ctx, subject, .. } = self.notebook;
@@ -308,10 +319,7 @@ impl Planner<'_> {
                 continue;
             }
             let source = MountSource::Share(share.name.clone());
-            if let Some(unit) = ctx.policy.protected_claim(&share.claim_name) {
-                self.plan
-                    .warnings
-                    .push(protected_warning(&source, &share.claim_name, unit));
+            if self.protected(&source, &share.claim_name) {
                 continue;
             }
             let access = effective_access(share, subject, self.plan.secret_in_pod);
@@ -332,10 +340,7 @@ impl Planner<'_> {
         for lib in ctx.policy.libraries_in_scope(ctx.namespace) {
             let volume = keys::library_volume(&lib.name);
             let source = MountSource::Library(lib.name.clone());
-            if let Some(unit) = ctx.policy.protected_claim(&lib.claim_name) {
-                self.plan
-                    .warnings
-                    .push(protected_warning(&source, &lib.claim_name, unit));
+            if self.protected(&source, &lib.claim_name) {
                 continue;
             }
             if !self.targets.present(&volume, &lib.claim_name) {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Pod, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{Pod, Volume, VolumeDevice, VolumeMount};
 
 use super::denial::Denial;
 use crate::keys;
@@ -111,37 +111,54 @@ pub fn claim_of(volume: &Volume) -> Option<&str> {
         .map(|p| p.claim_name.as_str())
 }
 
-/// Every mount of every container list: (list, container index, mount index, mount).
-pub fn all_mounts(pod: &Pod) -> Vec<(ContainerKind, usize, usize, &VolumeMount)> {
-    let mut out = Vec::new();
+/// Every container of the pod, init, regular then ephemeral: (list, index in it, its mounts,
+/// its raw block devices).
+type ContainerVolumes<'a> = (ContainerKind, usize, &'a [VolumeMount], &'a [VolumeDevice]);
+
+fn each_container(pod: &Pod) -> Vec<ContainerVolumes<'_>> {
     let Some(spec) = &pod.spec else {
-        return out;
+        return Vec::new();
     };
-    let lists = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(c, x)| (ContainerKind::Init, c, x.volume_mounts.as_ref()))
-        .chain(
-            spec.containers
+    let init = spec.init_containers.iter().flatten();
+    let init = init.map(|x| volumes_of(&x.volume_mounts, &x.volume_devices));
+    let regular = spec.containers.iter();
+    let regular = regular.map(|x| volumes_of(&x.volume_mounts, &x.volume_devices));
+    let ephemeral = spec.ephemeral_containers.iter().flatten();
+    let ephemeral = ephemeral.map(|x| volumes_of(&x.volume_mounts, &x.volume_devices));
+    init.enumerate()
+        .map(tagged(ContainerKind::Init))
+        .chain(regular.enumerate().map(tagged(ContainerKind::Regular)))
+        .chain(ephemeral.enumerate().map(tagged(ContainerKind::Ephemeral)))
+        .collect()
+}
+
+type Volumes<'a> = (&'a [VolumeMount], &'a [VolumeDevice]);
+
+fn volumes_of<'a>(
+    mounts: &'a Option<Vec<VolumeMount>>,
+    devices: &'a Option<Vec<VolumeDevice>>,
+) -> Volumes<'a> {
+    (
+        mounts.as_deref().unwrap_or_default(),
+        devices.as_deref().unwrap_or_default(),
+    )
+}
+
+fn tagged<'a>(kind: ContainerKind) -> impl Fn((usize, Volumes<'a>)) -> ContainerVolumes<'a> {
+    move |(c, (mounts, devices))| (kind, c, mounts, devices)
+}
+
+/// Every mount of every container list: (list, container, mount index, mount).
+pub fn all_mounts(pod: &Pod) -> Vec<(ContainerKind, usize, usize, &VolumeMount)> {
+    each_container(pod)
+        .into_iter()
+        .flat_map(|(kind, c, mounts, _)| {
+            mounts
                 .iter()
                 .enumerate()
-                .map(|(c, x)| (ContainerKind::Regular, c, x.volume_mounts.as_ref())),
-        )
-        .chain(
-            spec.ephemeral_containers
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(c, x)| (ContainerKind::Ephemeral, c, x.volume_mounts.as_ref())),
-        );
-    for (kind, c, mounts) in lists {
-        for (m, mount) in mounts.into_iter().flatten().enumerate() {
-            out.push((kind, c, m, mount));
-        }
-    }
-    out
+                .map(move |(m, mount)| (kind, c, m, mount))
+        })
+        .collect()
 }
 
 /// Mount indices by volume name, built once so per-volume lookups stay linear in the pod's size.
@@ -196,43 +213,9 @@ pub fn volume_type(v: &Volume) -> Option<&'static str> {
 
 /// Every `volumeDevices` entry (raw block access) of every container list: (list, container, volume).
 pub fn all_devices(pod: &Pod) -> Vec<(ContainerKind, usize, &str)> {
-    let Some(spec) = &pod.spec else {
-        return Vec::new();
-    };
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(c, x)| {
-            (
-                ContainerKind::Init,
-                c,
-                x.volume_devices.as_deref().unwrap_or_default(),
-            )
-        });
-    let regular = spec.containers.iter().enumerate().map(|(c, x)| {
-        (
-            ContainerKind::Regular,
-            c,
-            x.volume_devices.as_deref().unwrap_or_default(),
-        )
-    });
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(c, x)| {
-            (
-                ContainerKind::Ephemeral,
-                c,
-                x.volume_devices.as_deref().unwrap_or_default(),
-            )
-        });
-    init.chain(regular)
-        .chain(ephemeral)
-        .flat_map(|(kind, c, devices)| devices.iter().map(move |d| (kind, c, d.name.as_str())))
+    each_container(pod)
+        .into_iter()
+        .flat_map(|(kind, c, _, devices)| devices.iter().map(move |d| (kind, c, d.name.as_str())))
         .collect()
 }
 

@@ -106,14 +106,34 @@ pub struct GeneratedCerts {
     pub key_pem: String,
 }
 
+/// Debug output of certificates with their private keys left out (`None` fields).
+fn debug_redacted(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    fields: &[(&str, Option<&str>)],
+) -> std::fmt::Result {
+    let mut out = f.debug_struct(name);
+    for (field, value) in fields {
+        match value {
+            Some(text) => out.field(field, text),
+            None => out.field(field, &"<redacted>"),
+        };
+    }
+    out.finish()
+}
+
 impl std::fmt::Debug for GeneratedCerts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedCerts")
-            .field("ca_cert_pem", &self.ca_cert_pem)
-            .field("ca_key_pem", &"<redacted>")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"<redacted>")
-            .finish()
+        debug_redacted(
+            f,
+            "GeneratedCerts",
+            &[
+                ("ca_cert_pem", Some(&self.ca_cert_pem)),
+                ("ca_key_pem", None),
+                ("cert_pem", Some(&self.cert_pem)),
+                ("key_pem", None),
+            ],
+        )
     }
 }
 
@@ -183,10 +203,11 @@ pub struct Issued {
 
 impl std::fmt::Debug for Issued {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"<redacted>")
-            .finish()
+        debug_redacted(
+            f,
+            "Issued",
+            &[("cert_pem", Some(&self.cert_pem)), ("key_pem", None)],
+        )
     }
 }
 

@@ -159,12 +159,19 @@ fn claim_clashes<'a>(
             .filter(|s| s.scope.may_overlap(scope))
             .collect()
     };
-    let home_of = |template: &str, claim: &str, other: &str, unit: &str| {
-        user_part(template, claim).map(|user| {
-            format!(
-                "claim '{claim}' is the home claim of user slug '{user}' under Home template '{template}' (in {unit}), and {other}; a claim must not be both"
-            )
-        })
+    // The Home templates reaching `scope` that produce `claim`, which `other` uses.
+    let homes_of = |claim: &str, scope: &Scope, other: &str| -> Vec<(&'static str, String)> {
+        homes
+            .filter(|h| h.scope.may_overlap(scope))
+            .filter_map(|h| {
+                let template = &h.claim_name_template;
+                let user = user_part(template, claim)?;
+                Some(("claimName", format!(
+                    "claim '{claim}' is the home claim of user slug '{user}' under Home template '{template}' (in {}), and {other}; a claim must not be both",
+                    h.origin.unit
+                )))
+            })
+            .collect()
     };
     let mut out = Vec::new();
     match item {
@@ -177,16 +184,8 @@ fn claim_clashes<'a>(
                     s.claim_name, l.name, l.origin.unit
                 )));
             }
-            for h in homes.filter(|h| h.scope.may_overlap(&s.scope)) {
-                if let Some(m) = home_of(
-                    &h.claim_name_template,
-                    &s.claim_name,
-                    &format!("share '{}' uses it", s.name),
-                    &h.origin.unit,
-                ) {
-                    out.push(("claimName", m));
-                }
-            }
+            let user = format!("share '{}' uses it", s.name);
+            out.extend(homes_of(&s.claim_name, &s.scope, &user));
         }
         Item::Library(l) => {
             for s in shares_with_claim(&l.claim_name, &l.scope) {
@@ -195,16 +194,8 @@ fn claim_clashes<'a>(
                     l.claim_name, s.name, s.origin.unit
                 )));
             }
-            for h in homes.filter(|h| h.scope.may_overlap(&l.scope)) {
-                if let Some(m) = home_of(
-                    &h.claim_name_template,
-                    &l.claim_name,
-                    &format!("library '{}' uses it", l.name),
-                    &h.origin.unit,
-                ) {
-                    out.push(("claimName", m));
-                }
-            }
+            let user = format!("library '{}' uses it", l.name);
+            out.extend(homes_of(&l.claim_name, &l.scope, &user));
         }
         Item::Home(h) => {
             let template = &h.claim_name_template;

@@ -1,4 +1,4 @@
-//! Policy documents (§3): parsing, validation and the compiled, indexed snapshot. Pure: text in,
+//! Policy documents (docs/design.md, "Policy"): parsing, validation and the compiled, indexed snapshot. Pure: text in,
 //! snapshot out; reading files or ConfigMaps happens at the edges.
 
 pub(crate) mod bounds;

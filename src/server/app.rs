@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Resource;
@@ -122,15 +122,26 @@ fn bad_request(
     e: &BadReview,
 ) -> HttpResponse {
     tracing::warn!(webhook = webhook.as_str(), error = %e, "malformed admission request");
+    http_error(state, webhook, started, HttpResponse::BadRequest(), e)
+}
+
+/// An answer that is no review (the API server applies the failure policy), counted as an error.
+fn http_error(
+    state: &AppState,
+    webhook: Webhook,
+    started: Instant,
+    mut response: HttpResponseBuilder,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
     state.metrics.admission(
         webhook,
         "unknown",
         Decision::Error,
         started.elapsed().as_secs_f64(),
     );
-    HttpResponse::BadRequest()
+    response
         .content_type("text/plain; charset=utf-8")
-        .body(e.to_string())
+        .body(error.to_string())
 }
 
 /// The span every log line of one admission is written in, the claim I/O included.
@@ -185,15 +196,13 @@ fn operation(op: &Operation) -> &'static str {
 /// A blocking job that died (answered 500; the API server applies the failure policy).
 fn job_failed(state: &AppState, webhook: Webhook, started: Instant, e: &JobFailed) -> HttpResponse {
     tracing::error!(webhook = webhook.as_str(), error = %e, "admission job failed");
-    state.metrics.admission(
+    http_error(
+        state,
         webhook,
-        "unknown",
-        Decision::Error,
-        started.elapsed().as_secs_f64(),
-    );
-    HttpResponse::InternalServerError()
-        .content_type("text/plain; charset=utf-8")
-        .body(e.to_string())
+        started,
+        HttpResponse::InternalServerError(),
+        e,
+    )
 }
 
 async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {

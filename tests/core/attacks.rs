@@ -144,7 +144,7 @@ spec:
 // ---------------------------------------------------------------------------------------------
 // 3. Identity: the shipped example Settings (examples/policies, manifests/examples) trust the
 //    StatefulSet controller, so anyone who can create a StatefulSet names any user in its pod
-//    template (DESIGN §0: identity for controller-made pods must come from a stamp the webhook
+//    template (identity for controller-made pods must come from a stamp the webhook
 //    writes on the owning object; not implemented).
 // ---------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-//! The rules of §4–§7, one test each, on the example policy set and small policies.
+//! The rules of docs/design.md (access, identity, the decision), one test each, on the example policy set and small policies.
 
 use notebook_volumes::admission::{Effect, MountSource};
 use notebook_volumes::keys;

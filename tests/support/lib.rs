@@ -27,6 +27,13 @@ pub mod recording_webhook;
 pub mod tls;
 pub mod webhook;
 
+/// A path in the repository (this crate sits in `tests/support`).
+pub fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
 pub use cleanup::DeleteOnDrop;
 pub use cluster::TestCluster;
 pub use namespace::TestNamespace;

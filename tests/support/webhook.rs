@@ -33,7 +33,7 @@ pub const STS: (&str, &str) = ("kube-system", "statefulset-controller");
 /// controller trusted explicitly (the example leaves that line commented out) so that ODH pods
 /// can be tested.
 pub fn example_policy(ns: &str) -> BTreeMap<String, String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let dir = crate::repo("examples/policies");
     ["settings.yaml", "storage.yaml", "shares.yaml"]
         .iter()
         .map(|f| {
@@ -134,15 +134,7 @@ pub async fn register_webhooks(
         ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
         service: None,
     };
-    let labels = |pairs: &[(&str, &str)]| LabelSelector {
-        match_labels: Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        ..Default::default()
-    };
+    let labels = selector;
     let mutating = MutatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -193,42 +185,24 @@ pub async fn register_webhooks(
                 admission_review_versions: vec!["v1".into()],
                 ..Default::default()
             },
-            ValidatingWebhook {
-                name: "connect.notebook-volumes.io".into(),
-                client_config: client_config("/connect"),
-                rules: Some(
-                    ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
-                        .iter()
-                        .map(|r| rule("", r, &["CONNECT"]))
-                        .collect(),
-                ),
-                namespace_selector: Some(labels(&[
-                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                    ("kubernetes.io/metadata.name", notebook_namespace),
-                ])),
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            },
-            ValidatingWebhook {
-                name: "claims.notebook-volumes.io".into(),
-                client_config: client_config("/claims"),
-                rules: Some(vec![
+            guard_webhook(
+                "connect.notebook-volumes.io",
+                client_config("/connect"),
+                ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
+                    .iter()
+                    .map(|r| rule("", r, &["CONNECT"]))
+                    .collect(),
+                notebook_namespace,
+            ),
+            guard_webhook(
+                "claims.notebook-volumes.io",
+                client_config("/claims"),
+                vec![
                     rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
                     rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
-                ]),
-                namespace_selector: Some(labels(&[
-                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                    ("kubernetes.io/metadata.name", notebook_namespace),
-                ])),
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            },
+                ],
+                notebook_namespace,
+            ),
         ]),
     };
     Api::<ValidatingWebhookConfiguration>::all(admin.clone())
@@ -264,6 +238,41 @@ pub async fn wait_for_injection(pods: Api<Pod>) {
         },
     )
     .await;
+}
+
+fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// A validating webhook of the guard (connections, claims) for the notebook namespace.
+fn guard_webhook(
+    name: &str,
+    client_config: WebhookClientConfig,
+    rules: Vec<RuleWithOperations>,
+    notebook_namespace: &str,
+) -> ValidatingWebhook {
+    ValidatingWebhook {
+        name: name.into(),
+        client_config,
+        rules: Some(rules),
+        namespace_selector: Some(selector(&[
+            (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+            ("kubernetes.io/metadata.name", notebook_namespace),
+        ])),
+        side_effects: "None".into(),
+        failure_policy: Some("Fail".into()),
+        timeout_seconds: Some(15),
+        admission_review_versions: vec!["v1".into()],
+        ..Default::default()
+    }
 }
 
 pub fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperations {

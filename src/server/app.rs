@@ -546,16 +546,8 @@ async fn connect_denial(
         )));
     };
     let policy = state.policy.load_full();
-    let lookup = AdmissionClaims {
-        fetched: None,
-        cache: Some(&cluster.home_claims),
-    };
-    let ctx = Context {
-        policy: &policy.snapshot,
-        namespace: &ns,
-        claims: &lookup,
-        webhook_user: cluster.webhook_user.as_deref(),
-    };
+    let lookup = cached_claims(cluster);
+    let ctx = cluster_context(cluster, &policy, &ns, &lookup);
     match exposure::connect(ctx, &req.user_info, &pod, sub_resource) {
         Some(denial) => Err(denial),
         None => Ok(()),
@@ -569,64 +561,90 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
         Ok(r) => r,
         Err(e) => return bad_request(&state, Webhook::Claims, started, &e),
     };
-    let _span = admission_span(Webhook::Claims, &req).entered();
+    let span = admission_span(Webhook::Claims, &req);
+    async move {
+        let (response, failed) = decide_claim(&state, &req).await;
+        let decision = match (failed, response.allowed) {
+            (true, _) => Decision::Error,
+            (false, allowed) => allowed_or_denied(allowed),
+        };
+        let (decision, elapsed) = count(
+            &state,
+            Webhook::Claims,
+            &req.operation,
+            decision,
+            None,
+            started,
+        );
+        tracing::info!(
+            kind = %req.kind.kind,
+            name = req
+                .object
+                .as_ref()
+                .and_then(|o| o.metadata.name.as_deref())
+                .unwrap_or(&req.name),
+            requester = req.user_info.username.as_deref().unwrap_or(""),
+            decision = decision.as_str(),
+            message = if response.allowed { "" } else { response.result.message.as_str() },
+            dry_run = req.dry_run,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "claim admission"
+        );
+        HttpResponse::Ok().json(wire(response))
+    }
+    .instrument(span)
+    .await
+}
+
+/// The claim guard's answer with the namespace as the cluster has it; `true` when reading the
+/// namespace failed (the claim is denied with what to do).
+async fn decide_claim(
+    state: &AppState,
+    req: &AdmissionRequest<DynamicObject>,
+) -> (AdmissionResponse, bool) {
     let policy = state.policy.load_full();
     let ns_name = req.namespace.clone().unwrap_or_default();
-    let (response, failed) = match &state.cluster {
-        Some(cluster) => match cluster.namespace_info(&ns_name).await {
-            Ok(ns) => {
-                let lookup = AdmissionClaims {
-                    fetched: None,
-                    cache: Some(&cluster.home_claims),
-                };
-                let ctx = Context {
-                    policy: &policy.snapshot,
-                    namespace: &ns,
-                    claims: &lookup,
-                    webhook_user: cluster.webhook_user.as_deref(),
-                };
-                (review_claim(ctx, &req), false)
-            }
-            Err(e) => (AdmissionResponse::from(&req).deny(e.to_string()), true),
-        },
-        None => {
-            let ns = NamespaceInfo::new(&ns_name);
-            let ctx = Context {
-                policy: &policy.snapshot,
-                namespace: &ns,
-                claims: &NoClaims,
-                webhook_user: None,
-            };
-            (review_claim(ctx, &req), false)
+    let Some(cluster) = &state.cluster else {
+        let ns = NamespaceInfo::new(&ns_name);
+        let ctx = Context {
+            policy: &policy.snapshot,
+            namespace: &ns,
+            claims: &NoClaims,
+            webhook_user: None,
+        };
+        return (review_claim(ctx, req), false);
+    };
+    match cluster.namespace_info(&ns_name).await {
+        Ok(ns) => {
+            let lookup = cached_claims(cluster);
+            let ctx = cluster_context(cluster, &policy, &ns, &lookup);
+            (review_claim(ctx, req), false)
         }
-    };
-    let decision = match (failed, response.allowed) {
-        (true, _) => Decision::Error,
-        (false, allowed) => allowed_or_denied(allowed),
-    };
-    let (decision, elapsed) = count(
-        &state,
-        Webhook::Claims,
-        &req.operation,
-        decision,
-        None,
-        started,
-    );
-    tracing::info!(
-        kind = %req.kind.kind,
-        name = req
-            .object
-            .as_ref()
-            .and_then(|o| o.metadata.name.as_deref())
-            .unwrap_or(&req.name),
-        requester = req.user_info.username.as_deref().unwrap_or(""),
-        decision = decision.as_str(),
-        message = if response.allowed { "" } else { response.result.message.as_str() },
-        dry_run = req.dry_run,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "claim admission"
-    );
-    HttpResponse::Ok().json(wire(response))
+        Err(e) => (AdmissionResponse::from(req).deny(e.to_string()), true),
+    }
+}
+
+/// The home claims the reflector has cached.
+fn cached_claims(cluster: &ClusterView) -> AdmissionClaims<'_> {
+    AdmissionClaims {
+        fetched: None,
+        cache: Some(&cluster.home_claims),
+    }
+}
+
+/// The decision's inputs when serving against a cluster.
+fn cluster_context<'a>(
+    cluster: &'a ClusterView,
+    policy: &'a Policy,
+    ns: &'a NamespaceInfo,
+    claims: &'a dyn ClaimLookup,
+) -> Context<'a> {
+    Context {
+        policy: &policy.snapshot,
+        namespace: ns,
+        claims,
+        webhook_user: cluster.webhook_user.as_deref(),
+    }
 }
 
 /// The pod a `pods/proxy` request goes to, as the API server splits `[scheme:]name[:port]`.

@@ -53,32 +53,42 @@ impl<'a> Spot<'a> {
     }
 
     fn share(s: &'a Share) -> Spot<'a> {
-        Spot {
-            kind: SpotKind::Share,
-            name: &s.name,
-            scope: &s.scope,
-            path: &s.mount_path,
-            unit: &s.origin.unit,
-        }
+        Spot::at(
+            SpotKind::Share,
+            &s.name,
+            &s.scope,
+            &s.mount_path,
+            &s.origin.unit,
+        )
     }
 
     fn library(l: &'a Library) -> Spot<'a> {
-        Spot {
-            kind: SpotKind::Library,
-            name: &l.name,
-            scope: &l.scope,
-            path: &l.mount_path,
-            unit: &l.origin.unit,
-        }
+        Spot::at(
+            SpotKind::Library,
+            &l.name,
+            &l.scope,
+            &l.mount_path,
+            &l.origin.unit,
+        )
     }
 
     fn home(h: &'a Home) -> Spot<'a> {
+        Spot::at(SpotKind::Home, "", &h.scope, &h.mount_path, &h.origin.unit)
+    }
+
+    fn at(
+        kind: SpotKind,
+        name: &'a str,
+        scope: &'a Scope,
+        path: &'a str,
+        unit: &'a str,
+    ) -> Spot<'a> {
         Spot {
-            kind: SpotKind::Home,
-            name: "",
-            scope: &h.scope,
-            path: &h.mount_path,
-            unit: &h.origin.unit,
+            kind,
+            name,
+            scope,
+            path,
+            unit,
         }
     }
 

@@ -284,12 +284,15 @@ pub fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperati
     }
 }
 
+/// The verbs of the aggregated `edit` role on a resource.
+const EDIT_VERBS: [&str; 7] = [
+    "create", "get", "list", "watch", "update", "patch", "delete",
+];
+
 /// Every authenticated user (the impersonated users and service accounts) may work with pods in
 /// this namespace. (The aggregated `edit` role is empty here: no controller-manager aggregates it.)
 pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
-    let all = [
-        "create", "get", "list", "watch", "update", "patch", "delete",
-    ];
+    let all = EDIT_VERBS;
     grant_everyone(
         admin,
         ns,
@@ -304,9 +307,7 @@ pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
 
 /// The claim and snapshot rights of `edit`, for every authenticated user.
 pub async fn allow_everyone_to_edit_claims(admin: &Client, ns: &str) {
-    let all = [
-        "create", "get", "list", "watch", "update", "patch", "delete",
-    ];
+    let all = EDIT_VERBS;
     grant_everyone(
         admin,
         ns,

@@ -209,19 +209,16 @@ fn claim_clashes<'a>(
         }
         Item::Home(h) => {
             let template = &h.claim_name_template;
-            for s in shares_reaching(&h.scope) {
-                if let Some(user) = user_part(template, &s.claim_name) {
+            let shares = shares_reaching(&h.scope)
+                .into_iter()
+                .map(|s| ("share", &s.claim_name, &s.name, &s.origin.unit));
+            let libraries = libraries
+                .filter(|l| l.scope.may_overlap(&h.scope))
+                .map(|l| ("library", &l.claim_name, &l.name, &l.origin.unit));
+            for (kind, claim, name, unit) in shares.chain(libraries) {
+                if let Some(user) = user_part(template, claim) {
                     out.push(("claimNameTemplate", format!(
-                        "'{template}' produces '{}', the claim of share '{}' (in {}), as the home of user slug '{user}'; choose fixed text no share or library claim matches",
-                        s.claim_name, s.name, s.origin.unit
-                    )));
-                }
-            }
-            for l in libraries.filter(|l| l.scope.may_overlap(&h.scope)) {
-                if let Some(user) = user_part(template, &l.claim_name) {
-                    out.push(("claimNameTemplate", format!(
-                        "'{template}' produces '{}', the claim of library '{}' (in {}), as the home of user slug '{user}'; choose fixed text no share or library claim matches",
-                        l.claim_name, l.name, l.origin.unit
+                        "'{template}' produces '{claim}', the claim of {kind} '{name}' (in {unit}), as the home of user slug '{user}'; choose fixed text no share or library claim matches"
                     )));
                 }
             }

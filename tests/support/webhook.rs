@@ -135,10 +135,7 @@ pub async fn register_webhooks(
     };
     let labels = selector;
     let mutating = MutatingWebhookConfiguration {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
+        metadata: named(name),
         webhooks: Some(vec![MutatingWebhook {
             name: "pods.notebook-volumes.io".into(),
             client_config: client_config("/mutate"),
@@ -164,10 +161,7 @@ pub async fn register_webhooks(
         .await
         .expect("MutatingWebhookConfiguration accepted");
     let validating = ValidatingWebhookConfiguration {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
+        metadata: named(name),
         webhooks: Some(vec![
             ValidatingWebhook {
                 name: "policies.notebook-volumes.io".into(),
@@ -343,10 +337,7 @@ pub fn allow(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 /// A Role named `name` with `rules` in `ns`, bound to every authenticated user.
 pub async fn grant_everyone(admin: &Client, ns: &str, name: &str, rules: Vec<PolicyRule>) {
     let role = Role {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
+        metadata: named(name),
         rules: Some(rules),
     };
     Api::<Role>::namespaced(admin.clone(), ns)
@@ -354,10 +345,7 @@ pub async fn grant_everyone(admin: &Client, ns: &str, name: &str, rules: Vec<Pol
         .await
         .expect("Role");
     let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
+        metadata: named(name),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "Role".into(),
@@ -460,4 +448,12 @@ pub async fn audit_annotations(namespace: &str, name: &str) -> BTreeMap<String, 
     )
     .await;
     found.unwrap_or_default()
+}
+
+/// Metadata with only a name: the cluster-scoped and namespaced objects the support creates.
+fn named(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        ..Default::default()
+    }
 }

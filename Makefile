@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench bench-cluster load cluster cluster-bin node-deps demo clean
+.PHONY: build test unit lint bench bench-cluster load profile cluster cluster-bin node-deps demo clean
 
 build:
 	$(CARGO) build --release --locked
@@ -60,6 +60,10 @@ LOAD_SECONDS ?= 5
 LOAD_ROUNDS ?= 3
 load:
 	@bash benches/load.sh $(LOAD_SECONDS) $(LOAD_ROUNDS)
+
+# perf on the server under wrk: the share of CPU per part of an admission (root, perf_events).
+profile:
+	@bash benches/profile.sh
 
 clean:
 	$(CARGO) clean

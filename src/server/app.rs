@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Resource;
 use kube::core::DynamicObject;
@@ -16,6 +15,7 @@ use super::limits::{INLINE_BODY, JobFailed, body_deadline};
 use super::metrics::Decision;
 use super::scope;
 use super::state::{AppState, Policy};
+use super::wire;
 use crate::admission::{
     ClaimLookup, Context, Effect, NoClaims, Review, home_claim_name, review, review_claim,
     review_policy,
@@ -62,6 +62,9 @@ pub fn decode<T>(body: &[u8]) -> Result<AdmissionRequest<T>, BadReview>
 where
     T: Resource<DynamicType = ()> + DeserializeOwned,
 {
+    if let Some(request) = wire::decode_direct(body, ADMISSION_V1, Some(&T::kind(&()))) {
+        return Ok(request);
+    }
     let mut value = envelope(body)?;
     let Some(request) = value.get_mut("request") else {
         return Err(BadReview::NoRequest);
@@ -85,6 +88,9 @@ where
 
 /// Decodes a v1 AdmissionReview of any kind (claims and snapshots share one route).
 pub fn decode_dynamic(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> {
+    if let Some(request) = wire::decode_direct(body, ADMISSION_V1, None) {
+        return Ok(request);
+    }
     let review: AdmissionReview<DynamicObject> = serde_json::from_value(envelope(body)?)?;
     review.try_into().map_err(|_| BadReview::NoRequest)
 }
@@ -226,7 +232,7 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "admission"
     );
-    HttpResponse::Ok().json(wire(outcome.response))
+    answer(&outcome.response)
 }
 
 /// The pod decision with its cluster I/O: the namespace check and home claim GET before, the
@@ -350,15 +356,11 @@ async fn decide(
     }
 }
 
-/// The AdmissionReview as the API server expects it. kube-core serializes `patch` (a Go
-/// `[]byte`) as an array of numbers; the canonical form is a base64 string, so it is rewritten.
-pub fn wire(response: AdmissionResponse) -> serde_json::Value {
-    let patch = response.patch.clone();
-    let mut review = serde_json::to_value(response.into_review()).unwrap_or_default();
-    if let (Some(bytes), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
-        *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    review
+/// The HTTP answer carrying the AdmissionReview of `response` (see `wire::encode`).
+pub fn answer(response: &AdmissionResponse) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(wire::encode(response))
 }
 
 /// A denial for a request the decision could not be run on.
@@ -408,7 +410,7 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "policy admission"
     );
-    HttpResponse::Ok().json(wire(response))
+    answer(&response)
 }
 
 /// `pods/exec`, `pods/attach`, `pods/portforward` and `pods/proxy` (CONNECT): the request names
@@ -443,7 +445,7 @@ async fn connect(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "connect admission"
     );
-    HttpResponse::Ok().json(wire(response))
+    answer(&response)
 }
 
 /// The denial of a connection, if any; `Err` when the pod could not be read (fail closed).
@@ -563,7 +565,7 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "claim admission"
     );
-    HttpResponse::Ok().json(wire(response))
+    answer(&response)
 }
 
 /// The pod a `pods/proxy` request goes to, as the API server splits `[scheme:]name[:port]`.

@@ -9,6 +9,7 @@ pub mod probes;
 pub mod scope;
 pub mod state;
 pub mod tls;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

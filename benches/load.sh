@@ -9,7 +9,8 @@
 #
 # Usage: benches/load.sh [seconds per run] [rounds]; env CONNECTIONS (default "1 16 64"),
 # SHARES (policy sets besides the examples, default "500 5000"), RUST_LOG (the server's log
-# filter: `off` to measure without logging).
+# filter: `off` to measure without logging), BEFORE (another build of notebook-volumes, run as
+# "before-*" targets in the same rounds: before/after figures of a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-5}"
@@ -64,25 +65,32 @@ generate_policy() {
     }' >"$dir/bench-shares.yaml"
 }
 
-# name port policy-dir
-targets=("noop 18444 -")
+# name port policy-dir binary
+targets=("noop 18444 - -")
 port=18445
 probe=18090
-targets+=("examples $port examples/policies")
+targets+=("examples $port examples/policies $bin")
 for n in $share_sets; do
     port=$((port + 1))
     generate_policy "$n" "$work/policy-$n"
-    targets+=("shares-$n $port $work/policy-$n")
+    targets+=("shares-$n $port $work/policy-$n $bin")
 done
+if [[ -n "${BEFORE:-}" ]]; then
+    for t in "${targets[@]:1}"; do
+        read -r name _ policy _ <<<"$t"
+        port=$((port + 1))
+        targets+=("before-$name $port $policy $BEFORE")
+    done
+fi
 
 start_target() {
-    local name="$1" port="$2" policy="$3"
+    local name="$1" port="$2" policy="$3" server="$4"
     if [[ "$name" == noop ]]; then
         "${serve_on[@]}" "$noop" --listen "127.0.0.1:$port" \
             --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" >"$work/$name.log" 2>&1 &
     else
         probe=$((probe + 1))
-        "${serve_on[@]}" "$bin" serve --policies "$policy" --policy-namespace notebook-volumes \
+        "${serve_on[@]}" "$server" serve --policies "$policy" --policy-namespace notebook-volumes \
             --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
             --listen "127.0.0.1:$port" --probe-listen "127.0.0.1:$probe" \
             --log-format json >"$work/$name.log" 2>&1 &

@@ -5,10 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::http::Version;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use notebook_volumes::server::tls;
 
@@ -16,9 +19,29 @@ use notebook_volumes::server::tls;
 /// annotations, so `add` below `/metadata/annotations` applies).
 pub const PATCH: &str = r#"[{"op":"add","path":"/metadata/annotations/noop.notebook-volumes.io~1seen","value":"true"}]"#;
 
+#[derive(Default)]
+pub struct Counts {
+    pub requests: AtomicUsize,
+    pub http2: AtomicUsize,
+}
+
+impl Counts {
+    // Read by the cluster benchmark, not by the standalone process.
+    #[allow(dead_code)]
+    pub fn get(&self) -> (usize, usize) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.http2.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// A running no-op webhook on its own actix system thread.
 pub struct Noop {
     pub addr: SocketAddr,
+    /// Requests answered, and how many of them came over HTTP/2.
+    #[allow(dead_code)]
+    pub counts: Arc<Counts>,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -40,12 +63,15 @@ impl Noop {
             n => n,
         };
         let patch = base64::engine::general_purpose::STANDARD.encode(PATCH);
+        let counts = Arc::new(Counts::default());
+        let counted = Arc::clone(&counts);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(web::Data::new(patch.clone()))
+                        .app_data(web::Data::from(Arc::clone(&counted)))
                         .app_data(web::PayloadConfig::new(3 * 1024 * 1024))
                         .route("/mutate", web::post().to(mutate))
                 })
@@ -71,12 +97,15 @@ impl Noop {
         })??;
         Ok(Noop {
             addr,
+            counts,
             handle,
             thread: Some(thread),
         })
     }
 
     /// Waits until the server stops (it never does on its own).
+    // Used by the standalone process, not by the cluster benchmark.
+    #[allow(dead_code)]
     pub fn wait(mut self) -> std::io::Result<()> {
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(result)) => result,
@@ -97,7 +126,16 @@ impl Drop for Noop {
 }
 
 /// Parses the review as the cheapest webhook would and allows it with the fixed patch.
-async fn mutate(patch: web::Data<String>, body: web::Bytes) -> HttpResponse {
+async fn mutate(
+    request: HttpRequest,
+    patch: web::Data<String>,
+    counts: web::Data<Counts>,
+    body: web::Bytes,
+) -> HttpResponse {
+    counts.requests.fetch_add(1, Ordering::Relaxed);
+    if request.version() == Version::HTTP_2 {
+        counts.http2.fetch_add(1, Ordering::Relaxed);
+    }
     let review: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return HttpResponse::BadRequest().body(e.to_string()),

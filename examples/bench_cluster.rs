@@ -17,8 +17,7 @@
 
 #[path = "../benches/noop/server.rs"]
 mod noop;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -13,7 +13,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::Version;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
-use notebook_volumes::server::tls;
+use notebook_volumes::server;
 
 /// The one operation every answer carries: an annotation (notebook pods always have
 /// annotations, so `add` below `/metadata/annotations` applies).

@@ -2,14 +2,16 @@
 //! (the binary and the tests use the same entry point).
 
 pub mod app;
-pub mod client_auth;
+pub(crate) mod client_auth;
+pub(crate) mod deadline;
 pub mod limits;
-pub mod metrics;
 pub mod probes;
-pub mod scope;
-pub mod state;
-pub mod tls;
-pub mod wire;
+pub(crate) mod scope;
+pub(crate) mod state;
+pub(crate) mod tls;
+pub(crate) mod tls_config;
+pub(crate) mod tls_files;
+pub(crate) mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,7 +96,7 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] tls_files::TlsError),
     #[error(transparent)]
     Policy(#[from] LoadError),
     #[error("cannot listen on {addr}: {source}")]
@@ -150,6 +152,16 @@ impl Handle {
     }
 }
 
+/// The TLS configuration `start` serves the pair at `cert`/`key` with (no client certificate
+/// required), so that the benchmarks' no-op baseline runs exactly the server's TLS.
+pub fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, ServeError> {
+    let reloader = tls::CertReloader::load(cert, key)?;
+    Ok(tls_config::server_config(reloader.resolver(), None)?)
+}
+
 /// Loads the certificate, starts the policy source and both listeners. Must run inside a
 /// multi-threaded tokio runtime; the background tasks are spawned on it.
 pub async fn start(config: Config) -> Result<Handle, ServeError> {
@@ -158,7 +170,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         Some(path) => Some(client_auth::ClientCaReloader::load(path)?),
         None => None,
     };
-    let tls_config = tls::server_config(
+    let tls_config = tls_config::server_config(
         reloader.resolver(),
         client_ca.as_ref().map(|c| c.verifier()),
     )?;

@@ -16,6 +16,7 @@ mod down;
 mod failover;
 mod races;
 mod replicas;
+mod restart;
 mod rotation;
 mod stream;
 
@@ -224,6 +225,16 @@ pub fn notebooks(prefix: &str) -> Arc<dyn Fn(usize, usize) -> Pod + Send + Sync>
 async fn faults() {
     let scale = Scale::from_env();
     let mut report = Report::default();
+    // Our own API server, which scenario 3 restarts; every scenario uses it (through
+    // $NOTEBOOK_VOLUMES_TEST_KUBECONFIG), unless that names an external cluster already.
+    let mut own = None;
+    if std::env::var_os(support::KUBECONFIG_ENV).is_none() {
+        let cluster = restart::OwnCluster::start().expect("test API server");
+        // SAFETY: set before any thread of this test reads the environment; the test binary
+        // runs this one test.
+        unsafe { std::env::set_var(support::KUBECONFIG_ENV, cluster.kubeconfig()) };
+        own = Some(cluster);
+    }
     println!(
         "fault suite ({} form): {} clients, {}/s, {:?} per stream",
         if scale.full { "full" } else { "short" },
@@ -249,6 +260,10 @@ async fn faults() {
     }
     if wanted("6") {
         down::run(scale, &mut report).await;
+    }
+    // Last: it restarts the API server under everything.
+    if wanted("3") {
+        restart::run(scale, &mut report, own.as_mut()).await;
     }
 
     println!("\nsummary");

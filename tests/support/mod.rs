@@ -24,13 +24,13 @@ mod cluster;
 pub mod env;
 mod namespace;
 pub mod node;
-mod process;
+pub mod process;
 mod recording_webhook;
 mod tls;
 pub mod webhook;
 
 pub use cleanup::DeleteOnDrop;
-pub use cluster::TestCluster;
+pub use cluster::{KUBECONFIG_ENV, TestCluster};
 pub use namespace::TestNamespace;
 pub use process::kustomize;
 pub use recording_webhook::{AdmissionCall, RecordingWebhook, WEBHOOK_ANNOTATION};

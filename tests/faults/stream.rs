@@ -123,9 +123,11 @@ impl Row {
             let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
             latencies[i]
         };
+        // The API's message is repeated inside its Status: the first part says it all.
         let mut errors: Vec<String> = samples
             .iter()
-            .filter_map(|s| s.result.as_ref().err().cloned())
+            .filter_map(|s| s.result.as_ref().err())
+            .map(|e| e.chars().take(200).collect())
             .collect();
         let failed = errors.len();
         errors.sort();

@@ -54,12 +54,12 @@ bench:
 bench-cluster: cluster-bin node-deps
 	$(CARGO) run --locked --release --quiet --example bench_cluster
 
-# The fault suite in its full form (release build): replicas killed and stopped, certificate
-# rotation, an API server restart, policy churn, home claim races and the webhook down, each under
-# a stream of notebook creations (20/s from 4 clients, 30 s); prints attempted / failed / latency
-# per scenario (figures in docs/operating.md, "Faults, measured").
+# The fault suite in its full form, on the test build `make test` uses: replicas killed and
+# stopped, certificate rotation, an API server restart, policy churn, home claim races and the
+# webhook down, each under a stream of notebook creations (20/s from 4 clients, 30 s); prints
+# attempted / failed / latency per scenario (figures in docs/operating.md, "Faults, measured").
 faults: cluster-bin
-	NOTEBOOK_VOLUMES_FAULTS=full $(CARGO) test --locked --release --test faults -- --nocapture
+	NOTEBOOK_VOLUMES_FAULTS=full $(CARGO) test --locked --test faults -- --nocapture
 
 # The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
 load:

@@ -12,7 +12,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use super::stream::{self, Row, ms};
-use super::support::webhook::mounts;
+use super::support::pod::mounts;
 use super::{Report, Scale, Setup, notebooks};
 
 const SHARES: [&str; 3] = ["a", "b", "c"];

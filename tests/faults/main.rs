@@ -7,8 +7,7 @@
 //! Short form by default (`make test`); `NOTEBOOK_VOLUMES_FAULTS=full` (`make faults`) runs
 //! longer streams and more users.
 
-#[path = "../support/mod.rs"]
-mod support;
+use nv_test_support as support;
 
 mod balancer;
 mod churn;
@@ -225,14 +224,12 @@ pub fn notebooks(prefix: &str) -> Arc<dyn Fn(usize, usize) -> Pod + Send + Sync>
 async fn faults() {
     let scale = Scale::from_env();
     let mut report = Report::default();
-    // Our own API server, which scenario 3 restarts; every scenario uses it (through
-    // $NOTEBOOK_VOLUMES_TEST_KUBECONFIG), unless that names an external cluster already.
+    // Our own API server, which scenario 3 restarts; every scenario uses it, unless
+    // $NOTEBOOK_VOLUMES_TEST_KUBECONFIG names an external cluster.
     let mut own = None;
     if std::env::var_os(support::KUBECONFIG_ENV).is_none() {
         let cluster = restart::OwnCluster::start().expect("test API server");
-        // SAFETY: set before any thread of this test reads the environment; the test binary
-        // runs this one test.
-        unsafe { std::env::set_var(support::KUBECONFIG_ENV, cluster.kubeconfig()) };
+        assert!(TestCluster::use_external(cluster.kubeconfig()));
         own = Some(cluster);
     }
     println!(

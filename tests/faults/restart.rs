@@ -14,10 +14,9 @@ use kube::api::PostParams;
 use notebook_volumes::keys;
 
 use super::stream::{self, Row};
+use super::support::pod::{annotation, mounts};
 use super::support::process::{self, ClusterProcess};
-use super::support::webhook::{
-    annotation, dry_run, http_get, mounts, notebook_pod, policy_config_map, wait_until,
-};
+use super::support::webhook::{dry_run, http_get, notebook_pod, policy_config_map, wait_until};
 use super::{Report, Scale, Setup, notebooks};
 
 /// A test API server this process can stop and start again on the same data directory and

@@ -55,9 +55,7 @@ impl Noop {
         key: &Path,
         workers: usize,
     ) -> std::io::Result<Noop> {
-        let reloader = tls::CertReloader::load(cert, key).map_err(std::io::Error::other)?;
-        let config =
-            tls::server_config(reloader.resolver(), None).map_err(std::io::Error::other)?;
+        let config = server::tls_server_config(cert, key).map_err(std::io::Error::other)?;
         let workers = match workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,

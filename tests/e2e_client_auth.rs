@@ -19,6 +19,7 @@ use notebook_volumes::server::{self, Config, Handle, PolicySource};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use support::webhook::*;
@@ -197,10 +198,8 @@ async fn the_api_server_presents_its_client_certificate_and_pods_are_admitted() 
 
     // A caller without a client certificate is refused at the handshake.
     let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut hook.ca_bundle.as_bytes()) {
-        roots
-            .add(CertificateDer::from(cert.expect("CA").to_vec()))
-            .expect("root");
+    for cert in CertificateDer::pem_slice_iter(hook.ca_bundle.as_bytes()) {
+        roots.add(cert.expect("CA")).expect("root");
     }
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -6,7 +6,6 @@ pub mod check;
 pub mod config_map;
 pub mod document;
 pub mod home_template;
-pub mod lines;
 pub mod model;
 pub mod origin;
 pub mod parse;
@@ -15,6 +14,7 @@ pub mod rules;
 pub mod selector;
 pub mod share_index;
 pub mod snapshot;
+pub mod yaml;
 
 pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,

@@ -5,13 +5,13 @@
 //! No CA names are hinted to clients (the hints cannot follow a swapped CA): a client with one
 //! certificate, like the API server with its webhook kubeconfig, always presents it.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -23,7 +23,7 @@ use super::tls::{TlsError, watch_file};
 /// Builds a verifier accepting client certificates chained to the CAs in `pem`.
 pub fn verifier_from_pem(pem: &[u8], path: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let name = path.display().to_string();
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(pem))
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
         .map_err(|source| TlsError::Pem {
             path: name.clone(),

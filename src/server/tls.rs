@@ -3,7 +3,6 @@
 //! symlink, so inotify on the file itself is unreliable). A pair that fails to parse or whose key
 //! does not match the certificate is logged and ignored: the last good pair keeps serving.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +10,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -30,7 +30,7 @@ pub enum TlsError {
     Pem {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: rustls::pki_types::pem::Error,
     },
     #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
     NoCertificate { path: String },
@@ -64,7 +64,7 @@ pub fn parse_pair(
 ) -> Result<CertifiedKey, TlsError> {
     let cert_name = cert_path.display().to_string();
     let key_name = key_path.display().to_string();
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(cert_pem))
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|source| TlsError::Pem {
             path: cert_name.clone(),
@@ -73,14 +73,15 @@ pub fn parse_pair(
     if certs.is_empty() {
         return Err(TlsError::NoCertificate { path: cert_name });
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(key_pem))
-        .map_err(|source| TlsError::Pem {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|source| match source {
+        pem::Error::NoItemsFound => TlsError::NoKey {
+            path: key_name.clone(),
+        },
+        source => TlsError::Pem {
             path: key_name.clone(),
             source,
-        })?
-        .ok_or_else(|| TlsError::NoKey {
-            path: key_name.clone(),
-        })?;
+        },
+    })?;
     CertifiedKey::from_der(certs, key, &provider()).map_err(|source| TlsError::Key {
         cert: cert_name,
         key: key_name,

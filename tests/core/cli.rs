@@ -277,7 +277,7 @@ fn audit_pod_output_is_the_mutated_pod() {
         "pod",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_slice(&o.stdout).unwrap();
+    let pod: k8s_openapi::api::core::v1::Pod = serde_saphyr::from_slice(&o.stdout).unwrap();
     let mounts = pod.spec.unwrap().containers[0]
         .volume_mounts
         .clone()

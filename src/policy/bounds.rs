@@ -19,10 +19,8 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_DOCUMENTS: usize = 10_000;
 /// Longest mapping key (field, group or variable name).
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Most YAML nodes (scalars and collections) in one source: 5,000 shares take about 75,000.
-pub const MAX_NODES: usize = 1_000_000;
 /// Most nodes that aliases (`*a`) may repeat in one source: an alias bomb stops here.
-pub const MAX_ALIAS_EVENTS: usize = 100_000;
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A text that breaks a limit: the 1-based line where it did, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,7 +292,7 @@ pub fn check_tree(node: &Node) -> Result<(), Exceeded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::yaml::read_stream;
+    use crate::policy::yaml::{read_stream, read_stream_within};
 
     #[test]
     fn deep_flow_nesting_is_refused_before_parsing() {
@@ -348,8 +346,8 @@ mod tests {
         assert_eq!(pre_scan(&text), Ok(()));
     }
 
-    /// Whatever the text, when the pre-scan lets it through, the reader never reaches its own flow
-    /// nesting limit (one more than ours): the pre-scan's depth is never lower than the reader's.
+    /// Whatever the text, when the pre-scan lets it through, the reader never finds it nested too
+    /// deep: the pre-scan's depth is never lower than the reader's.
     #[test]
     fn the_pre_scan_never_underestimates_the_parser_on_random_text() {
         const TOKENS: &[&str] = &[
@@ -372,7 +370,7 @@ mod tests {
             if pre_scan(&text).is_ok() {
                 passed += 1;
                 if let (_, Some(e)) = read_stream(&text) {
-                    assert!(!e.message.contains("nesting"), "{text:?}: {e:?}");
+                    assert!(!e.message.contains("nested more than"), "{text:?}: {e:?}");
                 }
             }
         }
@@ -449,8 +447,11 @@ mod tests {
             let target = 20 + rand(29);
             let mut text = String::from("x: ");
             node(&mut text, 0, target, &mut rand);
-            // Read without the reader's own nesting limit of 33, to see the real depth.
-            let Ok(value) = serde_saphyr::from_str::<Node>(&text) else {
+            // Read without the nesting bound, to see the real depth.
+            let (nodes, None) = read_stream_within(&text, usize::MAX) else {
+                continue;
+            };
+            let Some(value) = nodes.into_iter().next() else {
                 continue;
             };
             parsed += 1;
@@ -490,15 +491,17 @@ mod tests {
             }
             text
         };
-        // The reader stops a text nested far deeper as it reads.
+        // The reader stops a text nested deeper as it reads, at the level too many.
         let (_, e) = read_stream(&nested(1_000));
-        assert!(e.is_some());
-        // It lets one level more than the bound through: 33 levels are refused here, with the
-        // line of the level too many.
-        let tree = |text: &str| read_stream(text).0.remove(0);
+        let e = e.expect("refused");
+        assert!(e.message.contains("32 levels"), "{e:?}");
+        assert_eq!(e.line, 33);
         let mut text = nested(32);
         text.push_str(&" ".repeat(32));
         text.push_str("- x\n");
+        assert_eq!(read_stream(&text).1.map(|e| e.line), Some(33));
+        // The tree is checked too (a tree read without the bound here).
+        let tree = |text: &str| read_stream_within(text, usize::MAX).0.remove(0);
         let e = check_tree(&tree(&text)).unwrap_err();
         assert!(e.message.contains("32 levels"), "{e:?}");
         assert_eq!(e.line, 33);

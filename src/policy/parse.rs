@@ -305,6 +305,17 @@ mod tests {
         }
     }
 
+    /// After `...` a YAML reader may start a document without `---`: it cannot be told apart by
+    /// lines, so the text is refused rather than misread.
+    #[test]
+    fn a_document_started_without_its_own_dashes_is_refused() {
+        let (docs, findings) = read_documents(&Origin::file("p.yaml"), "a: 1\n...\nb: 2\n");
+        assert!(docs.is_empty());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].line, 3);
+        assert!(findings[0].message.contains("no `---` line starts it"));
+    }
+
     #[test]
     fn a_document_that_is_not_a_mapping_is_an_error_with_its_line() {
         let (_, findings) = parse_source(&source("kind: Settings\n---\n- a\n- b\n"));

@@ -1,13 +1,15 @@
-//! YAML read into a tree that keeps the line of every node, through serde-saphyr (a maintained,
-//! panic-free reader with budgets). Findings name the line of the very key or item at fault, in
-//! block and flow style alike; typed documents are deserialised from the tree, and every shape
-//! error of a document is collected, not only the first.
+//! YAML read into a tree that keeps the line of every node. The events come from granit-parser,
+//! the maintained, panic-free parser under serde-saphyr; the tree is built from them without
+//! recursion, within the policy bounds (nesting, alias repetition, duplicate keys). Findings name
+//! the line of the very key or item at fault, in block and flow style alike; typed documents are
+//! deserialised from the tree, and every shape error of a document is collected, not only the
+//! first. Manifests read whole (a pod for `audit`) go through serde-saphyr itself.
 
-use std::fmt;
+use std::collections::{HashMap, HashSet};
 
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
-use serde_saphyr::Spanned;
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Tag};
 
 use super::bounds;
 
@@ -223,165 +225,318 @@ pub fn path_text(path: &[Segment]) -> String {
     out
 }
 
-impl<'de> de::Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Tree>::deserialize(deserializer)?;
-        Ok(Node {
-            line: usize::try_from(spanned.referenced.line()).unwrap_or(usize::MAX),
-            value: spanned.value,
-        })
-    }
+/// A collection being read: its line, anchor, entries so far, and its height.
+struct Open {
+    line: usize,
+    anchor: usize,
+    height: usize,
+    /// Nodes in it so far, itself included.
+    size: usize,
+    kind: OpenKind,
 }
 
-impl<'de> de::Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor)
-    }
+enum OpenKind {
+    Seq(Vec<Node>),
+    /// Entries, the key waiting for its value, and the keys seen (duplicates are refused).
+    Map(Vec<(Node, Node)>, Option<Node>, HashSet<String>),
 }
 
-struct TreeVisitor;
+/// An anchored node, with its size and height for the alias budget and the depth bound.
+struct Anchored {
+    node: Node,
+    size: usize,
+    height: usize,
+}
 
-impl<'de> Visitor<'de> for TreeVisitor {
-    type Value = Tree;
+/// Builds the documents of a text from the parser's events, without recursion: the stack of
+/// open collections is as deep as the text, and that is bounded to `max_depth`.
+struct Builder {
+    max_depth: usize,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, Anchored>,
+    root: Option<(Node, usize)>,
+    repeated: usize,
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
+impl Builder {
+    fn error(line: usize, message: String) -> YamlError {
+        YamlError { line, message }
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::Bool(v)))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::from(v)))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::from(v)))
-    }
-
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Tree, E> {
-        i64::try_from(v)
-            .map(|v| Tree::Scalar(Json::from(v)))
-            .map_err(|_| E::custom("integer out of range"))
-    }
-
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Tree, E> {
-        u64::try_from(v)
-            .map(|v| Tree::Scalar(Json::from(v)))
-            .map_err(|_| E::custom("integer out of range"))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Tree, E> {
-        serde_json::Number::from_f64(v)
-            .map(|n| Tree::Scalar(Json::Number(n)))
-            .ok_or_else(|| E::custom("a number that is not finite"))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::String(v.to_string())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::String(v)))
-    }
-
-    fn visit_unit<E>(self) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::Null))
-    }
-
-    fn visit_none<E>(self) -> Result<Tree, E> {
-        Ok(Tree::Scalar(Json::Null))
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
+    fn open(&mut self, line: usize, anchor: usize, kind: OpenKind) -> Result<(), YamlError> {
+        if self.stack.len() + 1 > self.max_depth {
+            return Err(Self::error(
+                line,
+                format!(
+                    "nested more than {} levels deep; policy needs only a few levels",
+                    self.max_depth
+                ),
+            ));
         }
-        Ok(Tree::Seq(items))
+        self.stack.push(Open {
+            line,
+            anchor,
+            height: 1,
+            size: 1,
+            kind,
+        });
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
-        let mut entries = Vec::new();
-        while let Some((k, v)) = map.next_entry::<Node, Node>()? {
-            entries.push((k, v));
+    fn close(&mut self) -> Result<(), YamlError> {
+        let Some(open) = self.stack.pop() else {
+            return Ok(());
+        };
+        let value = match open.kind {
+            OpenKind::Seq(items) => Tree::Seq(items),
+            OpenKind::Map(entries, _, _) => Tree::Map(entries),
+        };
+        let node = Node {
+            line: open.line,
+            value,
+        };
+        self.add(node, open.anchor, open.size, open.height)
+    }
+
+    /// Adds a finished node to the collection it is in, or makes it the document's root.
+    fn add(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        size: usize,
+        height: usize,
+    ) -> Result<(), YamlError> {
+        if anchor != 0 {
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    size,
+                    height,
+                },
+            );
         }
-        Ok(Tree::Map(entries))
+        let Some(parent) = self.stack.last_mut() else {
+            self.root = Some((node, height));
+            return Ok(());
+        };
+        parent.height = parent.height.max(height + 1);
+        parent.size += size;
+        match &mut parent.kind {
+            OpenKind::Seq(items) => items.push(node),
+            OpenKind::Map(entries, pending, seen) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    if let Some(k) = key.as_key()
+                        && !seen.insert(k.clone())
+                    {
+                        return Err(Self::error(key.line, format!("duplicate key `{k}`")));
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Repeats an anchored node where an alias names it, within the alias and depth budgets.
+    fn alias(&mut self, line: usize, id: usize) -> Result<(), YamlError> {
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Err(Self::error(line, "an alias to an unknown anchor".into()));
+        };
+        self.repeated += anchored.size;
+        if self.repeated > bounds::MAX_ALIAS_NODES {
+            return Err(Self::error(
+                line,
+                format!(
+                    "aliases repeat more than {} nodes; write the values out instead",
+                    bounds::MAX_ALIAS_NODES
+                ),
+            ));
+        }
+        if self.stack.len() + anchored.height > self.max_depth {
+            return Err(Self::error(
+                line,
+                format!(
+                    "nested more than {} levels deep (through an alias); policy needs only a few levels",
+                    self.max_depth
+                ),
+            ));
+        }
+        let (mut node, size, height) = (anchored.node.clone(), anchored.size, anchored.height);
+        node.line = line;
+        self.add(node, 0, size, height)
     }
 }
 
-/// The reader's settings: the core schema of YAML 1.2 for untyped scalars, and its own budget set to the policy bounds, so that nesting, documents,
-/// nodes and alias expansion are refused as they are read, never after.
-fn options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_reader_input_bytes: Some(bounds::MAX_SOURCE_BYTES),
-            max_depth: bounds::MAX_DEPTH + 1,
-            flow_nesting_limit: bounds::MAX_DEPTH + 1,
-            max_documents: bounds::MAX_DOCUMENTS + 1,
-            max_nodes: bounds::MAX_NODES,
-            max_events: 2 * bounds::MAX_NODES,
+/// The value of a scalar as YAML 1.2's core schema reads it untyped, as the Kubernetes API
+/// does: quoted and block scalars are strings; plain ones may be null, a boolean or a number;
+/// `!!str` and the other core tags choose; any other tag leaves a string (and on a collection,
+/// nothing).
+fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Json, String> {
+    let core = match tag {
+        None => None,
+        Some(tag) => match tag.core_suffix() {
+            Some(suffix) => Some(suffix.to_string()),
+            // An application tag says nothing a policy reads: its scalar is text.
+            None => return Ok(Json::String(text.to_string())),
         },
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: bounds::MAX_ALIAS_EVENTS,
-        },
-        // YAML 1.2's core schema, as the Kubernetes API reads it: `y`, `no` and `on` are
-        // strings, `1_000` too.
-        strict_booleans: true,
-        underscored_numbers_as_strings: true,
-        with_snippet: false,
+    };
+    if core.as_deref() == Some("str") || (core.is_none() && style != ScalarStyle::Plain) {
+        return Ok(Json::String(text.to_string()));
     }
+    let value = plain_scalar(text);
+    let fits = match core.as_deref() {
+        None => true,
+        Some("null") => value.is_null(),
+        Some("bool") => value.is_boolean(),
+        Some("int") => value.is_i64() || value.is_u64(),
+        Some("float") => value.is_number(),
+        Some(other) => return Err(format!("the tag !!{other} is not used in policy")),
+    };
+    if fits {
+        Ok(value)
+    } else {
+        Err(format!("'{text}' is not a {}", core.unwrap_or_default()))
+    }
+}
+
+fn plain_scalar(text: &str) -> Json {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Json::Null,
+        "true" | "True" | "TRUE" => return Json::Bool(true),
+        "false" | "False" | "FALSE" => return Json::Bool(false),
+        _ => {}
+    }
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let integer = if let Some(hex) = text.strip_prefix("0x") {
+        let digits = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        digits.then(|| i64::from_str_radix(hex, 16).ok()).flatten()
+    } else if let Some(octal) = text.strip_prefix("0o") {
+        let digits = !octal.is_empty() && octal.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        digits.then(|| i64::from_str_radix(octal, 8).ok()).flatten()
+    } else if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<i64>().ok()
+    } else {
+        None
+    };
+    if let Some(i) = integer {
+        return Json::from(i);
+    }
+    if is_float(unsigned)
+        && let Some(n) = text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+    {
+        return Json::Number(n);
+    }
+    Json::String(text.to_string())
+}
+
+/// `[0-9]+(\.[0-9]*)?` or `\.[0-9]+`, then an optional exponent: the core schema's finite floats.
+fn is_float(s: &str) -> bool {
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (digits(int) && (frac.is_empty() || digits(frac))) || (int.is_empty() && digits(frac))
+        }
+        None => digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
 }
 
 /// Every document of `text` in order (empty and null documents are left out), and the error the
 /// reader stopped at, if any. Reading stops at a syntax error, as every YAML tool does.
 pub fn read_stream(text: &str) -> (Vec<Node>, Option<YamlError>) {
-    let mut bytes = text.as_bytes();
-    let mut nodes = Vec::new();
+    read_stream_within(text, bounds::MAX_DEPTH)
+}
+
+/// Like `read_stream`, refusing collections nested deeper than `max_depth`.
+pub(crate) fn read_stream_within(text: &str, max_depth: usize) -> (Vec<Node>, Option<YamlError>) {
+    let mut builder = Builder {
+        max_depth,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        repeated: 0,
+    };
+    let mut docs = Vec::new();
     let last_line = text.lines().count().max(1);
-    for document in serde_saphyr::read_with_options::<_, Node>(&mut bytes, options()) {
-        match document {
-            Ok(node) => nodes.push(node),
+    for event in Parser::new_from_str(text) {
+        let (event, span) = match event {
+            Ok(e) => e,
             Err(e) => {
                 // An error at the end of input is reported on the last line.
-                let line = e
-                    .location()
-                    .map_or(1, |l| usize::try_from(l.line()).unwrap_or(usize::MAX))
-                    .clamp(1, last_line);
-                return (
-                    nodes,
-                    Some(YamlError {
-                        line,
-                        message: strip_location(&e.without_snippet().to_string()),
-                    }),
-                );
+                let line = e.marker().line().clamp(1, last_line);
+                return (docs, Some(Builder::error(line, e.info())));
             }
+        };
+        let line = span.start.line();
+        let step = match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                match resolve(&value, style, tag.as_deref()) {
+                    Ok(v) => builder.add(
+                        Node {
+                            line,
+                            value: Tree::Scalar(v),
+                        },
+                        anchor,
+                        1,
+                        0,
+                    ),
+                    Err(message) => Err(Builder::error(line, message)),
+                }
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                builder.open(line, anchor, OpenKind::Seq(Vec::new()))
+            }
+            Event::MappingStart(_, anchor, _) => builder.open(
+                line,
+                anchor,
+                OpenKind::Map(Vec::new(), None, HashSet::new()),
+            ),
+            Event::SequenceEnd | Event::MappingEnd => builder.close(),
+            Event::Alias(id) => builder.alias(line, id),
+            Event::UnresolvedAlias(name) => Err(Builder::error(
+                line,
+                format!("the alias *{name} names no anchor before it"),
+            )),
+            Event::DocumentEnd => {
+                builder.anchors.clear();
+                if let Some((root, _)) = builder.root.take()
+                    && !root.is_null()
+                {
+                    docs.push(root);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = step {
+            return (docs, Some(e));
         }
     }
-    (nodes, None)
+    (docs, None)
 }
 
-/// Reads one document (a pod or claim manifest) into a type, with the reader's error text.
+/// Reads one manifest (a pod for `audit`) into its type with serde-saphyr, under the same
+/// schema (YAML 1.2 core: `y` and `no` are strings) and nesting bound as policy.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_saphyr::from_str_with_options(text, options()).map_err(|e| e.to_string())
-}
-
-/// Each document of a stream into a type, with the reader's error text.
-pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, String> {
-    serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| e.to_string())
-}
-
-/// The reader appends " at line L, column C"; findings carry their own line.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: bounds::MAX_DEPTH,
+        },
+        strict_booleans: true,
+        underscored_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| e.to_string())
 }
 
 /// A field of a document whose value does not fit its type: where, and why.
@@ -575,6 +730,49 @@ mod tests {
         assert_eq!(errors[0].line, 1);
         let doc = typed::<Doc>(&one("name: a\nlevel: public\ninner: {size: 1}\n"), &[]).unwrap();
         assert_eq!(doc.inner.map(|i| i.size), Some(1));
+    }
+
+    #[test]
+    fn plain_scalars_follow_the_yaml_1_2_core_schema() {
+        let node = one(
+            "[~, null, '', true, False, y, no, on, 12, -0o17, 0o17, 0x1F, 0x-1, 1.5e3, .5, 1_000, 0755, '12', !!str 12, !local 7, .inf]",
+        );
+        let got: Vec<Json> = node.as_seq().unwrap().iter().map(Node::to_json).collect();
+        let expected = serde_json::json!([
+            null, null, "", true, false, "y", "no", "on", 12, "-0o17", 15, 31, "0x-1", 1500.0, 0.5,
+            "1_000", 755, "12", "12", "7", ".inf"
+        ]);
+        assert_eq!(Json::Array(got), expected);
+        let (_, e) = read_stream("a: !!int x\n");
+        assert!(e.is_some_and(|e| e.message.contains("is not a int")));
+    }
+
+    #[test]
+    fn duplicate_keys_and_unknown_aliases_are_refused_with_their_line() {
+        let (_, e) = read_stream("a: 1\nb: {c: 1,\n  c: 2}\n");
+        assert_eq!(
+            e,
+            Some(YamlError {
+                line: 3,
+                message: "duplicate key `c`".into()
+            })
+        );
+        let (_, e) = read_stream("a: 1\nb: *nothing\n");
+        assert_eq!(e.map(|e| e.line), Some(2));
+    }
+
+    /// The tree is built without recursion: a document at the nesting bound reads on a small
+    /// stack (a reader recursing through serde needs tens of KiB per level).
+    #[test]
+    fn reading_at_the_nesting_bound_needs_little_stack() {
+        let text = format!("x: {}{}\n", "{a: [".repeat(15), "]}".repeat(15));
+        let reader = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || read_stream(&text))
+            .unwrap();
+        let (nodes, error) = reader.join().unwrap();
+        assert_eq!(error, None);
+        assert_eq!(nodes.len(), 1);
     }
 
     #[test]

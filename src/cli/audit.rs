@@ -3,16 +3,24 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use serde_json::json;
 
-use super::AuditOutput;
+use super::policy_args::{self, PolicyNamespace};
 use crate::admission::request::{Requester, pod_request};
 use crate::admission::{ClaimInfo, Context, Review, review};
 use crate::files::read;
 use crate::keys;
 use crate::policy::yaml;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    Text,
+    Json,
+    Patch,
+    Pod,
+}
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -20,7 +28,7 @@ pub struct AuditArgs {
     #[arg(long = "policies", required = true)]
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
-    pub policy_namespace: super::PolicyNamespace,
+    pub policy_namespace: PolicyNamespace,
     /// The pod manifest (YAML or JSON).
     #[arg(long)]
     pub pod: PathBuf,
@@ -28,7 +36,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub namespace: Option<String>,
     /// Labels of the namespace, k=v,k2=v2 (for namespaceSelector scopes).
-    #[arg(long, value_parser = super::parse_labels)]
+    #[arg(long, value_parser = policy_args::parse_labels)]
     pub namespace_labels: Option<Vec<(String, String)>>,
     /// Who creates the pod (default: the first trusted spawner of the Settings document).
     #[arg(long)]
@@ -47,7 +55,7 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
-    let policy = super::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
     let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
     let pod: Pod = yaml::from_str(&pod_text)
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
@@ -56,7 +64,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         .clone()
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_else(|| "default".into());
-    let ns = super::namespace_info(&namespace, &args.namespace_labels);
+    let ns = policy_args::namespace_info(&namespace, &args.namespace_labels);
     let username = match &args.requester {
         Some(r) => r.clone(),
         None => policy.settings().trusted_spawners.first().cloned().ok_or(
@@ -116,7 +124,6 @@ fn read_claims(
 }
 
 fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
-    let response = &outcome.response;
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {
         AuditOutput::Json => {
@@ -125,19 +132,19 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
                 "user": outcome.user,
                 "message": outcome.message(),
                 "mounts": outcome.mounts,
-                "patch": outcome.patch(),
-                "warnings": response.warnings.clone().unwrap_or_default(),
-                "auditAnnotations": response.audit_annotations.iter().collect::<std::collections::BTreeMap<_, _>>(),
+                "patch": outcome.patch,
+                "warnings": outcome.warnings,
+                "auditAnnotations": outcome.audit_annotations,
             });
             out!("{}", text(&out)?);
         }
         AuditOutput::Patch => out!(
             "{}",
-            text(&serde_json::to_value(outcome.patch()).map_err(|e| e.to_string())?)?
+            text(&serde_json::to_value(&outcome.patch).map_err(|e| e.to_string())?)?
         ),
         AuditOutput::Pod => {
             let mut doc = serde_json::to_value(pod).map_err(|e| e.to_string())?;
-            json_patch::patch(&mut doc, &outcome.patch())
+            json_patch::patch(&mut doc, &outcome.patch)
                 .map_err(|e| format!("the patch does not apply: {e}"))?;
             out_raw!(
                 "{}",
@@ -164,12 +171,12 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
                         m.claim_name
                     );
                 }
-                out!("patch: {} operation(s)", outcome.patch().len());
+                out!("patch: {} operation(s)", outcome.patch.len());
             }
-            for w in response.warnings.iter().flatten() {
+            for w in &outcome.warnings {
                 out!("warning: {w}");
             }
-            if let Some(m) = response.audit_annotations.get(keys::AUDIT_MOUNTS) {
+            if let Some(m) = outcome.audit_annotations.get(keys::AUDIT_MOUNTS) {
                 out!("audit annotation mounts: {m}");
             }
         }

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::PolicyNamespace;
+use super::policy_args::{PolicyNamespace, load_report, protected_lines};
 use crate::policy::Severity;
 
 pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String> {
-    let report = super::load_report(paths, namespace)?;
+    let report = load_report(paths, namespace)?;
     let (snapshot, findings) = (&report.snapshot, &report.findings);
     for f in findings {
         out!("{f}");
@@ -30,7 +30,7 @@ pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String
             rejected.join(", ")
         );
     }
-    for line in super::protected_lines(snapshot) {
+    for line in protected_lines(snapshot) {
         out!("{line}");
     }
     Ok(if errors > 0 { 1 } else { 0 })

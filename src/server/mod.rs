@@ -2,13 +2,15 @@
 //! (the binary and the tests use the same entry point).
 
 pub mod app;
-pub mod client_auth;
+pub(crate) mod client_auth;
+pub(crate) mod deadline;
 pub mod limits;
-pub mod metrics;
 pub mod probes;
-pub mod scope;
-pub mod state;
-pub mod tls;
+pub(crate) mod scope;
+pub(crate) mod state;
+pub(crate) mod tls;
+pub(crate) mod tls_config;
+pub(crate) mod tls_files;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,7 +95,7 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] tls_files::TlsError),
     #[error(transparent)]
     Policy(#[from] LoadError),
     #[error("cannot listen on {addr}: {source}")]
@@ -157,7 +159,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         Some(path) => Some(client_auth::ClientCaReloader::load(path)?),
         None => None,
     };
-    let tls_config = tls::server_config(
+    let tls_config = tls_config::server_config(
         reloader.resolver(),
         client_ca.as_ref().map(|c| c.verifier()),
     )?;

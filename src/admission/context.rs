@@ -1,0 +1,13 @@
+//! Everything a decision reads besides the request: one value, passed down by copy.
+
+use super::claims::ClaimLookup;
+use crate::policy::{NamespaceInfo, PolicySnapshot};
+
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub policy: &'a PolicySnapshot,
+    pub namespace: &'a NamespaceInfo,
+    pub claims: &'a dyn ClaimLookup,
+    /// The webhook's own username (it creates home claims), when known.
+    pub webhook_user: Option<&'a str>,
+}

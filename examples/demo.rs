@@ -286,7 +286,7 @@ fn runnable(mut pod: Pod, script: &str) -> Pod {
 /// after the notebook, oauth-proxy sidecar), running `script`.
 fn odh_workbench(script: &str) -> StatefulSet {
     let text = include_str!("pods/odh-bob.yaml");
-    let mut pod: Pod = serde_yaml::from_str(text).expect("example pod");
+    let mut pod: Pod = serde_saphyr::from_str(text).expect("example pod");
     pod.metadata.namespace = None;
     pod.metadata.name = None;
     if let Some(labels) = pod.metadata.labels.as_mut() {

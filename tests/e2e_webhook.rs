@@ -73,7 +73,7 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
     assert_eq!(home.metadata.labels.unwrap()[keys::HOME_LABEL], "true");
 
     // An Open Data Hub workbench, created by the StatefulSet controller.
-    let odh: Pod = serde_yaml::from_str(
+    let odh: Pod = serde_saphyr::from_str(
         &std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/pods/odh-bob.yaml"),
         )

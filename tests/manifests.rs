@@ -11,8 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use notebook_volumes::files::load_policies;
 use notebook_volumes::policy::{PolicySnapshot, Severity};
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,9 +23,9 @@ fn read(path: &Path) -> String {
 
 /// The `resources:` of a kustomization, resolved against its directory.
 fn resources(dir: &Path) -> Vec<PathBuf> {
-    let k: Value = serde_yaml::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
+    let k: Value = serde_saphyr::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
     k["resources"]
-        .as_sequence()
+        .as_array()
         .expect("resources")
         .iter()
         .map(|r| dir.join(r.as_str().expect("resource path")))
@@ -38,12 +37,9 @@ fn base_documents() -> Vec<Value> {
     let mut docs = Vec::new();
     for file in resources(&root().join("manifests/base")) {
         let text = read(&file);
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            if !v.is_null() {
-                docs.push(v);
-            }
-        }
+        let file_docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        docs.extend(file_docs.into_iter().filter(|v| !v.is_null()));
     }
     docs
 }
@@ -54,7 +50,7 @@ fn one<T: serde::de::DeserializeOwned>(kind: &str) -> T {
         .filter(|d| d["kind"].as_str() == Some(kind))
         .collect();
     assert_eq!(docs.len(), 1, "exactly one {kind} in the base");
-    serde_yaml::from_value(docs[0].clone()).unwrap_or_else(|e| panic!("{kind}: {e}"))
+    serde_json::from_value(docs[0].clone()).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
 #[test]
@@ -238,15 +234,15 @@ fn deployment_serves_with_the_mounted_certificate() {
 #[test]
 fn example_policy_configmaps_are_valid_copies_of_the_examples() {
     let dir = root().join("manifests/examples");
-    let k: Value = serde_yaml::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
+    let k: Value = serde_saphyr::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
     assert_eq!(
         k["generatorOptions"]["labels"]["notebook-volumes.io/policy"].as_str(),
         Some("true")
     );
-    let generators = k["configMapGenerator"].as_sequence().expect("generators");
+    let generators = k["configMapGenerator"].as_array().expect("generators");
     let mut files = Vec::new();
     for g in generators {
-        for f in g["files"].as_sequence().expect("files") {
+        for f in g["files"].as_array().expect("files") {
             files.push(f.as_str().expect("file").to_string());
         }
     }

@@ -35,7 +35,6 @@ use kube::api::{DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 use kube::discovery::{self, Scope};
 use kube::{Api, Client, ResourceExt};
 use notebook_volumes::policy::{PolicySnapshot, unit_from_config_map};
-use serde::Deserialize;
 use serde_json::json;
 use support::{DeleteOnDrop, TestCluster};
 
@@ -53,11 +52,8 @@ fn root() -> PathBuf {
 /// The objects of a kustomization, rendered as `kubectl kustomize` would.
 fn render(dir: &str) -> Vec<DynamicObject> {
     let yaml = support::kustomize(&root().join(dir)).unwrap_or_else(|e| panic!("{e}"));
-    let objects: Vec<DynamicObject> = serde_yaml::Deserializer::from_str(&yaml)
-        .map(|doc| {
-            DynamicObject::deserialize(doc).unwrap_or_else(|e| panic!("{dir}: a document: {e}"))
-        })
-        .collect();
+    let objects: Vec<DynamicObject> =
+        serde_saphyr::from_multiple(&yaml).unwrap_or_else(|e| panic!("{dir}: a document: {e}"));
     assert!(!objects.is_empty(), "{dir} renders no objects");
     objects
 }

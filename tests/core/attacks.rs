@@ -221,13 +221,13 @@ fn attack_secret_notebook_writes_down_to_a_generic_ephemeral_volume() {
     let mut notebook = crate::fixtures::example_pod("kubespawner-alice-secret");
     let spec = notebook.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 10Gi}}}}}}",
         )
         .unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
     ]);
     let outcome = Case::new(examples(), HUB).review(&notebook);
     assert!(outcome.allowed(), "{:?}", outcome.message());

@@ -59,6 +59,41 @@ fn check_reports_file_line_and_field_and_exits_1() {
     );
 }
 
+/// A file with several mistakes gives all of them in one run, each with its line: an unknown
+/// field, a wrong type, an unknown kind, a bad value inside a flow mapping spread over two lines,
+/// and a second mistake in the same document.
+#[test]
+fn check_reports_every_shape_error_of_a_file_in_one_run() {
+    let text = "kind: Share\nname: data\nclaimName: data\nmountPath: /data\nlevel: public\nreaders:\n  users: [alice]\n  grups: [analysts]\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: [/home]\n---\nkind: Libary\nname: apps\n---\nkind: Settings\ntrustedSpawners: [hub]\nadministrators: {users: [root],\n  groups: admins}\nusernameAnnotation: [x]\n";
+    let (_d, path) = temp_file("typos.yaml", text);
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    for (line, field, words) in [
+        (8, "readers.grups", "unknown field `grups`"),
+        (12, "mountPath", "invalid type: sequence, expected a string"),
+        (14, "kind", "unknown kind 'Libary'"),
+        (
+            20,
+            "administrators.groups",
+            "invalid type: string \"admins\", expected a sequence",
+        ),
+        (
+            21,
+            "usernameAnnotation",
+            "unknown field `usernameAnnotation`",
+        ),
+    ] {
+        let prefix = format!("{path}:{line}: error: field '{field}': ");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(words)),
+            "{prefix}... {words}\n{out}"
+        );
+    }
+    assert!(out.contains("; 5 error(s), 0 warning(s)"), "{out}");
+}
+
 #[test]
 fn check_reads_config_map_manifests() {
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\n  namespace: nv\n  labels: {notebook-volumes.io/policy: \"true\"}\ndata:\n  a.yaml: |\n    kind: Share\n    name: a\n    claimName: a\n    mountPath: /a\n    level: public\n    readers: {users: [x]}\n";
@@ -277,7 +312,7 @@ fn audit_pod_output_is_the_mutated_pod() {
         "pod",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_slice(&o.stdout).unwrap();
+    let pod: k8s_openapi::api::core::v1::Pod = serde_saphyr::from_slice(&o.stdout).unwrap();
     let mounts = pod.spec.unwrap().containers[0]
         .volume_mounts
         .clone()

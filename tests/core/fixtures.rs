@@ -71,11 +71,11 @@ pub fn unit(name: &str, text: &str) -> Unit {
 pub fn example_pod(name: &str) -> Pod {
     let text =
         std::fs::read_to_string(repo(&format!("examples/pods/{name}.yaml"))).expect("pod file");
-    serde_yaml::from_str(&text).expect("pod parses")
+    serde_saphyr::from_str(&text).expect("pod parses")
 }
 
 pub fn pod(yaml: &str) -> Pod {
-    serde_yaml::from_str(yaml).expect("pod parses")
+    serde_saphyr::from_str(yaml).expect("pod parses")
 }
 
 /// Everything one admission needs, with helpers to run it.

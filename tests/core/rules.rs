@@ -509,13 +509,13 @@ fn home_already_mounted_by_the_spawner_is_not_added_again() {
     let mut pod = example_pod("kubespawner-alice");
     let spec = pod.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "{name: volume-alice, persistentVolumeClaim: {claimName: home-alice}}",
         )
         .unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: volume-alice, mountPath: /home/jovyan}").unwrap(),
+        serde_saphyr::from_str("{name: volume-alice, mountPath: /home/jovyan}").unwrap(),
     ]);
     let outcome = case.review(&pod);
     let patched = apply(&pod, &outcome);
@@ -632,13 +632,13 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
     let mut pod = example_pod("kubespawner-alice");
     let spec = pod.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str("{name: scratch, emptyDir: {}}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, emptyDir: {}}").unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: scratch, mountPath: /opt/apps}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, mountPath: /opt/apps}").unwrap(),
     ]);
     spec.containers[0].env = Some(vec![
-        serde_yaml::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
+        serde_saphyr::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
     ]);
     let outcome = case.review(&pod);
     let patched = apply(&pod, &outcome);
@@ -665,7 +665,7 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
 
     let mut pod = example_pod("kubespawner-alice");
     pod.spec.as_mut().unwrap().containers[0].env = Some(vec![
-        serde_yaml::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
+        serde_saphyr::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
     ]);
     let outcome = case.review(&pod);
     let patched = apply(&pod, &outcome);

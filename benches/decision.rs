@@ -108,6 +108,7 @@ fn bench(c: &mut Criterion) {
             namespace: &ns,
             claims: &claims,
             webhook_user: None,
+            stamp_key: None,
         };
         let outcome = review(ctx, &request);
         assert!(outcome.allowed() && !outcome.patch().is_empty());

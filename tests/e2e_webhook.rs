@@ -112,6 +112,9 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
     .unwrap();
     let mut odh = odh;
     odh.metadata.namespace = None;
+    // Its StatefulSet was stamped for bob (the pod's username annotation alone is not believed).
+    let key = cluster_stamp_key(&env.admin, env.policy_ns.name()).await;
+    let odh = stamped_by(odh, &key, env.ns.name(), "bob-workbench", "bob");
     let pod = env
         .pods_as(STS)
         .create(&PostParams::default(), &odh)

@@ -15,6 +15,8 @@ pub mod policy_review;
 pub mod request;
 pub mod reserved;
 pub mod review;
+pub mod stamp;
+pub mod workload;
 
 pub use access::Access;
 pub use claim_review::review_claim;

@@ -16,6 +16,7 @@ use super::identity::{self, Identity, IdentitySource};
 use super::inject;
 use super::patch::{ContainerKind, PatchBuilder};
 use super::pod;
+use super::stamp::{self, StampKey};
 use crate::keys;
 use crate::policy::{NamespaceInfo, PolicySnapshot};
 
@@ -27,6 +28,8 @@ pub struct Context<'a> {
     pub claims: &'a dyn ClaimLookup,
     /// The webhook's own username (it creates home claims), when known.
     pub webhook_user: Option<&'a str>,
+    /// The key of the stamps on StatefulSets and Notebooks; without it no stamp is believed.
+    pub stamp_key: Option<&'a StampKey>,
 }
 
 /// One volume the pod ends up with that the policy knows about.
@@ -111,11 +114,27 @@ pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<
     if req.operation != Operation::Create || req.sub_resource.is_some() {
         return None;
     }
-    let identity =
-        identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), true).ok()?;
+    let identity = identify(ctx, req, pod, true).ok()?;
     let user = identity.subject.user.as_deref()?;
     let home = ctx.policy.home_for(ctx.namespace)?;
     Some(inject::home_claim(home, user))
+}
+
+/// §5 with stamps: a trusted controller's pod belongs to the user its stamp names.
+fn identify(
+    ctx: Context<'_>,
+    req: &AdmissionRequest<Pod>,
+    pod: &Pod,
+    strict: bool,
+) -> Result<Identity, identity::ImpersonationDenied> {
+    stamp::identify_pod(
+        ctx.policy,
+        ctx.stamp_key,
+        &ctx.namespace.name,
+        &req.user_info,
+        pod,
+        strict,
+    )
 }
 
 fn passthrough(base: AdmissionResponse) -> Review {
@@ -161,8 +180,7 @@ fn create(
     if let Err(reason) = pod::check_shape(pod) {
         return denied(base, None, &reason);
     }
-    let identity = match identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), true)
-    {
+    let identity = match identify(ctx, req, pod, true) {
         Ok(identity) => identity,
         Err(e) => return denied(base, None, &e.to_string()),
     };
@@ -195,6 +213,21 @@ fn create(
         warnings.push(format!(
             "nothing injected: the pod was created by '{}', a system identity that is not a trusted spawner (list it under trustedSpawners in the Settings policy document if it creates notebooks for users)",
             user.as_deref().unwrap_or_default()
+        ));
+    }
+    if selected
+        && stamp::unstamped(
+            ctx.policy,
+            ctx.stamp_key,
+            &ctx.namespace.name,
+            &req.user_info,
+            pod,
+        )
+    {
+        warnings.push(format!(
+            "nothing injected: the pod was created by the trusted controller '{}' from an object that carries no stamp notebook-volumes wrote for it ({}); the StatefulSet or Notebook gets one when its owner creates or edits it with the webhook in place",
+            user_info_name(req),
+            keys::STAMP_ANNOTATION
         ));
     }
     let notebook = user.is_some() && selected && !by_system;
@@ -293,11 +326,10 @@ fn ephemeral(
     pod: &Pod,
     base: AdmissionResponse,
 ) -> Review {
-    let identity =
-        match identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), false) {
-            Ok(identity) => identity,
-            Err(e) => return denied(base, None, &e.to_string()),
-        };
+    let identity = match identify(ctx, req, pod, false) {
+        Ok(identity) => identity,
+        Err(e) => return denied(base, None, &e.to_string()),
+    };
     let subject = &identity.subject;
     let user = subject.user.clone();
     let before = req
@@ -425,6 +457,10 @@ fn pod_update(
         return denied(base, None, &reason);
     }
     passthrough(base)
+}
+
+fn user_info_name(req: &AdmissionRequest<Pod>) -> &str {
+    req.user_info.username.as_deref().unwrap_or_default()
 }
 
 /// How a debug container being added is named in a denial.

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::AuditOutput;
 use crate::admission::request::{Requester, pod_request};
+use crate::admission::workload::WorkloadKind;
 use crate::admission::{ClaimInfo, Context, Review, review};
 use crate::files::read;
 use crate::keys;
@@ -20,7 +21,7 @@ pub struct AuditArgs {
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub policy_namespace: super::PolicyNamespace,
-    /// The pod manifest (YAML or JSON).
+    /// The pod, StatefulSet or Notebook manifest (YAML or JSON).
     #[arg(long)]
     pub pod: PathBuf,
     /// Namespace of the pod (default: the pod's own, else `default`).
@@ -48,6 +49,9 @@ pub struct AuditArgs {
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
     let policy = super::load_snapshot(&args.policies, &args.policy_namespace)?;
     let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
+    if let Some(code) = workload(args, &policy, &pod_text)? {
+        return Ok(code);
+    }
     let pod: Pod = serde_yaml::from_str(&pod_text)
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
     let namespace = args
@@ -76,10 +80,64 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         namespace: &ns,
         claims: &claims,
         webhook_user: None,
+        stamp_key: None,
     };
     let outcome = review(ctx, &request);
     print(args.output, &pod, &outcome)?;
     Ok(if outcome.allowed() { 0 } else { 1 })
+}
+
+/// A StatefulSet or Notebook manifest is audited for its stamp and its first pod.
+fn workload(
+    args: &AuditArgs,
+    policy: &crate::policy::PolicySnapshot,
+    text: &str,
+) -> Result<Option<i32>, String> {
+    let Ok(value) = serde_yaml::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    let group = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.split_once('/'))
+        .map_or("", |(g, _)| g);
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let Some(kind) = WorkloadKind::of(group, kind) else {
+        return Ok(None);
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| {
+            value
+                .pointer("/metadata/namespace")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "default".into());
+    let ns = super::namespace_info(&namespace, &args.namespace_labels);
+    let username = args.requester.clone().ok_or(
+        "auditing a StatefulSet or Notebook needs --requester: the user (or trusted spawner) that creates it",
+    )?;
+    let claims = match &args.claims {
+        Some(path) => read_claims(path, &namespace)?,
+        None => HashMap::new(),
+    };
+    let audit = super::audit_workload::WorkloadAudit {
+        policy,
+        namespace: &ns,
+        claims: &claims,
+        requester: Requester {
+            username,
+            groups: args.requester_groups.clone(),
+        },
+        dry_run: args.dry_run,
+        output: args.output,
+    };
+    super::audit_workload::run(audit, kind, &value).map(Some)
 }
 
 fn read_claims(
@@ -117,7 +175,7 @@ fn read_claims(
 
 use serde::Deserialize;
 
-fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
+pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
     let response = &outcome.response;
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {

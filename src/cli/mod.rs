@@ -17,6 +17,7 @@ macro_rules! out_raw {
 
 pub mod access;
 pub mod audit;
+pub mod audit_workload;
 pub mod check;
 pub mod serve;
 

@@ -5,6 +5,7 @@ pub mod claims;
 pub mod events;
 pub mod identity;
 pub mod sources;
+pub mod stamp_key;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{ObjectRef, Store};

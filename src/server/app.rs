@@ -1,5 +1,6 @@
 //! The HTTP surface of the webhook port: `POST /mutate` (pods), `POST /validate` (policy
-//! ConfigMaps), `POST /connect` (connections into pods) and `POST /claims` (the claim guard). The same `configure` serves the TLS listener and the in-process tests.
+//! ConfigMaps), `POST /connect` (connections into pods), `POST /claims` (the claim guard) and
+//! `POST /workloads` (stamps on StatefulSets and Notebooks). The same `configure` serves the TLS listener and the in-process tests.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,7 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .route("/mutate", web::post().to(mutate))
                 .route("/validate", web::post().to(validate))
                 .route("/connect", web::post().to(connect))
-                .route("/claims", web::post().to(admit_claim)),
+                .route("/claims", web::post().to(admit_claim))
+                .route(
+                    "/workloads",
+                    web::post().to(super::workloads::admit_workload),
+                ),
         );
 }
 
@@ -112,7 +117,7 @@ fn envelope(body: &[u8]) -> Result<serde_json::Value, BadReview> {
     Ok(value)
 }
 
-fn bad_request(
+pub(super) fn bad_request(
     state: &AppState,
     webhook: &'static str,
     started: Instant,
@@ -131,7 +136,7 @@ fn bad_request(
 }
 
 /// Counts an answered admission in the metrics; the decision and the time it took, for the log.
-fn count(
+pub(super) fn count(
     state: &AppState,
     webhook: &'static str,
     op: &Operation,
@@ -152,7 +157,7 @@ fn count(
     (decision, elapsed)
 }
 
-fn operation(op: &Operation) -> &'static str {
+pub(super) fn operation(op: &Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",
@@ -275,6 +280,7 @@ pub async fn admit_pod(
         namespace: &ns,
         claims: &NoClaims,
         webhook_user: None,
+        stamp_key: state.stamp_key.as_deref(),
     };
     let home = home_claim_name(probe, req);
     let mut fetched: Option<PersistentVolumeClaim> = None;
@@ -326,6 +332,7 @@ async fn decide(
 ) -> Result<Review, JobFailed> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
+    let stamp_key = state.stamp_key.clone();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
     let job = move || {
         let lookup = AdmissionClaims {
@@ -340,6 +347,7 @@ async fn decide(
             namespace: &ns,
             claims,
             webhook_user: webhook_user.as_deref(),
+            stamp_key: stamp_key.as_deref(),
         };
         review(ctx, &req)
     };
@@ -493,6 +501,7 @@ async fn connect_denial(
         namespace: &ns,
         claims: &lookup,
         webhook_user: cluster.webhook_user.as_deref(),
+        stamp_key: state.stamp_key.as_deref(),
     };
     Ok(crate::admission::exposure::connect(
         ctx,
@@ -523,6 +532,7 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
                     namespace: &ns,
                     claims: &lookup,
                     webhook_user: cluster.webhook_user.as_deref(),
+                    stamp_key: state.stamp_key.as_deref(),
                 };
                 (review_claim(ctx, &req), false)
             }
@@ -535,6 +545,7 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
                 namespace: &ns,
                 claims: &NoClaims,
                 webhook_user: None,
+                stamp_key: state.stamp_key.as_deref(),
             };
             (review_claim(ctx, &req), false)
         }

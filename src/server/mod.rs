@@ -9,6 +9,7 @@ pub mod probes;
 pub mod scope;
 pub mod state;
 pub mod tls;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -108,6 +109,8 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Identity(#[from] crate::cluster::identity::IdentityError),
+    #[error(transparent)]
+    StampKey(#[from] crate::cluster::stamp_key::StampKeyError),
 }
 
 /// A running server: its bound addresses, its state, and how to stop it.
@@ -186,7 +189,9 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
                 None => crate::cluster::identity::whoami(&client).await?,
             };
             tracing::info!(%webhook_user, "the webhook's own identity");
+            let stamp_key = crate::cluster::stamp_key::load_or_create(&client, &namespace).await?;
             let mut state = AppState::offline(Vec::new(), namespace.clone());
+            state.stamp_key = Some(Arc::new(stamp_key));
             state.readiness = Arc::new(Readiness::default());
             let started = sources::start(
                 client,

@@ -1,6 +1,7 @@
 //! What every request handler reads: the current policy (swapped atomically on change), readiness,
 //! metrics and, when running against a cluster, the caches and client.
 
+use crate::admission::stamp::StampKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,6 +112,9 @@ pub struct AppState {
     pub cluster: Option<ClusterView>,
     /// Body deadline and the bound on CPU-heavy jobs, shared by every worker.
     pub limits: RequestLimits,
+    /// The key of the stamps on StatefulSets and Notebooks: the cluster's shared Secret, or a key
+    /// of this process alone when serving from files.
+    pub stamp_key: Option<Arc<StampKey>>,
 }
 
 impl AppState {
@@ -126,6 +130,10 @@ impl AppState {
             policy_namespace: policy_namespace.into(),
             cluster: None,
             limits: RequestLimits::default(),
+            stamp_key: StampKey::generate()
+                .ok()
+                .and_then(|bytes| StampKey::new(&bytes).ok())
+                .map(Arc::new),
         }
     }
 }

@@ -562,16 +562,25 @@ async fn readyz_waits_for_the_first_sync() {
             name: Some(account.clone()),
             ..Default::default()
         },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["".into()]),
-            resources: Some(vec![
-                "configmaps".into(),
-                "namespaces".into(),
-                "persistentvolumeclaims".into(),
-            ]),
-            verbs: vec!["get".into(), "list".into(), "watch".into()],
-            ..Default::default()
-        }]),
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec![
+                    "configmaps".into(),
+                    "namespaces".into(),
+                    "persistentvolumeclaims".into(),
+                ]),
+                verbs: vec!["get".into(), "list".into(), "watch".into()],
+                ..Default::default()
+            },
+            PolicyRule {
+                // The stamp key Secret (the shipped Role grants it in the webhook's namespace).
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["secrets".into()]),
+                verbs: vec!["get".into(), "create".into()],
+                ..Default::default()
+            },
+        ]),
         ..Default::default()
     };
     Api::<ClusterRole>::all(admin.clone())

@@ -275,12 +275,13 @@ pub async fn admit_pod(
             return (fail(req, &message), false);
         }
     };
+    let key = state.stamp_key.load_full();
     let probe = Context {
         policy: &policy.snapshot,
         namespace: &ns,
         claims: &NoClaims,
         webhook_user: None,
-        stamp_key: state.stamp_key.as_deref(),
+        stamp_key: key.as_deref(),
     };
     let home = home_claim_name(probe, req);
     let mut fetched: Option<PersistentVolumeClaim> = None;
@@ -332,7 +333,7 @@ async fn decide(
 ) -> Result<Review, JobFailed> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
-    let stamp_key = state.stamp_key.clone();
+    let stamp_key = state.stamp_key.load_full();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
     let job = move || {
         let lookup = AdmissionClaims {
@@ -501,7 +502,8 @@ async fn connect_denial(
         namespace: &ns,
         claims: &lookup,
         webhook_user: cluster.webhook_user.as_deref(),
-        stamp_key: state.stamp_key.as_deref(),
+        // Connections and claims are judged by the requester; stamps name no one there.
+        stamp_key: None,
     };
     Ok(crate::admission::exposure::connect(
         ctx,
@@ -532,7 +534,8 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
                     namespace: &ns,
                     claims: &lookup,
                     webhook_user: cluster.webhook_user.as_deref(),
-                    stamp_key: state.stamp_key.as_deref(),
+                    // Connections and claims are judged by the requester; stamps name no one there.
+                    stamp_key: None,
                 };
                 (review_claim(ctx, &req), false)
             }
@@ -545,7 +548,8 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
                 namespace: &ns,
                 claims: &NoClaims,
                 webhook_user: None,
-                stamp_key: state.stamp_key.as_deref(),
+                // Connections and claims are judged by the requester; stamps name no one there.
+                stamp_key: None,
             };
             (review_claim(ctx, &req), false)
         }

@@ -189,10 +189,15 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
                 None => crate::cluster::identity::whoami(&client).await?,
             };
             tracing::info!(%webhook_user, "the webhook's own identity");
-            let stamp_key = crate::cluster::stamp_key::load_or_create(&client, &namespace).await?;
             let mut state = AppState::offline(Vec::new(), namespace.clone());
-            state.stamp_key = Some(Arc::new(stamp_key));
+            state.stamp_key.store(None);
             state.readiness = Arc::new(Readiness::default());
+            background.push(tokio::spawn(load_stamp_key(
+                client.clone(),
+                namespace.clone(),
+                state.stamp_key.clone(),
+                state.readiness.clone(),
+            )));
             let started = sources::start(
                 client,
                 &namespace,
@@ -281,4 +286,27 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         servers,
         background,
     })
+}
+
+/// Reads (or creates) the stamp key Secret, retrying until the webhook may: not ready before.
+async fn load_stamp_key(
+    client: kube::Client,
+    namespace: String,
+    slot: Arc<arc_swap::ArcSwapOption<crate::admission::stamp::StampKey>>,
+    readiness: Arc<Readiness>,
+) {
+    loop {
+        match crate::cluster::stamp_key::load_or_create(&client, &namespace).await {
+            Ok(key) => {
+                slot.store(Some(Arc::new(key)));
+                readiness.stamp_key_loaded();
+                tracing::info!("stamp key loaded");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "stamp key not available yet; not ready");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use super::limits::RequestLimits;
 use super::metrics::Metrics;
@@ -58,6 +58,7 @@ pub struct Readiness {
     config_maps: AtomicBool,
     namespaces: AtomicBool,
     home_claims: AtomicBool,
+    stamp_key: AtomicBool,
 }
 
 impl Readiness {
@@ -67,7 +68,12 @@ impl Readiness {
         r.config_maps_synced();
         r.namespaces_synced();
         r.home_claims_synced();
+        r.stamp_key_loaded();
         r
+    }
+
+    pub fn stamp_key_loaded(&self) {
+        self.stamp_key.store(true, Ordering::Release);
     }
 
     pub fn config_maps_synced(&self) {
@@ -88,6 +94,7 @@ impl Readiness {
             (&self.config_maps, "policy ConfigMaps"),
             (&self.namespaces, "namespaces"),
             (&self.home_claims, "home PersistentVolumeClaims"),
+            (&self.stamp_key, "the stamp key Secret"),
         ]
         .into_iter()
         .filter(|(flag, _)| !flag.load(Ordering::Acquire))
@@ -114,7 +121,7 @@ pub struct AppState {
     pub limits: RequestLimits,
     /// The key of the stamps on StatefulSets and Notebooks: the cluster's shared Secret, or a key
     /// of this process alone when serving from files.
-    pub stamp_key: Option<Arc<StampKey>>,
+    pub stamp_key: Arc<ArcSwapOption<StampKey>>,
 }
 
 impl AppState {
@@ -130,10 +137,12 @@ impl AppState {
             policy_namespace: policy_namespace.into(),
             cluster: None,
             limits: RequestLimits::default(),
-            stamp_key: StampKey::generate()
-                .ok()
-                .and_then(|bytes| StampKey::new(&bytes).ok())
-                .map(Arc::new),
+            stamp_key: Arc::new(ArcSwapOption::new(
+                StampKey::generate()
+                    .ok()
+                    .and_then(|bytes| StampKey::new(&bytes).ok())
+                    .map(Arc::new),
+            )),
         }
     }
 }

@@ -84,10 +84,11 @@ async fn decide(state: &AppState, req: &AdmissionRequest<DynamicObject>) -> (Wor
             }
         }
     }
+    let key = state.stamp_key.load_full();
     let ctx = WorkloadContext {
         policy: &policy.snapshot,
         namespace: &ns_name,
-        stamp_key: state.stamp_key.as_deref(),
+        stamp_key: key.as_deref(),
     };
     (review_workload(ctx, req, owner.as_ref()), false)
 }

@@ -21,7 +21,7 @@ unit:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 # The test API server (kube-apiserver + etcd in one process): built once,
 # cached outside the repository; prints the binary's path.

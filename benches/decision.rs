@@ -111,7 +111,7 @@ fn bench(c: &mut Criterion) {
             stamp_key: None,
         };
         let outcome = review(ctx, &request);
-        assert!(outcome.allowed() && !outcome.patch().is_empty());
+        assert!(outcome.allowed() && !outcome.patch.is_empty());
         group.bench_with_input(BenchmarkId::from_parameter(shares), &request, |b, req| {
             b.iter(|| review(ctx, std::hint::black_box(req)))
         });

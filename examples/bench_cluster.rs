@@ -12,8 +12,7 @@
 //!
 //! Prints a Markdown table for BENCHMARKS.md.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

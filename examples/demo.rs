@@ -5,8 +5,7 @@
 //! read-write, and what a write from inside each running notebook gave; then `module load` from
 //! the library in one of them, one denied attempt and one server-side dry run.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

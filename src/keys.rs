@@ -1,4 +1,4 @@
-//! Names and keys of the design's §2: one place, so the server, the CLI and the docs agree.
+//! Names and keys (docs/design.md, "Keys"): one place, so the server, the CLI and the docs agree.
 
 /// Prefix of every label and annotation the webhook reads or writes.
 pub const PREFIX: &str = "notebook-volumes.io/";

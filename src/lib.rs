@@ -8,5 +8,6 @@ pub mod cli;
 pub mod cluster;
 pub mod files;
 pub mod keys;
+pub mod metrics;
 pub mod policy;
 pub mod server;

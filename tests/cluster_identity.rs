@@ -4,7 +4,7 @@
 //! A second test binary on purpose: it starts its own API server, showing
 //! that binaries run one after the other each get a working cluster.
 
-mod support;
+use nv_test_support as support;
 
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, UserInfo};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};

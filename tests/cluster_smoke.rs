@@ -2,7 +2,7 @@
 //! end-to-end tests rely on: objects, RBAC, dry-run and admission webhooks
 //! on loopback URLs.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -3,7 +3,7 @@
 //! claims for namespaces it does not itself see as enabled (kube-system, its own namespace, an
 //! unlabelled one), whatever the review says.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

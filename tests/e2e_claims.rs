@@ -4,7 +4,7 @@
 //! claim, the home marks, static binding, clones, snapshots) and the API server refuses with the
 //! webhook's message, while administrators and the webhook's own home creation go through.
 
-mod support;
+use nv_test_support as support;
 
 use std::time::Duration;
 

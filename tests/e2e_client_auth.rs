@@ -5,7 +5,7 @@
 //! another CA refuses the API server (and pod creation fails closed), and so it does a caller
 //! without a certificate.
 
-mod support;
+use nv_test_support as support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +14,9 @@ use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::PostParams;
 use kube::{Api, Client};
+use notebook_volumes::certs::Authority;
 use notebook_volumes::keys;
 use notebook_volumes::server::{self, Config, Handle, PolicySource};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use support::webhook::*;
@@ -27,14 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// A CA for webhook client certificates (PEM) and its issuer.
-fn client_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("CA key");
-    let cert = params.self_signed(&key).expect("CA cert");
-    (cert.pem(), Issuer::new(params, key))
+/// A CA for webhook client certificates, from the `certs` library.
+fn client_ca(name: &str) -> Authority {
+    Authority::generate(name, 1).expect("client CA")
 }
 
 /// The API server's configuration for calling webhooks with a client certificate, written once
@@ -43,21 +36,18 @@ fn client_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
 fn apiserver_client_certificate() -> (String, String) {
     let dir = std::env::temp_dir().join(format!("nv-client-auth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("config dir");
-    let (ca_pem, issuer) = client_ca("webhook client CA");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver-webhook-client");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().expect("client key");
-    let cert = params.signed_by(&key, &issuer).expect("client cert");
+    let ca = client_ca("webhook client CA");
+    let ca_pem = ca.cert_pem().to_string();
+    let client = ca
+        .client("kube-apiserver-webhook-client")
+        .expect("client certificate");
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     // The user "*" applies to every webhook host; docs/install.md names the Service's host
     // instead (here the webhooks are on 127.0.0.1 with a port only known later).
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nusers:\n  - name: \"*\"\n    user:\n      client-certificate-data: {}\n      client-key-data: {}\n",
-        b64(&cert.pem()),
-        b64(&key.serialize_pem())
+        b64(&client.cert_pem),
+        b64(&client.key_pem)
     );
     let kubeconfig_path = dir.join("webhook-kubeconfig.yaml");
     std::fs::write(&kubeconfig_path, kubeconfig).expect("kubeconfig");
@@ -235,7 +225,7 @@ async fn a_webhook_trusting_another_ca_refuses_the_api_server_and_pods_fail_clos
     install_crypto_provider();
     let (cluster, _) = cluster();
     let admin = cluster.admin_client();
-    let (other_ca, _) = client_ca("some other CA");
+    let other_ca = client_ca("some other CA").cert_pem().to_string();
     let hook = webhook(&admin, &other_ca).await;
     let hub = Api::<Pod>::namespaced(
         cluster.client_as_service_account(HUB.0, HUB.1),

@@ -2,7 +2,7 @@
 //! not registered yet, or was deleted as the documented break-glass) never opens access: the
 //! claims it names stay protected until it is fixed.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

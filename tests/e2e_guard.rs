@@ -4,7 +4,7 @@
 //! or take a home's name, inline volumes, raw block devices, debug containers that target another
 //! user's notebook, and exec/attach/port-forward/proxy into it.
 
-mod support;
+use nv_test_support as support;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;

@@ -5,7 +5,7 @@
 //! host-path volumes bound by the PV controller, home claims are created by the webhook and
 //! provisioned by kube-controller-manager's host-path provisioner.
 
-mod support;
+use nv_test_support as support;
 
 use std::path::PathBuf;
 use std::time::Duration;

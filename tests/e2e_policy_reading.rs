@@ -2,7 +2,7 @@
 //! refused at `kubectl apply`, policy text is read as every YAML tool reads it, and two users
 //! whose names slug alike still get distinct homes.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! account, the upstream copy rule) relays Notebooks to StatefulSets, and the pods the StatefulSet
 //! controller creates belong to the user in the webhook's stamp and to nobody else.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use support::TestCluster;
 use support::env::*;
 use support::node::NOTEBOOK_IMAGE;
+use support::pod::*;
 use support::webhook::*;
 
 /// The notebook controller's service account, a trusted controller of the example Settings.

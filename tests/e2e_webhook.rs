@@ -2,7 +2,7 @@
 //! real Mutating/ValidatingWebhookConfigurations (url to 127.0.0.1 with a caBundle), and pods
 //! created as the hub's service account, the StatefulSet controller and impersonated users.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,40 +17,9 @@ use notebook_volumes::keys;
 use notebook_volumes::server::{self, Config, PolicySource};
 use serde_json::json;
 use support::env::*;
+use support::pod::{env_of, volume_read_only};
 use support::webhook::*;
 use support::{DeleteOnDrop, TestCluster, TestNamespace, install_crypto_provider};
-
-fn volume_read_only(pod: &Pod, volume: &str) -> bool {
-    let v = pod
-        .spec
-        .as_ref()
-        .unwrap()
-        .volumes
-        .iter()
-        .flatten()
-        .find(|v| v.name == volume)
-        .unwrap();
-    v.persistent_volume_claim
-        .as_ref()
-        .unwrap()
-        .read_only
-        .unwrap_or(false)
-}
-
-fn env_var(pod: &Pod, container: &str, name: &str) -> Option<String> {
-    let c = pod
-        .spec
-        .as_ref()?
-        .containers
-        .iter()
-        .find(|c| c.name == container)?;
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == name)?
-        .value
-        .clone()
-}
 
 const HOME: &str = "/opt/app-root/src";
 fn share(name: &str) -> String {
@@ -82,13 +51,14 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
             ("/opt/apps".into(), true),
         ]
     );
-    assert!(volume_read_only(&pod, "nv-lib-apps") && volume_read_only(&pod, "nv-share-datasets"));
+    assert_eq!(volume_read_only(&pod, "nv-lib-apps"), Some(true));
+    assert_eq!(volume_read_only(&pod, "nv-share-datasets"), Some(true));
     assert_eq!(
-        env_var(&pod, "notebook", "LMOD_CMD").as_deref(),
+        env_of(&pod, "notebook", "LMOD_CMD").as_deref(),
         Some("/opt/apps/lmod/lmod/libexec/lmod")
     );
     assert_eq!(
-        env_var(&pod, "notebook", "MODULEPATH").as_deref(),
+        env_of(&pod, "notebook", "MODULEPATH").as_deref(),
         Some("/opt/apps/modulefiles/Core:/opt/apps/modulefiles/Linux")
     );
     let home = env
@@ -126,7 +96,7 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
     );
     assert!(mounts(&pod, "bob-workbench").contains(&(share("finance"), true)));
     assert!(mounts(&pod, "oauth-proxy").is_empty());
-    assert!(env_var(&pod, "oauth-proxy", "MODULEPATH").is_none());
+    assert!(env_of(&pod, "oauth-proxy", "MODULEPATH").is_none());
     assert_eq!(
         odh.spec.as_ref().unwrap().containers[1].image,
         pod.spec.as_ref().unwrap().containers[1].image
@@ -275,7 +245,7 @@ async fn guard_denies_or_forces_read_only_on_every_pod() {
         .await
         .expect("reader allowed");
     assert_eq!(mounts(&pod, "job"), vec![("/data".to_string(), true)]);
-    assert!(volume_read_only(&pod, "data"));
+    assert_eq!(volume_read_only(&pod, "data"), Some(true));
 
     // Another user's home claim.
     env.pods_as(HUB)

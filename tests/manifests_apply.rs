@@ -20,7 +20,7 @@
 //! registers (failurePolicy Fail, no replica serving) cannot intercept other test binaries' pods
 //! or ConfigMaps.
 
-mod support;
+use nv_test_support as support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

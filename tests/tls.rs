@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use notebook_volumes::certs::{Authority, CertRequest};
 use notebook_volumes::server::{self, Config, PolicySource};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,26 +21,31 @@ struct Leaf {
     der: Vec<u8>,
 }
 
-fn ca() -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "notebook-volumes test CA");
-    let key = KeyPair::generate().expect("CA key");
-    let cert = params.self_signed(&key).expect("CA cert");
-    (cert.der().clone(), Issuer::new(params, key))
+fn der_of(pem: &str) -> CertificateDer<'static> {
+    rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .expect("a certificate")
+        .expect("PEM certificate")
 }
 
-fn leaf(issuer: &Issuer<'static, KeyPair>, name: &str) -> Leaf {
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("leaf key");
-    let cert = params.signed_by(&key, issuer).expect("leaf cert");
+/// A CA from the `certs` library and the DER of its certificate (what clients trust).
+fn ca() -> (CertificateDer<'static>, Authority) {
+    let ca = Authority::generate("notebook-volumes test CA", 1).expect("CA");
+    (der_of(ca.cert_pem()), ca)
+}
+
+/// A serving certificate for `localhost` signed by `ca`.
+fn leaf(ca: &Authority) -> Leaf {
+    let request = CertRequest {
+        dns_names: vec!["localhost".into()],
+        ip_addresses: Vec::new(),
+        days: 1,
+    };
+    let issued = ca.serving(&request).expect("serving certificate");
     Leaf {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        der: cert.der().to_vec(),
+        der: der_of(&issued.cert_pem).to_vec(),
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
     }
 }
 
@@ -127,7 +132,7 @@ async fn serves_over_tls_and_reloads_certificates_from_disk() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let (ca_der, issuer) = ca();
-    let first = leaf(&issuer, "first");
+    let first = leaf(&issuer);
     publish(dir.path(), 1, &first.cert_pem, &first.key_pem);
 
     let mut config = Config::new(
@@ -177,7 +182,7 @@ async fn serves_over_tls_and_reloads_certificates_from_disk() {
     );
 
     // kubelet swaps in a new pair: it is served without restart.
-    let second = leaf(&issuer, "second");
+    let second = leaf(&issuer);
     publish(dir.path(), 2, &second.cert_pem, &second.key_pem);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -200,7 +205,7 @@ async fn serves_over_tls_and_reloads_certificates_from_disk() {
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(served_cert(addr, client.clone()).await, second.der);
-    let third = leaf(&issuer, "third");
+    let third = leaf(&issuer);
     publish(dir.path(), 4, &third.cert_pem, &second.key_pem);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(served_cert(addr, client.clone()).await, second.der);
@@ -249,23 +254,19 @@ async fn refuses_to_start_without_a_valid_certificate() {
     );
 }
 
-/// A client certificate (`clientAuth`) signed by `issuer`, and the PEM bundle rustls needs.
+/// A client certificate (`clientAuth`) signed by `ca`, as rustls presents it.
 fn client_leaf(
-    issuer: &Issuer<'static, KeyPair>,
+    ca: &Authority,
     name: &str,
 ) -> (
     Vec<CertificateDer<'static>>,
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().expect("client key");
-    let cert = params.signed_by(&key, issuer).expect("client cert");
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
-        key.serialize_der(),
-    ));
-    (vec![cert.der().clone()], key)
+    let issued = ca.client(name).expect("client certificate");
+    let key = rustls_pemfile::private_key(&mut issued.key_pem.as_bytes())
+        .expect("client key PEM")
+        .expect("a client key");
+    (vec![der_of(&issued.cert_pem)], key)
 }
 
 /// Trusts `ca`; presents `identity` when given.
@@ -348,7 +349,7 @@ async fn with_a_client_ca_only_clients_with_its_certificates_are_answered() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let (server_ca, server_issuer) = ca();
-    let serving = leaf(&server_issuer, "webhook");
+    let serving = leaf(&server_issuer);
     publish(dir.path(), 1, &serving.cert_pem, &serving.key_pem);
     let (api_ca, api_issuer) = ca();
     let (other_ca, other_issuer) = ca();
@@ -449,7 +450,7 @@ async fn with_a_client_ca_only_clients_with_its_certificates_are_answered() {
 async fn refuses_to_start_with_an_unusable_client_ca() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_, issuer) = ca();
-    let serving = leaf(&issuer, "webhook");
+    let serving = leaf(&issuer);
     publish(dir.path(), 1, &serving.cert_pem, &serving.key_pem);
     std::fs::write(dir.path().join("ca.crt"), "nothing").expect("write");
     let mut config = Config::new(

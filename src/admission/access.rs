@@ -1,4 +1,4 @@
-//! §4: what a subject may do with a share, and the no-write-down rule for secret data.
+//! What a subject may do with a share (docs/design.md, "Access"), and the no-write-down rule for secret data.
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! The claim guard: validating admission of PersistentVolumeClaims and VolumeSnapshots in enabled
-//! namespaces. The pod guard (§6) decides who may mount a claim; this decides who may create a
+//! namespaces. The pod guard (`admission::guard`) decides who may mount a claim; this decides who may create a
 //! claim the policy reserves, mark one as a home, or copy a guarded claim's data into a new claim
 //! (clone, snapshot), which the pod guard would otherwise never see. Administrators and the
 //! webhook itself may do all of it; everyone else, including controllers acting for users (the
@@ -10,9 +10,9 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde::Deserialize;
 
 use super::administrators::is_administrator;
+use super::context::Context;
 use super::identity;
 use super::reserved::{Reservation, reservation};
-use super::review::Context;
 use crate::keys;
 
 /// API group of VolumeSnapshots (external-snapshotter CRDs).

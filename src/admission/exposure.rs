@@ -13,12 +13,12 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::access::Access;
 use super::administrators::is_administrator;
+use super::context::Context;
+use super::denial::Denial;
 use super::guard::{Guard, has_secret_claim};
+use super::home::own_home;
 use super::identity::{self, Subject};
-use super::inject::home_claim;
-use super::patch::ContainerKind;
-use super::pod;
-use super::review::Context;
+use super::pod::{self, ContainerKind};
 use crate::keys;
 
 /// Denial for a CONNECT (`pods/exec`, `pods/attach`, `pods/portforward`, `pods/proxy`) into `pod`.
@@ -27,7 +27,7 @@ pub fn connect(
     user_info: &UserInfo,
     pod: &Pod,
     sub_resource: &str,
-) -> Option<String> {
+) -> Option<Denial> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let what = format!("{sub_resource} into pod '{name}'");
     enter(ctx, user_info, pod, &what, &HashSet::new())
@@ -44,13 +44,13 @@ pub fn enter(
     pod: &Pod,
     what: &str,
     entering: &HashSet<(ContainerKind, usize)>,
-) -> Option<String> {
+) -> Option<Denial> {
     if is_administrator(ctx.policy.settings(), user_info, ctx.webhook_user) {
         return None;
     }
     let identity = match identity::identify(ctx.policy, user_info, pod::annotations(pod), false) {
         Ok(identity) => identity,
-        Err(e) => return Some(e.to_string()),
+        Err(e) => return Some(e.into()),
     };
     let subject = &identity.subject;
     if let Some(reason) = other_users_notebook(pod, subject, what) {
@@ -74,30 +74,16 @@ pub fn enter(
 }
 
 /// Another user's notebook (the webhook wrote its user) may be entered only by that user.
-fn other_users_notebook(pod: &Pod, subject: &Subject, what: &str) -> Option<String> {
+fn other_users_notebook(pod: &Pod, subject: &Subject, what: &str) -> Option<Denial> {
     let owner = pod::annotation(pod, keys::USER_ANNOTATION)?;
     if subject.user.as_deref() == Some(owner) {
         return None;
     }
-    let who = subject
-        .user
-        .as_deref()
-        .map_or("an anonymous requester".to_string(), |u| {
-            format!("user '{u}'")
-        });
-    Some(format!(
-        "{what}: the pod is the notebook of user '{owner}', and {who} is neither that user nor an administrator (Settings.administrators); its processes carry that user's files and tokens"
-    ))
-}
-
-fn guard_of<'a>(ctx: Context<'a>, subject: &'a Subject) -> Guard<'a, 'a> {
-    Guard {
-        policy: ctx.policy,
-        ns: ctx.namespace,
-        claims: ctx.claims,
-        subject,
-        own_home: None,
-    }
+    Some(Denial::OthersNotebook {
+        what: what.into(),
+        owner: owner.into(),
+        requester: subject.user.clone(),
+    })
 }
 
 /// Denial when a claim mounted by `containers` gives more than the subject may have.
@@ -108,7 +94,7 @@ fn exceeds(
     subject: &Subject,
     secret_in_pod: bool,
     what: &str,
-) -> Option<String> {
+) -> Option<Denial> {
     let mounts: Vec<_> = pod::all_mounts(pod)
         .into_iter()
         .filter(|(kind, c, ..)| containers.contains(&(*kind, *c)))
@@ -122,17 +108,16 @@ fn exceeds(
         .map(|(_, _, _, m)| m.name.as_str())
         .chain(devices.iter().map(|(_, _, name)| *name))
         .collect();
-    let own_home = subject
-        .user
-        .as_deref()
-        .and_then(|u| ctx.policy.home_for(ctx.namespace).map(|h| home_claim(h, u)));
-    let guard = Guard {
-        own_home: own_home.as_deref(),
-        ..guard_of(ctx, subject)
-    };
+    let home = own_home(ctx, subject.user.as_deref());
+    let guard = Guard::new(ctx, subject, home.as_ref().map(|(_, claim)| claim.as_str()));
     let volumes = match guard.scan(pod, Some(&used)) {
         Ok(v) => v,
-        Err(reason) => return Some(format!("{what}: {reason}")),
+        Err(reason) => {
+            return Some(Denial::Entering {
+                what: what.into(),
+                reason: Box::new(reason),
+            });
+        }
     };
     let writable: HashSet<&str> = mounts
         .iter()
@@ -149,16 +134,13 @@ fn exceeds(
         };
         let access = v.access(subject, secret_in_pod);
         if access < needed {
-            return Some(format!(
-                "{what}: the container has claim '{}' (volume '{}') {}, but the requester's access is '{access}'",
-                v.claim,
-                v.name,
-                if needed == Access::Rw {
-                    "read-write"
-                } else {
-                    "read-only"
-                }
-            ));
+            return Some(Denial::ExceedsRights {
+                what: what.into(),
+                claim: v.claim.clone(),
+                volume: v.name.clone(),
+                needed,
+                access,
+            });
         }
     }
     None

@@ -8,9 +8,11 @@ use k8s_openapi::api::core::v1::{Pod, Volume};
 
 use super::access::{Access, effective_access, share_access};
 use super::claims::ClaimLookup;
+use super::context::Context;
+use super::denial::Denial;
 use super::identity::Subject;
-use super::patch::{ContainerKind, PatchBuilder};
-use super::pod;
+use super::patch::PatchBuilder;
+use super::pod::{self, ContainerKind};
 use super::reserved::{Reservation, reservation};
 use crate::keys;
 use crate::policy::rules::SAFE_VOLUME_TYPES;
@@ -86,11 +88,18 @@ pub struct Guard<'a, 'p> {
 }
 
 impl<'a, 'p> Guard<'a, 'p> {
-    fn who(&self) -> String {
-        self.subject
-            .user
-            .as_deref()
-            .map_or("an anonymous pod".to_string(), |u| format!("user '{u}'"))
+    /// The guard of `subject` in the context's namespace; `own_home` is the subject's home claim.
+    pub fn new(ctx: Context<'p>, subject: &'a Subject, own_home: Option<&'a str>) -> Self
+    where
+        'p: 'a,
+    {
+        Guard {
+            policy: ctx.policy,
+            ns: ctx.namespace,
+            claims: ctx.claims,
+            subject,
+            own_home,
+        }
     }
 
     /// Checks every volume (or those named in `only`) and classifies the claim volumes; `Err` is
@@ -99,7 +108,7 @@ impl<'a, 'p> Guard<'a, 'p> {
         &self,
         pod: &Pod,
         only: Option<&HashSet<&str>>,
-    ) -> Result<Vec<ClaimVolume<'p>>, String> {
+    ) -> Result<Vec<ClaimVolume<'p>>, Denial> {
         let mounts = pod::all_mounts(pod);
         let by_volume = pod::mounts_by_volume(&mounts);
         let mut out = Vec::new();
@@ -145,10 +154,9 @@ impl<'a, 'p> Guard<'a, 'p> {
                     continue;
                 }
                 None => {
-                    return Err(format!(
-                        "volume '{}' has a type this webhook cannot check; only volume types it knows are admitted in namespaces it guards",
-                        volume.name
-                    ));
+                    return Err(Denial::UnknownVolumeType {
+                        volume: volume.name.clone(),
+                    });
                 }
             }
             let Some(claim) = pod::claim_of(volume) else {
@@ -188,17 +196,21 @@ impl<'a, 'p> Guard<'a, 'p> {
         volume: &str,
         claim: &str,
         mounted_at_subpath_of: impl Fn(&Share) -> bool,
-    ) -> Result<ClaimUse<'p>, String> {
-        let who = self.who();
+    ) -> Result<ClaimUse<'p>, Denial> {
+        let user = || self.subject.user.clone();
         if let Some(unit) = self.policy.protected_claim(claim) {
-            return Err(format!(
-                "volume '{volume}' uses claim '{claim}', which a share or library in {unit} names; that policy failed validation, so the claim is protected until it is fixed"
-            ));
+            return Err(Denial::ProtectedClaim {
+                volume: volume.into(),
+                claim: claim.into(),
+                unit: unit.into(),
+            });
         }
         if let Some(unit) = self.policy.protected_home(claim) {
-            return Err(format!(
-                "volume '{volume}' uses claim '{claim}', a home claim name under a Home template of {unit}; that policy failed validation, so home claims under it are protected until it is fixed"
-            ));
+            return Err(Denial::ProtectedHome {
+                volume: volume.into(),
+                claim: claim.into(),
+                unit: unit.into(),
+            });
         }
         let shares: Vec<&'p Share> = self.policy.shares_for_claim(self.ns, claim);
         if !shares.is_empty() {
@@ -214,11 +226,13 @@ impl<'a, 'p> Guard<'a, 'p> {
                 .iter()
                 .find(|s| share_access(s, self.subject) == Access::None)
             {
-                return Err(format!(
-                    "volume '{volume}' uses claim '{claim}' of {} share '{}', which {who} may not access",
-                    denied.level.as_str(),
-                    denied.name
-                ));
+                return Err(Denial::ShareAccess {
+                    volume: volume.into(),
+                    claim: claim.into(),
+                    level: denied.level,
+                    share: denied.name.clone(),
+                    user: user(),
+                });
             }
             return Ok(ClaimUse::Share { shares, exact });
         }
@@ -246,20 +260,26 @@ impl<'a, 'p> Guard<'a, 'p> {
                 Ok(ClaimUse::Home)
             }
             Some(reserved @ (Reservation::Home { .. } | Reservation::MarkedHome { .. })) => {
-                Err(format!(
-                    "volume '{volume}' uses claim '{claim}', {reserved}; {who} may only mount their own home"
-                ))
+                Err(Denial::OthersHome {
+                    volume: volume.into(),
+                    claim: claim.into(),
+                    reserved: reserved.to_string(),
+                    user: user(),
+                })
             }
-            Some(reserved) => Err(format!(
-                "volume '{volume}' uses claim '{claim}', {reserved}; {who} may not mount it"
-            )),
+            Some(reserved) => Err(Denial::ReservedClaim {
+                volume: volume.into(),
+                claim: claim.into(),
+                reserved: reserved.to_string(),
+                user: user(),
+            }),
             None => Ok(ClaimUse::Other),
         }
     }
 
     /// A generic ephemeral volume makes a claim from its template: it may not carry the home
     /// marks, bind a chosen volume, clone a reserved claim, or be generated under a reserved name.
-    fn ephemeral(&self, pod: &Pod, volume: &Volume) -> Result<(), String> {
+    fn ephemeral(&self, pod: &Pod, volume: &Volume) -> Result<(), Denial> {
         let name = &volume.name;
         let Some(template) = volume
             .ephemeral
@@ -278,18 +298,16 @@ impl<'a, 'p> Guard<'a, 'p> {
                 .as_ref()
                 .is_some_and(|a| a.contains_key(keys::OWNER_ANNOTATION));
             if labelled || owned {
-                return Err(format!(
-                    "ephemeral volume '{name}' marks its claim as a home ({} / {}); only notebook-volumes marks home claims",
-                    keys::HOME_LABEL,
-                    keys::OWNER_ANNOTATION
-                ));
+                return Err(Denial::EphemeralHomeMarks {
+                    volume: name.clone(),
+                });
             }
         }
         let spec = &template.spec;
         if spec.volume_name.is_some() {
-            return Err(format!(
-                "ephemeral volume '{name}' binds a chosen PersistentVolume (volumeName); static binding is an administrator's action"
-            ));
+            return Err(Denial::EphemeralBinding {
+                volume: name.clone(),
+            });
         }
         let sources = [
             spec.data_source.as_ref().map(|d| {
@@ -310,35 +328,39 @@ impl<'a, 'p> Guard<'a, 'p> {
             }),
         ];
         for (group, kind, source, namespace) in sources.into_iter().flatten() {
-            if namespace.is_some_and(|n| n != self.ns.name) {
-                return Err(format!(
-                    "ephemeral volume '{name}' fills its claim from namespace '{}'; cross-namespace data sources are not admitted",
-                    namespace.unwrap_or_default()
-                ));
+            if let Some(namespace) = namespace.filter(|n| *n != self.ns.name) {
+                return Err(Denial::EphemeralCrossNamespace {
+                    volume: name.clone(),
+                    namespace: namespace.into(),
+                });
             }
             if group.unwrap_or_default().is_empty()
                 && kind == "PersistentVolumeClaim"
                 && let Some(reserved) = reservation(self.policy, self.ns, self.claims, source)
             {
-                return Err(format!(
-                    "ephemeral volume '{name}' clones claim '{source}', {reserved}; cloning it would copy its data outside the policy"
-                ));
+                return Err(Denial::EphemeralClone {
+                    volume: name.clone(),
+                    source_claim: source.into(),
+                    reserved: reserved.to_string(),
+                });
             }
         }
         let pod_name = pod.metadata.name.as_deref().filter(|n| !n.is_empty());
         if let Some(generated) = pod_name.map(|p| format!("{p}-{name}"))
             && let Some(reserved) = reservation(self.policy, self.ns, self.claims, &generated)
         {
-            return Err(format!(
-                "ephemeral volume '{name}' would create claim '{generated}', which is {reserved}"
-            ));
+            return Err(Denial::EphemeralReservedName {
+                volume: name.clone(),
+                claim: generated,
+                reserved: reserved.to_string(),
+            });
         }
         Ok(())
     }
 
     /// Inline volumes can reach a share's storage without its claim: only the safe kinds, and
     /// those the policy allows, are admitted.
-    fn inline(&self, volume: &Volume, kind: &str) -> Result<(), String> {
+    fn inline(&self, volume: &Volume, kind: &str) -> Result<(), Denial> {
         let settings = self.policy.settings();
         if SAFE_VOLUME_TYPES.contains(&kind) {
             return Ok(());
@@ -348,18 +370,18 @@ impl<'a, 'p> Guard<'a, 'p> {
             if settings.allowed_csi_drivers.contains(driver) {
                 return Ok(());
             }
-            return Err(format!(
-                "volume '{}' is an inline CSI volume of driver '{driver}', which could reach a share's storage without its claim; use a PersistentVolumeClaim, or ask an administrator to list the driver under allowedCSIDrivers in the Settings policy document",
-                volume.name
-            ));
+            return Err(Denial::InlineCsi {
+                volume: volume.name.clone(),
+                driver: driver.into(),
+            });
         }
         if settings.allowed_volume_types.contains(kind) {
             return Ok(());
         }
-        Err(format!(
-            "volume '{}' is an inline '{kind}' volume, which could reach a share's storage without its claim; use a PersistentVolumeClaim, or ask an administrator to list '{kind}' under allowedVolumeTypes in the Settings policy document",
-            volume.name
-        ))
+        Err(Denial::InlineVolume {
+            volume: volume.name.clone(),
+            kind: kind.into(),
+        })
     }
 }
 
@@ -385,22 +407,24 @@ pub fn own_home_state(
     ns: &str,
     claim: &str,
     subject: &Subject,
-) -> Result<bool, String> {
+) -> Result<bool, Denial> {
     let user = subject.user.as_deref().unwrap_or_default();
     let Some(info) = claims.claim(ns, claim) else {
         return Ok(false);
     };
     match info.owner.as_deref() {
-        Some(owner) if owner != user => Err(format!(
-            "home claim '{claim}' in namespace '{ns}' belongs to user '{owner}', not '{user}'; check the Home claimNameTemplate or the claim's {} annotation",
-            keys::OWNER_ANNOTATION
-        )),
+        Some(owner) if owner != user => Err(Denial::HomeOwnedByOther {
+            claim: claim.into(),
+            namespace: ns.into(),
+            owner: owner.into(),
+            user: user.into(),
+        }),
         Some(_) if info.home => Ok(true),
-        _ => Err(format!(
-            "claim '{claim}' in namespace '{ns}' has the name of the home of '{user}' but was not created by notebook-volumes; an administrator must check its contents and then mark it (label {}=true, annotation {}={user}), or delete it",
-            keys::HOME_LABEL,
-            keys::OWNER_ANNOTATION
-        )),
+        _ => Err(Denial::HomeNotMarked {
+            claim: claim.into(),
+            namespace: ns.into(),
+            user: user.into(),
+        }),
     }
 }
 
@@ -412,7 +436,7 @@ pub fn check_devices(
     subject: &Subject,
     secret_in_pod: bool,
     containers: Option<&HashSet<(ContainerKind, usize)>>,
-) -> Result<(), String> {
+) -> Result<(), Denial> {
     let by_name: HashMap<&str, &ClaimVolume<'_>> =
         volumes.iter().map(|v| (v.name.as_str(), v)).collect();
     for (kind, c, name) in pod::all_devices(pod) {
@@ -424,10 +448,11 @@ pub fn check_devices(
         };
         let access = v.access(subject, secret_in_pod);
         if access != Access::Rw {
-            return Err(format!(
-                "volume '{name}' (claim '{}') is used as a raw block device (volumeDevices), which cannot be made read-only, and the access here is '{access}'",
-                v.claim
-            ));
+            return Err(Denial::RawDevice {
+                volume: name.into(),
+                claim: v.claim.clone(),
+                access,
+            });
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! §5: whose notebook is this? Spawners create pods for users, so the requester is trusted to name
+//! Whose notebook is this (docs/design.md, "Identity")? Spawners create pods for users, so the requester is trusted to name
 //! the user only when the policy lists it as a trusted spawner.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,7 +45,7 @@ pub struct ImpersonationDenied {
     pub requester: String,
 }
 
-/// Applies the rule of §5. With `strict`, a username annotation naming someone other than an
+/// Applies the identity rule. With `strict`, a username annotation naming someone other than an
 /// untrusted requester is denied; without it (a debug container added to an existing pod) the
 /// requester's own rights simply apply.
 pub fn identify(

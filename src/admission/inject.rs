@@ -1,4 +1,4 @@
-//! §7: what a notebook pod receives — home, entitled shares, libraries with Lmod — added only
+//! What a notebook pod receives (docs/design.md, "The decision, in order") — home, entitled shares, libraries with Lmod — added only
 //! where nothing is in the way, so a second pass over the patched pod changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,28 +11,26 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::access::{Access, effective_access, share_access};
 use super::claims::NoClaims;
+use super::context::Context;
+use super::denial::Denial;
 use super::guard::{ClaimVolume, own_home_state};
-use super::identity::{Subject, slug};
+use super::identity::Subject;
+use super::outcome::{Effect, MountRecord, MountSource};
 use super::patch::PatchBuilder;
 use super::pod;
 use super::reserved::{Reservation, reservation};
-use super::review::{Context, Effect, MountRecord};
 use crate::keys;
-use crate::policy::home_template::claim_for;
-use crate::policy::{Home, Level, Share};
+use crate::policy::{Home, Level};
 
-/// What the injection adds, besides the patch operations it records.
+/// What the injection adds: the patch, the mounts, the effects and the warnings.
 #[derive(Debug, Default)]
 pub struct Plan {
+    pub patch: PatchBuilder,
+    pub warnings: Vec<String>,
     pub mounts: Vec<MountRecord>,
     pub effects: Vec<Effect>,
     pub secret_in_pod: bool,
     pub home_would_create: bool,
-}
-
-/// The home claim name of a user under a `Home` document.
-pub fn home_claim(home: &Home, user: &str) -> String {
-    claim_for(&home.claim_name_template, &slug(user))
 }
 
 /// A share's, a library's or a protected claim, which no home may be.
@@ -147,164 +145,227 @@ impl<'a> Targets<'a> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Plans the injection for a notebook pod; `Err` is a denial reason.
+/// The injection's inputs: who the notebook is for, where, and whether this is a dry run.
+#[derive(Clone, Copy)]
+pub struct Notebook<'a> {
+    pub ctx: Context<'a>,
+    pub subject: &'a Subject,
+    pub pod: &'a Pod,
+    pub dry_run: bool,
+}
+
+/// Plans the injection for a notebook pod: its home, its shares, its libraries, in that order
+/// (an earlier one keeps a mount path a later one wants). `existing` are the claim volumes the
+/// pod brought (the guard's scan).
 pub fn plan(
-    ctx: Context<'_>,
-    dry_run: bool,
-    subject: &Subject,
+    notebook: Notebook<'_>,
     home: Option<(&Home, String)>,
-    pod: &Pod,
     existing: &[ClaimVolume<'_>],
-    patch: &mut PatchBuilder,
-    warnings: &mut Vec<String>,
-) -> Result<Plan, String> {
-    let user = subject.user.as_deref().unwrap_or_default();
-    let ns = &ctx.namespace.name;
-    let mut plan = Plan::default();
-    let mut targets = Targets::new(pod);
-    if targets.containers.is_empty() {
-        warnings.push("pod has no containers; nothing mounted".into());
-        return Ok(plan);
+) -> Result<Plan, Denial> {
+    let mut planner = Planner {
+        notebook,
+        targets: Targets::new(notebook.pod),
+        plan: Plan::default(),
+    };
+    if planner.targets.containers.is_empty() {
+        planner
+            .plan
+            .warnings
+            .push("pod has no containers; nothing mounted".into());
+        return Ok(planner.plan);
+    }
+    if let Some((home, claim)) = home {
+        planner.home(home, claim)?;
+    }
+    let requested = planner.secret_shares()?;
+    planner.plan.secret_in_pod |= existing.iter().any(|v| v.is_secret());
+    planner.shares(&requested);
+    planner.libraries();
+    Ok(planner.plan)
+}
+
+/// The plan being built, with what the notebook containers already hold.
+struct Planner<'a> {
+    notebook: Notebook<'a>,
+    targets: Targets<'a>,
+    plan: Plan,
+}
+
+impl Planner<'_> {
+    fn user(&self) -> &str {
+        self.notebook.subject.user.as_deref().unwrap_or_default()
     }
 
-    if let Some((home, claim)) = home {
-        let record = MountRecord {
-            volume: keys::HOME_VOLUME.into(),
-            claim_name: claim.clone(),
-            mount_path: home.mount_path.clone(),
-            read_only: false,
-            source: "home".into(),
-        };
-        if targets.claims.contains(&claim) {
+    /// Adds a volume and its mounts, recording it; `false` when its mount path was taken.
+    fn add(&mut self, record: MountRecord, sub_path: Option<&str>) -> bool {
+        let added = self.targets.add(
+            &mut self.plan.patch,
+            &mut self.plan.warnings,
+            record,
+            sub_path,
+        );
+        let mounted = added.is_some();
+        self.plan.mounts.extend(added);
+        mounted
+    }
+
+    /// The user's home: mounted unless the spawner mounts it or a volume has its name; created
+    /// on first launch when the Home policy says so.
+    fn home(&mut self, home: &Home, claim: String) -> Result<(), Denial> {
+        let ctx = self.notebook.ctx;
+        if self.targets.claims.contains(&claim) {
             // The spawner mounts the home claim itself (KubeSpawner does); the guard checked it.
-        } else if targets.volume_names.contains(keys::HOME_VOLUME) {
-            warnings.push(format!(
+            return Ok(());
+        }
+        if self.targets.volume_names.contains(keys::HOME_VOLUME) {
+            self.plan.warnings.push(format!(
                 "home not mounted: the pod already has a volume named {}",
                 keys::HOME_VOLUME
             ));
-        } else {
-            if let Some(reserved) = reserved_for_policy(ctx, &claim) {
-                return Err(format!(
-                    "home claim '{claim}' of user '{user}' is {reserved}; a share's or library's claim is never anyone's home (fix the Home claimNameTemplate)"
-                ));
-            }
-            let mut mount = true;
-            let exists = own_home_state(ctx.claims, ns, &claim, subject)?;
-            if !exists {
-                match &home.create {
-                    Some(_) if dry_run => plan.home_would_create = true,
-                    Some(_) => plan.effects.push(Effect::CreateClaim(Box::new(home_pvc(
-                        home, ns, &claim, user,
+            return Ok(());
+        }
+        if let Some(reserved) = reserved_for_policy(ctx, &claim) {
+            return Err(Denial::HomeIsReserved {
+                claim,
+                user: self.user().into(),
+                reserved: reserved.to_string(),
+            });
+        }
+        let ns = &ctx.namespace.name;
+        let exists = own_home_state(ctx.claims, ns, &claim, self.notebook.subject)?;
+        if !exists {
+            match &home.create {
+                Some(_) if self.notebook.dry_run => self.plan.home_would_create = true,
+                Some(_) => self
+                    .plan
+                    .effects
+                    .push(Effect::CreateClaim(Box::new(home_pvc(
+                        home,
+                        ns,
+                        &claim,
+                        self.user(),
                     )))),
-                    None => {
-                        warnings.push(format!(
-                            "home not mounted: claim '{claim}' does not exist and the Home policy does not create claims"
-                        ));
-                        mount = false;
-                    }
+                None => {
+                    self.plan.warnings.push(format!(
+                        "home not mounted: claim '{claim}' does not exist and the Home policy does not create claims"
+                    ));
+                    return Ok(());
                 }
             }
-            if mount {
-                let added = targets.add(patch, warnings, record, None);
-                if added.is_none() {
-                    plan.effects.clear();
-                    plan.home_would_create = false;
-                }
-                plan.mounts.extend(added);
-            }
         }
-    }
-
-    let in_scope: Vec<&Share> = ctx.policy.shares_in_scope(ctx.namespace);
-    let requested = pod::requested_secret_shares(pod).map_err(|limit| {
-        format!(
-            "the pod asks for more than {} secret shares ({}); ask only for the ones this notebook needs",
-            limit - 1,
-            keys::SECRET_SHARES_ANNOTATION
-        )
-    })?;
-    for name in &requested {
-        let unavailable = || {
-            format!(
-                "secret share '{name}' was requested ({}) but is not available to user '{user}' in namespace '{ns}'",
-                keys::SECRET_SHARES_ANNOTATION
-            )
-        };
-        match in_scope.iter().find(|s| &s.name == name) {
-            None => return Err(unavailable()),
-            Some(s) if s.level != Level::Secret => warnings.push(format!(
-                "share '{name}' is {}, not secret; it is mounted by its usual rules",
-                s.level.as_str()
-            )),
-            Some(s) if share_access(s, subject) == Access::None => return Err(unavailable()),
-            Some(_) => plan.secret_in_pod = true,
-        }
-    }
-    plan.secret_in_pod |= existing.iter().any(|v| v.is_secret());
-
-    for share in in_scope {
-        let wanted = match share.level {
-            Level::Public | Level::Private => share_access(share, subject) != Access::None,
-            Level::Secret => requested.contains(&share.name),
-        };
-        let volume = keys::share_volume(&share.name);
-        if !wanted || targets.present(&volume, &share.claim_name) {
-            continue;
-        }
-        if let Some(unit) = ctx.policy.protected_claim(&share.claim_name) {
-            warnings.push(protected_warning(
-                &format!("share:{}", share.name),
-                &share.claim_name,
-                unit,
-            ));
-            continue;
-        }
-        let access = effective_access(share, subject, plan.secret_in_pod);
         let record = MountRecord {
-            volume,
-            claim_name: share.claim_name.clone(),
-            mount_path: share.mount_path.clone(),
-            read_only: access != Access::Rw,
-            source: format!("share:{}", share.name),
+            volume: keys::HOME_VOLUME.into(),
+            claim_name: claim,
+            mount_path: home.mount_path.clone(),
+            read_only: false,
+            source: MountSource::Home,
         };
-        plan.mounts
-            .extend(targets.add(patch, warnings, record, share.sub_path.as_deref()));
+        if !self.add(record, None) {
+            self.plan.effects.clear();
+            self.plan.home_would_create = false;
+        }
+        Ok(())
     }
 
-    for lib in ctx.policy.libraries_in_scope(ctx.namespace) {
-        let volume = keys::library_volume(&lib.name);
-        if let Some(unit) = ctx.policy.protected_claim(&lib.claim_name) {
-            warnings.push(protected_warning(
-                &format!("library:{}", lib.name),
-                &lib.claim_name,
-                unit,
-            ));
-            continue;
+    /// The secret shares the pod asks for (they must be available to the user); a secret one
+    /// puts the pod under no write-down.
+    fn secret_shares(&mut self) -> Result<Vec<String>, Denial> {
+        let Notebook {
+            ctx, subject, pod, ..
+        } = self.notebook;
+        let requested = pod::requested_secret_shares(pod)
+            .map_err(|limit| Denial::TooManySecretShares { max: limit - 1 })?;
+        let in_scope = ctx.policy.shares_in_scope(ctx.namespace);
+        for name in &requested {
+            let unavailable = || Denial::SecretShareUnavailable {
+                share: name.clone(),
+                user: self.user().into(),
+                namespace: ctx.namespace.name.clone(),
+            };
+            match in_scope.iter().find(|s| &s.name == name) {
+                None => return Err(unavailable()),
+                Some(s) if s.level != Level::Secret => self.plan.warnings.push(format!(
+                    "share '{name}' is {}, not secret; it is mounted by its usual rules",
+                    s.level.as_str()
+                )),
+                Some(s) if share_access(s, subject) == Access::None => return Err(unavailable()),
+                Some(_) => self.plan.secret_in_pod = true,
+            }
         }
-        if !targets.present(&volume, &lib.claim_name) {
+        Ok(requested)
+    }
+
+    /// Whether a rejected unit also names the claim (then it is not mounted, with a warning).
+    fn protected(&mut self, source: &MountSource, claim: &str) -> bool {
+        let Some(unit) = self.notebook.ctx.policy.protected_claim(claim) else {
+            return false;
+        };
+        self.plan
+            .warnings
+            .push(protected_warning(source, claim, unit));
+        true
+    }
+
+    /// Every public or private share the user may read, and the secret ones requested.
+    fn shares(&mut self, requested: &[String]) {
+        let Notebook { ctx, subject, .. } = self.notebook;
+        for share in ctx.policy.shares_in_scope(ctx.namespace) {
+            let wanted = match share.level {
+                Level::Public | Level::Private => share_access(share, subject) != Access::None,
+                Level::Secret => requested.contains(&share.name),
+            };
+            let volume = keys::share_volume(&share.name);
+            if !wanted || self.targets.present(&volume, &share.claim_name) {
+                continue;
+            }
+            let source = MountSource::Share(share.name.clone());
+            if self.protected(&source, &share.claim_name) {
+                continue;
+            }
+            let access = effective_access(share, subject, self.plan.secret_in_pod);
             let record = MountRecord {
                 volume,
-                claim_name: lib.claim_name.clone(),
-                mount_path: lib.mount_path.clone(),
-                read_only: true,
-                source: format!("library:{}", lib.name),
+                claim_name: share.claim_name.clone(),
+                mount_path: share.mount_path.clone(),
+                read_only: access != Access::Rw,
+                source,
             };
-            match targets.add(patch, warnings, record, None) {
-                Some(r) => plan.mounts.push(r),
-                None => continue,
-            }
-        }
-        for (name, value) in &lib.env {
-            targets.set_env(patch, warnings, name, value);
+            self.add(record, share.sub_path.as_deref());
         }
     }
-    Ok(plan)
+
+    /// Every library in scope, read-only, with the environment it sets (Lmod's module path).
+    fn libraries(&mut self) {
+        let ctx = self.notebook.ctx;
+        for lib in ctx.policy.libraries_in_scope(ctx.namespace) {
+            let volume = keys::library_volume(&lib.name);
+            let source = MountSource::Library(lib.name.clone());
+            if self.protected(&source, &lib.claim_name) {
+                continue;
+            }
+            if !self.targets.present(&volume, &lib.claim_name) {
+                let record = MountRecord {
+                    volume,
+                    claim_name: lib.claim_name.clone(),
+                    mount_path: lib.mount_path.clone(),
+                    read_only: true,
+                    source,
+                };
+                if !self.add(record, None) {
+                    continue;
+                }
+            }
+            for (name, value) in &lib.env {
+                self.targets
+                    .set_env(&mut self.plan.patch, &mut self.plan.warnings, name, value);
+            }
+        }
+    }
 }
 
 /// Why a share or library of an accepted policy is not mounted: another, rejected, unit names its
 /// claim, and rejected units fail closed.
-fn protected_warning(source: &str, claim: &str, unit: &str) -> String {
+fn protected_warning(source: &MountSource, claim: &str, unit: &str) -> String {
     format!(
         "{source} not mounted: its claim '{claim}' is also named in {unit}, which failed validation; it is protected until that policy is fixed"
     )

@@ -1,26 +1,33 @@
-//! The admission decision (§4–§7): identity, access, guard, injection and the JSON patch. Pure:
-//! the server and the `audit` command call the same `review`.
+//! The admission decision (see docs/design.md): identity, access, guard, injection and the JSON
+//! patch. Pure: the server and the `audit` command call the same `review`.
 
 pub mod access;
-pub mod administrators;
-pub mod claim_review;
-pub mod claims;
+pub(crate) mod administrators;
+pub(crate) mod claim_review;
+pub(crate) mod claims;
+pub(crate) mod context;
+pub(crate) mod denial;
 pub mod exposure;
-pub mod guard;
-pub mod identity;
-pub mod inject;
-pub mod patch;
-pub mod pod;
-pub mod policy_review;
+pub(crate) mod guard;
+pub(crate) mod home;
+pub(crate) mod identity;
+pub(crate) mod inject;
+pub(crate) mod outcome;
+pub(crate) mod patch;
+pub(crate) mod pod;
+pub(crate) mod policy_review;
 pub mod request;
-pub mod reserved;
-pub mod review;
+pub(crate) mod reserved;
+pub(crate) mod review;
 pub mod stamp;
 pub mod workload;
 
 pub use access::Access;
 pub use claim_review::review_claim;
 pub use claims::{ClaimInfo, ClaimLookup, NoClaims};
+pub use context::Context;
+pub use denial::Denial;
 pub use identity::{Identity, Subject, slug};
+pub use outcome::{Effect, MountRecord, MountSource, Review};
 pub use policy_review::{PolicyVerdict, review_policy, validate_policy_config_map};
-pub use review::{Context, Effect, MountRecord, Review, home_claim_name, review};
+pub use review::{home_claim_name, review};

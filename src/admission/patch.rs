@@ -8,23 +8,7 @@ use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Map, Value};
 
-/// The three container lists of a pod spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ContainerKind {
-    Init,
-    Regular,
-    Ephemeral,
-}
-
-impl ContainerKind {
-    pub fn field(self) -> &'static str {
-        match self {
-            ContainerKind::Init => "initContainers",
-            ContainerKind::Regular => "containers",
-            ContainerKind::Ephemeral => "ephemeralContainers",
-        }
-    }
-}
+use super::pod::ContainerKind;
 
 #[derive(Debug, Default)]
 pub struct PatchBuilder {

@@ -3,11 +3,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Pod, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{Pod, Volume, VolumeDevice, VolumeMount};
 
-use super::patch::ContainerKind;
+use super::denial::Denial;
 use crate::keys;
 use crate::policy::Settings;
+
+/// The three container lists of a pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Regular => "containers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
 
 pub fn annotations(pod: &Pod) -> Option<&BTreeMap<String, String>> {
     pod.metadata.annotations.as_ref()
@@ -102,37 +120,54 @@ pub fn claim_of(volume: &Volume) -> Option<&str> {
         .map(|p| p.claim_name.as_str())
 }
 
-/// Every mount of every container list: (list, container index, mount index, mount).
-pub fn all_mounts(pod: &Pod) -> Vec<(ContainerKind, usize, usize, &VolumeMount)> {
-    let mut out = Vec::new();
+/// Every container of the pod, init, regular then ephemeral: (list, index in it, its mounts,
+/// its raw block devices).
+type ContainerVolumes<'a> = (ContainerKind, usize, &'a [VolumeMount], &'a [VolumeDevice]);
+
+fn each_container(pod: &Pod) -> Vec<ContainerVolumes<'_>> {
     let Some(spec) = &pod.spec else {
-        return out;
+        return Vec::new();
     };
-    let lists = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(c, x)| (ContainerKind::Init, c, x.volume_mounts.as_ref()))
-        .chain(
-            spec.containers
+    let init = spec.init_containers.iter().flatten();
+    let init = init.map(|x| volumes_of(&x.volume_mounts, &x.volume_devices));
+    let regular = spec.containers.iter();
+    let regular = regular.map(|x| volumes_of(&x.volume_mounts, &x.volume_devices));
+    let ephemeral = spec.ephemeral_containers.iter().flatten();
+    let ephemeral = ephemeral.map(|x| volumes_of(&x.volume_mounts, &x.volume_devices));
+    init.enumerate()
+        .map(tagged(ContainerKind::Init))
+        .chain(regular.enumerate().map(tagged(ContainerKind::Regular)))
+        .chain(ephemeral.enumerate().map(tagged(ContainerKind::Ephemeral)))
+        .collect()
+}
+
+type Volumes<'a> = (&'a [VolumeMount], &'a [VolumeDevice]);
+
+fn volumes_of<'a>(
+    mounts: &'a Option<Vec<VolumeMount>>,
+    devices: &'a Option<Vec<VolumeDevice>>,
+) -> Volumes<'a> {
+    (
+        mounts.as_deref().unwrap_or_default(),
+        devices.as_deref().unwrap_or_default(),
+    )
+}
+
+fn tagged<'a>(kind: ContainerKind) -> impl Fn((usize, Volumes<'a>)) -> ContainerVolumes<'a> {
+    move |(c, (mounts, devices))| (kind, c, mounts, devices)
+}
+
+/// Every mount of every container list: (list, container, mount index, mount).
+pub fn all_mounts(pod: &Pod) -> Vec<(ContainerKind, usize, usize, &VolumeMount)> {
+    each_container(pod)
+        .into_iter()
+        .flat_map(|(kind, c, mounts, _)| {
+            mounts
                 .iter()
                 .enumerate()
-                .map(|(c, x)| (ContainerKind::Regular, c, x.volume_mounts.as_ref())),
-        )
-        .chain(
-            spec.ephemeral_containers
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(c, x)| (ContainerKind::Ephemeral, c, x.volume_mounts.as_ref())),
-        );
-    for (kind, c, mounts) in lists {
-        for (m, mount) in mounts.into_iter().flatten().enumerate() {
-            out.push((kind, c, m, mount));
-        }
-    }
-    out
+                .map(move |(m, mount)| (kind, c, m, mount))
+        })
+        .collect()
 }
 
 /// Mount indices by volume name, built once so per-volume lookups stay linear in the pod's size.
@@ -187,43 +222,9 @@ pub fn volume_type(v: &Volume) -> Option<&'static str> {
 
 /// Every `volumeDevices` entry (raw block access) of every container list: (list, container, volume).
 pub fn all_devices(pod: &Pod) -> Vec<(ContainerKind, usize, &str)> {
-    let Some(spec) = &pod.spec else {
-        return Vec::new();
-    };
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(c, x)| {
-            (
-                ContainerKind::Init,
-                c,
-                x.volume_devices.as_deref().unwrap_or_default(),
-            )
-        });
-    let regular = spec.containers.iter().enumerate().map(|(c, x)| {
-        (
-            ContainerKind::Regular,
-            c,
-            x.volume_devices.as_deref().unwrap_or_default(),
-        )
-    });
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(c, x)| {
-            (
-                ContainerKind::Ephemeral,
-                c,
-                x.volume_devices.as_deref().unwrap_or_default(),
-            )
-        });
-    init.chain(regular)
-        .chain(ephemeral)
-        .flat_map(|(kind, c, devices)| devices.iter().map(move |d| (kind, c, d.name.as_str())))
+    each_container(pod)
+        .into_iter()
+        .flat_map(|(kind, c, _, devices)| devices.iter().map(move |d| (kind, c, d.name.as_str())))
         .collect()
 }
 
@@ -275,7 +276,7 @@ pub const MAX_VOLUMES: usize = 512;
 /// Refuses pods the API server would refuse anyway, before they cost anything: duplicate
 /// container names (every container named `notebook` would get every injected mount) and more
 /// containers or volumes than any real pod has.
-pub fn check_shape(pod: &Pod) -> Result<(), String> {
+pub fn check_shape(pod: &Pod) -> Result<(), Denial> {
     let Some(spec) = &pod.spec else {
         return Ok(());
     };
@@ -293,22 +294,23 @@ pub fn check_shape(pod: &Pod) -> Result<(), String> {
         )
         .collect();
     if names.len() > MAX_CONTAINERS {
-        return Err(format!(
-            "the pod has {} containers; at most {MAX_CONTAINERS} are admitted here",
-            names.len()
-        ));
+        return Err(Denial::TooManyContainers {
+            count: names.len(),
+            max: MAX_CONTAINERS,
+        });
     }
     let volumes = volumes(pod).len();
     if volumes > MAX_VOLUMES {
-        return Err(format!(
-            "the pod has {volumes} volumes; at most {MAX_VOLUMES} are admitted here"
-        ));
+        return Err(Denial::TooManyVolumes {
+            count: volumes,
+            max: MAX_VOLUMES,
+        });
     }
     let mut seen = std::collections::HashSet::with_capacity(names.len());
     if let Some(dup) = names.iter().find(|n| !seen.insert(**n)) {
-        return Err(format!(
-            "container name '{dup}' is used twice; container names must be unique in a pod"
-        ));
+        return Err(Denial::DuplicateContainer {
+            name: dup.to_string(),
+        });
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The validating webhook for policy ConfigMaps (§3), pure so it can be unit-tested and reused.
+//! The validating webhook for policy ConfigMaps (docs/design.md, "Policy"), pure so it can be unit-tested and reused.
 //! A candidate is compiled after every other current unit (first come, first served): a change can
 //! be refused, but it can never push out policy that is already accepted.
 

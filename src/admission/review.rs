@@ -1,112 +1,42 @@
-//! The one decision both the server and `audit` call: an AdmissionRequest for a pod in, the
-//! response (patch, warnings, audit annotations or denial) and the side effects to perform out.
+//! The one decision both the server and `audit` call: an AdmissionRequest for a pod in, a
+//! `Review` (patch, warnings, audit annotations or a `Denial`, and the effects to perform) out.
 
-use json_patch::PatchOperation;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
-use serde::Serialize;
-
-use super::claims::ClaimLookup;
 use std::collections::HashSet;
 
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::admission::{AdmissionRequest, Operation};
+
 use super::administrators;
+use super::context::Context;
+use super::denial::Denial;
 use super::exposure;
-use super::guard::{self, ClaimUse, Guard};
-use super::identity::{self, Identity, IdentitySource};
-use super::inject;
-use super::patch::{ContainerKind, PatchBuilder};
-use super::pod;
-use super::stamp::{self, StampKey};
+use super::guard::{self, ClaimUse, ClaimVolume, Guard};
+use super::home::own_home;
+use super::identity::{self, Identity, IdentitySource, Subject};
+use super::inject::{self, Notebook};
+use super::outcome::{MountRecord, MountSource, Review, sort_records, summary};
+use super::patch::PatchBuilder;
+use super::pod::{self, ContainerKind};
+use super::stamp;
 use crate::keys;
-use crate::policy::{NamespaceInfo, PolicySnapshot};
-
-/// Everything the decision reads besides the request.
-#[derive(Clone, Copy)]
-pub struct Context<'a> {
-    pub policy: &'a PolicySnapshot,
-    pub namespace: &'a NamespaceInfo,
-    pub claims: &'a dyn ClaimLookup,
-    /// The webhook's own username (it creates home claims), when known.
-    pub webhook_user: Option<&'a str>,
-    /// The key of the stamps on StatefulSets and Notebooks; without it no stamp is believed.
-    pub stamp_key: Option<&'a StampKey>,
-}
-
-/// One volume the pod ends up with that the policy knows about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MountRecord {
-    pub volume: String,
-    pub claim_name: String,
-    pub mount_path: String,
-    pub read_only: bool,
-    /// `home`, `share:<name>` or `library:<name>`.
-    pub source: String,
-}
-
-/// Work the caller must do before the answer is valid; skipped on dry run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Create the user's home claim (first launch).
-    CreateClaim(Box<PersistentVolumeClaim>),
-}
-
-/// The full outcome of one admission.
-#[derive(Debug, Clone)]
-pub struct Review {
-    /// The answer; its patch is serialised once, here.
-    pub response: AdmissionResponse,
-    pub user: Option<String>,
-    pub mounts: Vec<MountRecord>,
-    pub effects: Vec<Effect>,
-}
-
-impl Review {
-    pub fn allowed(&self) -> bool {
-        self.response.allowed
-    }
-
-    /// Denial message, when denied.
-    pub fn message(&self) -> Option<&str> {
-        (!self.response.allowed).then_some(self.response.result.message.as_str())
-    }
-
-    /// The JSON patch operations of the answer (empty when there is none).
-    pub fn patch(&self) -> Vec<PatchOperation> {
-        self.response
-            .patch
-            .as_deref()
-            .and_then(|bytes| serde_json::from_slice::<json_patch::Patch>(bytes).ok())
-            .map(|p| p.0)
-            .unwrap_or_default()
-    }
-
-    /// Turns the outcome into a denial, e.g. when creating the home claim failed.
-    pub fn deny(mut self, reason: &str) -> Review {
-        self.response = denial(self.response, reason);
-        self.effects.clear();
-        self
-    }
-
-    /// The compact mount summary (`home=rw,finance=ro,apps=ro`).
-    pub fn summary(&self) -> String {
-        summary(&self.mounts, false)
-    }
-}
+use crate::policy::Home;
 
 /// Decides one pod admission. Pure: existing claims come from `ctx.claims`.
 pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
-    let base = AdmissionResponse::from(req);
     let Some(pod) = req.object.as_ref() else {
-        return passthrough(base);
+        return Review::default();
     };
-    match (&req.operation, req.sub_resource.as_deref()) {
-        (Operation::Create, None) => create(ctx, req, pod, base),
-        (Operation::Update, Some("ephemeralcontainers")) => ephemeral(ctx, req, pod, base),
-        (Operation::Update, None) => pod_update(ctx, req, pod, base),
-        _ => passthrough(base),
-    }
+    let outcome = match (&req.operation, req.sub_resource.as_deref()) {
+        (Operation::Create, None) => create(ctx, req, pod),
+        (Operation::Update, Some("ephemeralcontainers")) => ephemeral(ctx, req, pod),
+        (Operation::Update, None) => pod_update(ctx, req, pod).map(|()| Review::default()),
+        _ => Ok(Review::default()),
+    };
+    outcome.unwrap_or_else(|denied| *denied)
 }
+
+/// A finished denial, returned early by the steps of a decision (boxed: the error path is rare).
+type Refused = Box<Review>;
 
 /// The home claim `review` will look up for this request, so a caller can fetch it first.
 pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<String> {
@@ -115,12 +45,10 @@ pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<
         return None;
     }
     let identity = identify(ctx, req, pod, true).ok()?;
-    let user = identity.subject.user.as_deref()?;
-    let home = ctx.policy.home_for(ctx.namespace)?;
-    Some(inject::home_claim(home, user))
+    own_home(ctx, identity.subject.user.as_deref()).map(|(_, claim)| claim)
 }
 
-/// §5 with stamps: a trusted controller's pod belongs to the user its stamp names.
+/// The identity rules with stamps: a trusted controller's pod belongs to the user its stamp names.
 fn identify(
     ctx: Context<'_>,
     req: &AdmissionRequest<Pod>,
@@ -137,77 +65,63 @@ fn identify(
     )
 }
 
-fn passthrough(base: AdmissionResponse) -> Review {
-    Review {
-        response: base,
-        user: None,
-        mounts: Vec::new(),
-        effects: Vec::new(),
+/// What every pod decision learns first: whose rights apply, their home claim here, and what
+/// the guard makes of the pod's volumes (those named in `only`, or all).
+struct Judged<'p> {
+    identity: Identity,
+    home: Option<(&'p Home, String)>,
+    volumes: Vec<ClaimVolume<'p>>,
+}
+
+impl Judged<'_> {
+    fn subject(&self) -> &Subject {
+        &self.identity.subject
+    }
+
+    fn user(&self) -> Option<String> {
+        self.identity.subject.user.clone()
+    }
+
+    /// A denial on behalf of this user.
+    fn deny(&self, denial: Denial) -> Refused {
+        Box::new(Review::denied(denial, self.user()))
     }
 }
 
-fn denial(mut response: AdmissionResponse, reason: &str) -> AdmissionResponse {
-    response.allowed = false;
-    response.result.code = 403;
-    response.result.reason = "Forbidden".into();
-    response.result.message = reason.to_string();
-    response.patch = None;
-    response
-        .audit_annotations
-        .insert(keys::AUDIT_REASON.into(), reason.to_string());
-    response
-}
-
-fn denied(base: AdmissionResponse, user: Option<String>, reason: &str) -> Review {
-    let mut response = denial(base, reason);
-    if let Some(u) = &user {
-        response
-            .audit_annotations
-            .insert(keys::AUDIT_USER.into(), u.clone());
-    }
-    Review {
-        user,
-        ..passthrough(response)
-    }
-}
-
-fn create(
-    ctx: Context<'_>,
+/// Identifies the requester (`strict`: a pod naming another user needs a trusted spawner),
+/// finds their home claim and scans the volumes; `Err` is the finished denial.
+fn judge<'p>(
+    ctx: Context<'p>,
     req: &AdmissionRequest<Pod>,
     pod: &Pod,
-    base: AdmissionResponse,
-) -> Review {
-    if let Err(reason) = pod::check_shape(pod) {
-        return denied(base, None, &reason);
-    }
-    let identity = match identify(ctx, req, pod, true) {
-        Ok(identity) => identity,
-        Err(e) => return denied(base, None, &e.to_string()),
-    };
-    let Identity { subject, source } = &identity;
-    let user = subject.user.clone();
-    let home = user.as_deref().and_then(|u| {
-        ctx.policy
-            .home_for(ctx.namespace)
-            .map(|h| (h, inject::home_claim(h, u)))
-    });
+    strict: bool,
+    only: Option<&HashSet<&str>>,
+) -> Result<Judged<'p>, Refused> {
+    let identity =
+        identify(ctx, req, pod, strict).map_err(|e| Box::new(Review::denied(e.into(), None)))?;
+    let home = own_home(ctx, identity.subject.user.as_deref());
     let own_home = home.as_ref().map(|(_, claim)| claim.as_str());
-    let guard = Guard {
-        policy: ctx.policy,
-        ns: ctx.namespace,
-        claims: ctx.claims,
-        subject,
-        own_home,
-    };
-    let existing = match guard.scan(pod, None) {
-        Ok(v) => v,
-        Err(reason) => return denied(base, user, &reason),
-    };
+    let volumes = Guard::new(ctx, &identity.subject, own_home)
+        .scan(pod, only)
+        .map_err(|denial| Box::new(Review::denied(denial, identity.subject.user.clone())))?;
+    Ok(Judged {
+        identity,
+        home,
+        volumes,
+    })
+}
+
+/// A new pod: the guard over all its volumes, then, for a notebook, the injection; whatever the
+/// subject may only read is forced read-only.
+fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Review, Refused> {
+    pod::check_shape(pod).map_err(|denial| Box::new(Review::denied(denial, None)))?;
+    let judged = judge(ctx, req, pod, true, None)?;
+    let user = judged.user();
     let selected = pod::is_notebook(ctx.policy.settings(), pod) && !pod::opted_out(pod);
     let mut warnings = Vec::new();
     // A controller or another system identity that is not a trusted spawner creates pods for
     // whoever can make it do so: treated as a user, all its pods would share one home.
-    let by_system = *source == IdentitySource::Requester
+    let by_system = judged.identity.source == IdentitySource::Requester
         && user.as_deref().is_some_and(|u| u.starts_with("system:"));
     if selected && by_system {
         warnings.push(format!(
@@ -226,65 +140,47 @@ fn create(
     {
         warnings.push(format!(
             "nothing injected: the pod was created by the trusted controller '{}' from an object that carries no stamp notebook-volumes wrote for it ({}); the StatefulSet or Notebook gets one when its owner creates or edits it with the webhook in place",
-            user_info_name(req),
+            req.user_info.username.as_deref().unwrap_or_default(),
             keys::STAMP_ANNOTATION
         ));
     }
     let notebook = user.is_some() && selected && !by_system;
-    let mut patch = PatchBuilder::default();
     let mut plan = inject::Plan::default();
     if notebook {
-        match inject::plan(
+        let inputs = Notebook {
             ctx,
-            req.dry_run,
-            subject,
-            home,
+            subject: judged.subject(),
             pod,
-            &existing,
-            &mut patch,
-            &mut warnings,
-        ) {
-            Ok(p) => plan = p,
-            Err(reason) => return denied(base, user, &reason),
-        }
+            dry_run: req.dry_run,
+        };
+        plan = inject::plan(inputs, judged.home.clone(), &judged.volumes)
+            .map_err(|denial| judged.deny(denial))?;
     }
+    let existing = &judged.volumes;
+    let subject = judged.subject();
     let secret_in_pod = plan.secret_in_pod || existing.iter().any(|v| v.is_secret());
-    if let Err(reason) = guard::check_devices(pod, &existing, subject, secret_in_pod, None) {
-        return denied(base, user, &reason);
-    }
+    guard::check_devices(pod, existing, subject, secret_in_pod, None)
+        .map_err(|denial| judged.deny(denial))?;
     let all_kinds = [
         ContainerKind::Init,
         ContainerKind::Regular,
         ContainerKind::Ephemeral,
     ];
+    let mut patch = std::mem::take(&mut plan.patch);
     guard::force_read_only(
         pod,
-        &existing,
+        existing,
         subject,
         secret_in_pod,
         &all_kinds,
         &mut patch,
     );
 
-    let mut mounts = plan.mounts;
-    mounts.extend(existing_records(pod, &existing, subject, secret_in_pod));
+    let mut mounts = std::mem::take(&mut plan.mounts);
+    mounts.extend(existing_records(pod, existing, subject, secret_in_pod));
     sort_records(&mut mounts);
-    if secret_in_pod && mounts.iter().any(|m| m.source.starts_with("share:")) {
-        warnings.push(
-            "a secret share is mounted: public and private shares are read-only in this pod (no write-down)".into(),
-        );
-    }
-    if secret_in_pod
-        && let Some(other) = existing
-            .iter()
-            .find(|v| matches!(v.use_, ClaimUse::Other) && !v.read_only)
-    {
-        warnings.push(format!(
-            "a secret share is mounted: claim '{}' and every other claim outside the policy are read-only in this pod (no write-down)",
-            other.claim
-        ));
-    }
-    let mut response = base;
+    warnings.append(&mut plan.warnings);
+    warnings.extend(write_down_warnings(existing, &mounts, secret_in_pod));
     if notebook {
         if let Some(u) = &user {
             patch.annotate(keys::USER_ANNOTATION, u);
@@ -295,50 +191,95 @@ fn create(
         patch.remove_annotation(keys::USER_ANNOTATION);
         patch.remove_annotation(keys::MOUNTS_ANNOTATION);
     }
-    if let Some(u) = &user {
-        response
-            .audit_annotations
-            .insert(keys::AUDIT_USER.into(), u.clone());
-    }
+    let mut outcome = Review::default().with_user(user);
     if !mounts.is_empty() {
         let audit = summary(&mounts, plan.home_would_create);
-        response
+        outcome
             .audit_annotations
             .insert(keys::AUDIT_MOUNTS.into(), audit);
     }
-    finish(
-        response,
-        user,
-        mounts,
-        patch.build(pod),
-        plan.effects,
-        warnings,
-    )
+    outcome.patch = patch.build(pod);
+    outcome.warnings = warnings;
+    outcome.mounts = mounts;
+    outcome.effects = plan.effects;
+    Ok(outcome)
+}
+
+/// What the requester is told when a secret share puts the pod under no write-down.
+fn write_down_warnings(
+    existing: &[ClaimVolume<'_>],
+    mounts: &[MountRecord],
+    secret_in_pod: bool,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !secret_in_pod {
+        return warnings;
+    }
+    if mounts
+        .iter()
+        .any(|m| matches!(m.source, MountSource::Share(_)))
+    {
+        warnings.push(
+            "a secret share is mounted: public and private shares are read-only in this pod (no write-down)".into(),
+        );
+    }
+    if let Some(other) = existing
+        .iter()
+        .find(|v| matches!(v.use_, ClaimUse::Other) && !v.read_only)
+    {
+        warnings.push(format!(
+            "a secret share is mounted: claim '{}' and every other claim outside the policy are read-only in this pod (no write-down)",
+            other.claim
+        ));
+    }
+    warnings
 }
 
 /// A debug container added to a running pod: only the containers being added are judged, with
 /// the requester's rights (an administrator debugging a notebook is not its owner). Their mounts
 /// and devices are checked like a new pod's, and one that targets a container (sharing its
 /// process namespace, hence its files through /proc) needs the rights that container has.
-fn ephemeral(
-    ctx: Context<'_>,
+fn ephemeral(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Review, Refused> {
+    let added = added_debug_containers(req, pod);
+    let used = volumes_of(pod, &added);
+    let judged = judge(ctx, req, pod, false, Some(&used))?;
+    let subject = judged.subject();
+    let secret_in_pod = guard::has_secret_claim(ctx.policy, ctx.namespace, pod);
+    guard::check_devices(pod, &judged.volumes, subject, secret_in_pod, Some(&added))
+        .map_err(|denial| judged.deny(denial))?;
+    let administrator =
+        administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user);
+    if !administrator && !added.is_empty() {
+        let what = debug_what(pod, &added);
+        if let Some(denial) = exposure::enter(ctx, &req.user_info, pod, &what, &added) {
+            return Err(judged.deny(denial));
+        }
+    }
+    let mut patch = PatchBuilder::default();
+    guard::force_read_only(
+        pod,
+        &judged.volumes,
+        subject,
+        secret_in_pod,
+        &[ContainerKind::Ephemeral],
+        &mut patch,
+    );
+    let mut outcome = Review::default().with_user(judged.user());
+    outcome.patch = patch.build(pod);
+    Ok(outcome)
+}
+
+/// The ephemeral containers of `pod` that the old version of it did not have.
+fn added_debug_containers(
     req: &AdmissionRequest<Pod>,
     pod: &Pod,
-    base: AdmissionResponse,
-) -> Review {
-    let identity = match identify(ctx, req, pod, false) {
-        Ok(identity) => identity,
-        Err(e) => return denied(base, None, &e.to_string()),
-    };
-    let subject = &identity.subject;
-    let user = subject.user.clone();
+) -> HashSet<(ContainerKind, usize)> {
     let before = req
         .old_object
         .as_ref()
         .map(pod::ephemeral_names)
         .unwrap_or_default();
-    let added: HashSet<(ContainerKind, usize)> = pod
-        .spec
+    pod.spec
         .as_ref()
         .and_then(|s| s.ephemeral_containers.as_ref())
         .into_iter()
@@ -346,102 +287,44 @@ fn ephemeral(
         .enumerate()
         .filter(|(_, c)| !before.contains(c.name.as_str()))
         .map(|(i, _)| (ContainerKind::Ephemeral, i))
-        .collect();
+        .collect()
+}
+
+/// Names of the volumes the given containers mount or use as devices.
+fn volumes_of<'a>(pod: &'a Pod, containers: &HashSet<(ContainerKind, usize)>) -> HashSet<&'a str> {
     let mut used: HashSet<&str> = pod::all_mounts(pod)
         .into_iter()
-        .filter(|(kind, c, ..)| added.contains(&(*kind, *c)))
+        .filter(|(kind, c, ..)| containers.contains(&(*kind, *c)))
         .map(|(_, _, _, m)| m.name.as_str())
         .collect();
     used.extend(
         pod::all_devices(pod)
             .into_iter()
-            .filter(|(kind, c, _)| added.contains(&(*kind, *c)))
+            .filter(|(kind, c, _)| containers.contains(&(*kind, *c)))
             .map(|(_, _, name)| name),
     );
-    let own_home = user.as_deref().and_then(|u| {
-        ctx.policy
-            .home_for(ctx.namespace)
-            .map(|h| inject::home_claim(h, u))
-    });
-    let guard = Guard {
-        policy: ctx.policy,
-        ns: ctx.namespace,
-        claims: ctx.claims,
-        subject,
-        own_home: own_home.as_deref(),
-    };
-    let all = match guard.scan(pod, Some(&used)) {
-        Ok(v) => v,
-        Err(reason) => return denied(base, user, &reason),
-    };
-    let secret_in_pod = guard::has_secret_claim(ctx.policy, ctx.namespace, pod);
-    let administrator =
-        administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user);
-    let denial = guard::check_devices(pod, &all, subject, secret_in_pod, Some(&added))
-        .err()
-        .or_else(|| {
-            (!administrator && !added.is_empty())
-                .then(|| {
-                    let what = debug_what(pod, &added);
-                    exposure::enter(ctx, &req.user_info, pod, &what, &added)
-                })
-                .flatten()
-        });
-    if let Some(reason) = denial {
-        return denied(base, user, &reason);
-    }
-    let mut patch = PatchBuilder::default();
-    guard::force_read_only(
-        pod,
-        &all,
-        subject,
-        secret_in_pod,
-        &[ContainerKind::Ephemeral],
-        &mut patch,
-    );
-    let mut response = base;
-    if let Some(u) = &user {
-        response
-            .audit_annotations
-            .insert(keys::AUDIT_USER.into(), u.clone());
-    }
-    finish(
-        response,
-        user,
-        Vec::new(),
-        patch.build(pod),
-        Vec::new(),
-        Vec::new(),
-    )
+    used
 }
 
 /// A running pod changed by a non-administrator. The annotations that record whose notebook it
 /// is (and what it mounts) were written by the webhook at creation: changing them would let
 /// another user pass as the owner. A new container image runs new code with the container's
 /// mounts and environment: the same rule as entering the pod.
-fn pod_update(
-    ctx: Context<'_>,
-    req: &AdmissionRequest<Pod>,
-    pod: &Pod,
-    base: AdmissionResponse,
-) -> Review {
+fn pod_update(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<(), Refused> {
     let Some(before) = req.old_object.as_ref() else {
-        return passthrough(base);
+        return Ok(());
     };
     if administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user) {
-        return passthrough(base);
+        return Ok(());
     }
     let changed = [keys::USER_ANNOTATION, keys::MOUNTS_ANNOTATION]
         .into_iter()
         .find(|key| pod::annotation(before, key) != pod::annotation(pod, key));
     if let Some(key) = changed {
-        return denied(
-            base,
+        return Err(Box::new(Review::denied(
+            Denial::DecisionAnnotation { key },
             None,
-            &format!(
-                "the pod annotation {key} records what notebook-volumes decided when the pod was created; only administrators may change it"
-            ),
-        );
+        )));
     }
     // A new image runs new code with every mount and the environment of the container.
     let name = pod.metadata.name.as_deref().unwrap_or_default();
@@ -454,13 +337,9 @@ fn pod_update(
             &HashSet::new(),
         )
     {
-        return denied(base, None, &reason);
+        return Err(Box::new(Review::denied(reason, None)));
     }
-    passthrough(base)
-}
-
-fn user_info_name(req: &AdmissionRequest<Pod>) -> &str {
-    req.user_info.username.as_deref().unwrap_or_default()
+    Ok(())
 }
 
 /// How a debug container being added is named in a denial.
@@ -490,36 +369,11 @@ fn debug_what(pod: &Pod, added: &HashSet<(ContainerKind, usize)>) -> String {
     }
 }
 
-fn finish(
-    mut response: AdmissionResponse,
-    user: Option<String>,
-    mounts: Vec<MountRecord>,
-    patch: Vec<PatchOperation>,
-    effects: Vec<Effect>,
-    warnings: Vec<String>,
-) -> Review {
-    if !warnings.is_empty() {
-        response.warnings = Some(warnings);
-    }
-    if !patch.is_empty() {
-        response = match response.with_patch(json_patch::Patch(patch)) {
-            Ok(r) => r,
-            Err(e) => return denied(AdmissionResponse::invalid(""), user, &e.to_string()),
-        };
-    }
-    Review {
-        response,
-        user,
-        mounts,
-        effects,
-    }
-}
-
 /// Records of the claim volumes the pod brought itself (home, shares, libraries).
 fn existing_records(
     pod: &Pod,
-    volumes: &[guard::ClaimVolume<'_>],
-    subject: &identity::Subject,
+    volumes: &[ClaimVolume<'_>],
+    subject: &Subject,
     secret_in_pod: bool,
 ) -> Vec<MountRecord> {
     let mounts = pod::all_mounts(pod);
@@ -528,10 +382,10 @@ fn existing_records(
         .iter()
         .filter_map(|v| {
             let source = match &v.use_ {
-                ClaimUse::Home => "home".to_string(),
-                ClaimUse::Share { exact: Some(s), .. } => format!("share:{}", s.name),
-                ClaimUse::Share { shares, .. } => format!("share:{}", shares.first()?.name),
-                ClaimUse::Library(lib) => format!("library:{}", lib.name),
+                ClaimUse::Home => MountSource::Home,
+                ClaimUse::Share { exact: Some(s), .. } => MountSource::Share(s.name.clone()),
+                ClaimUse::Share { shares, .. } => MountSource::Share(shares.first()?.name.clone()),
+                ClaimUse::Library(lib) => MountSource::Library(lib.name.clone()),
                 ClaimUse::Other => return None,
             };
             let mount = by_volume
@@ -550,40 +404,4 @@ fn existing_records(
             })
         })
         .collect()
-}
-
-fn sort_records(mounts: &mut Vec<MountRecord>) {
-    let rank = |m: &MountRecord| match m.source.split(':').next() {
-        Some("home") => 0,
-        Some("share") => 1,
-        _ => 2,
-    };
-    mounts.sort_by(|a, b| (rank(a), &a.source, &a.volume).cmp(&(rank(b), &b.source, &b.volume)));
-    mounts.dedup_by(|a, b| a.source == b.source);
-}
-
-/// `home=rw,finance=ro,apps=ro`; with `would_create`, the home entry says `home=would-create`.
-fn summary(mounts: &[MountRecord], would_create: bool) -> String {
-    // Records are sorted and deduplicated by source (`sort_records`).
-    let mut out = String::with_capacity(mounts.len() * 16);
-    for m in mounts {
-        let name = m
-            .source
-            .split_once(':')
-            .map_or(m.source.as_str(), |(_, n)| n);
-        let value = if m.source == "home" && would_create {
-            "would-create"
-        } else if m.read_only {
-            "ro"
-        } else {
-            "rw"
-        };
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-    }
-    out
 }

@@ -14,7 +14,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use clap::Args;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -107,14 +106,34 @@ pub struct GeneratedCerts {
     pub key_pem: String,
 }
 
+/// Debug output of certificates with their private keys left out (`None` fields).
+fn debug_redacted(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    fields: &[(&str, Option<&str>)],
+) -> std::fmt::Result {
+    let mut out = f.debug_struct(name);
+    for (field, value) in fields {
+        match value {
+            Some(text) => out.field(field, text),
+            None => out.field(field, &"<redacted>"),
+        };
+    }
+    out.finish()
+}
+
 impl std::fmt::Debug for GeneratedCerts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedCerts")
-            .field("ca_cert_pem", &self.ca_cert_pem)
-            .field("ca_key_pem", &"<redacted>")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"<redacted>")
-            .finish()
+        debug_redacted(
+            f,
+            "GeneratedCerts",
+            &[
+                ("ca_cert_pem", Some(&self.ca_cert_pem)),
+                ("ca_key_pem", None),
+                ("cert_pem", Some(&self.cert_pem)),
+                ("key_pem", None),
+            ],
+        )
     }
 }
 
@@ -175,79 +194,169 @@ fn write_file(path: &Path, text: &str, secret: bool) -> Result<(), CertError> {
     }
 }
 
+/// A certificate and its private key (PKCS#8), PEM.
+#[derive(Clone)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted(
+            f,
+            "Issued",
+            &[("cert_pem", Some(&self.cert_pem)), ("key_pem", None)],
+        )
+    }
+}
+
+/// A private CA that signs serving certificates (for the webhook) and client certificates (for
+/// the API server's webhook kubeconfig, checked with `serve --client-ca-file`).
+pub struct Authority {
+    params: CertificateParams,
+    key: KeyPair,
+    cert_pem: String,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
+
+impl Authority {
+    /// A new CA named `common_name`, valid from one hour ago for `days` days; what it signs has
+    /// the same lifetime.
+    pub fn generate(common_name: &str, days: u32) -> Result<Authority, CertError> {
+        if days == 0 || days > MAX_DAYS {
+            return Err(CertError::Lifetime(days));
+        }
+        let not_before = OffsetDateTime::now_utc() - BACKDATE;
+        let not_after = not_before + BACKDATE + Duration::days(i64::from(days));
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let key = KeyPair::generate().map_err(generate_error("CA key"))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(generate_error("CA certificate"))?;
+        Ok(Authority {
+            params,
+            cert_pem: cert.pem(),
+            key,
+            not_before,
+            not_after,
+        })
+    }
+
+    /// The CA certificate, PEM (what clients trust).
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA private key, PKCS#8 PEM.
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    /// A serving certificate (`serverAuth`) for the DNS names and IP addresses of `request`;
+    /// the first name is its common name.
+    pub fn serving(&self, request: &CertRequest) -> Result<Issued, CertError> {
+        if request.dns_names.is_empty() && request.ip_addresses.is_empty() {
+            return Err(CertError::NoNames);
+        }
+        let mut sans = Vec::with_capacity(request.dns_names.len() + request.ip_addresses.len());
+        for dns in &request.dns_names {
+            let ia5 = dns
+                .clone()
+                .try_into()
+                .map_err(|source| CertError::DnsName {
+                    name: dns.clone(),
+                    source,
+                })?;
+            sans.push(SanType::DnsName(ia5));
+        }
+        sans.extend(
+            request
+                .ip_addresses
+                .iter()
+                .map(|ip| SanType::IpAddress(*ip)),
+        );
+        let common_name = request
+            .dns_names
+            .first()
+            .cloned()
+            .or_else(|| request.ip_addresses.first().map(IpAddr::to_string))
+            .unwrap_or_default();
+        self.sign(
+            &common_name,
+            sans,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ("serving key", "serving certificate"),
+        )
+    }
+
+    /// A client certificate (`clientAuth`) for `common_name`, e.g. the API server's identity
+    /// when it calls webhooks.
+    pub fn client(&self, common_name: &str) -> Result<Issued, CertError> {
+        self.sign(
+            common_name,
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ("client key", "client certificate"),
+        )
+    }
+
+    fn sign(
+        &self,
+        common_name: &str,
+        sans: Vec<SanType>,
+        usage: ExtendedKeyUsagePurpose,
+        (what_key, what_cert): (&'static str, &'static str),
+    ) -> Result<Issued, CertError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = self.not_before;
+        params.not_after = self.not_after;
+        let key = KeyPair::generate().map_err(generate_error(what_key))?;
+        let issuer = Issuer::new(self.params.clone(), &self.key);
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(generate_error(what_cert))?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn generate_error(what: &'static str) -> impl Fn(rcgen::Error) -> CertError {
+    move |source| CertError::Generate { what, source }
+}
+
 /// Generates a CA and a serving certificate for `request`, both valid from one hour ago for
 /// `request.days` days. The serving certificate has the DNS and IP SANs of the request, extended
 /// key usage `serverAuth`, and is signed by the CA (path length 0).
 pub fn generate(request: &CertRequest) -> Result<GeneratedCerts, CertError> {
-    if request.days == 0 || request.days > MAX_DAYS {
-        return Err(CertError::Lifetime(request.days));
-    }
     if request.dns_names.is_empty() && request.ip_addresses.is_empty() {
         return Err(CertError::NoNames);
     }
-    let not_before = OffsetDateTime::now_utc() - BACKDATE;
-    let not_after = not_before + BACKDATE + Duration::days(i64::from(request.days));
-    let gen_err = |what| move |source| CertError::Generate { what, source };
-
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = name("notebook-volumes CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = not_before;
-    ca_params.not_after = not_after;
-    let ca_key = KeyPair::generate().map_err(gen_err("CA key"))?;
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(gen_err("CA certificate"))?;
-
-    let mut sans = Vec::with_capacity(request.dns_names.len() + request.ip_addresses.len());
-    for dns in &request.dns_names {
-        let ia5 = dns
-            .clone()
-            .try_into()
-            .map_err(|source| CertError::DnsName {
-                name: dns.clone(),
-                source,
-            })?;
-        sans.push(SanType::DnsName(ia5));
-    }
-    sans.extend(
-        request
-            .ip_addresses
-            .iter()
-            .map(|ip| SanType::IpAddress(*ip)),
-    );
-    let common_name = request
-        .dns_names
-        .first()
-        .cloned()
-        .or_else(|| request.ip_addresses.first().map(IpAddr::to_string))
-        .unwrap_or_default();
-
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name(&common_name);
-    params.subject_alt_names = sans;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = not_before;
-    params.not_after = not_after;
-    let key = KeyPair::generate().map_err(gen_err("serving key"))?;
-    let issuer = Issuer::new(ca_params, &ca_key);
-    let cert = params
-        .signed_by(&key, &issuer)
-        .map_err(gen_err("serving certificate"))?;
-
+    let ca = Authority::generate("notebook-volumes CA", request.days)?;
+    let serving = ca.serving(request)?;
     Ok(GeneratedCerts {
-        ca_cert_pem: ca_cert.pem(),
-        ca_key_pem: ca_key.serialize_pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        ca_cert_pem: ca.cert_pem().to_string(),
+        ca_key_pem: ca.key_pem(),
+        cert_pem: serving.cert_pem,
+        key_pem: serving.key_pem,
     })
 }
 
@@ -256,75 +365,6 @@ fn name(common_name: &str) -> DistinguishedName {
     dn.push(DnType::OrganizationName, "notebook-volumes");
     dn.push(DnType::CommonName, common_name);
     dn
-}
-
-/// `notebook-volumes certs`: writes `ca.crt`, `tls.crt`, `tls.key` and prints the `caBundle`.
-#[derive(Debug, Args)]
-pub struct CertsArgs {
-    /// Directory to write ca.crt, tls.crt and tls.key into (created if missing).
-    #[arg(long, default_value = "certs")]
-    pub out_dir: PathBuf,
-    /// DNS name for the serving certificate (repeatable or comma-separated; replaces the defaults
-    /// notebook-volumes.notebook-volumes.svc, notebook-volumes.notebook-volumes.svc.cluster.local,
-    /// localhost).
-    #[arg(long = "dns", value_delimiter = ',')]
-    pub dns_names: Vec<String>,
-    /// IP address for the serving certificate (repeatable or comma-separated; replaces the default
-    /// 127.0.0.1).
-    #[arg(long = "ip", value_delimiter = ',')]
-    pub ip_addresses: Vec<IpAddr>,
-    /// Lifetime of the CA and the serving certificate, in days.
-    #[arg(long, default_value_t = DEFAULT_DAYS)]
-    pub days: u32,
-    /// Overwrite existing files in the output directory.
-    #[arg(long)]
-    pub force: bool,
-}
-
-impl CertsArgs {
-    /// The request these flags describe (defaults for names not given).
-    pub fn request(&self) -> CertRequest {
-        let defaults = CertRequest::default();
-        CertRequest {
-            dns_names: if self.dns_names.is_empty() {
-                defaults.dns_names
-            } else {
-                self.dns_names.clone()
-            },
-            ip_addresses: if self.ip_addresses.is_empty() {
-                defaults.ip_addresses
-            } else {
-                self.ip_addresses.clone()
-            },
-            days: self.days,
-        }
-    }
-}
-
-/// Runs the subcommand: the files go to `--out-dir`, a summary to stderr, and only the base64
-/// `caBundle` to stdout (so `CA_BUNDLE=$(notebook-volumes certs)` works).
-pub fn run(args: &CertsArgs) -> Result<i32, String> {
-    let request = args.request();
-    let generated = generate(&request).map_err(|e| e.to_string())?;
-    let paths = generated
-        .write_to(&args.out_dir, args.force)
-        .map_err(|e| e.to_string())?;
-    for path in &paths {
-        eprintln!("wrote {}", path.display());
-    }
-    let ips: Vec<String> = request
-        .ip_addresses
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    eprintln!(
-        "serving certificate for DNS [{}] IP [{}], valid {} days; caBundle:",
-        request.dns_names.join(", "),
-        ips.join(", "),
-        request.days
-    );
-    crate::cli::write_out(format_args!("{}\n", generated.ca_bundle()));
-    Ok(0)
 }
 
 #[cfg(test)]

@@ -3,13 +3,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::AccessOutput;
+use super::policy_args::{self, PolicyNamespace};
 use crate::admission::access::share_access;
 use crate::admission::{Access, Subject};
 use crate::policy::{PolicySnapshot, Share};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessOutput {
+    Table,
+    Csv,
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct AccessArgs {
@@ -17,12 +24,12 @@ pub struct AccessArgs {
     #[arg(long = "policies", required = true)]
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
-    pub policy_namespace: super::PolicyNamespace,
+    pub policy_namespace: PolicyNamespace,
     /// Only shares that reach this namespace (namespaceSelector scopes need --namespace-labels).
     #[arg(long)]
     pub namespace: Option<String>,
     /// Labels of that namespace, k=v,k2=v2.
-    #[arg(long, value_parser = super::parse_labels)]
+    #[arg(long, value_parser = policy_args::parse_labels)]
     pub namespace_labels: Option<Vec<(String, String)>>,
     #[arg(long, value_enum, default_value = "table")]
     pub output: AccessOutput,
@@ -73,10 +80,10 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
 }
 
 pub fn run(args: &AccessArgs) -> Result<i32, String> {
-    let policy = super::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
     let shares: Vec<&Share> = match &args.namespace {
         Some(name) => {
-            let ns = super::namespace_info(name, &args.namespace_labels);
+            let ns = policy_args::namespace_info(name, &args.namespace_labels);
             policy.shares_in_scope(&ns)
         }
         None => policy.shares().iter().collect(),

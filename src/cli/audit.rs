@@ -3,16 +3,23 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use serde_json::json;
 
-use super::AuditOutput;
+use super::policy_args::{self, PolicyNamespace};
 use crate::admission::request::{Requester, pod_request};
-use crate::admission::workload::WorkloadKind;
 use crate::admission::{ClaimInfo, Context, Review, review};
 use crate::files::read;
 use crate::keys;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    Text,
+    Json,
+    Patch,
+    Pod,
+}
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -20,7 +27,7 @@ pub struct AuditArgs {
     #[arg(long = "policies", required = true)]
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
-    pub policy_namespace: super::PolicyNamespace,
+    pub policy_namespace: PolicyNamespace,
     /// The pod, StatefulSet or Notebook manifest (YAML or JSON).
     #[arg(long)]
     pub pod: PathBuf,
@@ -28,7 +35,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub namespace: Option<String>,
     /// Labels of the namespace, k=v,k2=v2 (for namespaceSelector scopes).
-    #[arg(long, value_parser = super::parse_labels)]
+    #[arg(long, value_parser = policy_args::parse_labels)]
     pub namespace_labels: Option<Vec<(String, String)>>,
     /// Who creates the pod (default: the first trusted spawner of the Settings document).
     #[arg(long)]
@@ -47,11 +54,8 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
-    let policy = super::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
     let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
-    if let Some(code) = workload(args, &policy, &pod_text)? {
-        return Ok(code);
-    }
     let pod: Pod = serde_yaml::from_str(&pod_text)
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
     let namespace = args
@@ -59,7 +63,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         .clone()
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_else(|| "default".into());
-    let ns = super::namespace_info(&namespace, &args.namespace_labels);
+    let ns = policy_args::namespace_info(&namespace, &args.namespace_labels);
     let username = match &args.requester {
         Some(r) => r.clone(),
         None => policy.settings().trusted_spawners.first().cloned().ok_or(
@@ -87,60 +91,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
     Ok(if outcome.allowed() { 0 } else { 1 })
 }
 
-/// A StatefulSet or Notebook manifest is audited for its stamp and its first pod.
-fn workload(
-    args: &AuditArgs,
-    policy: &crate::policy::PolicySnapshot,
-    text: &str,
-) -> Result<Option<i32>, String> {
-    let Ok(value) = serde_yaml::from_str::<serde_json::Value>(text) else {
-        return Ok(None);
-    };
-    let group = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .and_then(|v| v.split_once('/'))
-        .map_or("", |(g, _)| g);
-    let kind = value
-        .get("kind")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let Some(kind) = WorkloadKind::of(group, kind) else {
-        return Ok(None);
-    };
-    let namespace = args
-        .namespace
-        .clone()
-        .or_else(|| {
-            value
-                .pointer("/metadata/namespace")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "default".into());
-    let ns = super::namespace_info(&namespace, &args.namespace_labels);
-    let username = args.requester.clone().ok_or(
-        "auditing a StatefulSet or Notebook needs --requester: the user (or trusted spawner) that creates it",
-    )?;
-    let claims = match &args.claims {
-        Some(path) => read_claims(path, &namespace)?,
-        None => HashMap::new(),
-    };
-    let audit = super::audit_workload::WorkloadAudit {
-        policy,
-        namespace: &ns,
-        claims: &claims,
-        requester: Requester {
-            username,
-            groups: args.requester_groups.clone(),
-        },
-        dry_run: args.dry_run,
-        output: args.output,
-    };
-    super::audit_workload::run(audit, kind, &value).map(Some)
-}
-
-fn read_claims(
+pub(super) fn read_claims(
     path: &std::path::Path,
     namespace: &str,
 ) -> Result<HashMap<(String, String), ClaimInfo>, String> {
@@ -176,7 +127,6 @@ fn read_claims(
 use serde::Deserialize;
 
 pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
-    let response = &outcome.response;
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {
         AuditOutput::Json => {
@@ -185,19 +135,19 @@ pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<
                 "user": outcome.user,
                 "message": outcome.message(),
                 "mounts": outcome.mounts,
-                "patch": outcome.patch(),
-                "warnings": response.warnings.clone().unwrap_or_default(),
-                "auditAnnotations": response.audit_annotations.iter().collect::<std::collections::BTreeMap<_, _>>(),
+                "patch": outcome.patch,
+                "warnings": outcome.warnings,
+                "auditAnnotations": outcome.audit_annotations,
             });
             out!("{}", text(&out)?);
         }
         AuditOutput::Patch => out!(
             "{}",
-            text(&serde_json::to_value(outcome.patch()).map_err(|e| e.to_string())?)?
+            text(&serde_json::to_value(&outcome.patch).map_err(|e| e.to_string())?)?
         ),
         AuditOutput::Pod => {
             let mut doc = serde_json::to_value(pod).map_err(|e| e.to_string())?;
-            json_patch::patch(&mut doc, &outcome.patch())
+            json_patch::patch(&mut doc, &outcome.patch)
                 .map_err(|e| format!("the patch does not apply: {e}"))?;
             out_raw!(
                 "{}",
@@ -224,12 +174,12 @@ pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<
                         m.claim_name
                     );
                 }
-                out!("patch: {} operation(s)", outcome.patch().len());
+                out!("patch: {} operation(s)", outcome.patch.len());
             }
-            for w in response.warnings.iter().flatten() {
+            for w in &outcome.warnings {
                 out!("warning: {w}");
             }
-            if let Some(m) = response.audit_annotations.get(keys::AUDIT_MOUNTS) {
+            if let Some(m) = outcome.audit_annotations.get(keys::AUDIT_MOUNTS) {
                 out!("audit annotation mounts: {m}");
             }
         }

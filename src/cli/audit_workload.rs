@@ -3,17 +3,72 @@
 
 use serde_json::{Value, json};
 
-use super::AuditOutput;
+use std::collections::HashMap;
+
+use super::audit::{AuditArgs, AuditOutput, read_claims};
+use super::policy_args;
 use crate::admission::request::{Requester, pod_request, workload_request};
 use crate::admission::stamp::StampKey;
 use crate::admission::workload::{
     StampAction, WorkloadContext, WorkloadKind, first_pod, review_workload,
 };
 use crate::admission::{ClaimInfo, Context, review};
+use crate::files::read;
 use crate::policy::{NamespaceInfo, PolicySnapshot};
 
 /// Who creates a StatefulSet's pods when the Settings trust no controller.
 const STATEFULSET_CONTROLLER: &str = "system:serviceaccount:kube-system:statefulset-controller";
+
+/// A StatefulSet or Notebook manifest is audited for its stamp and its first pod.
+pub(crate) fn run_if_workload(args: &AuditArgs) -> Result<Option<i32>, String> {
+    let text = read(&args.pod).map_err(|e| e.to_string())?;
+    let Ok(value) = serde_yaml::from_str::<serde_json::Value>(&text) else {
+        return Ok(None);
+    };
+    let group = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.split_once('/'))
+        .map_or("", |(g, _)| g);
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let Some(kind) = WorkloadKind::of(group, kind) else {
+        return Ok(None);
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| {
+            value
+                .pointer("/metadata/namespace")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "default".into());
+    let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let ns = policy_args::namespace_info(&namespace, &args.namespace_labels);
+    let username = args.requester.clone().ok_or(
+        "auditing a StatefulSet or Notebook needs --requester: the user (or trusted spawner) that creates it",
+    )?;
+    let claims = match &args.claims {
+        Some(path) => read_claims(path, &namespace)?,
+        None => HashMap::new(),
+    };
+    let audit = WorkloadAudit {
+        policy: &policy,
+        namespace: &ns,
+        claims: &claims,
+        requester: Requester {
+            username,
+            groups: args.requester_groups.clone(),
+        },
+        dry_run: args.dry_run,
+        output: args.output,
+    };
+    run(audit, kind, &value).map(Some)
+}
 
 pub struct WorkloadAudit<'a> {
     pub policy: &'a PolicySnapshot,

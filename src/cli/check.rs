@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::PolicyNamespace;
+use super::policy_args::{PolicyNamespace, protected_lines};
 use crate::files::load_policies_in;
 use crate::policy::{PolicySnapshot, Severity};
 
@@ -32,7 +32,7 @@ pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String
             rejected.join(", ")
         );
     }
-    for line in super::protected_lines(&snapshot) {
+    for line in protected_lines(&snapshot) {
         out!("{line}");
     }
     Ok(if errors > 0 { 1 } else { 0 })

@@ -1,10 +1,11 @@
 //! The cluster edge of the server: reflector caches of policy ConfigMaps, namespaces and home
 //! claims, home claim I/O, and Events on invalid policy. The decision itself stays pure.
 
-pub mod claims;
-pub mod events;
-pub mod identity;
-pub mod sources;
+pub(crate) mod claims;
+pub(crate) mod events;
+pub(crate) mod identity;
+pub(crate) mod readiness;
+pub(crate) mod sources;
 pub mod stamp_key;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};

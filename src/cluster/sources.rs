@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 
 use super::ClusterView;
 use super::events::PolicyEvents;
+use super::readiness::Readiness;
 use crate::keys;
+use crate::metrics::Metrics;
+use crate::policy::in_force::Policy;
 use crate::policy::{Severity, unit_from_config_map};
-use crate::server::metrics::Metrics;
-use crate::server::state::{Policy, Readiness};
 
 /// Background tasks feeding the caches; abort them on shutdown.
 pub struct Sources {

@@ -1,4 +1,4 @@
-//! Field rules of §3 for one document, turning a parsed document into a model item.
+//! Field rules of docs/design.md, "Policy", for one document, turning a parsed document into a model item.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The policy documents as written (§3), parsed strictly: unknown fields are errors so that a typo
+//! The policy documents as written (docs/design.md, "Policy"), parsed strictly: unknown fields are errors so that a typo
 //! can never silently weaken access control.
 
 use std::collections::BTreeMap;

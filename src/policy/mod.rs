@@ -1,20 +1,23 @@
-//! Policy documents (§3): parsing, validation and the compiled, indexed snapshot. Pure: text in,
+//! Policy documents (docs/design.md, "Policy"): parsing, validation and the compiled, indexed snapshot. Pure: text in,
 //! snapshot out; reading files or ConfigMaps happens at the edges.
 
-pub mod bounds;
-pub mod check;
-pub mod config_map;
-pub mod document;
-pub mod home_template;
-pub mod lines;
-pub mod model;
-pub mod origin;
-pub mod parse;
-pub mod protection;
-pub mod rules;
-pub mod selector;
-pub mod share_index;
-pub mod snapshot;
+pub(crate) mod bounds;
+pub(crate) mod check;
+pub(crate) mod config_map;
+pub(crate) mod cross_check;
+pub(crate) mod document;
+pub(crate) mod home_template;
+pub(crate) mod in_force;
+pub(crate) mod lines;
+pub(crate) mod model;
+pub(crate) mod origin;
+pub(crate) mod parse;
+pub(crate) mod protection;
+pub(crate) mod queries;
+pub(crate) mod rules;
+pub(crate) mod selector;
+pub(crate) mod share_index;
+pub(crate) mod snapshot;
 
 pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,

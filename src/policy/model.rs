@@ -1,12 +1,12 @@
 //! The validated policy: what the admission decision reads. Built only by `compile`, so every value
-//! here has passed the checks of §3.
+//! here has passed the checks of docs/design.md, "Policy".
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::origin::Origin;
 use super::selector::LabelSelector;
 
-/// Sensitivity of a share (§4).
+/// Sensitivity of a share (docs/design.md, "Access").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
     Public,

@@ -8,26 +8,18 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{s}' is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending alphanumeric, at most 63 characters)"
-        ))
-    }
+    ok.then_some(()).ok_or_else(|| format!(
+        "'{s}' is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending alphanumeric, at most 63 characters)"
+    ))
 }
 
 /// DNS-1123 subdomain: what Kubernetes requires of PVC and storage class names.
 pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
     let ok =
         !s.is_empty() && s.len() <= 253 && s.split('.').all(|part| dns1123_label(part).is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{s}' is not a DNS-1123 subdomain (lowercase alphanumeric labels separated by '.', at most 253 characters)"
-        ))
-    }
+    ok.then_some(()).ok_or_else(|| format!(
+        "'{s}' is not a DNS-1123 subdomain (lowercase alphanumeric labels separated by '.', at most 253 characters)"
+    ))
 }
 
 /// An absolute, normalised path other than `/`.

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::model::{Scope, Share};
+use super::model::{NamespaceInfo, Scope, Share};
 
 #[derive(Debug, Default)]
 pub struct ShareIndex {
@@ -67,12 +67,26 @@ impl ShareIndex {
         self.shares.push(share);
     }
 
-    pub fn named(&self, name: &str) -> Option<&Share> {
-        self.by_name.get(name).map(|&i| &self.shares[i])
+    /// Every share, in the order inserted (policy order).
+    pub fn shares(&self) -> &[Share] {
+        &self.shares
     }
 
-    pub fn all(&self) -> &[Share] {
-        &self.shares
+    /// Shares whose scope includes the namespace, in policy order. Touches only the shares
+    /// listed under that namespace and the unlisted ones (everywhere or by selector).
+    pub fn in_namespace(&self, ns: &NamespaceInfo) -> Vec<&Share> {
+        let named = self.by_namespace.get(&ns.name).into_iter().flatten();
+        let wide = self
+            .wide
+            .iter()
+            .filter(|&&i| self.shares[i].scope.includes(ns));
+        let mut ids: Vec<usize> = named.chain(wide).copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|i| &self.shares[i]).collect()
+    }
+
+    pub fn named(&self, name: &str) -> Option<&Share> {
+        self.by_name.get(name).map(|&i| &self.shares[i])
     }
 
     /// Shares that may reach a namespace of `scope` (a superset: callers still test the scopes).
@@ -99,6 +113,17 @@ impl ShareIndex {
             .into_iter()
             .flat_map(|m| m.values().flatten())
             .map(|&i| &self.shares[i])
+    }
+
+    /// Shares of this claim in policy order (any scope: callers test the scopes).
+    pub fn with_claim_in_order(&self, claim: &str) -> Vec<&Share> {
+        let ids = self
+            .by_claim
+            .get(claim)
+            .into_iter()
+            .flat_map(|m| m.values().flatten().copied())
+            .collect();
+        self.resolve(ids)
     }
 
     /// Shares of this claim whose subPath equals, contains or sits inside `sub_path` (`None`: the

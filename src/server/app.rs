@@ -1,27 +1,30 @@
 //! The HTTP surface of the webhook port: `POST /mutate` (pods), `POST /validate` (policy
-//! ConfigMaps), `POST /connect` (connections into pods), `POST /claims` (the claim guard) and
-//! `POST /workloads` (stamps on StatefulSets and Notebooks). The same `configure` serves the TLS listener and the in-process tests.
+//! ConfigMaps), `POST /connect` (connections into pods) and `POST /claims` (the claim guard). The same `configure` serves the TLS listener and the in-process tests.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Resource;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
-use super::limits::{INLINE_BODY, JobFailed, body_deadline};
-use super::metrics::Decision;
+use super::deadline::body_deadline;
+use super::limits::{INLINE_BODY, JobFailed};
 use super::scope;
 use super::state::{AppState, Policy};
+use crate::admission::workload::StampAction;
 use crate::admission::{
-    ClaimLookup, Context, Effect, NoClaims, Review, home_claim_name, review, review_claim,
-    review_policy,
+    ClaimLookup, Context, Denial, Effect, NoClaims, Review, exposure, home_claim_name, review,
+    review_claim, review_policy,
 };
+use crate::cluster::ClusterView;
 use crate::cluster::claims::{self, AdmissionClaims, Created};
+use crate::metrics::{Decision, Webhook};
 use crate::policy::NamespaceInfo;
 
 /// Largest AdmissionReview accepted; the API server's own request limit is 3 MiB.
@@ -40,10 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .route("/validate", web::post().to(validate))
                 .route("/connect", web::post().to(connect))
                 .route("/claims", web::post().to(admit_claim))
-                .route(
-                    "/workloads",
-                    web::post().to(super::workloads::admit_workload),
-                ),
+                .route("/workloads", web::post().to(admit_workload)),
         );
 }
 
@@ -117,47 +117,76 @@ fn envelope(body: &[u8]) -> Result<serde_json::Value, BadReview> {
     Ok(value)
 }
 
-pub(super) fn bad_request(
+fn bad_request(
     state: &AppState,
-    webhook: &'static str,
+    webhook: Webhook,
     started: Instant,
     e: &BadReview,
 ) -> HttpResponse {
-    tracing::warn!(webhook, error = %e, "malformed admission request");
+    tracing::warn!(webhook = webhook.as_str(), error = %e, "malformed admission request");
+    http_error(state, webhook, started, HttpResponse::BadRequest(), e)
+}
+
+/// An answer that is no review (the API server applies the failure policy), counted as an error.
+fn http_error(
+    state: &AppState,
+    webhook: Webhook,
+    started: Instant,
+    mut response: HttpResponseBuilder,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
     state.metrics.admission(
         webhook,
         "unknown",
         Decision::Error,
         started.elapsed().as_secs_f64(),
     );
-    HttpResponse::BadRequest()
+    response
         .content_type("text/plain; charset=utf-8")
-        .body(e.to_string())
+        .body(error.to_string())
 }
 
-/// Counts an answered admission in the metrics; the decision and the time it took, for the log.
-pub(super) fn count(
+/// The span every log line of one admission is written in, the claim I/O included.
+fn admission_span<T: Resource>(webhook: Webhook, req: &AdmissionRequest<T>) -> tracing::Span {
+    tracing::info_span!(
+        "admission",
+        webhook = webhook.as_str(),
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        operation = operation(&req.operation),
+    )
+}
+
+/// Counts an answered admission in the metrics (a denial also by its rule); the decision and
+/// the time it took, for the log.
+fn count(
     state: &AppState,
-    webhook: &'static str,
+    webhook: Webhook,
     op: &Operation,
-    (failed, allowed): (bool, bool),
+    decision: Decision,
+    denial: Option<&Denial>,
     started: Instant,
 ) -> (Decision, std::time::Duration) {
-    let decision = if failed {
-        Decision::Error
-    } else if allowed {
-        Decision::Allowed
-    } else {
-        Decision::Denied
-    };
     let elapsed = started.elapsed();
     state
         .metrics
         .admission(webhook, operation(op), decision, elapsed.as_secs_f64());
+    if let Some(denial) = denial {
+        state.metrics.denial(webhook, denial.reason());
+    }
     (decision, elapsed)
 }
 
-pub(super) fn operation(op: &Operation) -> &'static str {
+/// A pod decision as counted: a cluster call that failed is an error, not a denial.
+fn decision_of(denial: Option<&Denial>) -> Decision {
+    match denial {
+        None => Decision::Allowed,
+        Some(Denial::Unavailable(_)) => Decision::Error,
+        Some(_) => Decision::Denied,
+    }
+}
+
+fn operation(op: &Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",
@@ -167,22 +196,15 @@ pub(super) fn operation(op: &Operation) -> &'static str {
 }
 
 /// A blocking job that died (answered 500; the API server applies the failure policy).
-fn job_failed(
-    state: &AppState,
-    webhook: &'static str,
-    started: Instant,
-    e: &JobFailed,
-) -> HttpResponse {
-    tracing::error!(webhook, error = %e, "admission job failed");
-    state.metrics.admission(
+fn job_failed(state: &AppState, webhook: Webhook, started: Instant, e: &JobFailed) -> HttpResponse {
+    tracing::error!(webhook = webhook.as_str(), error = %e, "admission job failed");
+    http_error(
+        state,
         webhook,
-        "unknown",
-        Decision::Error,
-        started.elapsed().as_secs_f64(),
-    );
-    HttpResponse::InternalServerError()
-        .content_type("text/plain; charset=utf-8")
-        .body(e.to_string())
+        started,
+        HttpResponse::InternalServerError(),
+        e,
+    )
 }
 
 async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
@@ -200,137 +222,170 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     };
     let req = match decoded {
         Ok(Ok(r)) => Arc::new(r),
-        Ok(Err(e)) => return bad_request(&state, "mutate", started, &e),
-        Err(e) => return job_failed(&state, "mutate", started, &e),
+        Ok(Err(e)) => return bad_request(&state, Webhook::Mutate, started, &e),
+        Err(e) => return job_failed(&state, Webhook::Mutate, started, &e),
     };
-    let (outcome, failed) = admit_pod(&state, &req, off_worker).await;
-    let (decision, elapsed) = count(
-        &state,
-        "mutate",
-        &req.operation,
-        (failed, outcome.allowed()),
-        started,
-    );
-    let pod = req
-        .object
-        .as_ref()
-        .and_then(|p| p.metadata.name.clone().or(p.metadata.generate_name.clone()))
-        .unwrap_or_else(|| req.name.clone());
-    tracing::info!(
-        uid = %req.uid,
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        pod = %pod,
-        operation = operation(&req.operation),
-        sub_resource = req.sub_resource.as_deref().unwrap_or(""),
-        requester = req.user_info.username.as_deref().unwrap_or(""),
-        user = outcome.user.as_deref().unwrap_or(""),
-        decision = decision.as_str(),
-        mounts = %outcome.summary(),
-        message = outcome.message().unwrap_or(""),
-        dry_run = req.dry_run,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "admission"
-    );
-    HttpResponse::Ok().json(wire(outcome.response))
+    let span = admission_span(Webhook::Mutate, &req);
+    async move {
+        let outcome = admit_pod(&state, &req, off_worker).await;
+        let (decision, elapsed) = count(
+            &state,
+            Webhook::Mutate,
+            &req.operation,
+            decision_of(outcome.denial.as_ref()),
+            outcome.denial.as_ref(),
+            started,
+        );
+        let pod = req
+            .object
+            .as_ref()
+            .and_then(|p| p.metadata.name.clone().or(p.metadata.generate_name.clone()))
+            .unwrap_or_else(|| req.name.clone());
+        tracing::info!(
+            pod = %pod,
+            sub_resource = req.sub_resource.as_deref().unwrap_or(""),
+            requester = req.user_info.username.as_deref().unwrap_or(""),
+            user = outcome.user.as_deref().unwrap_or(""),
+            decision = decision.as_str(),
+            reason = outcome.denial.as_ref().map_or("", Denial::reason),
+            mounts = %outcome.summary(),
+            message = outcome.message().unwrap_or_default(),
+            dry_run = req.dry_run,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "admission"
+        );
+        HttpResponse::Ok().json(wire(outcome.response(AdmissionResponse::from(&*req))))
+    }
+    .instrument(span)
+    .await
 }
 
 /// The pod decision with its cluster I/O: the namespace check and home claim GET before, the
-/// effects after. The flag says a cluster call failed (the pod is denied with a message saying
-/// what to do). `off_worker` runs the pure decision on a blocking thread.
+/// effects after. A cluster call that failed denies the pod with `Denial::Unavailable`, saying
+/// what to do. `off_worker` runs the pure decision on a blocking thread.
 pub async fn admit_pod(
     state: &AppState,
     req: &Arc<AdmissionRequest<Pod>>,
     off_worker: bool,
-) -> (Review, bool) {
+) -> Review {
     let policy = state.policy.load_full();
-    let ns_name = req.namespace.clone().unwrap_or_default();
-    let ns = match &state.cluster {
-        Some(cluster) => match cluster.namespace_info(&ns_name).await {
-            Ok(ns) => ns,
-            Err(e) => return (fail(req, &e.to_string()), true),
-        },
-        None => NamespaceInfo::new(&ns_name),
+    let outcome = match &state.cluster {
+        None => offline(state, req, &policy, off_worker).await,
+        Some(cluster) => with_cluster(state, cluster, req, &policy, off_worker).await,
     };
-    let Some(cluster) = &state.cluster else {
-        let outcome = match decide(state, req, &policy, &ns, None, off_worker).await {
-            Ok(outcome) => outcome,
-            Err(e) => return (fail(req, &e.to_string()), true),
-        };
-        for effect in &outcome.effects {
-            tracing::info!(?effect, "serving from local files: not performing");
-        }
-        return (outcome, false);
-    };
-    // Anyone reaching the port can send a review: nothing is looked up or created for a
-    // namespace the webhook does not itself see as enabled.
-    let ns = match scope::confirm_in_scope(cluster, ns, &state.policy_namespace).await {
-        Ok(ns) => ns,
-        Err(message) => {
+    outcome.unwrap_or_else(|denial| Review::denied(denial, None))
+}
+
+/// Serving from files: no namespace labels, no claims, effects only logged.
+async fn offline(
+    state: &AppState,
+    req: &Arc<AdmissionRequest<Pod>>,
+    policy: &Arc<Policy>,
+    off_worker: bool,
+) -> Result<Review, Denial> {
+    let ns = NamespaceInfo::new(req.namespace.as_deref().unwrap_or_default());
+    let outcome = decide(state, req, policy, &ns, None, off_worker).await?;
+    for effect in &outcome.effects {
+        tracing::info!(?effect, "serving from local files: not performing");
+    }
+    Ok(outcome)
+}
+
+async fn with_cluster(
+    state: &AppState,
+    cluster: &ClusterView,
+    req: &Arc<AdmissionRequest<Pod>>,
+    policy: &Arc<Policy>,
+    off_worker: bool,
+) -> Result<Review, Denial> {
+    let ns = namespace_in_scope(state, cluster, req).await?;
+    let key = state.stamp_key.load_full();
+    let home = fetch_home(cluster, policy, &ns, req, key.as_deref()).await?;
+    let outcome = decide(state, req, policy, &ns, home, off_worker).await?;
+    if req.dry_run || !outcome.allowed() {
+        return Ok(outcome);
+    }
+    Ok(perform(state, cluster, outcome).await)
+}
+
+/// The request's namespace, once the webhook itself sees it as enabled: anyone reaching the
+/// port can send a review, and nothing is looked up or created for another namespace.
+async fn namespace_in_scope(
+    state: &AppState,
+    cluster: &ClusterView,
+    req: &AdmissionRequest<Pod>,
+) -> Result<NamespaceInfo, Denial> {
+    let name = req.namespace.as_deref().unwrap_or_default();
+    let ns = cluster
+        .namespace_info(name)
+        .await
+        .map_err(|e| Denial::Unavailable(e.to_string()))?;
+    scope::confirm_in_scope(cluster, ns, &state.policy_namespace)
+        .await
+        .map_err(|message| {
             tracing::warn!(
-                uid = %req.uid,
-                namespace = %ns_name,
                 requester = req.user_info.username.as_deref().unwrap_or(""),
                 "review for a namespace out of scope denied without effects"
             );
-            return (fail(req, &message), false);
-        }
-    };
-    let key = state.stamp_key.load_full();
-    let probe = Context {
-        policy: &policy.snapshot,
-        namespace: &ns,
-        claims: &NoClaims,
-        webhook_user: None,
-        stamp_key: key.as_deref(),
-    };
-    let home = home_claim_name(probe, req);
-    let mut fetched: Option<PersistentVolumeClaim> = None;
-    if let Some(name) = &home {
-        match claims::get(&cluster.client, &ns_name, name).await {
-            Ok(pvc) => fetched = pvc,
-            Err(e) => return (fail(req, &e.to_string()), true),
-        }
-    }
-    let lookup = home.map(|name| (ns_name.clone(), name, fetched.clone()));
-    let outcome = match decide(state, req, &policy, &ns, lookup, off_worker).await {
-        Ok(outcome) => outcome,
-        Err(e) => return (fail(req, &e.to_string()), true),
-    };
-    if req.dry_run || !outcome.allowed() || outcome.effects.is_empty() {
-        return (outcome, false);
-    }
-    let user = outcome.user.clone().unwrap_or_default();
-    for effect in outcome.effects.clone() {
-        let result = match &effect {
-            Effect::CreateClaim(pvc) => {
-                claims::create(&cluster.client, pvc, &user)
-                    .await
-                    .map(|created| {
-                        if created == Created::Created {
-                            state.metrics.claim_created();
-                            tracing::info!(namespace = %ns_name, claim = ?pvc.metadata.name, %user, "home claim created");
-                        }
-                    })
-            }
-        };
-        if let Err(e) = result {
-            return (outcome.deny(&e.to_string()), true);
-        }
-    }
-    (outcome, false)
+            Denial::OutOfScope(message)
+        })
 }
 
-/// The pure pod decision, with the claims known to the server: `home` is the fetched home claim
-/// (namespace, name, the claim if it exists), the cache the rest. Owned inputs, so it can run
-/// on a blocking thread when `off_worker`.
+/// The home claim the decision will look at, read from the API server (the cache may not
+/// have the claim created a moment ago): namespace, name and the claim if it exists.
+async fn fetch_home(
+    cluster: &ClusterView,
+    policy: &Policy,
+    ns: &NamespaceInfo,
+    req: &AdmissionRequest<Pod>,
+    stamp_key: Option<&crate::admission::stamp::StampKey>,
+) -> Result<Option<FetchedHome>, Denial> {
+    let probe = Context {
+        policy: &policy.snapshot,
+        namespace: ns,
+        claims: &NoClaims,
+        webhook_user: None,
+        stamp_key,
+    };
+    let Some(name) = home_claim_name(probe, req) else {
+        return Ok(None);
+    };
+    let pvc = claims::get(&cluster.client, &ns.name, &name)
+        .await
+        .map_err(|e| Denial::Unavailable(e.to_string()))?;
+    Ok(Some((ns.name.clone(), name, pvc)))
+}
+
+/// Performs the effects of an allowed decision; one that fails turns it into a denial.
+async fn perform(state: &AppState, cluster: &ClusterView, outcome: Review) -> Review {
+    let user = outcome.user.clone().unwrap_or_default();
+    for effect in outcome.effects.clone() {
+        let Effect::CreateClaim(pvc) = &effect;
+        match claims::create(&cluster.client, pvc, &user).await {
+            Ok(Created::Created) => {
+                state.metrics.claim_created();
+                tracing::info!(claim = ?pvc.metadata.name, %user, "home claim created");
+            }
+            Ok(_) => {}
+            Err(e) => return outcome.deny(Denial::Unavailable(e.to_string())),
+        }
+    }
+    outcome
+}
+
+/// A fetched home claim: namespace, name, and the claim if it exists.
+type FetchedHome = (String, String, Option<PersistentVolumeClaim>);
+
+/// The pure pod decision, with the claims known to the server: `home` is the fetched home claim,
+/// the cache the rest. Owned inputs, so it can run on a blocking thread when `off_worker`.
 async fn decide(
     state: &AppState,
     req: &Arc<AdmissionRequest<Pod>>,
     policy: &Arc<Policy>,
     ns: &NamespaceInfo,
-    home: Option<(String, String, Option<PersistentVolumeClaim>)>,
+    home: Option<FetchedHome>,
     off_worker: bool,
-) -> Result<Review, JobFailed> {
+) -> Result<Review, Denial> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
     let stamp_key = state.stamp_key.load_full();
@@ -353,7 +408,11 @@ async fn decide(
         review(ctx, &req)
     };
     if off_worker {
-        state.limits.run_heavy("pod", job).await
+        state
+            .limits
+            .run_heavy("pod", job)
+            .await
+            .map_err(|e| Denial::Unavailable(e.to_string()))
     } else {
         Ok(job())
     }
@@ -370,17 +429,6 @@ pub fn wire(response: AdmissionResponse) -> serde_json::Value {
     review
 }
 
-/// A denial for a request the decision could not be run on.
-fn fail(req: &AdmissionRequest<Pod>, message: &str) -> Review {
-    Review {
-        response: AdmissionResponse::from(req),
-        user: None,
-        mounts: Vec::new(),
-        effects: Vec::new(),
-    }
-    .deny(message)
-}
-
 async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
     // Parsing and checking a policy ConfigMap (up to 3 MiB of YAML) is CPU-heavy: always on a
@@ -394,21 +442,20 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
     };
     let (req, response, verdict) = match state.limits.run_heavy("policy", job).await {
         Ok(Ok(done)) => done,
-        Ok(Err(e)) => return bad_request(&state, "validate", started, &e),
-        Err(e) => return job_failed(&state, "validate", started, &e),
+        Ok(Err(e)) => return bad_request(&state, Webhook::Validate, started, &e),
+        Err(e) => return job_failed(&state, Webhook::Validate, started, &e),
     };
+    let _span = admission_span(Webhook::Validate, &req).entered();
     let (decision, elapsed) = count(
         &state,
-        "validate",
+        Webhook::Validate,
         &req.operation,
-        (false, response.allowed),
+        allowed_or_denied(response.allowed),
+        None,
         started,
     );
     tracing::info!(
-        uid = %req.uid,
-        namespace = req.namespace.as_deref().unwrap_or(""),
         configmap = %req.name,
-        operation = operation(&req.operation),
         requester = req.user_info.username.as_deref().unwrap_or(""),
         decision = decision.as_str(),
         checked = verdict.is_some(),
@@ -427,90 +474,91 @@ async fn connect(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
     let req: AdmissionRequest<Pod> = match decode(&body) {
         Ok(r) => r,
-        Err(e) => return bad_request(&state, "connect", started, &e),
+        Err(e) => return bad_request(&state, Webhook::Connect, started, &e),
     };
-    let sub_resource = req.sub_resource.clone().unwrap_or_default();
-    let response = match connect_denial(&state, &req, &sub_resource).await {
-        Ok(None) => AdmissionResponse::from(&req),
-        Ok(Some(reason)) | Err(reason) => fail(&req, &reason).response,
-    };
-    let (decision, elapsed) = count(
-        &state,
-        "connect",
-        &req.operation,
-        (false, response.allowed),
-        started,
-    );
-    tracing::info!(
-        uid = %req.uid,
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        pod = %req.name,
-        sub_resource = %sub_resource,
-        requester = req.user_info.username.as_deref().unwrap_or(""),
-        decision = decision.as_str(),
-        message = %response.result.message,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "connect admission"
-    );
-    HttpResponse::Ok().json(wire(response))
+    let span = admission_span(Webhook::Connect, &req);
+    async move {
+        let sub_resource = req.sub_resource.clone().unwrap_or_default();
+        let denial = connect_denial(&state, &req, &sub_resource).await.err();
+        let (decision, elapsed) = count(
+            &state,
+            Webhook::Connect,
+            &req.operation,
+            allowed_or_denied(denial.is_none()),
+            denial.as_ref(),
+            started,
+        );
+        let outcome = denial.map_or_else(Review::default, |d| Review::denied(d, None));
+        tracing::info!(
+            pod = %req.name,
+            sub_resource = %sub_resource,
+            requester = req.user_info.username.as_deref().unwrap_or(""),
+            decision = decision.as_str(),
+            message = outcome.message().unwrap_or_default(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "connect admission"
+        );
+        HttpResponse::Ok().json(wire(outcome.response(AdmissionResponse::from(&req))))
+    }
+    .instrument(span)
+    .await
 }
 
-/// The denial of a connection, if any; `Err` when the pod could not be read (fail closed).
+/// As counted when no cluster call can fail the decision.
+fn allowed_or_denied(allowed: bool) -> Decision {
+    if allowed {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    }
+}
+
+/// The denial of a connection, if any, as `Err`; a pod that cannot be read is refused too
+/// (fail closed).
 async fn connect_denial(
     state: &AppState,
     req: &AdmissionRequest<Pod>,
     sub_resource: &str,
-) -> Result<Option<String>, String> {
+) -> Result<(), Denial> {
     if req.operation != Operation::Connect {
-        return Ok(None);
+        return Ok(());
     }
     let Some(cluster) = &state.cluster else {
-        return Ok(None);
+        return Ok(());
     };
+    let unavailable = |e: &dyn std::fmt::Display| Denial::Unavailable(e.to_string());
     let ns_name = req.namespace.clone().unwrap_or_default();
     let ns = cluster
         .namespace_info(&ns_name)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unavailable(&e))?;
     // `pods/proxy` names `[scheme:]name[:port]`; the API server proxies to pod `name`.
     let pod_name = if sub_resource == "proxy" {
         proxied_pod(&req.name).ok_or_else(|| {
-            format!(
+            Denial::Unavailable(format!(
                 "'{}' is not a pod proxy target ([scheme:]name[:port])",
                 req.name
-            )
+            ))
         })?
     } else {
         req.name.as_str()
     };
     let pod = claims::get_pod(&cluster.client, &ns_name, pod_name)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unavailable(&e))?;
     // Nothing to connect to: refusing costs nothing and never lets a name trick through.
     let Some(pod) = pod else {
-        return Err(format!(
+        return Err(Denial::Unavailable(format!(
             "pod '{pod_name}' not found in namespace '{ns_name}'"
-        ));
+        )));
     };
     let policy = state.policy.load_full();
-    let lookup = AdmissionClaims {
-        fetched: None,
-        cache: Some(&cluster.home_claims),
-    };
-    let ctx = Context {
-        policy: &policy.snapshot,
-        namespace: &ns,
-        claims: &lookup,
-        webhook_user: cluster.webhook_user.as_deref(),
-        // Connections and claims are judged by the requester; stamps name no one there.
-        stamp_key: None,
-    };
-    Ok(crate::admission::exposure::connect(
-        ctx,
-        &req.user_info,
-        &pod,
-        sub_resource,
-    ))
+    let lookup = cached_claims(cluster);
+    let ctx = cluster_context(cluster, &policy, &ns, &lookup);
+    match exposure::connect(ctx, &req.user_info, &pod, sub_resource) {
+        Some(denial) => Err(denial),
+        None => Ok(()),
+    }
 }
 
 /// `POST /claims`: the claim guard for PersistentVolumeClaims and VolumeSnapshots.
@@ -518,67 +566,95 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
     let started = Instant::now();
     let req = match decode_dynamic(&body) {
         Ok(r) => r,
-        Err(e) => return bad_request(&state, "claims", started, &e),
+        Err(e) => return bad_request(&state, Webhook::Claims, started, &e),
     };
+    let span = admission_span(Webhook::Claims, &req);
+    async move {
+        let (response, failed) = decide_claim(&state, &req).await;
+        let decision = match (failed, response.allowed) {
+            (true, _) => Decision::Error,
+            (false, allowed) => allowed_or_denied(allowed),
+        };
+        let (decision, elapsed) = count(
+            &state,
+            Webhook::Claims,
+            &req.operation,
+            decision,
+            None,
+            started,
+        );
+        tracing::info!(
+            kind = %req.kind.kind,
+            name = req
+                .object
+                .as_ref()
+                .and_then(|o| o.metadata.name.as_deref())
+                .unwrap_or(&req.name),
+            requester = req.user_info.username.as_deref().unwrap_or(""),
+            decision = decision.as_str(),
+            message = if response.allowed { "" } else { response.result.message.as_str() },
+            dry_run = req.dry_run,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "claim admission"
+        );
+        HttpResponse::Ok().json(wire(response))
+    }
+    .instrument(span)
+    .await
+}
+
+/// The claim guard's answer with the namespace as the cluster has it; `true` when reading the
+/// namespace failed (the claim is denied with what to do).
+async fn decide_claim(
+    state: &AppState,
+    req: &AdmissionRequest<DynamicObject>,
+) -> (AdmissionResponse, bool) {
     let policy = state.policy.load_full();
     let ns_name = req.namespace.clone().unwrap_or_default();
-    let (response, failed) = match &state.cluster {
-        Some(cluster) => match cluster.namespace_info(&ns_name).await {
-            Ok(ns) => {
-                let lookup = AdmissionClaims {
-                    fetched: None,
-                    cache: Some(&cluster.home_claims),
-                };
-                let ctx = Context {
-                    policy: &policy.snapshot,
-                    namespace: &ns,
-                    claims: &lookup,
-                    webhook_user: cluster.webhook_user.as_deref(),
-                    // Connections and claims are judged by the requester; stamps name no one there.
-                    stamp_key: None,
-                };
-                (review_claim(ctx, &req), false)
-            }
-            Err(e) => (AdmissionResponse::from(&req).deny(e.to_string()), true),
-        },
-        None => {
-            let ns = NamespaceInfo::new(&ns_name);
-            let ctx = Context {
-                policy: &policy.snapshot,
-                namespace: &ns,
-                claims: &NoClaims,
-                webhook_user: None,
-                // Connections and claims are judged by the requester; stamps name no one there.
-                stamp_key: None,
-            };
-            (review_claim(ctx, &req), false)
-        }
+    let Some(cluster) = &state.cluster else {
+        let ns = NamespaceInfo::new(&ns_name);
+        let ctx = Context {
+            policy: &policy.snapshot,
+            namespace: &ns,
+            claims: &NoClaims,
+            webhook_user: None,
+            stamp_key: None,
+        };
+        return (review_claim(ctx, req), false);
     };
-    let (decision, elapsed) = count(
-        &state,
-        "claims",
-        &req.operation,
-        (failed, response.allowed),
-        started,
-    );
-    tracing::info!(
-        uid = %req.uid,
-        namespace = %ns_name,
-        kind = %req.kind.kind,
-        name = req
-            .object
-            .as_ref()
-            .and_then(|o| o.metadata.name.as_deref())
-            .unwrap_or(&req.name),
-        operation = operation(&req.operation),
-        requester = req.user_info.username.as_deref().unwrap_or(""),
-        decision = decision.as_str(),
-        message = if response.allowed { "" } else { response.result.message.as_str() },
-        dry_run = req.dry_run,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "claim admission"
-    );
-    HttpResponse::Ok().json(wire(response))
+    match cluster.namespace_info(&ns_name).await {
+        Ok(ns) => {
+            let lookup = cached_claims(cluster);
+            let ctx = cluster_context(cluster, &policy, &ns, &lookup);
+            (review_claim(ctx, req), false)
+        }
+        Err(e) => (AdmissionResponse::from(req).deny(e.to_string()), true),
+    }
+}
+
+/// The home claims the reflector has cached.
+fn cached_claims(cluster: &ClusterView) -> AdmissionClaims<'_> {
+    AdmissionClaims {
+        fetched: None,
+        cache: Some(&cluster.home_claims),
+    }
+}
+
+/// The decision's inputs when serving against a cluster.
+fn cluster_context<'a>(
+    cluster: &'a ClusterView,
+    policy: &'a Policy,
+    ns: &'a NamespaceInfo,
+    claims: &'a dyn ClaimLookup,
+) -> Context<'a> {
+    Context {
+        policy: &policy.snapshot,
+        namespace: ns,
+        claims,
+        webhook_user: cluster.webhook_user.as_deref(),
+        // Connections and claims are judged by the requester; stamps name no one there.
+        stamp_key: None,
+    }
 }
 
 /// The pod a `pods/proxy` request goes to, as the API server splits `[scheme:]name[:port]`.
@@ -590,6 +666,52 @@ pub fn proxied_pod(id: &str) -> Option<&str> {
         _ => return None,
     };
     (!name.is_empty() && ["", "http", "https"].contains(&scheme)).then_some(name)
+}
+
+/// `POST /workloads`: the stamp on StatefulSets and Notebooks (`super::workloads`).
+async fn admit_workload(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let req = match decode_dynamic(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&state, Webhook::Workloads, started, &e),
+    };
+    let (outcome, failed) = super::workloads::decide(&state, &req).await;
+    let decision = if failed {
+        Decision::Error
+    } else if outcome.allowed() {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    };
+    let (decision, elapsed) = count(
+        &state,
+        Webhook::Workloads,
+        &req.operation,
+        decision,
+        None,
+        started,
+    );
+    let action = match &outcome.action {
+        StampAction::Stamped(_) => "stamped",
+        StampAction::Kept => "kept",
+        StampAction::Cleared(_) => "cleared",
+        StampAction::NotJudged => "none",
+    };
+    tracing::info!(
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        kind = %req.kind.kind,
+        name = %req.name,
+        operation = operation(&req.operation),
+        requester = req.user_info.username.as_deref().unwrap_or(""),
+        user = outcome.user().unwrap_or(""),
+        stamp = action,
+        decision = decision.as_str(),
+        message = outcome.message().unwrap_or(""),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "workload admission"
+    );
+    HttpResponse::Ok().json(wire(outcome.response))
 }
 
 #[cfg(test)]

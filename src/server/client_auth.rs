@@ -5,7 +5,6 @@
 //! No CA names are hinted to clients (the hints cannot follow a swapped CA): a client with one
 //! certificate, like the API server with its webhook kubeconfig, always presents it.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,21 +16,13 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
-use super::metrics::Metrics;
-use super::tls::{TlsError, watch_file};
+use super::tls_files::{TlsError, pem_certificates, provider, read, watch_file};
+use crate::metrics::Metrics;
 
 /// Builds a verifier accepting client certificates chained to the CAs in `pem`.
 pub fn verifier_from_pem(pem: &[u8], path: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let name = path.display().to_string();
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(pem))
-        .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Pem {
-            path: name.clone(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate { path: name });
-    }
+    let certs = pem_certificates(pem, &name)?;
     let mut roots = RootCertStore::empty();
     for cert in certs {
         roots.add(cert).map_err(|source| TlsError::ClientCa {
@@ -39,7 +30,7 @@ pub fn verifier_from_pem(pem: &[u8], path: &Path) -> Result<Arc<dyn ClientCertVe
             reason: source.to_string(),
         })?;
     }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), super::tls::provider())
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|source| TlsError::ClientCa {
             path: name,
@@ -115,10 +106,7 @@ pub struct ClientCaReloader {
 impl ClientCaReloader {
     /// Loads the initial CA; the server does not start without a valid one.
     pub fn load(path: &Path) -> Result<ClientCaReloader, TlsError> {
-        let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let pem = read(path)?;
         let verifier = verifier_from_pem(&pem, path)?;
         Ok(ClientCaReloader {
             verifier: Arc::new(ReloadingClientVerifier {
@@ -136,10 +124,7 @@ impl ClientCaReloader {
     /// Re-reads the file: `Ok(true)` when a new CA is now used, `Ok(false)` when nothing
     /// changed, `Err` when the new contents are unusable (the old CA stays).
     pub fn poll(&mut self) -> Result<bool, TlsError> {
-        let pem = std::fs::read(&self.path).map_err(|source| TlsError::Read {
-            path: self.path.display().to_string(),
-            source,
-        })?;
+        let pem = read(&self.path)?;
         if pem == self.seen {
             return Ok(false);
         }

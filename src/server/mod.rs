@@ -2,14 +2,16 @@
 //! (the binary and the tests use the same entry point).
 
 pub mod app;
-pub mod client_auth;
+pub(crate) mod client_auth;
+pub(crate) mod deadline;
 pub mod limits;
-pub mod metrics;
 pub mod probes;
-pub mod scope;
-pub mod state;
-pub mod tls;
-pub mod workloads;
+pub(crate) mod scope;
+pub(crate) mod state;
+pub(crate) mod tls;
+pub(crate) mod tls_config;
+pub(crate) mod tls_files;
+pub(crate) mod workloads;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,7 +96,7 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] tls_files::TlsError),
     #[error(transparent)]
     Policy(#[from] LoadError),
     #[error("cannot listen on {addr}: {source}")]
@@ -109,8 +111,6 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Identity(#[from] crate::cluster::identity::IdentityError),
-    #[error(transparent)]
-    StampKey(#[from] crate::cluster::stamp_key::StampKeyError),
 }
 
 /// A running server: its bound addresses, its state, and how to stop it.
@@ -160,7 +160,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         Some(path) => Some(client_auth::ClientCaReloader::load(path)?),
         None => None,
     };
-    let tls_config = tls::server_config(
+    let tls_config = tls_config::server_config(
         reloader.resolver(),
         client_ca.as_ref().map(|c| c.verifier()),
     )?;
@@ -190,8 +190,8 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
             };
             tracing::info!(%webhook_user, "the webhook's own identity");
             let mut state = AppState::offline(Vec::new(), namespace.clone());
-            state.stamp_key.store(None);
             state.readiness = Arc::new(Readiness::default());
+            state.stamp_key.store(None);
             background.push(tokio::spawn(load_stamp_key(
                 client.clone(),
                 namespace.clone(),

@@ -9,51 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::client_auth::ReloadingClientVerifier;
-use super::metrics::Metrics;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not valid PEM: {source}")]
-    Pem {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
-    NoCertificate { path: String },
-    #[error("{path} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
-    NoKey { path: String },
-    #[error("the key in {key} cannot serve the certificate in {cert}: {source}")]
-    Key {
-        cert: String,
-        key: String,
-        #[source]
-        source: rustls::Error,
-    },
-    #[error(
-        "{path} is not a usable client CA: {reason}; pass the PEM certificate of the CA that signs the API server's webhook client certificate"
-    )]
-    ClientCa { path: String, reason: String },
-    #[error("cannot build the TLS configuration: {0}")]
-    Config(#[source] rustls::Error),
-}
-
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+use super::tls_files::{TlsError, pem_certificates, provider, read, watch_file};
+use crate::metrics::Metrics;
 
 /// Parses a certificate chain and its private key into a pair rustls can serve.
 pub fn parse_pair(
@@ -64,15 +25,7 @@ pub fn parse_pair(
 ) -> Result<CertifiedKey, TlsError> {
     let cert_name = cert_path.display().to_string();
     let key_name = key_path.display().to_string();
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(cert_pem))
-        .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Pem {
-            path: cert_name.clone(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate { path: cert_name });
-    }
+    let certs = pem_certificates(cert_pem, &cert_name)?;
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(key_pem))
         .map_err(|source| TlsError::Pem {
             path: key_name.clone(),
@@ -155,60 +108,5 @@ impl CertReloader {
             |ok| metrics.certificate_reload(ok),
         )
         .await
-    }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// TLS 1.2 and 1.3 with rustls' safe defaults, certificates from the resolver. With a client
-/// verifier (`--client-ca-file`) a client certificate is required; without, any client may
-/// connect (the API server authenticates the webhook, not the other way round).
-pub fn server_config(
-    resolver: Arc<ReloadingResolver>,
-    clients: Option<Arc<ReloadingClientVerifier>>,
-) -> Result<ServerConfig, TlsError> {
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Config)?;
-    let builder = match clients {
-        Some(verifier) => builder.with_client_cert_verifier(verifier),
-        None => builder.with_no_client_auth(),
-    };
-    Ok(builder.with_cert_resolver(resolver))
-}
-
-/// Re-reads a file-backed TLS setting every `interval` with `poll` (true: a new version is in
-/// use), keeping the last good one when a new one fails to parse; `record` counts each reload.
-pub async fn watch_file(
-    interval: Duration,
-    what: &str,
-    path: &str,
-    mut poll: impl FnMut() -> Result<bool, TlsError>,
-    record: impl Fn(bool),
-) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match poll() {
-            Ok(true) => {
-                record(true);
-                tracing::info!(file = %path, "{what} reloaded");
-            }
-            Ok(false) => {}
-            Err(TlsError::Read { path, source }) => {
-                // Mid-swap, or a file being rewritten: try again next tick without noise.
-                tracing::debug!(%path, error = %source, "{what} file not readable yet");
-            }
-            Err(error) => {
-                record(false);
-                tracing::error!(%error, "new {what} rejected; keeping the previous one");
-            }
-        }
     }
 }

@@ -1,59 +1,21 @@
-//! `POST /workloads`: StatefulSets and Notebooks get the stamp of whoever writes them. The only I/O
-//! is the namespace check and, when the notebook controller relays a Notebook, one GET of it.
+//! StatefulSets and Notebooks get the stamp of whoever writes them (`POST /workloads`). The only
+//! I/O is the namespace check and, when the notebook controller relays a Notebook, one GET of it.
 
-use std::time::Instant;
-
-use actix_web::{HttpResponse, web};
 use kube::Api;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 
-use super::app::{bad_request, count, decode_dynamic, operation, wire};
 use super::scope;
 use super::state::AppState;
 use crate::admission::workload::{
     StampAction, WorkloadContext, WorkloadReview, relayed_owner, review_workload,
 };
 
-pub async fn admit_workload(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let started = Instant::now();
-    let req = match decode_dynamic(&body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&state, "workloads", started, &e),
-    };
-    let (outcome, failed) = decide(&state, &req).await;
-    let (decision, elapsed) = count(
-        &state,
-        "workloads",
-        &req.operation,
-        (failed, outcome.allowed()),
-        started,
-    );
-    let action = match &outcome.action {
-        StampAction::Stamped(_) => "stamped",
-        StampAction::Kept => "kept",
-        StampAction::Cleared(_) => "cleared",
-        StampAction::NotJudged => "none",
-    };
-    tracing::info!(
-        uid = %req.uid,
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        kind = %req.kind.kind,
-        name = %req.name,
-        operation = operation(&req.operation),
-        requester = req.user_info.username.as_deref().unwrap_or(""),
-        user = outcome.user().unwrap_or(""),
-        stamp = action,
-        decision = decision.as_str(),
-        message = outcome.message().unwrap_or(""),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "workload admission"
-    );
-    HttpResponse::Ok().json(wire(outcome.response))
-}
-
 /// The decision with its cluster I/O; the flag says a cluster call failed.
-async fn decide(state: &AppState, req: &AdmissionRequest<DynamicObject>) -> (WorkloadReview, bool) {
+pub(super) async fn decide(
+    state: &AppState,
+    req: &AdmissionRequest<DynamicObject>,
+) -> (WorkloadReview, bool) {
     let policy = state.policy.load_full();
     let ns_name = req.namespace.clone().unwrap_or_default();
     let mut owner = None;

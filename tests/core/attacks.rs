@@ -3,7 +3,7 @@
 //! See tests/e2e_attacks.rs for the ones that need the real API server.
 
 use k8s_openapi::api::core::v1::Pod;
-use notebook_volumes::admission::Review;
+use notebook_volumes::admission::{MountSource, Review};
 use notebook_volumes::keys;
 
 use crate::fixtures::{Case, HUB, STS, examples, pod};
@@ -195,7 +195,7 @@ spec:
     let homes: Vec<&str> = outcome
         .mounts
         .iter()
-        .filter(|m| m.source == "home")
+        .filter(|m| m.source == MountSource::Home)
         .map(|m| m.claim_name.as_str())
         .collect();
     assert!(
@@ -284,8 +284,9 @@ fn attack_thousands_of_notebook_containers_amplify_the_patch() {
     }))
     .unwrap();
     let input = serde_json::to_vec(&amp).unwrap().len();
-    let outcome = Case::new(examples(), "bob").review(&amp);
-    let patch = outcome.response.patch.as_ref().map_or(0, Vec::len);
+    let case = Case::new(examples(), "bob");
+    let outcome = case.review(&amp);
+    let patch = case.respond(&amp).patch.as_ref().map_or(0, Vec::len);
     assert!(
         !outcome.allowed() || patch < 1024 * 1024,
         "a {input}-byte pod made a {patch}-byte patch"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::core::admission::AdmissionResponse;
 use notebook_volumes::admission::request::{Requester, pod_request};
 use notebook_volumes::admission::stamp::StampKey;
 use notebook_volumes::admission::{ClaimInfo, Context, Review, review};
@@ -144,6 +145,13 @@ impl Case {
         self.run(&req)
     }
 
+    /// The wire answer to a pod CREATE, as the server sends it.
+    pub fn respond(&self, pod: &Pod) -> AdmissionResponse {
+        let req =
+            pod_request(pod, &self.ns.name, &self.requester, self.dry_run, false).expect("request");
+        self.run(&req).response(AdmissionResponse::from(&req))
+    }
+
     fn run(&self, req: &kube::core::admission::AdmissionRequest<Pod>) -> Review {
         let ctx = Context {
             policy: &self.policy,
@@ -159,47 +167,8 @@ impl Case {
 /// The pod after the review's patch, as the API server would store it.
 pub fn apply(pod: &Pod, outcome: &Review) -> Pod {
     let mut doc = serde_json::to_value(pod).expect("pod json");
-    json_patch::patch(&mut doc, &outcome.patch()).expect("patch applies");
+    json_patch::patch(&mut doc, &outcome.patch).expect("patch applies");
     serde_json::from_value(doc).expect("patched pod is a Pod")
 }
 
-/// (mountPath, readOnly) of every mount of a container, by container name.
-pub fn mounts_of(pod: &Pod, container: &str) -> Vec<(String, bool)> {
-    let spec = pod.spec.as_ref().expect("spec");
-    let c = spec
-        .containers
-        .iter()
-        .find(|c| c.name == container)
-        .expect("container");
-    c.volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
-        .collect()
-}
-
-pub fn env_of(pod: &Pod, container: &str, name: &str) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    let c = spec.containers.iter().find(|c| c.name == container)?;
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == name)
-        .and_then(|e| e.value.clone())
-}
-
-/// `readOnly` of the claim volume with this name.
-pub fn volume_read_only(pod: &Pod, volume: &str) -> Option<bool> {
-    let spec = pod.spec.as_ref()?;
-    let v = spec.volumes.iter().flatten().find(|v| v.name == volume)?;
-    Some(
-        v.persistent_volume_claim
-            .as_ref()?
-            .read_only
-            .unwrap_or(false),
-    )
-}
-
-pub fn annotation(pod: &Pod, key: &str) -> Option<String> {
-    pod.metadata.annotations.as_ref()?.get(key).cloned()
-}
+pub use nv_test_support::pod::{annotation, env_of, mounts as mounts_of, volume_read_only};

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::core::v1::Pod;
-use notebook_volumes::admission::{Context, Review, exposure};
+use notebook_volumes::admission::{Context, MountSource, Review, exposure};
 use notebook_volumes::keys;
 
 use crate::fixtures::{Case, HUB, apply, example_pod, examples, mounts_of, pod, policy};
@@ -333,7 +333,7 @@ fn connect(pod: &Pod, user: &str, groups: &[&str]) -> Option<String> {
         groups: Some(groups.iter().map(|g| g.to_string()).collect()),
         ..Default::default()
     };
-    exposure::connect(ctx, &info, pod, "exec")
+    exposure::connect(ctx, &info, pod, "exec").map(|denial| denial.to_string())
 }
 
 #[test]
@@ -385,13 +385,11 @@ fn secret_notebook_makes_claims_outside_the_policy_read_only_too() {
     assert!(mounts_of(&patched, &container).contains(&("/scratch".to_string(), true)));
     assert!(
         outcome
-            .response
             .warnings
             .iter()
-            .flatten()
             .any(|w| w.contains("claim 'scratch'") && w.contains("no write-down")),
         "{:?}",
-        outcome.response.warnings
+        outcome.warnings
     );
     // Without secret data, the scratch claim stays read-write.
     let mut plain = example_pod("kubespawner-alice");
@@ -508,16 +506,19 @@ fn a_share_whose_claim_a_rejected_unit_names_is_not_injected_but_the_notebook_st
             .iter()
             .all(|m| m.claim_name != "finance-data")
     );
-    assert!(outcome.mounts.iter().any(|m| m.source == "share:datasets"));
     assert!(
         outcome
-            .response
+            .mounts
+            .iter()
+            .any(|m| m.source == MountSource::Share("datasets".into()))
+    );
+    assert!(
+        outcome
             .warnings
             .iter()
-            .flatten()
             .any(|w| w.contains("share:finance not mounted") && w.contains("broken.yaml")),
         "{:?}",
-        outcome.response.warnings
+        outcome.warnings
     );
 }
 

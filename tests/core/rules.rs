@@ -1,6 +1,6 @@
-//! The rules of §4–§7, one test each, on the example policy set and small policies.
+//! The rules of docs/design.md (access, identity, the decision), one test each, on the example policy set and small policies.
 
-use notebook_volumes::admission::Effect;
+use notebook_volumes::admission::{Effect, MountSource};
 use notebook_volumes::keys;
 
 use crate::fixtures::*;
@@ -63,7 +63,7 @@ fn kubespawner_pod_from_trusted_hub_gets_home_entitled_shares_and_library() {
         annotation(&patched, keys::MOUNTS_ANNOTATION).as_deref(),
         Some("home=rw,datasets=ro,finance=rw,team-notebooks=rw,apps=ro")
     );
-    let audit = &outcome.response.audit_annotations;
+    let audit = &outcome.audit_annotations;
     assert_eq!(audit.get("user").map(String::as_str), Some("alice"));
     assert!(audit.get("mounts").is_some());
     // First launch: the home claim is created with its label and owner.
@@ -148,16 +148,13 @@ fn identity_untrusted_requester_claiming_another_user_is_denied() {
         message.contains("trustedSpawners") && message.contains("Settings"),
         "{message}"
     );
-    assert_eq!(outcome.response.result.code, 403);
+    let response = case.respond(&example_pod("carol-claims-bob"));
+    assert_eq!(response.result.code, 403);
     assert_eq!(
-        outcome
-            .response
-            .audit_annotations
-            .get("reason")
-            .map(String::as_str),
-        Some(message)
+        response.audit_annotations.get("reason").map(String::as_str),
+        Some(message.as_str())
     );
-    assert!(outcome.patch().is_empty() && outcome.effects.is_empty());
+    assert!(outcome.patch.is_empty() && outcome.effects.is_empty());
 }
 
 #[test]
@@ -217,7 +214,7 @@ fn identity_trusted_spawner_pod_without_username_is_anonymous_and_gets_nothing()
     );
     let outcome = case.review(&pod);
     assert!(outcome.allowed());
-    assert!(outcome.patch().is_empty(), "{:?}", outcome.patch());
+    assert!(outcome.patch.is_empty(), "{:?}", outcome.patch);
     assert_eq!(outcome.user, None);
 }
 
@@ -248,7 +245,7 @@ fn secret_share_mounted_makes_every_public_and_private_share_read_only() {
         annotation(&patched, keys::MOUNTS_ANNOTATION).as_deref(),
         Some("home=rw,datasets=ro,finance=ro,mergers=rw,team-notebooks=ro,apps=ro")
     );
-    let warnings = outcome.response.warnings.clone().unwrap_or_default();
+    let warnings = outcome.warnings.clone();
     assert!(
         warnings.iter().any(|w| w.contains("no write-down")),
         "{warnings:?}"
@@ -274,7 +271,12 @@ fn secret_share_referenced_directly_also_forbids_write_down() {
 fn secret_share_is_never_in_a_default_notebook() {
     let case = Case::new(examples(), HUB);
     let outcome = case.review(&example_pod("kubespawner-alice"));
-    assert!(!outcome.mounts.iter().any(|m| m.source == "share:mergers"));
+    assert!(
+        !outcome
+            .mounts
+            .iter()
+            .any(|m| m.source == MountSource::Share("mergers".into()))
+    );
 }
 
 #[test]
@@ -349,7 +351,7 @@ fn guard_leaves_a_writers_reference_read_write() {
     let case = Case::new(examples(), "alice");
     let outcome = case.review(&finance_job(false));
     assert!(outcome.allowed());
-    assert!(outcome.patch().is_empty(), "{:?}", outcome.patch());
+    assert!(outcome.patch.is_empty(), "{:?}", outcome.patch);
 }
 
 #[test]
@@ -444,12 +446,12 @@ fn guard_ephemeral_container_cannot_write_to_a_read_only_share() {
     let outcome = case.review_op(&pod, true);
     assert!(outcome.allowed(), "{:?}", outcome.message());
     let mut doc = serde_json::to_value(&pod).unwrap();
-    json_patch::patch(&mut doc, &outcome.patch()).unwrap();
+    json_patch::patch(&mut doc, &outcome.patch).unwrap();
     assert_eq!(
         doc["spec"]["ephemeralContainers"][0]["volumeMounts"][0]["readOnly"],
         true
     );
-    assert!(outcome.patch().iter().all(|op| {
+    assert!(outcome.patch.iter().all(|op| {
         op.path()
             .to_string()
             .starts_with("/spec/ephemeralContainers/")
@@ -497,7 +499,7 @@ fn home_existing_claim_of_the_user_needs_nothing() {
         outcome
             .mounts
             .iter()
-            .any(|m| m.source == "home" && !m.read_only)
+            .any(|m| m.source == MountSource::Home && !m.read_only)
     );
 }
 
@@ -534,7 +536,7 @@ fn home_already_mounted_by_the_spawner_is_not_added_again() {
         outcome
             .mounts
             .iter()
-            .any(|m| m.source == "home" && m.mount_path == "/home/jovyan")
+            .any(|m| m.source == MountSource::Home && m.mount_path == "/home/jovyan")
     );
 }
 
@@ -549,12 +551,10 @@ fn home_is_not_created_without_create_settings() {
     );
     let outcome = case.review(&pod);
     assert!(outcome.allowed() && outcome.effects.is_empty());
-    assert!(!outcome.mounts.iter().any(|m| m.source == "home"));
+    assert!(!outcome.mounts.iter().any(|m| m.source == MountSource::Home));
     assert!(
         outcome
-            .response
             .warnings
-            .unwrap()
             .iter()
             .any(|w| w.contains("does not create claims"))
     );
@@ -568,11 +568,11 @@ fn dry_run_creates_nothing_and_says_would_create() {
     let outcome = case.review(&pod);
     assert!(outcome.allowed());
     assert!(outcome.effects.is_empty());
-    let mounts = &outcome.response.audit_annotations["mounts"];
+    let mounts = &outcome.audit_annotations["mounts"];
     assert!(mounts.starts_with("home=would-create,"), "{mounts}");
     // The mutation shown is the same as for a real create.
     case.dry_run = false;
-    assert_eq!(case.review(&pod).patch(), outcome.patch());
+    assert_eq!(case.review(&pod).patch, outcome.patch);
 }
 
 #[test]
@@ -594,7 +594,7 @@ fn patch_creates_missing_arrays_escapes_keys_is_idempotent_and_yields_a_pod() {
         "metadata: {name: bare, labels: {component: singleuser-server}, annotations: {hub.jupyter.org/username: bob}}\nspec: {containers: [{name: notebook}]}\n",
     );
     let outcome = case.review(&pod);
-    let json = serde_json::to_string(&outcome.patch()).unwrap();
+    let json = serde_json::to_string(&outcome.patch).unwrap();
     assert!(
         json.contains("/metadata/annotations/notebook-volumes.io~1user"),
         "{json}"
@@ -607,9 +607,9 @@ fn patch_creates_missing_arrays_escapes_keys_is_idempotent_and_yields_a_pod() {
     let again = case.review(&patched);
     assert!(again.allowed());
     assert!(
-        again.patch().is_empty(),
+        again.patch.is_empty(),
         "second pass must be empty: {:?}",
-        again.patch()
+        again.patch
     );
 
     let bare = crate::fixtures::pod(
@@ -623,7 +623,7 @@ fn patch_creates_missing_arrays_escapes_keys_is_idempotent_and_yields_a_pod() {
         Some("bob")
     );
     assert!(env_of(&patched, "notebook", "MODULEPATH").is_some());
-    assert!(user.review(&patched).patch().is_empty());
+    assert!(user.review(&patched).patch.is_empty());
 }
 
 #[test]
@@ -654,14 +654,14 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
         None,
         "library skipped"
     );
-    let warnings = outcome.response.warnings.clone().unwrap();
+    let warnings = outcome.warnings.clone();
     assert!(
         warnings
             .iter()
             .any(|w| w.contains("library:apps not mounted")),
         "{warnings:?}"
     );
-    assert!(case.review(&patched).patch().is_empty());
+    assert!(case.review(&patched).patch.is_empty());
 
     let mut pod = example_pod("kubespawner-alice");
     pod.spec.as_mut().unwrap().containers[0].env = Some(vec![
@@ -675,9 +675,7 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
     );
     assert!(
         outcome
-            .response
             .warnings
-            .unwrap()
             .iter()
             .any(|w| w.contains("already sets MODULEPATH"))
     );
@@ -693,7 +691,7 @@ fn opted_out_notebook_gets_nothing() {
         .unwrap()
         .insert(keys::INJECT_ANNOTATION.into(), "false".into());
     let outcome = case.review(&pod);
-    assert!(outcome.allowed() && outcome.patch().is_empty() && outcome.effects.is_empty());
+    assert!(outcome.allowed() && outcome.patch.is_empty() && outcome.effects.is_empty());
 }
 
 #[test]
@@ -701,7 +699,7 @@ fn non_notebook_pods_get_no_injection() {
     let case = Case::new(examples(), "alice");
     let pod = pod("metadata: {name: web}\nspec: {containers: [{name: web}]}\n");
     let outcome = case.review(&pod);
-    assert!(outcome.allowed() && outcome.patch().is_empty());
+    assert!(outcome.allowed() && outcome.patch.is_empty());
 }
 
 #[test]
@@ -710,8 +708,8 @@ fn scope_shares_reach_only_their_namespaces() {
     case.ns = notebook_volumes::policy::NamespaceInfo::new("other-team");
     let outcome = case.review(&example_pod("kubespawner-alice"));
     assert!(outcome.allowed());
-    let sources: Vec<&str> = outcome.mounts.iter().map(|m| m.source.as_str()).collect();
-    assert_eq!(sources, vec!["library:apps"]);
+    let sources: Vec<&MountSource> = outcome.mounts.iter().map(|m| &m.source).collect();
+    assert_eq!(sources, vec![&MountSource::Library("apps".into())]);
 }
 
 #[test]
@@ -749,7 +747,7 @@ fn operations_other_than_pod_create_pass_through() {
             stamp_key: None,
         };
         let outcome = notebook_volumes::admission::review(ctx, &req);
-        assert!(outcome.allowed() && outcome.patch().is_empty());
+        assert!(outcome.allowed() && outcome.patch.is_empty());
     }
 }
 
@@ -762,5 +760,5 @@ fn identity_an_empty_username_annotation_names_nobody() {
     let outcome = case.review(&pod);
     assert!(outcome.allowed());
     assert_eq!(outcome.user, None);
-    assert!(outcome.patch().is_empty());
+    assert!(outcome.patch.is_empty());
 }

@@ -87,7 +87,11 @@ fn pod_of(kind: WorkloadKind, object: &Value) -> (Option<String>, Vec<String>) {
     assert!(outcome.allowed(), "{:?}", outcome.message());
     (
         outcome.user.clone(),
-        outcome.mounts.iter().map(|m| m.source.clone()).collect(),
+        outcome
+            .mounts
+            .iter()
+            .map(|m| m.source.to_string())
+            .collect(),
     )
 }
 

@@ -1,4 +1,4 @@
-//! §3 validation: each rule has a failing example whose finding names the field and the line.
+//! Policy validation (docs/design.md, "Policy"): each rule has a failing example whose finding names the field and the line.
 
 use notebook_volumes::policy::{Finding, PolicySnapshot, Severity};
 

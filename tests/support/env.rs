@@ -1,11 +1,8 @@
 //! One webhook server in this process, registered with the test API server the way the shipped
 //! manifests register it, scoped to one test's namespaces; shared by the end-to-end tests.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use notebook_volumes::keys;
 use notebook_volumes::server::Handle;

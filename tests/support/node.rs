@@ -3,7 +3,7 @@
 //! what a container could really do.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
@@ -130,7 +130,7 @@ pub fn install_library(dir: &Path, mount_path: &str) {
         .node()
         .map(|n| n.images_dir.clone())
         .expect("this cluster runs a node");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/install-lmod.sh");
+    let script = crate::repo("tests/cluster/install-lmod.sh");
     let status = std::process::Command::new("bash")
         .arg(script)
         .arg(images.join("lmod"))

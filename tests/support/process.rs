@@ -89,27 +89,15 @@ pub fn locate_binary() -> Result<PathBuf, String> {
             ))
         };
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/build.sh");
-    // stderr is inherited: the first build takes minutes and shows progress.
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !output.status.success() {
+    let (status, last) = run_script("tests/cluster/build.sh")?;
+    if !status.success() {
         return Err(format!(
-            "building the test API server failed ({}); run `make cluster-bin` to see why",
-            output.status
+            "building the test API server failed ({status}); run `make cluster-bin` to see why"
         ));
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let bin = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| PathBuf::from(l.trim()))
-        .ok_or_else(|| format!("{} printed no binary path", script.display()))?;
+    let bin = last
+        .map(PathBuf::from)
+        .ok_or("tests/cluster/build.sh printed no binary path")?;
     if !bin.is_file() {
         return Err(format!(
             "testcluster binary not found at {}: run `make cluster-bin`",
@@ -144,7 +132,18 @@ pub fn kustomize(dir: &Path) -> Result<String, String> {
 /// `tests/cluster/images.sh`, which builds them on first use from the Debian
 /// packages `make node-deps` downloads.
 pub fn locate_images() -> Result<PathBuf, String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/images.sh");
+    match run_script("tests/cluster/images.sh")? {
+        (status, Some(dir)) if status.success() => Ok(PathBuf::from(dir)),
+        (status, _) => Err(format!(
+            "building the test node's images failed ({status}); run `make node-deps` (as root) and see the messages above"
+        )),
+    }
+}
+
+/// Runs a script of the repository with its stderr shown (a first build takes minutes and
+/// shows progress): its exit status and the last line it printed.
+fn run_script(path: &str) -> Result<(std::process::ExitStatus, Option<String>), String> {
+    let script = crate::repo(path);
     let output = Command::new("bash")
         .arg(&script)
         .stdin(Stdio::null())
@@ -152,13 +151,12 @@ pub fn locate_images() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    match stdout.lines().rev().find(|l| !l.trim().is_empty()) {
-        Some(dir) if output.status.success() => Ok(PathBuf::from(dir.trim())),
-        _ => Err(format!(
-            "building the test node's images failed ({}); run `make node-deps` (as root) and see the messages above",
-            output.status
-        )),
-    }
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string());
+    Ok((output.status, last))
 }
 
 /// Starts testcluster (with a node when `images` is given) and waits until

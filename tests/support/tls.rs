@@ -1,14 +1,13 @@
 //! TLS material for HTTPS endpoints that the API server calls during tests
 //! (admission webhooks on `https://127.0.0.1:<port>/...`).
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use notebook_volumes::certs::{CertRequest, generate};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A fresh CA and a serving certificate it signed for `127.0.0.1`, `::1`
-/// and `localhost`.
+/// and `localhost`, made by the `certs` library.
 pub struct TestTls {
     /// The CA certificate (PEM): what goes into a webhook's `caBundle`.
     pub ca_pem: String,
@@ -16,43 +15,23 @@ pub struct TestTls {
     pub cert_pem: String,
     /// The serving certificate's PKCS#8 private key (PEM).
     pub key_pem: String,
-    cert_der: CertificateDer<'static>,
-    key_der: Vec<u8>,
 }
 
 impl TestTls {
     pub fn generate() -> TestTls {
-        let ca_key = KeyPair::generate().expect("generate CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "notebook-volumes test CA");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign CA");
-        let issuer = Issuer::new(ca_params, ca_key);
-
-        let key = KeyPair::generate().expect("generate serving key");
-        let mut params = CertificateParams::new(vec![
-            "127.0.0.1".to_owned(),
-            "::1".to_owned(),
-            "localhost".to_owned(),
-        ])
-        .expect("serving certificate params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "notebook-volumes test endpoint");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params
-            .signed_by(&key, &issuer)
-            .expect("sign serving certificate");
-
+        let request = CertRequest {
+            dns_names: vec!["localhost".into()],
+            ip_addresses: vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+            days: 1,
+        };
+        let certs = generate(&request).expect("generate test certificates");
         TestTls {
-            ca_pem: ca_cert.pem(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().clone(),
-            key_der: key.serialize_der(),
+            ca_pem: certs.ca_cert_pem,
+            cert_pem: certs.cert_pem,
+            key_pem: certs.key_pem,
         }
     }
 
@@ -60,10 +39,16 @@ impl TestTls {
     /// `actix_web::HttpServer::bind_rustls_0_23`.
     pub fn server_config(&self) -> rustls::ServerConfig {
         install_crypto_provider();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
+        let certs: Vec<CertificateDer<'static>> =
+            rustls_pemfile::certs(&mut self.cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("serving certificate PEM");
+        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut self.key_pem.as_bytes())
+            .expect("serving key PEM")
+            .expect("a serving key");
         rustls::ServerConfig::builder()
             .with_no_client_auth()
-            .with_single_cert(vec![self.cert_der.clone()], key)
+            .with_single_cert(certs, key)
             .expect("serving certificate and key match")
     }
 

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
@@ -33,7 +32,7 @@ pub const STS: (&str, &str) = ("kube-system", "statefulset-controller");
 /// The example policy set (which trusts the StatefulSet controller through stamps), scoped to the
 /// test's notebook namespace.
 pub fn example_policy(ns: &str) -> BTreeMap<String, String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let dir = crate::repo("examples/policies");
     ["settings.yaml", "storage.yaml", "shares.yaml"]
         .iter()
         .map(|f| {
@@ -126,15 +125,7 @@ pub async fn register_webhooks(
         ca_bundle: Some(ByteString(ca_bundle.as_bytes().to_vec())),
         service: None,
     };
-    let labels = |pairs: &[(&str, &str)]| LabelSelector {
-        match_labels: Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        ..Default::default()
-    };
+    let labels = selector;
     let mutating = MutatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -208,42 +199,24 @@ pub async fn register_webhooks(
                 admission_review_versions: vec!["v1".into()],
                 ..Default::default()
             },
-            ValidatingWebhook {
-                name: "connect.notebook-volumes.io".into(),
-                client_config: client_config("/connect"),
-                rules: Some(
-                    ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
-                        .iter()
-                        .map(|r| rule("", r, &["CONNECT"]))
-                        .collect(),
-                ),
-                namespace_selector: Some(labels(&[
-                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                    ("kubernetes.io/metadata.name", notebook_namespace),
-                ])),
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            },
-            ValidatingWebhook {
-                name: "claims.notebook-volumes.io".into(),
-                client_config: client_config("/claims"),
-                rules: Some(vec![
+            guard_webhook(
+                "connect.notebook-volumes.io",
+                client_config("/connect"),
+                ["pods/exec", "pods/attach", "pods/portforward", "pods/proxy"]
+                    .iter()
+                    .map(|r| rule("", r, &["CONNECT"]))
+                    .collect(),
+                notebook_namespace,
+            ),
+            guard_webhook(
+                "claims.notebook-volumes.io",
+                client_config("/claims"),
+                vec![
                     rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
                     rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
-                ]),
-                namespace_selector: Some(labels(&[
-                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                    ("kubernetes.io/metadata.name", notebook_namespace),
-                ])),
-                side_effects: "None".into(),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            },
+                ],
+                notebook_namespace,
+            ),
         ]),
     };
     Api::<ValidatingWebhookConfiguration>::all(admin.clone())
@@ -281,6 +254,41 @@ pub async fn wait_for_injection(pods: Api<Pod>) {
     .await;
 }
 
+fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// A validating webhook of the guard (connections, claims) for the notebook namespace.
+fn guard_webhook(
+    name: &str,
+    client_config: WebhookClientConfig,
+    rules: Vec<RuleWithOperations>,
+    notebook_namespace: &str,
+) -> ValidatingWebhook {
+    ValidatingWebhook {
+        name: name.into(),
+        client_config,
+        rules: Some(rules),
+        namespace_selector: Some(selector(&[
+            (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+            ("kubernetes.io/metadata.name", notebook_namespace),
+        ])),
+        side_effects: "None".into(),
+        failure_policy: Some("Fail".into()),
+        timeout_seconds: Some(15),
+        admission_review_versions: vec!["v1".into()],
+        ..Default::default()
+    }
+}
+
 pub fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperations {
     RuleWithOperations {
         api_groups: Some(vec![group.into()]),
@@ -291,12 +299,15 @@ pub fn rule(group: &str, resource: &str, operations: &[&str]) -> RuleWithOperati
     }
 }
 
+/// The verbs of the aggregated `edit` role on a resource.
+const EDIT_VERBS: [&str; 7] = [
+    "create", "get", "list", "watch", "update", "patch", "delete",
+];
+
 /// Every authenticated user (the impersonated users and service accounts) may work with pods in
 /// this namespace. (The aggregated `edit` role is empty here: no controller-manager aggregates it.)
 pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
-    let all = [
-        "create", "get", "list", "watch", "update", "patch", "delete",
-    ];
+    let all = EDIT_VERBS;
     grant_everyone(
         admin,
         ns,
@@ -328,9 +339,7 @@ pub async fn allow_everyone_to_edit_workloads(admin: &Client, ns: &str) {
 
 /// The claim and snapshot rights of `edit`, for every authenticated user.
 pub async fn allow_everyone_to_edit_claims(admin: &Client, ns: &str) {
-    let all = [
-        "create", "get", "list", "watch", "update", "patch", "delete",
-    ];
+    let all = EDIT_VERBS;
     grant_everyone(
         admin,
         ns,
@@ -430,26 +439,7 @@ pub fn notebook_pod(name: &str, user: &str, extra_annotations: &[(&str, &str)]) 
     .unwrap()
 }
 
-pub fn annotation(pod: &Pod, key: &str) -> Option<String> {
-    pod.metadata.annotations.as_ref()?.get(key).cloned()
-}
-
-/// (mountPath, readOnly) of a container's mounts, without the service account token the API
-/// server's ServiceAccount admission adds.
-pub fn mounts(pod: &Pod, container: &str) -> Vec<(String, bool)> {
-    let spec = pod.spec.as_ref().unwrap();
-    let c = spec
-        .containers
-        .iter()
-        .find(|c| c.name == container)
-        .unwrap();
-    c.volume_mounts
-        .iter()
-        .flatten()
-        .filter(|m| !m.mount_path.starts_with("/var/run/secrets/"))
-        .map(|m| (m.mount_path.clone(), m.read_only.unwrap_or(false)))
-        .collect()
-}
+pub use crate::pod::{annotation, mounts};
 
 /// A plain HTTP/1.1 GET on the probe port: (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {

@@ -2,17 +2,104 @@
 //! so in-process tests do not share counters.
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-type Labels = Vec<(&'static str, String)>;
-type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+type HistogramFamily = Family<WebhookLabel, Histogram, fn() -> Histogram>;
+
+/// The route an admission came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Webhook {
+    Mutate,
+    Validate,
+    Connect,
+    Claims,
+    Workloads,
+}
+
+impl Webhook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Webhook::Mutate => "mutate",
+            Webhook::Validate => "validate",
+            Webhook::Connect => "connect",
+            Webhook::Claims => "claims",
+            Webhook::Workloads => "workloads",
+        }
+    }
+}
+
+/// A label value written as its `as_str`.
+macro_rules! label_value {
+    ($($t:ty),*) => {$(
+        impl EncodeLabelValue for $t {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    )*};
+}
+label_value!(Webhook, Decision, ReloadResult);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AdmissionLabels {
+    webhook: Webhook,
+    /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT`, or `unknown` for a request that did not decode.
+    operation: &'static str,
+    decision: Decision,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WebhookLabel {
+    webhook: Webhook,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DenialLabels {
+    webhook: Webhook,
+    /// The rule that refused (`Denial::reason`).
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ReloadResult {
+    Ok,
+    Error,
+}
+
+impl ReloadResult {
+    fn of(ok: bool) -> ReloadResult {
+        if ok {
+            ReloadResult::Ok
+        } else {
+            ReloadResult::Error
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Ok => "ok",
+            ReloadResult::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: ReloadResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
 
 /// Outcome of one admission, as counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decision {
     Allowed,
     Denied,
@@ -32,15 +119,16 @@ impl Decision {
 
 pub struct Metrics {
     registry: Registry,
-    admissions: Family<Labels, Counter>,
+    admissions: Family<AdmissionLabels, Counter>,
+    denials: Family<DenialLabels, Counter>,
     latency: HistogramFamily,
     policy_reloads: Counter,
     invalid_units: Gauge,
     invalid_seen: Counter,
     claims_created: Counter,
-    cert_reloads: Family<Labels, Counter>,
-    client_ca_reloads: Family<Labels, Counter>,
-    rejected: Family<Labels, Counter>,
+    cert_reloads: Family<ResultLabel, Counter>,
+    client_ca_reloads: Family<ResultLabel, Counter>,
+    rejected: Family<ReasonLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -57,19 +145,25 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let admissions = Family::<Labels, Counter>::default();
+        let admissions = Family::<AdmissionLabels, Counter>::default();
+        let denials = Family::<DenialLabels, Counter>::default();
         let latency = HistogramFamily::new_with_constructor(latency_histogram);
         let policy_reloads = Counter::default();
         let invalid_units = Gauge::default();
         let invalid_seen = Counter::default();
         let claims_created = Counter::default();
-        let cert_reloads = Family::<Labels, Counter>::default();
-        let client_ca_reloads = Family::<Labels, Counter>::default();
-        let rejected = Family::<Labels, Counter>::default();
+        let cert_reloads = Family::<ResultLabel, Counter>::default();
+        let client_ca_reloads = Family::<ResultLabel, Counter>::default();
+        let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
             admissions.clone(),
+        );
+        registry.register(
+            "notebook_volumes_denials",
+            "Admission requests denied, by webhook and by the rule that refused (share_access, others_home, unavailable, ...)",
+            denials.clone(),
         );
         registry.register(
             "notebook_volumes_admission_duration_seconds",
@@ -114,6 +208,7 @@ impl Metrics {
         Metrics {
             registry,
             admissions,
+            denials,
             latency,
             policy_reloads,
             invalid_units,
@@ -125,17 +220,30 @@ impl Metrics {
         }
     }
 
-    pub fn admission(&self, webhook: &'static str, operation: &str, decision: Decision, secs: f64) {
+    pub fn admission(
+        &self,
+        webhook: Webhook,
+        operation: &'static str,
+        decision: Decision,
+        secs: f64,
+    ) {
         self.admissions
-            .get_or_create(&vec![
-                ("webhook", webhook.to_string()),
-                ("operation", operation.to_string()),
-                ("decision", decision.as_str().to_string()),
-            ])
+            .get_or_create(&AdmissionLabels {
+                webhook,
+                operation,
+                decision,
+            })
             .inc();
         self.latency
-            .get_or_create(&vec![("webhook", webhook.to_string())])
+            .get_or_create(&WebhookLabel { webhook })
             .observe(secs);
+    }
+
+    /// A denial, by the rule that refused (`Denial::reason`).
+    pub fn denial(&self, webhook: Webhook, reason: &'static str) {
+        self.denials
+            .get_or_create(&DenialLabels { webhook, reason })
+            .inc();
     }
 
     /// A new snapshot was compiled with `invalid` rejected units.
@@ -154,24 +262,22 @@ impl Metrics {
     }
 
     pub fn certificate_reload(&self, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
+        let result = ReloadResult::of(ok);
         self.cert_reloads
-            .get_or_create(&vec![("result", result.to_string())])
+            .get_or_create(&ResultLabel { result })
             .inc();
     }
 
     pub fn client_ca_reload(&self, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
+        let result = ReloadResult::of(ok);
         self.client_ca_reloads
-            .get_or_create(&vec![("result", result.to_string())])
+            .get_or_create(&ResultLabel { result })
             .inc();
     }
 
     /// A request refused before any decision (slow body).
     pub fn request_rejected(&self, reason: &'static str) {
-        self.rejected
-            .get_or_create(&vec![("reason", reason.to_string())])
-            .inc();
+        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// OpenMetrics text exposition.

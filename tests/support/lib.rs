@@ -1,9 +1,9 @@
-//! Test support shared by the end-to-end tests (`mod support;`): a real
-//! Kubernetes API server per test binary, clients acting as chosen users,
-//! and throw-away namespaces.
+//! Test support shared by the end-to-end tests, the demo and the cluster benchmark (the dev-only
+//! crate `nv-test-support`): a real Kubernetes API server per test binary, clients acting as
+//! chosen users, and throw-away namespaces.
 //!
 //! ```ignore
-//! mod support;
+//! use nv_test_support as support;
 //! use support::{TestCluster, TestNamespace};
 //!
 //! #[tokio::test]
@@ -15,19 +15,24 @@
 //!     let robot = cluster.client_as_service_account(ns.name(), "default");
 //! }
 //! ```
-//!
-//! Each test binary uses a subset of these helpers.
-#![allow(dead_code, unused_imports)]
 
-mod cleanup;
-mod cluster;
+pub mod cleanup;
+pub mod cluster;
 pub mod env;
-mod namespace;
+pub mod namespace;
 pub mod node;
-mod process;
-mod recording_webhook;
-mod tls;
+pub mod pod;
+pub mod process;
+pub mod recording_webhook;
+pub mod tls;
 pub mod webhook;
+
+/// A path in the repository (this crate sits in `tests/support`).
+pub fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
 
 pub use cleanup::DeleteOnDrop;
 pub use cluster::TestCluster;

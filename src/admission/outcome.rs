@@ -1,0 +1,188 @@
+//! What a pod decision returns: allowed or a typed `Denial`, the patch, warnings, audit
+//! annotations, the mounts and the effects the caller performs. The wire answer
+//! (`AdmissionResponse`) is made from it only at the edge, by `Review::response`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use json_patch::PatchOperation;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::core::admission::AdmissionResponse;
+use serde::{Serialize, Serializer};
+
+use super::denial::Denial;
+use crate::keys;
+
+/// Where a mounted volume comes from; ordered home, shares, libraries (the summary's order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MountSource {
+    Home,
+    Share(String),
+    Library(String),
+}
+
+impl MountSource {
+    /// The name in the mount summary: `home`, or the share's or library's name.
+    pub fn name(&self) -> &str {
+        match self {
+            MountSource::Home => "home",
+            MountSource::Share(name) | MountSource::Library(name) => name,
+        }
+    }
+}
+
+/// `home`, `share:<name>` or `library:<name>` (padded like a string: `{:<22}`).
+impl fmt::Display for MountSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountSource::Home => f.pad("home"),
+            MountSource::Share(name) => f.pad(&format!("share:{name}")),
+            MountSource::Library(name) => f.pad(&format!("library:{name}")),
+        }
+    }
+}
+
+impl Serialize for MountSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One volume the pod ends up with that the policy knows about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MountRecord {
+    pub volume: String,
+    pub claim_name: String,
+    pub mount_path: String,
+    pub read_only: bool,
+    pub source: MountSource,
+}
+
+/// Work the caller must do before the answer is valid; skipped on dry run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Create the user's home claim (first launch).
+    CreateClaim(Box<PersistentVolumeClaim>),
+}
+
+/// The full outcome of one admission.
+#[derive(Debug, Clone, Default)]
+pub struct Review {
+    /// Why the request is refused; `None` when it is allowed.
+    pub denial: Option<Denial>,
+    pub patch: Vec<PatchOperation>,
+    pub warnings: Vec<String>,
+    pub audit_annotations: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub mounts: Vec<MountRecord>,
+    pub effects: Vec<Effect>,
+}
+
+impl Review {
+    /// A refusal; the user, when known, is recorded for the audit log.
+    pub fn denied(denial: Denial, user: Option<String>) -> Review {
+        Review::default().with_user(user).deny(denial)
+    }
+
+    /// Records the user in the outcome and its audit annotations.
+    pub fn with_user(mut self, user: Option<String>) -> Review {
+        if let Some(u) = &user {
+            self.audit_annotations
+                .insert(keys::AUDIT_USER.into(), u.clone());
+        }
+        self.user = user;
+        self
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.denial.is_none()
+    }
+
+    /// Denial message, when denied.
+    pub fn message(&self) -> Option<String> {
+        self.denial.as_ref().map(ToString::to_string)
+    }
+
+    /// Turns the outcome into a denial, e.g. when creating the home claim failed: no patch, no
+    /// effects, the reason in the audit annotations.
+    pub fn deny(mut self, denial: Denial) -> Review {
+        self.audit_annotations
+            .insert(keys::AUDIT_REASON.into(), denial.to_string());
+        self.patch.clear();
+        self.effects.clear();
+        self.denial = Some(denial);
+        self
+    }
+
+    /// The compact mount summary (`home=rw,finance=ro,apps=ro`).
+    pub fn summary(&self) -> String {
+        summary(&self.mounts, false)
+    }
+
+    /// The wire answer to the request `base` was made from (`AdmissionResponse::from(&req)`);
+    /// the patch is serialised here, once.
+    pub fn response(&self, base: AdmissionResponse) -> AdmissionResponse {
+        let mut response = base;
+        response
+            .audit_annotations
+            .extend(self.audit_annotations.clone());
+        if !self.warnings.is_empty() {
+            response.warnings = Some(self.warnings.clone());
+        }
+        if let Some(denial) = &self.denial {
+            return forbid(response, &denial.to_string());
+        }
+        if self.patch.is_empty() {
+            return response;
+        }
+        match response
+            .clone()
+            .with_patch(json_patch::Patch(self.patch.clone()))
+        {
+            Ok(r) => r,
+            Err(e) => forbid(response, &e.to_string()),
+        }
+    }
+}
+
+/// A 403 answer with the reason as message and audit annotation.
+fn forbid(mut response: AdmissionResponse, reason: &str) -> AdmissionResponse {
+    response.allowed = false;
+    response.result.code = 403;
+    response.result.reason = "Forbidden".into();
+    response.result.message = reason.to_string();
+    response.patch = None;
+    response
+        .audit_annotations
+        .insert(keys::AUDIT_REASON.into(), reason.to_string());
+    response
+}
+
+/// Sorts home, shares, libraries (each by name, then volume) and keeps one record per source.
+pub fn sort_records(mounts: &mut Vec<MountRecord>) {
+    mounts.sort_by(|a, b| (&a.source, &a.volume).cmp(&(&b.source, &b.volume)));
+    mounts.dedup_by(|a, b| a.source == b.source);
+}
+
+/// `home=rw,finance=ro,apps=ro`; with `would_create`, the home entry says `home=would-create`.
+/// Records are sorted and deduplicated by source (`sort_records`).
+pub fn summary(mounts: &[MountRecord], would_create: bool) -> String {
+    let mut out = String::with_capacity(mounts.len() * 16);
+    for m in mounts {
+        let value = if m.source == MountSource::Home && would_create {
+            "would-create"
+        } else if m.read_only {
+            "ro"
+        } else {
+            "rw"
+        };
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(m.source.name());
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}

@@ -1,0 +1,87 @@
+//! What the offline commands share: which manifests are policy, namespace labels from flags, and
+//! loading policy paths with the report on stderr.
+
+use std::path::PathBuf;
+
+/// Which ConfigMap manifests are policy: as the server reads them, labelled ones in this namespace.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyNamespace {
+    /// Namespace whose labelled ConfigMaps are policy; manifests in other namespaces are skipped,
+    /// manifests without a namespace count as in this one.
+    #[arg(long = "policy-namespace", default_value = crate::policy::DEFAULT_POLICY_NAMESPACE)]
+    pub policy_namespace: String,
+}
+
+/// Parses `k=v,k2=v2` (used for namespace labels).
+pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!("'{pair}' is not key=value")),
+        })
+        .collect()
+}
+
+/// The namespace as `--namespace` and `--namespace-labels` describe it.
+pub fn namespace_info(
+    name: &str,
+    labels: &Option<Vec<(String, String)>>,
+) -> crate::policy::NamespaceInfo {
+    crate::policy::NamespaceInfo {
+        name: name.to_string(),
+        labels: labels.iter().flatten().cloned().collect(),
+    }
+}
+
+/// Loads and compiles policy paths, printing on stderr the ConfigMaps skipped, the errors, and
+/// what rejected units keep protected (rejected units are absent and their claims protected, as
+/// in the server).
+pub fn load_snapshot(
+    paths: &[PathBuf],
+    namespace: &PolicyNamespace,
+) -> Result<crate::policy::PolicySnapshot, String> {
+    let loaded = crate::files::load_policies_in(paths, &namespace.policy_namespace)
+        .map_err(|e| e.to_string())?;
+    let policy = crate::policy::PolicySnapshot::compile(&loaded.units);
+    let errors = policy
+        .findings()
+        .filter(|f| f.severity == crate::policy::Severity::Error);
+    for f in loaded.findings.iter().chain(errors) {
+        eprintln!("{f}");
+    }
+    for line in protected_lines(&policy) {
+        eprintln!("{line}");
+    }
+    Ok(policy)
+}
+
+/// One line per rejected unit: the claims and home claims it keeps protected until it is fixed.
+pub fn protected_lines(policy: &crate::policy::PolicySnapshot) -> Vec<String> {
+    policy
+        .rejected_protection()
+        .iter()
+        .map(|(unit, p)| {
+            let mut what = Vec::new();
+            if !p.claims.is_empty() {
+                let claims: Vec<&str> = p.claims.iter().map(String::as_str).collect();
+                what.push(format!("claims {}", claims.join(", ")));
+            }
+            if !p.home_templates.is_empty() {
+                let templates: Vec<&str> = p.home_templates.iter().map(String::as_str).collect();
+                what.push(format!("home claims of {}", templates.join(", ")));
+            }
+            if what.is_empty() {
+                format!("rejected {unit}: names no claim that could be protected")
+            } else {
+                format!(
+                    "rejected {unit}: protected until it is fixed (every pod that references them is denied): {}",
+                    what.join("; ")
+                )
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+//! What a decision asks of the compiled policy: the shares, libraries and home in a namespace's
+//! scope, a claim's shares, group membership and what rejected units protect.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{Home, Library, NamespaceInfo, Settings, Share};
+use super::origin::Finding;
+use super::protection::Protection;
+use super::snapshot::{PolicySnapshot, UnitReport};
+
+impl PolicySnapshot {
+    /// Shares whose scope includes the namespace, in policy order. Touches only the shares
+    /// indexed under that namespace, the unscoped ones and those with a selector.
+    pub fn shares_in_scope(&self, ns: &NamespaceInfo) -> Vec<&Share> {
+        self.shares.in_namespace(ns)
+    }
+
+    /// Shares in scope of the namespace that use this claim.
+    pub fn shares_for_claim(&self, ns: &NamespaceInfo, claim: &str) -> Vec<&Share> {
+        self.shares
+            .with_claim_in_order(claim)
+            .into_iter()
+            .filter(|s| s.scope.includes(ns))
+            .collect()
+    }
+
+    pub fn libraries_in_scope(&self, ns: &NamespaceInfo) -> Vec<&Library> {
+        self.libraries
+            .iter()
+            .filter(|l| l.scope.includes(ns))
+            .collect()
+    }
+
+    pub fn home_for(&self, ns: &NamespaceInfo) -> Option<&Home> {
+        self.homes.iter().find(|h| h.scope.includes(ns))
+    }
+
+    /// Groups the `Groups` documents give this user.
+    pub fn groups_of(&self, user: &str) -> Option<&BTreeSet<String>> {
+        self.user_groups.get(user)
+    }
+
+    /// Group name → members, from the `Groups` documents.
+    pub fn group_members(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.members
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn shares(&self) -> &[Share] {
+        self.shares.shares()
+    }
+
+    pub fn libraries(&self) -> &[Library] {
+        &self.libraries
+    }
+
+    /// The rejected unit that protects this claim as a share's or a library's, if any.
+    pub fn protected_claim(&self, claim: &str) -> Option<&str> {
+        self.protected_claims.get(claim).map(String::as_str)
+    }
+
+    /// The rejected unit with a Home template that can produce this claim name, if any.
+    pub fn protected_home(&self, claim: &str) -> Option<&str> {
+        self.rejected
+            .iter()
+            .find(|(_, p)| p.home_template_for(claim).is_some())
+            .map(|(unit, _)| unit.as_str())
+    }
+
+    /// What each rejected unit protects until it is fixed.
+    pub fn rejected_protection(&self) -> &BTreeMap<String, Protection> {
+        &self.rejected
+    }
+
+    pub fn reports(&self) -> &[UnitReport] {
+        &self.reports
+    }
+
+    /// Every finding of every unit, errors and warnings.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.reports.iter().flat_map(|r| r.findings.iter())
+    }
+
+    pub fn rejected_units(&self) -> impl Iterator<Item = &UnitReport> {
+        self.reports.iter().filter(|r| !r.accepted)
+    }
+}

@@ -2,14 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench bench-cluster load cluster cluster-bin node-deps demo clean
+.PHONY: build test unit lint bench bench-cluster faults load cluster cluster-bin node-deps demo clean
 
 build:
 	$(CARGO) build --release --locked
 
 # Everything CI runs: lint, the benchmark and demo built (benchmarks run once as a smoke test),
 # then unit/property/HTTP tests and end-to-end tests against a real API server (and, in
-# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps).
+# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps). The fault suite
+# (tests/faults) runs in its short form here, about a minute.
 test: lint cluster-bin node-deps
 	$(CARGO) build --locked --examples
 	$(CARGO) test --locked --bench decision --bench worst_case
@@ -52,6 +53,13 @@ bench:
 # and create-to-Running on the node (root; release build). BENCH_PODS, BENCH_RUNNING: sample sizes.
 bench-cluster: cluster-bin node-deps
 	$(CARGO) run --locked --release --quiet --example bench_cluster
+
+# The fault suite in its full form, on the test build `make test` uses: replicas killed and
+# stopped, certificate rotation, an API server restart, policy churn, home claim races and the
+# webhook down, each under a stream of notebook creations (20/s from 4 clients, 30 s); prints
+# attempted / failed / latency per scenario (figures in docs/operating.md, "Faults, measured").
+faults: cluster-bin
+	NOTEBOOK_VOLUMES_FAULTS=full $(CARGO) test --locked --test faults -- --nocapture
 
 # The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
 load:

@@ -232,6 +232,12 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
     // actix caps connections per worker; the flag is the total.
     let per_worker = config.max_connections.max(1).div_ceil(workers);
 
+    // HTTP/1.1 only (actix-web without its `http2` feature, so ALPN offers no `h2`). On SIGTERM,
+    // HTTP/1.1 connections drain: a request in flight is answered with `Connection: close`, idle
+    // keep-alive connections are closed, and the API server opens new ones, which the Service
+    // sends to another replica. An HTTP/2 connection would carry all of an API server's requests
+    // and stay open (actix sends no GOAWAY) until the shutdown timeout cut it with requests in
+    // flight: the pinned connections of kubernetes#127335.
     let timeout = config.shutdown_timeout.as_secs();
     let webhook_state = state.clone();
     let webhook =

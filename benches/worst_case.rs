@@ -220,6 +220,7 @@ fn functions(c: &mut Criterion) {
                     namespace: &ns,
                     claims: &NoClaims,
                     webhook_user: None,
+                    stamp_key: None,
                 };
                 b.iter(|| review(ctx, std::hint::black_box(&*req)))
             });

@@ -79,6 +79,7 @@ async fn main() {
     )
     .await;
     allow_everyone_to_edit(&admin, NOTEBOOKS).await;
+    allow_everyone_to_edit_workloads(&admin, NOTEBOOKS).await;
     // The shares' and the library's data live in directories of this machine (host-path volumes);
     // Lmod is installed on the library for its mount path, as a site would.
     let data = tempfile::Builder::new()
@@ -120,7 +121,8 @@ async fn main() {
             .await
             .expect("notebook admitted");
     }
-    Api::<StatefulSet>::namespaced(admin.clone(), NOTEBOOKS)
+    // bob creates it (the webhook stamps it for him); the StatefulSet controller makes the pod.
+    Api::<StatefulSet>::namespaced(cluster.client_as("bob", &[]), NOTEBOOKS)
         .create(&PostParams::default(), &odh_workbench(&checks))
         .await
         .expect("workbench StatefulSet");

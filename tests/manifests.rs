@@ -85,7 +85,7 @@ fn base_documents_have_kind_name_and_namespace_where_namespaced() {
 fn mutating_webhook_matches_the_design() {
     let cfg: MutatingWebhookConfiguration = one("MutatingWebhookConfiguration");
     let hooks = cfg.webhooks.expect("webhooks");
-    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks.len(), 2, "pods and workloads");
     let h = &hooks[0];
     assert_eq!(h.name, "pods.notebook-volumes.io");
     assert_eq!(h.side_effects, "NoneOnDryRun");
@@ -293,5 +293,92 @@ fn connect_webhook_guards_exec_attach_port_forward_and_proxy_in_enabled_namespac
     assert_eq!(
         ns.match_labels.as_ref().expect("matchLabels")["notebook-volumes.io/inject"],
         "enabled"
+    );
+}
+
+#[test]
+fn workloads_webhook_stamps_statefulsets_and_notebooks_in_the_pods_namespaces() {
+    let cfg: MutatingWebhookConfiguration = one("MutatingWebhookConfiguration");
+    let hooks = cfg.webhooks.expect("webhooks");
+    let h = hooks
+        .iter()
+        .find(|h| h.name == "workloads.notebook-volumes.io")
+        .expect("workloads webhook");
+    assert_eq!(h.side_effects, "None");
+    assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
+    assert_eq!(h.reinvocation_policy.as_deref(), Some("IfNeeded"));
+    assert_eq!(h.match_policy.as_deref(), Some("Equivalent"));
+    let service = h.client_config.service.as_ref().expect("service");
+    assert_eq!(service.path.as_deref(), Some("/workloads"));
+    let rules = h.rules.as_ref().expect("rules");
+    let mut seen: Vec<(String, String, String, String)> = Vec::new();
+    for r in rules {
+        for g in r.api_groups.iter().flatten() {
+            for v in r.api_versions.iter().flatten() {
+                for o in r.operations.iter().flatten() {
+                    for x in r.resources.iter().flatten() {
+                        seen.push((g.clone(), v.clone(), o.clone(), x.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for (g, v, x) in [
+        ("apps", "v1", "statefulsets"),
+        ("kubeflow.org", "v1", "notebooks"),
+        ("kubeflow.org", "v1beta1", "notebooks"),
+    ] {
+        for o in ["CREATE", "UPDATE"] {
+            assert!(
+                seen.contains(&(g.into(), v.into(), o.into(), x.into())),
+                "{g}/{v} {o} {x}: {seen:?}"
+            );
+        }
+    }
+    assert!(
+        seen.iter().all(|(_, _, _, x)| !x.contains('/')),
+        "no subresources (scale, status): {seen:?}"
+    );
+    assert_eq!(h.namespace_selector, hooks[0].namespace_selector);
+}
+
+#[test]
+fn rbac_reads_only_the_stamp_key_secret_and_notebooks() {
+    let docs: Vec<serde_json::Value> = base_documents()
+        .iter()
+        .map(|d| serde_json::to_value(d).expect("json"))
+        .collect();
+    let rules = |kind: &str| -> Vec<serde_json::Value> {
+        docs.iter()
+            .filter(|d| d["kind"] == kind)
+            .flat_map(|d| d["rules"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let role = rules("Role");
+    let secret_get = role
+        .iter()
+        .find(|r| {
+            r["resources"] == serde_json::json!(["secrets"])
+                && r["verbs"] == serde_json::json!(["get"])
+        })
+        .expect("secrets get in the webhook's namespace");
+    assert_eq!(
+        secret_get["resourceNames"],
+        serde_json::json!(["notebook-volumes-stamp-key"])
+    );
+    let cluster = rules("ClusterRole");
+    assert!(
+        cluster.iter().all(|r| !r["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&"secrets".into())),
+        "no cluster-wide secrets"
+    );
+    assert!(
+        cluster
+            .iter()
+            .any(|r| r["apiGroups"] == serde_json::json!(["kubeflow.org"])
+                && r["resources"] == serde_json::json!(["notebooks"])
+                && r["verbs"] == serde_json::json!(["get"]))
     );
 }

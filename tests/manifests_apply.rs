@@ -146,7 +146,20 @@ async fn check_webhook_configurations(
         .await
         .unwrap_or_else(|e| panic!("{overlay}: MutatingWebhookConfiguration: {e}"));
     let hooks = mutating.webhooks.clone().expect("webhooks");
-    assert_eq!(hooks.len(), 1, "{overlay}: one mutating webhook");
+    assert_eq!(hooks.len(), 2, "{overlay}: pods and workloads");
+    let workloads = hooks
+        .iter()
+        .find(|h| h.name == "workloads.notebook-volumes.io")
+        .unwrap_or_else(|| panic!("{overlay}: workloads webhook"));
+    assert_eq!(
+        workloads.namespace_selector, hooks[0].namespace_selector,
+        "{overlay}"
+    );
+    assert_eq!(
+        workloads.failure_policy.as_deref(),
+        Some("Fail"),
+        "{overlay}"
+    );
     let h = &hooks[0];
     let ops: Vec<(String, String)> = h
         .rules

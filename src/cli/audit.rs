@@ -29,7 +29,7 @@ pub struct AuditArgs {
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub policy_namespace: PolicyNamespace,
-    /// The pod manifest (YAML or JSON).
+    /// The pod, StatefulSet or Notebook manifest (YAML or JSON).
     #[arg(long)]
     pub pod: PathBuf,
     /// Namespace of the pod (default: the pod's own, else `default`).
@@ -85,13 +85,14 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         namespace: &ns,
         claims: &claims,
         webhook_user: None,
+        stamp_key: None,
     };
     let outcome = review(ctx, &request);
     print(args.output, &pod, &outcome)?;
     Ok(if outcome.allowed() { 0 } else { 1 })
 }
 
-fn read_claims(
+pub(super) fn read_claims(
     path: &std::path::Path,
     namespace: &str,
 ) -> Result<HashMap<(String, String), ClaimInfo>, String> {
@@ -123,7 +124,7 @@ fn read_claims(
     Ok(claims)
 }
 
-fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
+pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {
         AuditOutput::Json => {

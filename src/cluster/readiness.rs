@@ -12,6 +12,8 @@ pub struct Readiness {
     home_claims: AtomicBool,
     /// Per cache (in `CACHES` order): a watch failed and no event has arrived since.
     stale: [AtomicBool; 3],
+    /// The stamp key Secret has been read (or created).
+    stamp_key: AtomicBool,
 }
 
 /// The caches, as `/readyz` names them.
@@ -28,7 +30,12 @@ impl Readiness {
         r.config_maps_synced();
         r.namespaces_synced();
         r.home_claims_synced();
+        r.stamp_key_loaded();
         r
+    }
+
+    pub fn stamp_key_loaded(&self) {
+        self.stamp_key.store(true, Ordering::Release);
     }
 
     pub fn config_maps_synced(&self) {
@@ -45,12 +52,17 @@ impl Readiness {
 
     /// The caches not listed yet.
     pub fn pending(&self) -> Vec<&'static str> {
-        [&self.config_maps, &self.namespaces, &self.home_claims]
-            .into_iter()
-            .zip(CACHES)
-            .filter(|(flag, _)| !flag.load(Ordering::Acquire))
-            .map(|(_, name)| name)
-            .collect()
+        let mut pending: Vec<&'static str> =
+            [&self.config_maps, &self.namespaces, &self.home_claims]
+                .into_iter()
+                .zip(CACHES)
+                .filter(|(flag, _)| !flag.load(Ordering::Acquire))
+                .map(|(_, name)| name)
+                .collect();
+        if !self.stamp_key.load(Ordering::Acquire) {
+            pending.push("the stamp key Secret");
+        }
+        pending
     }
 
     pub fn is_ready(&self) -> bool {

@@ -5,10 +5,9 @@
 //! nesting, node counts and alias expansion as it reads; the tree is checked for nesting depth
 //! and key sizes after.
 
+pub use super::yaml::{MAX_ALIAS_NODES, MAX_DEPTH};
 use super::yaml::{Node, Tree};
 
-/// Deepest nesting a policy document may have (flow or block). Policy needs about 6 levels.
-pub const MAX_DEPTH: usize = 32;
 /// Largest policy text in one source (a ConfigMap data key or a file of documents). The API
 /// server already keeps a ConfigMap under 1 MiB; files of documents may be larger (5,000 shares
 /// take about 1.1 MiB), and the 3 MiB the API server accepts in one request fit too.
@@ -19,8 +18,6 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_DOCUMENTS: usize = 10_000;
 /// Longest mapping key (field, group or variable name).
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Most nodes that aliases (`*a`) may repeat in one source: an alias bomb stops here.
-pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A text that breaks a limit: the 1-based line where it did, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Tag};
 
-use super::bounds;
+/// Deepest nesting a policy document may have (flow or block). The tree builder stops there; policy needs about 6 levels.
+pub const MAX_DEPTH: usize = 32;
+/// Most nodes that aliases (`*a`) may repeat in one source: an alias bomb stops here.
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// One YAML node and the 1-based line where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -345,12 +348,12 @@ impl Builder {
             return Err(Self::error(line, "an alias to an unknown anchor".into()));
         };
         self.repeated += anchored.size;
-        if self.repeated > bounds::MAX_ALIAS_NODES {
+        if self.repeated > MAX_ALIAS_NODES {
             return Err(Self::error(
                 line,
                 format!(
                     "aliases repeat more than {} nodes; write the values out instead",
-                    bounds::MAX_ALIAS_NODES
+                    MAX_ALIAS_NODES
                 ),
             ));
         }
@@ -454,7 +457,7 @@ fn is_float(s: &str) -> bool {
 /// Every document of `text` in order (empty and null documents are left out), and the error the
 /// reader stopped at, if any. Reading stops at a syntax error, as every YAML tool does.
 pub fn read_stream(text: &str) -> (Vec<Node>, Option<YamlError>) {
-    read_stream_within(text, bounds::MAX_DEPTH)
+    read_stream_within(text, MAX_DEPTH)
 }
 
 /// Like `read_stream`, refusing collections nested deeper than `max_depth`.
@@ -530,7 +533,7 @@ pub(crate) fn read_stream_within(text: &str, max_depth: usize) -> (Vec<Node>, Op
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: bounds::MAX_DEPTH,
+            max_depth: MAX_DEPTH,
         },
         strict_booleans: true,
         underscored_numbers_as_strings: true,

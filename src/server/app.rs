@@ -17,6 +17,7 @@ use super::limits::{INLINE_BODY, JobFailed};
 use super::scope;
 use super::state::{AppState, Policy};
 use super::wire;
+use crate::admission::workload::StampAction;
 use crate::admission::{
     ClaimLookup, Context, Denial, Effect, NoClaims, Review, exposure, home_claim_name, review,
     review_claim, review_policy,
@@ -41,7 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .route("/mutate", web::post().to(mutate))
                 .route("/validate", web::post().to(validate))
                 .route("/connect", web::post().to(connect))
-                .route("/claims", web::post().to(admit_claim)),
+                .route("/claims", web::post().to(admit_claim))
+                .route("/workloads", web::post().to(admit_workload)),
         );
 }
 
@@ -303,7 +305,8 @@ async fn with_cluster(
     off_worker: bool,
 ) -> Result<Review, Denial> {
     let ns = namespace_in_scope(state, cluster, req).await?;
-    let home = fetch_home(cluster, policy, &ns, req).await?;
+    let key = state.stamp_key.load_full();
+    let home = fetch_home(cluster, policy, &ns, req, key.as_deref()).await?;
     let outcome = decide(state, req, policy, &ns, home, off_worker).await?;
     if req.dry_run || !outcome.allowed() {
         return Ok(outcome);
@@ -341,12 +344,14 @@ async fn fetch_home(
     policy: &Policy,
     ns: &NamespaceInfo,
     req: &AdmissionRequest<Pod>,
+    stamp_key: Option<&crate::admission::stamp::StampKey>,
 ) -> Result<Option<FetchedHome>, Denial> {
     let probe = Context {
         policy: &policy.snapshot,
         namespace: ns,
         claims: &NoClaims,
         webhook_user: None,
+        stamp_key,
     };
     let Some(name) = home_claim_name(probe, req) else {
         return Ok(None);
@@ -389,6 +394,7 @@ async fn decide(
 ) -> Result<Review, Denial> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
+    let stamp_key = state.stamp_key.load_full();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
     let job = move || {
         let lookup = AdmissionClaims {
@@ -403,6 +409,7 @@ async fn decide(
             namespace: &ns,
             claims,
             webhook_user: webhook_user.as_deref(),
+            stamp_key: stamp_key.as_deref(),
         };
         review(ctx, &req)
     };
@@ -613,6 +620,7 @@ async fn decide_claim(
             namespace: &ns,
             claims: &NoClaims,
             webhook_user: None,
+            stamp_key: None,
         };
         return (review_claim(ctx, req), false);
     };
@@ -646,6 +654,8 @@ fn cluster_context<'a>(
         namespace: ns,
         claims,
         webhook_user: cluster.webhook_user.as_deref(),
+        // Connections and claims are judged by the requester; stamps name no one there.
+        stamp_key: None,
     }
 }
 
@@ -658,6 +668,52 @@ pub fn proxied_pod(id: &str) -> Option<&str> {
         _ => return None,
     };
     (!name.is_empty() && ["", "http", "https"].contains(&scheme)).then_some(name)
+}
+
+/// `POST /workloads`: the stamp on StatefulSets and Notebooks (`super::workloads`).
+async fn admit_workload(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let req = match decode_dynamic(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&state, Webhook::Workloads, started, &e),
+    };
+    let (outcome, failed) = super::workloads::decide(&state, &req).await;
+    let decision = if failed {
+        Decision::Error
+    } else if outcome.allowed() {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    };
+    let (decision, elapsed) = count(
+        &state,
+        Webhook::Workloads,
+        &req.operation,
+        decision,
+        None,
+        started,
+    );
+    let action = match &outcome.action {
+        StampAction::Stamped(_) => "stamped",
+        StampAction::Kept => "kept",
+        StampAction::Cleared(_) => "cleared",
+        StampAction::NotJudged => "none",
+    };
+    tracing::info!(
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        kind = %req.kind.kind,
+        name = %req.name,
+        operation = operation(&req.operation),
+        requester = req.user_info.username.as_deref().unwrap_or(""),
+        user = outcome.user().unwrap_or(""),
+        stamp = action,
+        decision = decision.as_str(),
+        message = outcome.message().unwrap_or(""),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "workload admission"
+    );
+    answer(&outcome.response)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub(crate) mod tls;
 pub(crate) mod tls_config;
 pub(crate) mod tls_files;
 pub(crate) mod wire;
+pub(crate) mod workloads;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -201,6 +202,13 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
             tracing::info!(%webhook_user, "the webhook's own identity");
             let mut state = AppState::offline(Vec::new(), namespace.clone());
             state.readiness = Arc::new(Readiness::default());
+            state.stamp_key.store(None);
+            background.push(tokio::spawn(load_stamp_key(
+                client.clone(),
+                namespace.clone(),
+                state.stamp_key.clone(),
+                state.readiness.clone(),
+            )));
             let started = sources::start(
                 client,
                 &namespace,
@@ -295,4 +303,27 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         servers,
         background,
     })
+}
+
+/// Reads (or creates) the stamp key Secret, retrying until the webhook may: not ready before.
+async fn load_stamp_key(
+    client: kube::Client,
+    namespace: String,
+    slot: Arc<arc_swap::ArcSwapOption<crate::admission::stamp::StampKey>>,
+    readiness: Arc<Readiness>,
+) {
+    loop {
+        match crate::cluster::stamp_key::load_or_create(&client, &namespace).await {
+            Ok(key) => {
+                slot.store(Some(Arc::new(key)));
+                readiness.stamp_key_loaded();
+                tracing::info!("stamp key loaded");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "stamp key not available yet; not ready");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
 }

@@ -142,10 +142,9 @@ spec:
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Identity: the shipped example Settings (examples/policies, manifests/examples) trust the
-//    StatefulSet controller, so anyone who can create a StatefulSet names any user in its pod
-//    template (identity for controller-made pods must come from a stamp the webhook
-//    writes on the owning object; not implemented).
+// 3. Identity: the shipped example Settings trust the StatefulSet controller as a controller: a
+//    username annotation in a pod template anyone can write is not believed, only the webhook's
+//    stamp on the owning object (tests/core/stamps.rs, tests/e2e_stamps.rs).
 // ---------------------------------------------------------------------------------------------
 
 #[test]

@@ -276,38 +276,76 @@ fn audit_dry_run_says_would_create() {
     );
 }
 
-/// A copy of the example policies with the StatefulSet controller trusted explicitly.
-fn examples_trusting_statefulset_controller() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["settings.yaml", "storage.yaml", "shares.yaml"] {
-        let text = std::fs::read_to_string(repo("examples/policies").join(f)).unwrap();
-        let text = crate::fixtures::trusting_statefulset_controller(&text);
-        std::fs::write(dir.path().join(f), text).unwrap();
-    }
-    dir
-}
-
 #[test]
-fn the_example_settings_do_not_trust_the_statefulset_controller() {
+fn a_statefulset_controller_pod_without_a_stamp_gets_nobodys_volumes() {
+    // The example pod names bob by annotation; the StatefulSet controller is a trusted
+    // controller, so only a stamp the webhook wrote could name him.
     let o = audit(
         "examples/pods/odh-bob.yaml",
         &["--requester", crate::fixtures::STS],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("allowed for user: (anonymous)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("no stamp notebook-volumes wrote"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn audit_of_a_statefulset_shows_the_stamp_and_its_pods_mounts() {
+    let o = audit(
+        "examples/workloads/odh-bob-statefulset.yaml",
+        &["--requester", "bob"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("StatefulSet 'bob-workbench': stamped for user bob"),
+        "{out}"
+    );
+    assert!(out.contains("allowed for user: bob"), "{out}");
+    assert!(out.contains("share:finance"), "{out}");
+    // Another user's name in the template: denied at the StatefulSet.
+    let o = audit(
+        "examples/workloads/odh-bob-statefulset.yaml",
+        &["--requester", "carol"],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("DENIED"), "{}", stdout(&o));
 }
 
 #[test]
+fn audit_of_a_notebook_follows_the_notebook_controllers_copy_rule() {
+    let o = audit(
+        "examples/workloads/alice-notebook.yaml",
+        &["--requester", "alice"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Notebook 'alice-notebook': stamped for user alice"),
+        "{out}"
+    );
+    assert!(out.contains("allowed for user: alice"), "{out}");
+    // The secret share asked for under nb-volumes.io/ reaches the pod; the notebook-volumes.io/
+    // opt-out on the Notebook does not (the controller drops keys containing "notebook").
+    assert!(out.contains("share:mergers"), "{out}");
+}
+
+#[test]
 fn audit_pod_output_is_the_mutated_pod() {
-    let policies = examples_trusting_statefulset_controller();
     let o = run(&[
         "audit",
         "--policies",
-        &policies.path().display().to_string(),
+        "examples/policies",
         "--pod",
-        "examples/pods/odh-bob.yaml",
-        "--requester",
-        crate::fixtures::STS,
+        "examples/pods/kubespawner-alice.yaml",
         "--output",
         "pod",
     ]);

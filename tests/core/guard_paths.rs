@@ -326,6 +326,7 @@ fn connect(pod: &Pod, user: &str, groups: &[&str]) -> Option<String> {
         namespace: &case.ns,
         claims: &case.claims,
         webhook_user: Some("system:serviceaccount:notebook-volumes:notebook-volumes"),
+        stamp_key: None,
     };
     let info = UserInfo {
         username: Some(user.into()),

@@ -92,8 +92,8 @@ fn kubespawner_pod_from_trusted_hub_gets_home_entitled_shares_and_library() {
 
 #[test]
 fn odh_pod_gets_mounts_in_its_notebook_name_container_and_oauth_proxy_is_untouched() {
-    let case = Case::new(examples_trusting_statefulset_controller(), STS);
-    let pod = example_pod("odh-bob");
+    let case = Case::new(examples(), STS);
+    let pod = stamped(example_pod("odh-bob"), "bob-workbench", "bob");
     let outcome = case.review(&pod);
     assert!(outcome.allowed(), "{:?}", outcome.message());
     assert_eq!(outcome.user.as_deref(), Some("bob"));
@@ -744,6 +744,7 @@ fn operations_other_than_pod_create_pass_through() {
             namespace: &case.ns,
             claims: &case.claims,
             webhook_user: None,
+            stamp_key: None,
         };
         let outcome = notebook_volumes::admission::review(ctx, &req);
         assert!(outcome.allowed() && outcome.patch.is_empty());

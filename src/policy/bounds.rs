@@ -5,7 +5,7 @@
 //! nesting, node counts and alias expansion as it reads; the tree is checked for nesting depth
 //! and key sizes after.
 
-pub use super::yaml::{MAX_ALIAS_NODES, MAX_DEPTH};
+pub use super::yaml::MAX_DEPTH;
 use super::yaml::{Node, Tree};
 
 /// Largest policy text in one source (a ConfigMap data key or a file of documents). The API

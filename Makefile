@@ -2,14 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench bench-cluster load cluster cluster-bin node-deps demo clean
+.PHONY: build test unit lint bench bench-cluster faults load profile cluster cluster-bin node-deps demo clean
 
 build:
 	$(CARGO) build --release --locked
 
 # Everything CI runs: lint, the benchmark and demo built (benchmarks run once as a smoke test),
 # then unit/property/HTTP tests and end-to-end tests against a real API server (and, in
-# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps).
+# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps). The fault suite
+# (tests/faults) runs in its short form here, about a minute.
 test: lint cluster-bin node-deps
 	$(CARGO) build --locked --examples
 	$(CARGO) test --locked --bench decision --bench worst_case
@@ -48,14 +49,30 @@ demo: cluster-bin node-deps
 bench:
 	$(CARGO) bench --locked --bench decision --bench worst_case
 
-# Pod CREATE latency through the API server with and without the webhook, first and later launches,
-# and create-to-Running on the node (root; release build). BENCH_PODS, BENCH_RUNNING: sample sizes.
+# Pod CREATE latency through the API server with the webhook (first and later launches), without
+# one and with the no-op webhook of benches/noop, 1 and 8 clients; create-to-Running on the node
+# (root; release build). BENCH_PODS, BENCH_RUNNING (0: no node): sample sizes.
 bench-cluster: cluster-bin node-deps
 	$(CARGO) run --locked --release --quiet --example bench_cluster
 
-# The real server over TLS under wrk for 10 s (needs wrk: apt-get install wrk).
+# The fault suite in its full form, on the test build `make test` uses: replicas killed and
+# stopped, certificate rotation, an API server restart, policy churn, home claim races and the
+# webhook down, each under a stream of notebook creations (20/s from 4 clients, 30 s); prints
+# attempted / failed / latency per scenario (figures in docs/operating.md, "Faults, measured").
+faults: cluster-bin
+	NOTEBOOK_VOLUMES_FAULTS=full $(CARGO) test --locked --test faults -- --nocapture
+
+# The real server next to a no-op webhook of the same stack, over TLS under wrk: CPU per
+# admission, admissions/s, p50/p99 at 1, 16 and 64 connections, interleaved rounds (root or wrk
+# installed: benches/install-tools.sh). Arguments: LOAD_SECONDS per run, LOAD_ROUNDS.
+LOAD_SECONDS ?= 5
+LOAD_ROUNDS ?= 3
 load:
-	@bash benches/load.sh 10 16
+	@bash benches/load.sh $(LOAD_SECONDS) $(LOAD_ROUNDS)
+
+# perf on the server under wrk: the share of CPU per part of an admission (root, perf_events).
+profile:
+	@bash benches/profile.sh
 
 clean:
 	$(CARGO) clean

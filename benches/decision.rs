@@ -108,6 +108,7 @@ fn bench(c: &mut Criterion) {
             namespace: &ns,
             claims: &claims,
             webhook_user: None,
+            stamp_key: None,
         };
         let outcome = review(ctx, &request);
         assert!(outcome.allowed() && !outcome.patch.is_empty());
@@ -115,6 +116,77 @@ fn bench(c: &mut Criterion) {
             b.iter(|| review(ctx, std::hint::black_box(req)))
         });
     }
+    group.finish();
+}
+
+/// Stamps at 500 shares: a StatefulSet CREATE stamped for its user (identity and one HMAC), and
+/// the pod the StatefulSet controller makes from it (the stamp verified, then the usual decision).
+fn stamps(c: &mut Criterion) {
+    use notebook_volumes::admission::request::workload_request;
+    use notebook_volumes::admission::stamp::StampKey;
+    use notebook_volumes::admission::workload::{WorkloadContext, review_workload};
+    const STS: &str = "system:serviceaccount:kube-system:statefulset-controller";
+    let text = policy_text(500).replacen(
+        "kind: Settings\n",
+        &format!("kind: Settings\ntrustedControllers: [\"{STS}\"]\n"),
+        1,
+    );
+    let policy = PolicySnapshot::compile(&[Unit {
+        name: "bench.yaml".into(),
+        sources: vec![Source {
+            origin: Origin::file("bench.yaml"),
+            text,
+        }],
+    }]);
+    let key = StampKey::new(&[9u8; 32]).expect("key");
+    let ns = NamespaceInfo::new("team-7");
+    let user = Requester {
+        username: "user7".into(),
+        groups: vec![],
+    };
+    let sts = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "nb-user7"},
+        "spec": {"template": {"metadata": {"labels": {"notebook-name": "nb-user7"}},
+                 "spec": {"containers": [{"name": "nb-user7", "image": "jupyter"}]}}}
+    });
+    let request = workload_request(&sts, "team-7", &user, false).expect("request");
+    let wctx = WorkloadContext {
+        policy: &policy,
+        namespace: "team-7",
+        stamp_key: Some(&key),
+    };
+    assert_eq!(review_workload(wctx, &request, None).user(), Some("user7"));
+    let mut group = c.benchmark_group("stamps");
+    group.bench_function("statefulset_create", |b| {
+        b.iter(|| review_workload(wctx, std::hint::black_box(&request), None))
+    });
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "nb-user7-0", "labels": {"notebook-name": "nb-user7"},
+                     "annotations": {"nb-volumes.io/stamp": key.sign("team-7", "nb-user7", "user7")},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                          "name": "nb-user7", "uid": "u", "controller": true}]},
+        "spec": {"containers": [{"name": "nb-user7", "image": "jupyter"}]}
+    }))
+    .expect("pod");
+    let controller = Requester {
+        username: STS.into(),
+        groups: vec![],
+    };
+    let claims: HashMap<(String, String), ClaimInfo> = HashMap::new();
+    let request = pod_request(&pod, "team-7", &controller, false, false).expect("request");
+    let ctx = Context {
+        policy: &policy,
+        namespace: &ns,
+        claims: &claims,
+        webhook_user: None,
+        stamp_key: Some(&key),
+    };
+    assert_eq!(review(ctx, &request).user.as_deref(), Some("user7"));
+    group.bench_function("stamped_pod_decision_and_patch", |b| {
+        b.iter(|| review(ctx, std::hint::black_box(&request)))
+    });
     group.finish();
 }
 
@@ -137,5 +209,5 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, compile);
+criterion_group!(benches, bench, stamps, compile);
 criterion_main!(benches);

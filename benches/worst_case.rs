@@ -7,7 +7,9 @@
 //! - `secret_shares_100k`: a notebook pod whose secret-shares annotation names 100,000 shares;
 //! - `pod_3mib_volumes_mounts`: a pod near 3 MiB with as many volumes and mounts as fit;
 //! - `policy_nested_flow_100k`: a policy ConfigMap with 100,000 levels of nested flow YAML;
-//! - `policy_3mib_documents`: a 3 MiB policy ConfigMap of many small documents.
+//! - `policy_3mib_documents`: a 3 MiB policy ConfigMap of many small documents;
+//! - `policy_alias_bomb`: a policy ConfigMap whose aliases would repeat a billion nodes;
+//! - `policy_nested_block_32`: 2 MiB of documents nested to the bound in block style.
 //!
 //! Each must be answered in well under the webhook timeout (15 s; 10 s for the API server's
 //! default), and ideally in milliseconds.
@@ -139,6 +141,33 @@ fn policy_3mib_documents() -> Vec<u8> {
     config_map_review("many.yaml", text)
 }
 
+/// Nine levels of ten aliases each: a billion nodes if expanded.
+fn policy_alias_bomb() -> Vec<u8> {
+    let mut text = String::from("kind: Groups\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        let _ = writeln!(
+            text,
+            "l{i}: &l{i} [{}]",
+            vec![format!("*l{p}"); 10].join(", ")
+        );
+    }
+    text.push_str("groups: {a: *l9}\n");
+    config_map_review("bomb.yaml", text)
+}
+
+/// Documents nested 31 levels deep in block style (within the bound, so they are read in full),
+/// repeated up to about 2 MiB.
+fn policy_nested_block_32() -> Vec<u8> {
+    let mut doc = String::from("---\nkind: Groups\ngroups:\n");
+    for i in 1..31 {
+        let _ = writeln!(doc, "{}a:", " ".repeat(2 * i));
+    }
+    let _ = writeln!(doc, "{}- x", " ".repeat(62));
+    let text = doc.repeat(2 * 1024 * 1024 / doc.len());
+    config_map_review("nested.yaml", text)
+}
+
 fn state() -> AppState {
     let loaded = load_policies(&["examples/policies".into()]).expect("example policies load");
     AppState::offline(loaded.units, POLICY_NAMESPACE)
@@ -150,6 +179,8 @@ fn inputs() -> Vec<(&'static str, Vec<u8>)> {
         ("pod_3mib_volumes_mounts", pod_3mib_volumes_mounts()),
         ("policy_nested_flow_100k", policy_nested_flow_100k()),
         ("policy_3mib_documents", policy_3mib_documents()),
+        ("policy_alias_bomb", policy_alias_bomb()),
+        ("policy_nested_block_32", policy_nested_block_32()),
     ];
     for (name, body) in &inputs {
         assert!(
@@ -189,6 +220,7 @@ fn functions(c: &mut Criterion) {
                     namespace: &ns,
                     claims: &NoClaims,
                     webhook_user: None,
+                    stamp_key: None,
                 };
                 b.iter(|| review(ctx, std::hint::black_box(&*req)))
             });

@@ -79,6 +79,7 @@ async fn main() {
     )
     .await;
     allow_everyone_to_edit(&admin, NOTEBOOKS).await;
+    allow_everyone_to_edit_workloads(&admin, NOTEBOOKS).await;
     // The shares' and the library's data live in directories of this machine (host-path volumes);
     // Lmod is installed on the library for its mount path, as a site would.
     let data = tempfile::Builder::new()
@@ -120,7 +121,8 @@ async fn main() {
             .await
             .expect("notebook admitted");
     }
-    Api::<StatefulSet>::namespaced(admin.clone(), NOTEBOOKS)
+    // bob creates it (the webhook stamps it for him); the StatefulSet controller makes the pod.
+    Api::<StatefulSet>::namespaced(cluster.client_as("bob", &[]), NOTEBOOKS)
         .create(&PostParams::default(), &odh_workbench(&checks))
         .await
         .expect("workbench StatefulSet");
@@ -286,7 +288,7 @@ fn runnable(mut pod: Pod, script: &str) -> Pod {
 /// after the notebook, oauth-proxy sidecar), running `script`.
 fn odh_workbench(script: &str) -> StatefulSet {
     let text = include_str!("pods/odh-bob.yaml");
-    let mut pod: Pod = serde_yaml::from_str(text).expect("example pod");
+    let mut pod: Pod = serde_saphyr::from_str(text).expect("example pod");
     pod.metadata.namespace = None;
     pod.metadata.name = None;
     if let Some(labels) = pod.metadata.labels.as_mut() {

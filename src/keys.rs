@@ -12,6 +12,18 @@ pub const POLICY_LABEL: &str = "notebook-volumes.io/policy";
 pub const INJECT_ANNOTATION: &str = "notebook-volumes.io/inject";
 /// Pod annotation: comma-separated secret shares this notebook asks for.
 pub const SECRET_SHARES_ANNOTATION: &str = "notebook-volumes.io/secret-shares";
+
+/// Prefix of the keys that must survive the Kubeflow / Open Data Hub notebook controller, which
+/// copies a Notebook's annotations to its pods except keys containing `notebook` or `kubectl`
+/// (so [`PREFIX`] never arrives).
+pub const RELAYED_PREFIX: &str = "nb-volumes.io/";
+/// [`INJECT_ANNOTATION`] under a key the notebook controller copies.
+pub const RELAYED_INJECT_ANNOTATION: &str = "nb-volumes.io/inject";
+/// [`SECRET_SHARES_ANNOTATION`] under a key the notebook controller copies.
+pub const RELAYED_SECRET_SHARES_ANNOTATION: &str = "nb-volumes.io/secret-shares";
+/// Written by the webhook on StatefulSet pod templates and Notebooks: `<user>:<MAC>`, the
+/// identity it decided for whoever last changed the object, bound to its namespace and name.
+pub const STAMP_ANNOTATION: &str = "nb-volumes.io/stamp";
 /// Pod annotation written by the webhook: the identity it decided on.
 pub const USER_ANNOTATION: &str = "notebook-volumes.io/user";
 /// Pod annotation written by the webhook: compact summary of the mounts.

@@ -18,6 +18,7 @@ pub enum Webhook {
     Validate,
     Connect,
     Claims,
+    Workloads,
 }
 
 impl Webhook {
@@ -27,6 +28,7 @@ impl Webhook {
             Webhook::Validate => "validate",
             Webhook::Connect => "connect",
             Webhook::Claims => "claims",
+            Webhook::Workloads => "workloads",
         }
     }
 }

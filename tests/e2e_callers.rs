@@ -16,6 +16,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client};
 use notebook_volumes::keys;
 use notebook_volumes::server::Handle;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde_json::{Value, json};
@@ -68,10 +69,8 @@ fn forged_review(namespace: &str, user: &str) -> Vec<u8> {
 /// returns the AdmissionReview answered.
 async fn post_review(addr: SocketAddr, ca_pem: &str, body: &[u8]) -> Value {
     let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots
-            .add(CertificateDer::from(cert.expect("CA PEM").to_vec()))
-            .expect("CA into roots");
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA into roots");
     }
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -17,6 +17,7 @@ use kube::{Api, Client};
 use notebook_volumes::certs::Authority;
 use notebook_volumes::keys;
 use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use support::webhook::*;
@@ -187,10 +188,8 @@ async fn the_api_server_presents_its_client_certificate_and_pods_are_admitted() 
 
     // A caller without a client certificate is refused at the handshake.
     let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut hook.ca_bundle.as_bytes()) {
-        roots
-            .add(CertificateDer::from(cert.expect("CA").to_vec()))
-            .expect("root");
+    for cert in CertificateDer::pem_slice_iter(hook.ca_bundle.as_bytes()) {
+        roots.add(cert.expect("CA")).expect("root");
     }
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -575,7 +575,10 @@ async fn an_odh_notebook_pod_made_by_the_statefulset_controller_gets_its_users_m
         }
     }))
     .expect("StatefulSet");
-    Api::<StatefulSet>::namespaced(t.env.admin.clone(), t.env.ns.name())
+    // bob creates it (the webhook stamps it for him): the username annotation alone names nobody
+    // on a pod the StatefulSet controller creates.
+    allow_everyone_to_edit_workloads(&t.env.admin, t.env.ns.name()).await;
+    Api::<StatefulSet>::namespaced(t.env.cluster.client_as("bob", &[]), t.env.ns.name())
         .create(&PostParams::default(), &sts)
         .await
         .expect("StatefulSet created");

@@ -73,7 +73,7 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
     assert_eq!(home.metadata.labels.unwrap()[keys::HOME_LABEL], "true");
 
     // An Open Data Hub workbench, created by the StatefulSet controller.
-    let odh: Pod = serde_yaml::from_str(
+    let odh: Pod = serde_saphyr::from_str(
         &std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/pods/odh-bob.yaml"),
         )
@@ -82,6 +82,9 @@ async fn kubespawner_and_odh_pods_get_home_shares_and_library() {
     .unwrap();
     let mut odh = odh;
     odh.metadata.namespace = None;
+    // Its StatefulSet was stamped for bob (the pod's username annotation alone is not believed).
+    let key = cluster_stamp_key(&env.admin, env.policy_ns.name()).await;
+    let odh = stamped_by(odh, &key, env.ns.name(), "bob-workbench", "bob");
     let pod = env
         .pods_as(STS)
         .create(&PostParams::default(), &odh)
@@ -529,16 +532,25 @@ async fn readyz_waits_for_the_first_sync() {
             name: Some(account.clone()),
             ..Default::default()
         },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["".into()]),
-            resources: Some(vec![
-                "configmaps".into(),
-                "namespaces".into(),
-                "persistentvolumeclaims".into(),
-            ]),
-            verbs: vec!["get".into(), "list".into(), "watch".into()],
-            ..Default::default()
-        }]),
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec![
+                    "configmaps".into(),
+                    "namespaces".into(),
+                    "persistentvolumeclaims".into(),
+                ]),
+                verbs: vec!["get".into(), "list".into(), "watch".into()],
+                ..Default::default()
+            },
+            PolicyRule {
+                // The stamp key Secret (the shipped Role grants it in the webhook's namespace).
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["secrets".into()]),
+                verbs: vec!["get".into(), "create".into()],
+                ..Default::default()
+            },
+        ]),
         ..Default::default()
     };
     Api::<ClusterRole>::all(admin.clone())

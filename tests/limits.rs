@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use notebook_volumes::certs::{CertRequest, GeneratedCerts, generate};
 use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,10 +51,8 @@ async fn start(
     let handle = server::start(config).await.expect("server starts");
 
     let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut certs.ca_cert_pem.as_bytes()) {
-        roots
-            .add(CertificateDer::from(cert.expect("CA PEM").to_vec()))
-            .expect("CA into roots");
+    for cert in CertificateDer::pem_slice_iter(certs.ca_cert_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA into roots");
     }
     let client =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

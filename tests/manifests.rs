@@ -11,8 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use notebook_volumes::files::load_policies;
 use notebook_volumes::policy::{PolicySnapshot, Severity};
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,9 +23,9 @@ fn read(path: &Path) -> String {
 
 /// The `resources:` of a kustomization, resolved against its directory.
 fn resources(dir: &Path) -> Vec<PathBuf> {
-    let k: Value = serde_yaml::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
+    let k: Value = serde_saphyr::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
     k["resources"]
-        .as_sequence()
+        .as_array()
         .expect("resources")
         .iter()
         .map(|r| dir.join(r.as_str().expect("resource path")))
@@ -38,12 +37,9 @@ fn base_documents() -> Vec<Value> {
     let mut docs = Vec::new();
     for file in resources(&root().join("manifests/base")) {
         let text = read(&file);
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            if !v.is_null() {
-                docs.push(v);
-            }
-        }
+        let file_docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        docs.extend(file_docs.into_iter().filter(|v| !v.is_null()));
     }
     docs
 }
@@ -54,7 +50,7 @@ fn one<T: serde::de::DeserializeOwned>(kind: &str) -> T {
         .filter(|d| d["kind"].as_str() == Some(kind))
         .collect();
     assert_eq!(docs.len(), 1, "exactly one {kind} in the base");
-    serde_yaml::from_value(docs[0].clone()).unwrap_or_else(|e| panic!("{kind}: {e}"))
+    serde_json::from_value(docs[0].clone()).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
 #[test]
@@ -89,7 +85,7 @@ fn base_documents_have_kind_name_and_namespace_where_namespaced() {
 fn mutating_webhook_matches_the_design() {
     let cfg: MutatingWebhookConfiguration = one("MutatingWebhookConfiguration");
     let hooks = cfg.webhooks.expect("webhooks");
-    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks.len(), 2, "pods and workloads");
     let h = &hooks[0];
     assert_eq!(h.name, "pods.notebook-volumes.io");
     assert_eq!(h.side_effects, "NoneOnDryRun");
@@ -238,15 +234,15 @@ fn deployment_serves_with_the_mounted_certificate() {
 #[test]
 fn example_policy_configmaps_are_valid_copies_of_the_examples() {
     let dir = root().join("manifests/examples");
-    let k: Value = serde_yaml::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
+    let k: Value = serde_saphyr::from_str(&read(&dir.join("kustomization.yaml"))).expect("yaml");
     assert_eq!(
         k["generatorOptions"]["labels"]["notebook-volumes.io/policy"].as_str(),
         Some("true")
     );
-    let generators = k["configMapGenerator"].as_sequence().expect("generators");
+    let generators = k["configMapGenerator"].as_array().expect("generators");
     let mut files = Vec::new();
     for g in generators {
-        for f in g["files"].as_sequence().expect("files") {
+        for f in g["files"].as_array().expect("files") {
             files.push(f.as_str().expect("file").to_string());
         }
     }
@@ -297,5 +293,92 @@ fn connect_webhook_guards_exec_attach_port_forward_and_proxy_in_enabled_namespac
     assert_eq!(
         ns.match_labels.as_ref().expect("matchLabels")["notebook-volumes.io/inject"],
         "enabled"
+    );
+}
+
+#[test]
+fn workloads_webhook_stamps_statefulsets_and_notebooks_in_the_pods_namespaces() {
+    let cfg: MutatingWebhookConfiguration = one("MutatingWebhookConfiguration");
+    let hooks = cfg.webhooks.expect("webhooks");
+    let h = hooks
+        .iter()
+        .find(|h| h.name == "workloads.notebook-volumes.io")
+        .expect("workloads webhook");
+    assert_eq!(h.side_effects, "None");
+    assert_eq!(h.failure_policy.as_deref(), Some("Fail"));
+    assert_eq!(h.reinvocation_policy.as_deref(), Some("IfNeeded"));
+    assert_eq!(h.match_policy.as_deref(), Some("Equivalent"));
+    let service = h.client_config.service.as_ref().expect("service");
+    assert_eq!(service.path.as_deref(), Some("/workloads"));
+    let rules = h.rules.as_ref().expect("rules");
+    let mut seen: Vec<(String, String, String, String)> = Vec::new();
+    for r in rules {
+        for g in r.api_groups.iter().flatten() {
+            for v in r.api_versions.iter().flatten() {
+                for o in r.operations.iter().flatten() {
+                    for x in r.resources.iter().flatten() {
+                        seen.push((g.clone(), v.clone(), o.clone(), x.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for (g, v, x) in [
+        ("apps", "v1", "statefulsets"),
+        ("kubeflow.org", "v1", "notebooks"),
+        ("kubeflow.org", "v1beta1", "notebooks"),
+    ] {
+        for o in ["CREATE", "UPDATE"] {
+            assert!(
+                seen.contains(&(g.into(), v.into(), o.into(), x.into())),
+                "{g}/{v} {o} {x}: {seen:?}"
+            );
+        }
+    }
+    assert!(
+        seen.iter().all(|(_, _, _, x)| !x.contains('/')),
+        "no subresources (scale, status): {seen:?}"
+    );
+    assert_eq!(h.namespace_selector, hooks[0].namespace_selector);
+}
+
+#[test]
+fn rbac_reads_only_the_stamp_key_secret_and_notebooks() {
+    let docs: Vec<serde_json::Value> = base_documents()
+        .iter()
+        .map(|d| serde_json::to_value(d).expect("json"))
+        .collect();
+    let rules = |kind: &str| -> Vec<serde_json::Value> {
+        docs.iter()
+            .filter(|d| d["kind"] == kind)
+            .flat_map(|d| d["rules"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let role = rules("Role");
+    let secret_get = role
+        .iter()
+        .find(|r| {
+            r["resources"] == serde_json::json!(["secrets"])
+                && r["verbs"] == serde_json::json!(["get"])
+        })
+        .expect("secrets get in the webhook's namespace");
+    assert_eq!(
+        secret_get["resourceNames"],
+        serde_json::json!(["notebook-volumes-stamp-key"])
+    );
+    let cluster = rules("ClusterRole");
+    assert!(
+        cluster.iter().all(|r| !r["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&"secrets".into())),
+        "no cluster-wide secrets"
+    );
+    assert!(
+        cluster
+            .iter()
+            .any(|r| r["apiGroups"] == serde_json::json!(["kubeflow.org"])
+                && r["resources"] == serde_json::json!(["notebooks"])
+                && r["verbs"] == serde_json::json!(["get"]))
     );
 }

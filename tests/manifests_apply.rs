@@ -35,7 +35,6 @@ use kube::api::{DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 use kube::discovery::{self, Scope};
 use kube::{Api, Client, ResourceExt};
 use notebook_volumes::policy::{PolicySnapshot, unit_from_config_map};
-use serde::Deserialize;
 use serde_json::json;
 use support::{DeleteOnDrop, TestCluster};
 
@@ -53,11 +52,8 @@ fn root() -> PathBuf {
 /// The objects of a kustomization, rendered as `kubectl kustomize` would.
 fn render(dir: &str) -> Vec<DynamicObject> {
     let yaml = support::kustomize(&root().join(dir)).unwrap_or_else(|e| panic!("{e}"));
-    let objects: Vec<DynamicObject> = serde_yaml::Deserializer::from_str(&yaml)
-        .map(|doc| {
-            DynamicObject::deserialize(doc).unwrap_or_else(|e| panic!("{dir}: a document: {e}"))
-        })
-        .collect();
+    let objects: Vec<DynamicObject> =
+        serde_saphyr::from_multiple(&yaml).unwrap_or_else(|e| panic!("{dir}: a document: {e}"));
     assert!(!objects.is_empty(), "{dir} renders no objects");
     objects
 }
@@ -150,7 +146,20 @@ async fn check_webhook_configurations(
         .await
         .unwrap_or_else(|e| panic!("{overlay}: MutatingWebhookConfiguration: {e}"));
     let hooks = mutating.webhooks.clone().expect("webhooks");
-    assert_eq!(hooks.len(), 1, "{overlay}: one mutating webhook");
+    assert_eq!(hooks.len(), 2, "{overlay}: pods and workloads");
+    let workloads = hooks
+        .iter()
+        .find(|h| h.name == "workloads.notebook-volumes.io")
+        .unwrap_or_else(|| panic!("{overlay}: workloads webhook"));
+    assert_eq!(
+        workloads.namespace_selector, hooks[0].namespace_selector,
+        "{overlay}"
+    );
+    assert_eq!(
+        workloads.failure_policy.as_deref(),
+        Some("Fail"),
+        "{overlay}"
+    );
     let h = &hooks[0];
     let ops: Vec<(String, String)> = h
         .rules

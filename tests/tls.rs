@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use notebook_volumes::certs::{Authority, CertRequest};
 use notebook_volumes::server::{self, Config, PolicySource};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,7 +23,7 @@ struct Leaf {
 }
 
 fn der_of(pem: &str) -> CertificateDer<'static> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
         .expect("a certificate")
         .expect("PEM certificate")
@@ -263,8 +264,7 @@ fn client_leaf(
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
     let issued = ca.client(name).expect("client certificate");
-    let key = rustls_pemfile::private_key(&mut issued.key_pem.as_bytes())
-        .expect("client key PEM")
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
         .expect("a client key");
     (vec![der_of(&issued.cert_pem)], key)
 }

@@ -22,7 +22,10 @@ pub enum IdentitySource {
     Annotation(String),
     /// The requester itself is the user.
     Requester,
-    /// A trusted spawner created a pod naming no user.
+    /// A trusted controller created the pod from an object the webhook stamped for the user.
+    Stamp,
+    /// A trusted spawner created a pod naming no user, or a trusted controller one without a
+    /// valid stamp.
     Anonymous,
 }
 

@@ -19,6 +19,8 @@ pub(crate) mod policy_review;
 pub mod request;
 pub(crate) mod reserved;
 pub(crate) mod review;
+pub mod stamp;
+pub mod workload;
 
 pub use access::Access;
 pub use claim_review::review_claim;

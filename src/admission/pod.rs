@@ -42,9 +42,13 @@ pub fn is_notebook(settings: &Settings, pod: &Pod) -> bool {
     settings.notebook_selector.iter().any(|s| s.matches(labels))
 }
 
-/// `notebook-volumes.io/inject: "false"` opts a pod out of injection (not out of the guard).
+/// `notebook-volumes.io/inject: "false"` (or `nb-volumes.io/inject`, which the notebook
+/// controller copies from a Notebook) opts a pod out of injection (not out of the guard).
 pub fn opted_out(pod: &Pod) -> bool {
-    annotation(pod, keys::INJECT_ANNOTATION).is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
+    [keys::INJECT_ANNOTATION, keys::RELAYED_INJECT_ANNOTATION]
+        .iter()
+        .filter_map(|key| annotation(pod, key))
+        .any(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
 /// Most secret shares one pod may ask for; a longer list is denied rather than scanned.
@@ -55,11 +59,16 @@ pub const MAX_SECRET_SHARES: usize = 64;
 pub fn requested_secret_shares(pod: &Pod) -> Result<Vec<String>, usize> {
     let mut seen = std::collections::HashSet::new();
     let mut names: Vec<String> = Vec::new();
-    for name in annotation(pod, keys::SECRET_SHARES_ANNOTATION)
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
+    // Both keys ask; the relayed one is the only one a Notebook's pods receive.
+    for name in [
+        keys::SECRET_SHARES_ANNOTATION,
+        keys::RELAYED_SECRET_SHARES_ANNOTATION,
+    ]
+    .iter()
+    .filter_map(|key| annotation(pod, key))
+    .flat_map(|v| v.split(','))
+    .map(str::trim)
+    .filter(|n| !n.is_empty())
     {
         if seen.insert(name) {
             if names.len() == MAX_SECRET_SHARES {

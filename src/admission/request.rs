@@ -1,6 +1,7 @@
 //! Builds AdmissionRequests the way the API server sends them, for `audit` and for tests.
 
 use k8s_openapi::api::core::v1::Pod;
+use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::json;
 
@@ -56,4 +57,44 @@ fn without_debug_containers(pod: &Pod) -> Pod {
         spec.ephemeral_containers = None;
     }
     old
+}
+
+/// A CREATE request for a StatefulSet or Notebook manifest (`object`, as JSON), as the API server
+/// would send it.
+pub fn workload_request(
+    object: &serde_json::Value,
+    namespace: &str,
+    requester: &Requester,
+    dry_run: bool,
+) -> Result<AdmissionRequest<DynamicObject>, String> {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = object
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let resource = format!("{}s", kind.to_ascii_lowercase());
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "00000000-0000-0000-0000-000000000000",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "name": object.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default(),
+            "namespace": namespace,
+            "operation": "CREATE",
+            "userInfo": {"username": requester.username, "groups": requester.groups},
+            "object": object,
+            "dryRun": dry_run,
+        }
+    });
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(review).map_err(|e| e.to_string())?;
+    review
+        .try_into()
+        .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
 }

@@ -17,6 +17,7 @@ use super::inject::{self, Notebook};
 use super::outcome::{MountRecord, MountSource, Review, sort_records, summary};
 use super::patch::PatchBuilder;
 use super::pod::{self, ContainerKind};
+use super::stamp;
 use crate::keys;
 use crate::policy::Home;
 
@@ -43,9 +44,25 @@ pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<
     if req.operation != Operation::Create || req.sub_resource.is_some() {
         return None;
     }
-    let identity =
-        identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), true).ok()?;
+    let identity = identify(ctx, req, pod, true).ok()?;
     own_home(ctx, identity.subject.user.as_deref()).map(|(_, claim)| claim)
+}
+
+/// The identity rules with stamps: a trusted controller's pod belongs to the user its stamp names.
+fn identify(
+    ctx: Context<'_>,
+    req: &AdmissionRequest<Pod>,
+    pod: &Pod,
+    strict: bool,
+) -> Result<Identity, identity::ImpersonationDenied> {
+    stamp::identify_pod(
+        ctx.policy,
+        ctx.stamp_key,
+        &ctx.namespace.name,
+        &req.user_info,
+        pod,
+        strict,
+    )
 }
 
 /// What every pod decision learns first: whose rights apply, their home claim here, and what
@@ -80,8 +97,8 @@ fn judge<'p>(
     strict: bool,
     only: Option<&HashSet<&str>>,
 ) -> Result<Judged<'p>, Refused> {
-    let identity = identity::identify(ctx.policy, &req.user_info, pod::annotations(pod), strict)
-        .map_err(|e| Box::new(Review::denied(e.into(), None)))?;
+    let identity =
+        identify(ctx, req, pod, strict).map_err(|e| Box::new(Review::denied(e.into(), None)))?;
     let home = own_home(ctx, identity.subject.user.as_deref());
     let own_home = home.as_ref().map(|(_, claim)| claim.as_str());
     let volumes = Guard::new(ctx, &identity.subject, own_home)
@@ -110,6 +127,21 @@ fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Re
         warnings.push(format!(
             "nothing injected: the pod was created by '{}', a system identity that is not a trusted spawner (list it under trustedSpawners in the Settings policy document if it creates notebooks for users)",
             user.as_deref().unwrap_or_default()
+        ));
+    }
+    if selected
+        && stamp::unstamped(
+            ctx.policy,
+            ctx.stamp_key,
+            &ctx.namespace.name,
+            &req.user_info,
+            pod,
+        )
+    {
+        warnings.push(format!(
+            "nothing injected: the pod was created by the trusted controller '{}' from an object that carries no stamp notebook-volumes wrote for it ({}); the StatefulSet or Notebook gets one when its owner creates or edits it with the webhook in place",
+            req.user_info.username.as_deref().unwrap_or_default(),
+            keys::STAMP_ANNOTATION
         ));
     }
     let notebook = user.is_some() && selected && !by_system;

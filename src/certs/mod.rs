@@ -370,6 +370,7 @@ fn name(common_name: &str) -> DistinguishedName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use webpki::{EndEntityCert, KeyUsage, anchor_from_trusted_cert};
 
@@ -377,8 +378,7 @@ mod tests {
         &[webpki::ring::ECDSA_P256_SHA256];
 
     fn der(pem: &str) -> CertificateDer<'static> {
-        let mut reader = pem.as_bytes();
-        let certs: Vec<_> = rustls_pemfile::certs(&mut reader)
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<_, _>>()
             .expect("PEM certificates");
         assert_eq!(certs.len(), 1, "exactly one certificate in {pem}");
@@ -470,8 +470,7 @@ mod tests {
     #[test]
     fn pems_load_into_a_rustls_server_config() {
         let certs = generate(&CertRequest::default()).expect("generate");
-        let key = rustls_pemfile::private_key(&mut certs.key_pem.as_bytes())
-            .expect("read key")
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(certs.key_pem.as_bytes())
             .expect("a private key");
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         rustls::ServerConfig::builder_with_provider(provider)

@@ -12,6 +12,7 @@ use crate::admission::request::{Requester, pod_request};
 use crate::admission::{ClaimInfo, Context, Review, review};
 use crate::files::read;
 use crate::keys;
+use crate::policy::yaml;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -28,7 +29,7 @@ pub struct AuditArgs {
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub policy_namespace: PolicyNamespace,
-    /// The pod manifest (YAML or JSON).
+    /// The pod, StatefulSet or Notebook manifest (YAML or JSON).
     #[arg(long)]
     pub pod: PathBuf,
     /// Namespace of the pod (default: the pod's own, else `default`).
@@ -56,7 +57,7 @@ pub struct AuditArgs {
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
     let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
-    let pod: Pod = serde_yaml::from_str(&pod_text)
+    let pod: Pod = yaml::from_str(&pod_text)
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
     let namespace = args
         .namespace
@@ -84,33 +85,33 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         namespace: &ns,
         claims: &claims,
         webhook_user: None,
+        stamp_key: None,
     };
     let outcome = review(ctx, &request);
     print(args.output, &pod, &outcome)?;
     Ok(if outcome.allowed() { 0 } else { 1 })
 }
 
-fn read_claims(
+pub(super) fn read_claims(
     path: &std::path::Path,
     namespace: &str,
 ) -> Result<HashMap<(String, String), ClaimInfo>, String> {
     let text = read(path).map_err(|e| e.to_string())?;
+    let (docs, error) = yaml::read_stream(&text);
+    if let Some(e) = error {
+        return Err(format!("{}:{}: {}", path.display(), e.line, e.message));
+    }
     let mut claims = HashMap::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value =
-            serde_yaml::Value::deserialize(doc).map_err(|e| format!("{}: {e}", path.display()))?;
-        let items = match value.get("kind").and_then(|k| k.as_str()) {
-            Some("List") => value
-                .get("items")
-                .and_then(|i| i.as_sequence())
-                .cloned()
-                .unwrap_or_default(),
-            Some(_) => vec![value],
-            None => continue,
-        };
-        for item in items {
-            let pvc: PersistentVolumeClaim = serde_yaml::from_value(item)
-                .map_err(|e| format!("{}: not a PersistentVolumeClaim: {e}", path.display()))?;
+    for doc in docs.iter().filter(|d| d.get("kind").is_some()) {
+        for item in doc.manifest_objects() {
+            let pvc: PersistentVolumeClaim =
+                serde_json::from_value(item.to_json()).map_err(|e| {
+                    format!(
+                        "{}:{}: not a PersistentVolumeClaim: {e}",
+                        path.display(),
+                        item.line
+                    )
+                })?;
             let ns = pvc
                 .metadata
                 .namespace
@@ -123,9 +124,7 @@ fn read_claims(
     Ok(claims)
 }
 
-use serde::Deserialize;
-
-fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
+pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {
         AuditOutput::Json => {
@@ -150,7 +149,7 @@ fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String>
                 .map_err(|e| format!("the patch does not apply: {e}"))?;
             out_raw!(
                 "{}",
-                serde_yaml::to_string(&doc).map_err(|e| e.to_string())?
+                serde_saphyr::to_string(&doc).map_err(|e| e.to_string())?
             );
         }
         AuditOutput::Text => {

@@ -2,15 +2,13 @@
 
 use std::path::PathBuf;
 
-use super::policy_args::{PolicyNamespace, protected_lines};
-use crate::files::load_policies_in;
-use crate::policy::{PolicySnapshot, Severity};
+use super::policy_args::{PolicyNamespace, load_report, protected_lines};
+use crate::policy::Severity;
 
 pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String> {
-    let loaded = load_policies_in(paths, &namespace.policy_namespace).map_err(|e| e.to_string())?;
-    let snapshot = PolicySnapshot::compile(&loaded.units);
-    let findings: Vec<_> = loaded.findings.iter().chain(snapshot.findings()).collect();
-    for f in &findings {
+    let report = load_report(paths, namespace)?;
+    let (snapshot, findings) = (&report.snapshot, &report.findings);
+    for f in findings {
         out!("{f}");
     }
     let errors = findings
@@ -21,8 +19,8 @@ pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String
     let rejected: Vec<&str> = snapshot.rejected_units().map(|r| r.unit.as_str()).collect();
     out!(
         "{} file(s), {} unit(s): {} share(s), {} library(ies); {errors} error(s), {warnings} warning(s)",
-        loaded.files,
-        loaded.units.len(),
+        report.files,
+        report.units,
         snapshot.shares().len(),
         snapshot.libraries().len(),
     );
@@ -32,7 +30,7 @@ pub fn run(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<i32, String
             rejected.join(", ")
         );
     }
-    for line in protected_lines(&snapshot) {
+    for line in protected_lines(snapshot) {
         out!("{line}");
     }
     Ok(if errors > 0 { 1 } else { 0 })

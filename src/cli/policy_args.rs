@@ -37,6 +37,36 @@ pub fn namespace_info(
     }
 }
 
+/// Policy paths loaded and compiled: the snapshot, and every finding in order (the first `read`
+/// of reading the files, then those of compiling).
+pub struct Report {
+    pub files: usize,
+    pub units: usize,
+    pub snapshot: crate::policy::PolicySnapshot,
+    pub findings: Vec<crate::policy::Finding>,
+    pub read: usize,
+}
+
+/// Loads and compiles policy paths: the one way `check`, `audit` and `access` read policy.
+pub fn load_report(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<Report, String> {
+    let loaded = crate::files::load_policies_in(paths, &namespace.policy_namespace)
+        .map_err(|e| e.to_string())?;
+    let snapshot = crate::policy::PolicySnapshot::compile(&loaded.units);
+    let read = loaded.findings.len();
+    let findings = loaded
+        .findings
+        .into_iter()
+        .chain(snapshot.findings().cloned())
+        .collect();
+    Ok(Report {
+        files: loaded.files,
+        units: loaded.units.len(),
+        snapshot,
+        findings,
+        read,
+    })
+}
+
 /// Loads and compiles policy paths, printing on stderr the ConfigMaps skipped, the errors, and
 /// what rejected units keep protected (rejected units are absent and their claims protected, as
 /// in the server).
@@ -44,19 +74,21 @@ pub fn load_snapshot(
     paths: &[PathBuf],
     namespace: &PolicyNamespace,
 ) -> Result<crate::policy::PolicySnapshot, String> {
-    let loaded = crate::files::load_policies_in(paths, &namespace.policy_namespace)
-        .map_err(|e| e.to_string())?;
-    let policy = crate::policy::PolicySnapshot::compile(&loaded.units);
-    let errors = policy
-        .findings()
-        .filter(|f| f.severity == crate::policy::Severity::Error);
-    for f in loaded.findings.iter().chain(errors) {
+    let report = load_report(paths, namespace)?;
+    // Compile warnings (undefined groups) belong to `check`; file warnings (skipped ConfigMaps)
+    // explain what is missing from the answer.
+    let shown = report
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| *i < report.read || f.severity == crate::policy::Severity::Error);
+    for (_, f) in shown {
         eprintln!("{f}");
     }
-    for line in protected_lines(&policy) {
+    for line in protected_lines(&report.snapshot) {
         eprintln!("{line}");
     }
-    Ok(policy)
+    Ok(report.snapshot)
 }
 
 /// One line per rejected unit: the claims and home claims it keeps protected until it is fixed.

@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod identity;
 pub(crate) mod readiness;
 pub(crate) mod sources;
+pub mod stamp_key;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{ObjectRef, Store};

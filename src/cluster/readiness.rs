@@ -1,14 +1,27 @@
-//! Which of the cluster caches have made their initial list: the webhook is ready once all have.
+//! Which of the cluster caches have made their initial list (the webhook is ready once all have),
+//! and which are reconnecting after a watch error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Initial syncs the webhook waits for before it is ready.
+/// Initial syncs the webhook waits for before it is ready, and which caches are re-watching
+/// after a watch error (an API server restart, a network cut).
 #[derive(Debug, Default)]
 pub struct Readiness {
     config_maps: AtomicBool,
     namespaces: AtomicBool,
     home_claims: AtomicBool,
+    /// Per cache (in `CACHES` order): a watch failed and no event has arrived since.
+    stale: [AtomicBool; 3],
+    /// The stamp key Secret has been read (or created).
+    stamp_key: AtomicBool,
 }
+
+/// The caches, as `/readyz` names them.
+pub const CACHES: [&str; 3] = [
+    "policy ConfigMaps",
+    "namespaces",
+    "home PersistentVolumeClaims",
+];
 
 impl Readiness {
     /// Ready from the start (policy loaded from files).
@@ -17,7 +30,12 @@ impl Readiness {
         r.config_maps_synced();
         r.namespaces_synced();
         r.home_claims_synced();
+        r.stamp_key_loaded();
         r
+    }
+
+    pub fn stamp_key_loaded(&self) {
+        self.stamp_key.store(true, Ordering::Release);
     }
 
     pub fn config_maps_synced(&self) {
@@ -34,18 +52,67 @@ impl Readiness {
 
     /// The caches not listed yet.
     pub fn pending(&self) -> Vec<&'static str> {
-        [
-            (&self.config_maps, "policy ConfigMaps"),
-            (&self.namespaces, "namespaces"),
-            (&self.home_claims, "home PersistentVolumeClaims"),
-        ]
-        .into_iter()
-        .filter(|(flag, _)| !flag.load(Ordering::Acquire))
-        .map(|(_, name)| name)
-        .collect()
+        let mut pending: Vec<&'static str> =
+            [&self.config_maps, &self.namespaces, &self.home_claims]
+                .into_iter()
+                .zip(CACHES)
+                .filter(|(flag, _)| !flag.load(Ordering::Acquire))
+                .map(|(_, name)| name)
+                .collect();
+        if !self.stamp_key.load(Ordering::Acquire) {
+            pending.push("the stamp key Secret");
+        }
+        pending
     }
 
     pub fn is_ready(&self) -> bool {
         self.pending().is_empty()
+    }
+
+    /// The watch of `cache` (one of `CACHES`) failed: until its next event, admissions use the
+    /// last complete list of it.
+    pub fn watch_failed(&self, cache: &str) {
+        if let Some(i) = CACHES.iter().position(|c| *c == cache) {
+            self.stale[i].store(true, Ordering::Release);
+        }
+    }
+
+    /// An event arrived on the watch of `cache`: it is current again.
+    pub fn watch_ok(&self, cache: &str) {
+        if let Some(i) = CACHES.iter().position(|c| *c == cache) {
+            self.stale[i].store(false, Ordering::Release);
+        }
+    }
+
+    /// The caches whose watch failed and has not delivered an event since.
+    pub fn stale(&self) -> Vec<&'static str> {
+        CACHES
+            .iter()
+            .zip(&self.stale)
+            .filter(|(_, flag)| flag.load(Ordering::Acquire))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_watch_is_stale_until_its_next_event() {
+        let r = Readiness::ready();
+        assert!(r.stale().is_empty());
+        r.watch_failed("namespaces");
+        r.watch_failed("policy ConfigMaps");
+        assert_eq!(r.stale(), ["policy ConfigMaps", "namespaces"]);
+        assert!(
+            r.is_ready(),
+            "stale caches do not make a listed replica unready"
+        );
+        r.watch_ok("policy ConfigMaps");
+        assert_eq!(r.stale(), ["namespaces"]);
+        r.watch_failed("no such cache");
+        assert_eq!(r.stale(), ["namespaces"]);
     }
 }

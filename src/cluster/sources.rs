@@ -15,11 +15,13 @@ use tokio::task::JoinHandle;
 
 use super::ClusterView;
 use super::events::PolicyEvents;
-use super::readiness::Readiness;
+use super::readiness::{CACHES, Readiness};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::policy::in_force::Policy;
 use crate::policy::{Severity, unit_from_config_map};
+
+const CONFIG_MAPS: &str = CACHES[0];
 
 /// Background tasks feeding the caches; abort them on shutdown.
 pub struct Sources {
@@ -55,6 +57,7 @@ pub fn start(
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
+                    ready.watch_ok(CONFIG_MAPS);
                     if matches!(
                         event,
                         watcher::Event::Apply(_)
@@ -67,10 +70,13 @@ pub fn start(
                         ready.config_maps_synced();
                     }
                 }
-                Err(error) => tracing::warn!(
-                    %error,
-                    "watching policy ConfigMaps failed; retrying with backoff"
-                ),
+                Err(error) => {
+                    ready.watch_failed(CONFIG_MAPS);
+                    tracing::warn!(
+                        %error,
+                        "watching policy ConfigMaps failed; retrying with backoff"
+                    )
+                }
             }
         }
     }));
@@ -82,20 +88,27 @@ pub fn start(
         watcher(ns_api, watcher::Config::default()).default_backoff(),
     );
     let ready = readiness.clone();
-    tasks.push(tokio::spawn(drive(ns_stream, "namespaces", move |event| {
-        if matches!(event, watcher::Event::InitDone) {
-            ready.namespaces_synced();
-        }
-    })));
+    tasks.push(tokio::spawn(drive(
+        ns_stream,
+        CACHES[1],
+        readiness.clone(),
+        move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                ready.namespaces_synced();
+            }
+        },
+    )));
 
     let pvc_api: Api<PersistentVolumeClaim> = Api::all(client.clone());
     let pvc_config = watcher::Config::default().labels(&format!("{}=true", keys::HOME_LABEL));
     let (pvc_store, pvc_writer) = reflector::store();
     let pvc_stream =
         reflector::reflector(pvc_writer, watcher(pvc_api, pvc_config).default_backoff());
+    let ready = readiness.clone();
     tasks.push(tokio::spawn(drive(
         pvc_stream,
-        "home PersistentVolumeClaims",
+        CACHES[2],
+        ready,
         move |event| {
             if matches!(event, watcher::Event::InitDone) {
                 readiness.home_claims_synced();
@@ -114,16 +127,27 @@ pub fn start(
     }
 }
 
-/// Polls a reflector stream forever; watch errors are logged (the backoff retries them).
-async fn drive<K, S>(stream: S, what: &'static str, mut on_event: impl FnMut(&watcher::Event<K>))
-where
+/// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
+/// mark the cache stale until its next event.
+async fn drive<K, S>(
+    stream: S,
+    what: &'static str,
+    readiness: Arc<Readiness>,
+    mut on_event: impl FnMut(&watcher::Event<K>),
+) where
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
 {
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         match item {
-            Ok(event) => on_event(&event),
-            Err(error) => tracing::warn!(%error, "watching {what} failed; retrying with backoff"),
+            Ok(event) => {
+                readiness.watch_ok(what);
+                on_event(&event)
+            }
+            Err(error) => {
+                readiness.watch_failed(what);
+                tracing::warn!(%error, "watching {what} failed; retrying with backoff")
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
-//! Limits on policy text, checked before and after the YAML parser so that no input can make
-//! parsing slow. The parser (libyaml, through serde_yaml) takes time quadratic in the nesting depth
-//! of flow collections (`[[[[...` or `{a: {a: ...`): 100k levels took more than 30 s. A linear
-//! pre-scan bounds that depth before the parser sees the text; sizes are capped too.
+//! Limits on policy text, checked before, during and after the YAML reader so that no input can
+//! make parsing slow or large. A linear pre-scan bounds the size, the document count and the
+//! depth of flow collections (`[[[[...` or `{a: {a: ...`) before the reader sees the text (some
+//! readers take time quadratic in that depth); the reader's own budget (see `yaml`) stops
+//! nesting, node counts and alias expansion as it reads; the tree is checked for nesting depth
+//! and key sizes after.
 
-use serde_yaml::Value;
+pub use super::yaml::MAX_DEPTH;
+use super::yaml::{Node, Tree};
 
-/// Deepest nesting a policy document may have (flow or block). Policy needs about 6 levels.
-pub const MAX_DEPTH: usize = 32;
 /// Largest policy text in one source (a ConfigMap data key or a file of documents). The API
 /// server already keeps a ConfigMap under 1 MiB; files of documents may be larger (5,000 shares
 /// take about 1.1 MiB), and the 3 MiB the API server accepts in one request fit too.
@@ -238,44 +239,45 @@ fn is_marker(rest: &[u8]) -> bool {
         && matches!(rest.get(3), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
 }
 
-/// Checks a parsed document: nesting depth and key sizes. Linear in the size of the value.
-pub fn check_value(value: &Value) -> Result<(), String> {
-    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
-    while let Some((v, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Sequence(items) => Box::new(items.iter()),
-            Value::Mapping(map) => {
-                for key in map.keys() {
-                    let size = match key {
-                        Value::String(s) => s.len(),
-                        Value::Number(_) | Value::Bool(_) | Value::Null => 0,
-                        _ => {
-                            return Err(
-                                "a mapping key must be a plain value, not a list or a mapping"
-                                    .into(),
-                            );
-                        }
+/// Checks a parsed document: nesting depth and key sizes, with the line of the node at fault.
+/// Linear in the size of the tree.
+pub fn check_tree(node: &Node) -> Result<(), Exceeded> {
+    let mut stack: Vec<(&Node, usize)> = vec![(node, 1)];
+    while let Some((n, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Node>> = match &n.value {
+            Tree::Seq(items) => Box::new(items.iter()),
+            Tree::Map(entries) => {
+                for (key, _) in entries {
+                    let Some(text) = key.as_key() else {
+                        return Err(Exceeded {
+                            line: key.line,
+                            message: "a mapping key must be a plain value, not a list or a mapping"
+                                .into(),
+                        });
                     };
-                    if size > MAX_KEY_BYTES {
-                        return Err(format!(
-                            "a mapping key of {size} bytes; keys may have at most {MAX_KEY_BYTES}"
-                        ));
+                    if text.len() > MAX_KEY_BYTES {
+                        return Err(Exceeded {
+                            line: key.line,
+                            message: format!(
+                                "a mapping key of {} bytes; keys may have at most {MAX_KEY_BYTES}",
+                                text.len()
+                            ),
+                        });
                     }
                 }
-                Box::new(map.values())
+                Box::new(entries.iter().map(|(_, v)| v))
             }
-            Value::Tagged(t) => Box::new(std::iter::once(&t.value)),
-            _ => continue,
+            Tree::Scalar(_) => continue,
         };
         for child in children {
-            if matches!(
-                child,
-                Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_)
-            ) {
+            if !matches!(child.value, Tree::Scalar(_)) {
                 if depth + 1 > MAX_DEPTH {
-                    return Err(format!(
-                        "nested more than {MAX_DEPTH} levels deep; policy needs only a few levels"
-                    ));
+                    return Err(Exceeded {
+                        line: child.line,
+                        message: format!(
+                            "nested more than {MAX_DEPTH} levels deep; policy needs only a few levels"
+                        ),
+                    });
                 }
                 stack.push((child, depth + 1));
             }
@@ -287,6 +289,7 @@ pub fn check_value(value: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::yaml::{read_stream, read_stream_within};
 
     #[test]
     fn deep_flow_nesting_is_refused_before_parsing() {
@@ -340,8 +343,8 @@ mod tests {
         assert_eq!(pre_scan(&text), Ok(()));
     }
 
-    /// Whatever the text, when the pre-scan lets it through, the parser never nests deeper than
-    /// its own recursion limit (128): the pre-scan's depth is never lower than the parser's.
+    /// Whatever the text, when the pre-scan lets it through, the reader never finds it nested too
+    /// deep: the pre-scan's depth is never lower than the reader's.
     #[test]
     fn the_pre_scan_never_underestimates_the_parser_on_random_text() {
         const TOKENS: &[&str] = &[
@@ -363,25 +366,20 @@ mod tests {
                 .collect();
             if pre_scan(&text).is_ok() {
                 passed += 1;
-                for doc in serde_yaml::Deserializer::from_str(&text) {
-                    use serde::Deserialize;
-                    if let Err(e) = Value::deserialize(doc) {
-                        assert!(!e.to_string().contains("recursion limit"), "{text:?}: {e}");
-                        break;
-                    }
+                if let (_, Some(e)) = read_stream(&text) {
+                    assert!(!e.message.contains("nested more than"), "{text:?}: {e:?}");
                 }
             }
         }
         assert!(passed > 100, "only {passed} texts passed the pre-scan");
     }
 
-    /// Nesting depth of a parsed value.
-    fn depth_of(v: &Value) -> usize {
-        match v {
-            Value::Sequence(items) => 1 + items.iter().map(depth_of).max().unwrap_or(0),
-            Value::Mapping(map) => 1 + map.values().map(depth_of).max().unwrap_or(0),
-            Value::Tagged(t) => depth_of(&t.value),
-            _ => 0,
+    /// Nesting depth of a parsed tree.
+    fn depth_of(n: &Node) -> usize {
+        match &n.value {
+            Tree::Seq(items) => 1 + items.iter().map(depth_of).max().unwrap_or(0),
+            Tree::Map(entries) => 1 + entries.iter().map(|(_, v)| depth_of(v)).max().unwrap_or(0),
+            Tree::Scalar(_) => 0,
         }
     }
 
@@ -446,7 +444,11 @@ mod tests {
             let target = 20 + rand(29);
             let mut text = String::from("x: ");
             node(&mut text, 0, target, &mut rand);
-            let Ok(value) = serde_yaml::from_str::<Value>(&text) else {
+            // Read without the nesting bound, to see the real depth.
+            let (nodes, None) = read_stream_within(&text, usize::MAX) else {
+                continue;
+            };
+            let Some(value) = nodes.into_iter().next() else {
                 continue;
             };
             parsed += 1;
@@ -478,16 +480,30 @@ mod tests {
 
     #[test]
     fn block_nesting_and_key_size_are_capped_after_parsing() {
-        let mut text = String::new();
-        for i in 0..40 {
-            text.push_str(&" ".repeat(i));
-            text.push_str("a:\n");
-        }
-        let value: Value = serde_yaml::from_str(&text).unwrap();
-        assert!(check_value(&value).unwrap_err().contains("32 levels"));
-        let value: Value = serde_yaml::from_str(&format!("? {}\n: 1\n", "k".repeat(2000))).unwrap();
-        assert!(check_value(&value).unwrap_err().contains("at most 1024"));
-        let value: Value = serde_yaml::from_str("groups: {a: [b, c]}\n").unwrap();
-        assert_eq!(check_value(&value), Ok(()));
+        let nested = |levels: usize| {
+            let mut text = String::new();
+            for i in 0..levels {
+                text.push_str(&" ".repeat(i));
+                text.push_str("a:\n");
+            }
+            text
+        };
+        // The reader stops a text nested deeper as it reads, at the level too many.
+        let (_, e) = read_stream(&nested(1_000));
+        let e = e.expect("refused");
+        assert!(e.message.contains("32 levels"), "{e:?}");
+        assert_eq!(e.line, 33);
+        let mut text = nested(32);
+        text.push_str(&" ".repeat(32));
+        text.push_str("- x\n");
+        assert_eq!(read_stream(&text).1.map(|e| e.line), Some(33));
+        // The tree is checked too (a tree read without the bound here).
+        let tree = |text: &str| read_stream_within(text, usize::MAX).0.remove(0);
+        let e = check_tree(&tree(&text)).unwrap_err();
+        assert!(e.message.contains("32 levels"), "{e:?}");
+        assert_eq!(e.line, 33);
+        let e = check_tree(&tree(&format!("? {}\n: 1\n", "k".repeat(2000)))).unwrap_err();
+        assert!(e.message.contains("at most 1024"), "{e:?}");
+        assert_eq!(check_tree(&tree("groups: {a: [b, c]}\n")), Ok(()));
     }
 }

@@ -39,6 +39,11 @@ impl Checker<'_> {
         self.findings.push(self.doc.error(field, message));
     }
 
+    fn warning(&mut self, field: &str, message: impl Into<String>) {
+        self.findings
+            .push(self.doc.finding(super::Severity::Warning, field, message));
+    }
+
     fn scope(
         &mut self,
         namespaces: &Option<Vec<String>>,
@@ -306,6 +311,25 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
             c.error(&format!("trustedSpawners[{i}]"), "empty username");
         }
     }
+    for (i, controller) in s.trusted_controllers.iter().enumerate() {
+        if controller.is_empty() {
+            c.error(&format!("trustedControllers[{i}]"), "empty username");
+        }
+        if s.trusted_spawners.contains(controller) {
+            c.error(
+                &format!("trustedControllers[{i}]"),
+                format!("'{controller}' is also a trusted spawner, which would let anyone who can make it create a pod name any user; list it only under trustedControllers"),
+            );
+        }
+    }
+    for (i, spawner) in s.trusted_spawners.iter().enumerate() {
+        if spawner.ends_with(":statefulset-controller") {
+            c.warning(
+                &format!("trustedSpawners[{i}]"),
+                format!("'{spawner}' creates pods from StatefulSets that users with `edit` can write: as a trusted spawner it lets them name any user; move it to trustedControllers, where only the webhook's stamp names the user"),
+            );
+        }
+    }
     let username_annotations = s
         .username_annotations
         .clone()
@@ -348,6 +372,7 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
     }
     Settings {
         trusted_spawners: s.trusted_spawners.clone(),
+        trusted_controllers: s.trusted_controllers.clone(),
         username_annotations,
         notebook_selector,
         administrators,

@@ -2,13 +2,12 @@
 //! (as `kubectl get cm -o yaml` prints them).
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use serde_yaml::Value;
 
 use super::bounds;
-use super::lines::FieldLines;
 use super::origin::{Finding, Origin, Severity, config_map_unit};
 use super::parse::{RawDoc, Source, document_spans, read_documents};
 use super::snapshot::Unit;
+use super::yaml::Node;
 use crate::keys;
 
 /// Namespace the webhook reads policy from unless told otherwise.
@@ -60,7 +59,6 @@ pub fn units_from_text(
     policy_namespace: &str,
 ) -> (Vec<Unit>, Vec<Finding>) {
     let file_origin = Origin::file(path);
-    let mut plain = Vec::new();
     let mut units = Vec::new();
     if text.len() > bounds::MAX_FILE_BYTES {
         let finding = Finding {
@@ -79,6 +77,8 @@ pub fn units_from_text(
     // A file of manifests may be larger than one policy source: documents are read one by one.
     let (docs, read_errors) = read_documents_of_file(&file_origin, text);
     let mut findings = Vec::new();
+    // The `---` parts of plain documents, by their first line.
+    let mut plain: Vec<(&str, usize)> = Vec::new();
     // What could not be read (a syntax error and everything after it) stays in the file's own
     // unit: its errors are reported there, and what it names is protected like any rejected unit.
     if !read_errors.is_empty() {
@@ -86,110 +86,125 @@ pub fn units_from_text(
         plain.extend(
             document_spans(text)
                 .into_iter()
-                .filter(|(span, line)| !read.contains(line) && has_content(span))
-                .map(|(span, first_line)| RawDoc {
-                    value: Value::Null,
-                    text: span,
-                    first_line,
-                }),
+                .filter(|(span, line)| !read.contains(line) && has_content(span)),
         );
     }
+    let mut manifests = false;
     for raw in docs {
-        let kind = raw.value.get("kind").and_then(Value::as_str).unwrap_or("");
-        match kind {
-            "ConfigMap" | "List" => {
-                let lines = FieldLines::scan(raw.text, raw.first_line);
-                let items = if kind == "List" {
-                    raw.value
-                        .get("items")
-                        .and_then(Value::as_sequence)
-                        .cloned()
-                        .unwrap_or_default()
-                } else {
-                    vec![raw.value.clone()]
-                };
-                for item in items {
-                    if item.get("kind").and_then(Value::as_str) != Some("ConfigMap") {
-                        continue;
-                    }
-                    match serde_yaml::from_value::<ConfigMap>(item) {
-                        Ok(mut cm) => {
-                            let name = cm.metadata.name.clone().unwrap_or_default();
-                            let skip = |why: String| Finding {
-                                severity: Severity::Warning,
-                                origin: file_origin.clone(),
-                                line: lines.start(),
-                                field: None,
-                                message: format!("ConfigMap {name} skipped: {why}"),
-                            };
-                            if !is_policy_config_map(&cm) {
-                                findings.push(skip(format!(
-                                    "it has no label {}=true; the webhook ignores it",
-                                    keys::POLICY_LABEL
-                                )));
-                                continue;
-                            }
-                            let namespace = cm
-                                .metadata
-                                .namespace
-                                .get_or_insert_with(|| policy_namespace.to_string());
-                            if namespace != policy_namespace {
-                                findings.push(skip(format!(
-                                    "it is in namespace '{namespace}'; the webhook reads policy only from '{policy_namespace}' (pass --policy-namespace to check another)"
-                                )));
-                                continue;
-                            }
-                            let mut unit = unit_from_config_map(&cm);
-                            for source in &mut unit.sources {
-                                let key = source.origin.key.clone().unwrap_or_default();
-                                // Block scalars start on the line after the key.
-                                let key_line = lines.line_of_keys(&["data", &key]);
-                                source.origin.file = Some((path.to_string(), key_line));
-                            }
-                            units.push(unit);
-                        }
-                        Err(e) => findings.push(Finding {
-                            severity: Severity::Error,
-                            origin: file_origin.clone(),
-                            line: lines.start(),
-                            field: None,
-                            message: format!("not a valid ConfigMap: {e}"),
-                        }),
-                    }
-                }
+        match raw.node.get("kind").and_then(Node::as_str) {
+            Some("ConfigMap" | "List") => {
+                manifests = true;
+                units.extend(config_map_units(
+                    path,
+                    &raw,
+                    policy_namespace,
+                    &mut findings,
+                ));
             }
-            _ => plain.push(raw),
+            _ => plain.push((raw.text, raw.first_line)),
         }
     }
     if !plain.is_empty() {
-        // Keep the plain documents with their original line numbers by blanking the rest; each
-        // keeps its own `---` line, so it is read again exactly as it was.
-        let mut kept = vec![String::new(); text.lines().count()];
-        for raw in &plain {
-            for (i, line) in raw.text.lines().enumerate() {
-                if let Some(slot) = kept.get_mut(raw.first_line - 1 + i) {
-                    *slot = line.to_string();
-                }
-            }
-            if !raw.text.starts_with("---")
-                && raw.first_line >= 2
-                && let Some(slot) = kept.get_mut(raw.first_line - 2)
-            {
-                *slot = "---".to_string();
-            }
-        }
+        // A file of policy documents is one source; beside ConfigMaps, each plain document is a
+        // source of its own that knows the file line it starts at.
+        let sources = if manifests {
+            plain.sort_by_key(|(_, line)| *line);
+            plain
+                .into_iter()
+                .map(|(span, first_line)| Source {
+                    origin: Origin {
+                        file: Some((path.to_string(), first_line - 1)),
+                        ..file_origin.clone()
+                    },
+                    text: span.to_string(),
+                })
+                .collect()
+        } else {
+            vec![Source {
+                origin: file_origin,
+                text: text.to_string(),
+            }]
+        };
         units.insert(
             0,
             Unit {
                 name: path.to_string(),
-                sources: vec![Source {
-                    origin: file_origin,
-                    text: kept.join("\n"),
-                }],
+                sources,
             },
         );
     }
     (units, findings)
+}
+
+/// The policy units of one ConfigMap or List manifest, with the file line of each data key.
+fn config_map_units(
+    path: &str,
+    raw: &RawDoc<'_>,
+    policy_namespace: &str,
+    findings: &mut Vec<Finding>,
+) -> Vec<Unit> {
+    let file_origin = Origin::file(path);
+    let mut units = Vec::new();
+    for item in raw.node.manifest_objects() {
+        if item.get("kind").and_then(Node::as_str) != Some("ConfigMap") {
+            continue;
+        }
+        let at = |line: usize, severity: Severity, message: String| Finding {
+            severity,
+            origin: file_origin.clone(),
+            line,
+            field: None,
+            message,
+        };
+        let mut cm = match serde_json::from_value::<ConfigMap>(item.to_json()) {
+            Ok(cm) => cm,
+            Err(e) => {
+                findings.push(at(
+                    item.line,
+                    Severity::Error,
+                    format!("not a valid ConfigMap: {e}"),
+                ));
+                continue;
+            }
+        };
+        let name = cm.metadata.name.clone().unwrap_or_default();
+        let skip = |why: String| {
+            at(
+                item.line,
+                Severity::Warning,
+                format!("ConfigMap {name} skipped: {why}"),
+            )
+        };
+        if !is_policy_config_map(&cm) {
+            findings.push(skip(format!(
+                "it has no label {}=true; the webhook ignores it",
+                keys::POLICY_LABEL
+            )));
+            continue;
+        }
+        let namespace = cm
+            .metadata
+            .namespace
+            .get_or_insert_with(|| policy_namespace.to_string());
+        if namespace != policy_namespace {
+            findings.push(skip(format!(
+                "it is in namespace '{namespace}'; the webhook reads policy only from '{policy_namespace}' (pass --policy-namespace to check another)"
+            )));
+            continue;
+        }
+        let mut unit = unit_from_config_map(&cm);
+        let data = item.get("data");
+        for source in &mut unit.sources {
+            let key = source.origin.key.clone().unwrap_or_default();
+            // A block scalar starts on the line after its key.
+            let key_line = data
+                .and_then(|d| d.entry(&key))
+                .map_or(item.line, |(k, _)| k.line);
+            source.origin.file = Some((path.to_string(), key_line));
+        }
+        units.push(unit);
+    }
+    units
 }
 
 /// Whether a document's lines hold anything but blanks, comments and its `---` line.
@@ -213,6 +228,7 @@ fn read_documents_of_file<'a>(origin: &Origin, text: &'a str) -> (Vec<RawDoc<'a>
         let offset = first_line - 1;
         docs.extend(d.into_iter().map(|mut d| {
             d.first_line += offset;
+            d.node.shift_lines(offset);
             d
         }));
         findings.extend(f.into_iter().map(|mut f| {
@@ -263,7 +279,8 @@ mod tests {
             .findings()
             .next()
             .expect("the broken document is reported");
-        assert_eq!(f.line, 17, "{f}");
+        assert_eq!(f.line, 3, "{f}");
+        assert!(f.to_string().starts_with("big.yaml:17:"), "{f}");
     }
 
     #[test]
@@ -282,6 +299,6 @@ mod tests {
         assert_eq!(units.len(), 2);
         let snap = PolicySnapshot::compile(&units);
         let f = snap.findings().next().unwrap();
-        assert_eq!(f.line, 10);
+        assert!(f.to_string().starts_with("mixed.yaml:10: "), "{f}");
     }
 }

@@ -108,6 +108,8 @@ pub struct SettingsDoc {
     #[serde(default)]
     pub trusted_spawners: Vec<String>,
     #[serde(default)]
+    pub trusted_controllers: Vec<String>,
+    #[serde(default)]
     pub username_annotations: Option<Vec<String>>,
     #[serde(default)]
     pub notebook_selector: Option<Vec<LabelSelector>>,

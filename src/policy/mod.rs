@@ -8,7 +8,6 @@ pub(crate) mod cross_check;
 pub(crate) mod document;
 pub(crate) mod home_template;
 pub(crate) mod in_force;
-pub(crate) mod lines;
 pub(crate) mod model;
 pub(crate) mod origin;
 pub(crate) mod parse;
@@ -18,6 +17,7 @@ pub(crate) mod rules;
 pub(crate) mod selector;
 pub(crate) mod share_index;
 pub(crate) mod snapshot;
+pub(crate) mod yaml;
 
 pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,

@@ -128,6 +128,9 @@ pub struct Library {
 pub struct Settings {
     /// In policy order; few enough that a scan beats hashing.
     pub trusted_spawners: Vec<String>,
+    /// Controllers whose pods belong to the user in the webhook's stamp on the owning object
+    /// (StatefulSet, Notebook) and to nobody else: username annotations are not believed.
+    pub trusted_controllers: Vec<String>,
     pub username_annotations: Vec<String>,
     pub notebook_selector: Vec<LabelSelector>,
     /// Who may create, mark or clone the claims the policy reserves (homes, share and library
@@ -164,6 +167,7 @@ impl Default for Settings {
         };
         Settings {
             trusted_spawners: Vec::new(),
+            trusted_controllers: Vec::new(),
             username_annotations: DEFAULT_USERNAME_ANNOTATIONS
                 .iter()
                 .map(|s| s.to_string())

@@ -5,12 +5,11 @@
 #![allow(clippy::result_large_err)]
 
 use serde::de::DeserializeOwned;
-use serde_yaml::Value;
 
 use super::bounds;
 use super::document::{Document, KINDS};
-use super::lines::FieldLines;
 use super::origin::{Finding, Origin, Severity};
+use super::yaml::{self, Node, path_text};
 
 /// A piece of policy text to parse: a file of documents or one ConfigMap data key.
 #[derive(Debug, Clone)]
@@ -19,12 +18,12 @@ pub struct Source {
     pub text: String,
 }
 
-/// A document that parsed, with what is needed to point at its fields later.
+/// A document that parsed, with its YAML tree to point at its fields later.
 #[derive(Debug, Clone)]
 pub struct ParsedDoc {
     pub doc: Document,
     pub origin: Origin,
-    pub lines: FieldLines,
+    pub node: Node,
 }
 
 impl ParsedDoc {
@@ -32,7 +31,7 @@ impl ParsedDoc {
         Finding {
             severity,
             origin: self.origin.clone(),
-            line: self.lines.line_of(field),
+            line: self.node.line_of_field(field),
             field: (!field.is_empty()).then(|| field.to_string()),
             message: message.into(),
         }
@@ -43,11 +42,11 @@ impl ParsedDoc {
     }
 }
 
-/// One YAML document of a multi-document text: its value as a standard YAML stream reader reads
-/// it, the lines it spans (from its `---` line, if any) and its 1-based first line.
+/// One YAML document of a multi-document text: its tree as a standard YAML stream reader reads
+/// it, the lines it spans (from its `---` line, if any) and the 1-based line they start at.
 #[derive(Debug, Clone)]
 pub struct RawDoc<'a> {
-    pub value: Value,
+    pub node: Node,
     pub text: &'a str,
     pub first_line: usize,
 }
@@ -91,7 +90,6 @@ pub fn document_spans(text: &str) -> Vec<(&str, usize)> {
 /// after `--- |` is a string, not a mapping), after the limits of `bounds` are checked. Empty
 /// documents are dropped; reading stops at the first syntax error, as every YAML tool does.
 pub fn read_documents<'a>(origin: &Origin, text: &'a str) -> (Vec<RawDoc<'a>>, Vec<Finding>) {
-    use serde::Deserialize;
     let error = |line: usize, message: String| Finding {
         severity: Severity::Error,
         origin: origin.clone(),
@@ -102,49 +100,46 @@ pub fn read_documents<'a>(origin: &Origin, text: &'a str) -> (Vec<RawDoc<'a>>, V
     if let Err(e) = bounds::pre_scan(text) {
         return (Vec::new(), vec![error(e.line, e.message)]);
     }
-    let last_line = text.lines().count().max(1);
+    let (nodes, stopped) = yaml::read_stream(text);
+    let mut findings: Vec<Finding> = stopped
+        .into_iter()
+        .map(|e| error(e.line, format!("invalid YAML: {}", e.message)))
+        .collect();
+    // Each document belongs to the `---` part holding its first line; two in one part would
+    // mean the reader and the `---` lines disagree about where documents start.
     let spans = document_spans(text);
-    let mut values = Vec::new();
-    let mut findings = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
-        match Value::deserialize(document) {
-            Ok(value) => values.push(value),
-            Err(e) => {
-                // An error at the end of input is reported on the line after the last.
-                let at = e.location().map_or(1, |l| l.line()).clamp(1, last_line);
-                findings.push(error(
-                    at,
-                    format!("invalid YAML: {}", strip_location(&e.to_string())),
-                ));
-                break;
-            }
+    let mut docs: Vec<RawDoc<'a>> = Vec::with_capacity(nodes.len());
+    let mut part = 0;
+    for node in nodes {
+        while spans
+            .get(part + 1)
+            .is_some_and(|(_, start)| *start <= node.line)
+        {
+            part += 1;
         }
-        if values.len() > bounds::MAX_DOCUMENTS {
-            break;
+        let (span, first_line) = spans.get(part).copied().unwrap_or((text, 1));
+        if docs.last().is_some_and(|d| d.first_line == first_line) {
+            findings.push(error(
+                node.line,
+                "a YAML reader finds a second document here but no `---` line starts it; separate documents with a line holding only `---`".into(),
+            ));
+            return (Vec::new(), findings);
         }
-    }
-    if values.len() > spans.len() || (findings.is_empty() && values.len() != spans.len()) {
-        findings.push(error(
-            1,
-            format!(
-                "a YAML reader finds {} document(s) here but the `---` lines mark {}; separate documents with a line holding only `---`",
-                values.len(),
-                spans.len()
-            ),
-        ));
-        return (Vec::new(), findings);
-    }
-    let mut docs = Vec::new();
-    for (value, (span, first_line)) in values.into_iter().zip(spans) {
-        if value.is_null() {
+        if node.is_null() {
             continue;
         }
-        if let Err(message) = bounds::check_value(&value) {
-            findings.push(error(first_line, message));
+        let mut node = node;
+        // A scalar document starts on its `---` line (the reader points at its text, which
+        // after `--- |` is a line later).
+        if matches!(node.value, yaml::Tree::Scalar(_)) && span.starts_with("---") {
+            node.line = first_line;
+        }
+        if let Err(e) = bounds::check_tree(&node) {
+            findings.push(error(e.line, e.message));
             continue;
         }
         docs.push(RawDoc {
-            value,
+            node,
             text: span,
             first_line,
         });
@@ -157,101 +152,84 @@ pub fn parse_source(source: &Source) -> (Vec<ParsedDoc>, Vec<Finding>) {
     let (raw, mut findings) = read_documents(&source.origin, &source.text);
     let mut docs = Vec::new();
     for raw in raw {
-        let lines = FieldLines::scan(raw.text, raw.first_line);
-        match parse_document(raw.value, &source.origin, &lines) {
+        match parse_document(&raw.node, &source.origin) {
             Ok(doc) => docs.push(ParsedDoc {
                 doc,
                 origin: source.origin.clone(),
-                lines,
+                node: raw.node,
             }),
-            Err(f) => findings.push(f),
+            Err(f) => findings.extend(f),
         }
     }
     (docs, findings)
 }
 
-/// Reads `kind` and deserialises the rest strictly into that kind's type.
-pub fn parse_document(
-    value: Value,
-    origin: &Origin,
-    lines: &FieldLines,
-) -> Result<Document, Finding> {
+/// Reads `kind` and deserialises the rest strictly into that kind's type: every field that does
+/// not fit is reported, each with its line.
+pub fn parse_document(node: &Node, origin: &Origin) -> Result<Document, Vec<Finding>> {
     let error = |field: Option<String>, message: String| Finding {
         severity: Severity::Error,
         origin: origin.clone(),
-        line: field.as_deref().map_or(lines.start(), |f| lines.line_of(f)),
+        line: field
+            .as_deref()
+            .map_or(node.line, |f| node.line_of_field(f)),
         field,
         message,
     };
-    let Value::Mapping(mut map) = value else {
-        return Err(error(
+    if !matches!(node.value, yaml::Tree::Map(_)) {
+        return Err(vec![error(
             None,
             "a policy document must be a mapping with a `kind`".into(),
-        ));
-    };
-    let kind = match map.remove("kind") {
-        Some(Value::String(kind)) => kind,
-        Some(_) => return Err(error(Some("kind".into()), "must be a string".into())),
+        )]);
+    }
+    let kind = match node.get("kind") {
+        Some(kind) => match kind.as_str() {
+            Some(kind) => kind,
+            None => return Err(vec![error(Some("kind".into()), "must be a string".into())]),
+        },
         None => {
-            return Err(error(
+            return Err(vec![error(
                 None,
                 format!(
                     "document has no `kind`; expected one of {}",
                     KINDS.join(", ")
                 ),
-            ));
+            )]);
         }
     };
-    let rest = Value::Mapping(map);
-    let typed = |r: Result<Document, (String, String)>| {
-        r.map_err(|(path, message)| error((!path.is_empty()).then_some(path), message))
+    let typed = |r: Result<Document, Vec<yaml::ShapeError>>| {
+        r.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| Finding {
+                    severity: Severity::Error,
+                    origin: origin.clone(),
+                    line: e.line,
+                    field: (!e.path.is_empty()).then(|| path_text(&e.path)),
+                    message: e.message,
+                })
+                .collect()
+        })
     };
-    match kind.as_str() {
-        "Share" => typed(strict(rest).map(Document::Share)),
-        "Home" => typed(strict(rest).map(Document::Home)),
-        "Library" => typed(strict(rest).map(Document::Library)),
-        "Groups" => typed(strict(rest).map(Document::Groups)),
-        "Settings" => typed(strict(rest).map(Document::Settings)),
-        other => Err(error(
+    match kind {
+        "Share" => typed(strict(node).map(Document::Share)),
+        "Home" => typed(strict(node).map(Document::Home)),
+        "Library" => typed(strict(node).map(Document::Library)),
+        "Groups" => typed(strict(node).map(Document::Groups)),
+        "Settings" => typed(strict(node).map(Document::Settings)),
+        other => Err(vec![error(
             Some("kind".into()),
             format!(
                 "unknown kind '{other}'; expected one of {}",
                 KINDS.join(", ")
             ),
-        )),
+        )]),
     }
 }
 
-/// Deserialises with the path of the failing field; unknown fields name themselves.
-fn strict<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut path = e.path().to_string();
-        if path == "." {
-            path.clear();
-        }
-        let message = strip_location(&e.inner().to_string());
-        if let Some(unknown) = unknown_field(&message).filter(|u| !path.ends_with(u)) {
-            path = if path.is_empty() {
-                unknown.to_string()
-            } else {
-                format!("{path}.{unknown}")
-            };
-        }
-        (path, message)
-    })
-}
-
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split('`').next()
-}
-
-/// serde_yaml appends " at line L column C" relative to the document; we report our own line.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
+/// The document without its `kind`, strictly: unknown fields are errors.
+fn strict<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<yaml::ShapeError>> {
+    yaml::typed(node, &["kind"])
 }
 
 #[cfg(test)]
@@ -295,7 +273,7 @@ mod tests {
         );
         assert_eq!(docs.len(), 2);
         assert!(matches!(docs[1].doc, Document::Groups(_)));
-        assert_eq!(docs[1].lines.start(), 5);
+        assert_eq!(docs[1].node.line, 5);
     }
 
     #[test]
@@ -321,10 +299,21 @@ mod tests {
             let (docs, findings) = read_documents(&origin, text);
             let mismatch = findings
                 .iter()
-                .any(|f| f.message.contains("`---` lines mark"));
+                .any(|f| f.message.contains("no `---` line starts it"));
             assert!(!mismatch, "{text:?}: {findings:?}");
             assert_eq!(docs.len(), count, "{text:?}: {findings:?}");
         }
+    }
+
+    /// After `...` a YAML reader may start a document without `---`: it cannot be told apart by
+    /// lines, so the text is refused rather than misread.
+    #[test]
+    fn a_document_started_without_its_own_dashes_is_refused() {
+        let (docs, findings) = read_documents(&Origin::file("p.yaml"), "a: 1\n...\nb: 2\n");
+        assert!(docs.is_empty());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].line, 3);
+        assert!(findings[0].message.contains("no `---` line starts it"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn selector_terms_follow_kubernetes_semantics() {
-        let sel: LabelSelector = serde_yaml::from_str(
+        let sel: LabelSelector = crate::policy::yaml::from_str(
             "matchLabels: {team: a}\nmatchExpressions:\n- {key: tier, operator: In, values: [gold]}\n- {key: legacy, operator: DoesNotExist}\n",
         )
         .unwrap();
@@ -105,19 +105,20 @@ mod tests {
     #[test]
     fn selector_operators_check_their_values() {
         let sel: LabelSelector =
-            serde_yaml::from_str("matchExpressions: [{key: a, operator: In}]").unwrap();
+            crate::policy::yaml::from_str("matchExpressions: [{key: a, operator: In}]").unwrap();
         assert_eq!(sel.problems().len(), 1);
-        let sel: LabelSelector =
-            serde_yaml::from_str("matchExpressions: [{key: a, operator: Exists, values: [x]}]")
-                .unwrap();
+        let sel: LabelSelector = crate::policy::yaml::from_str(
+            "matchExpressions: [{key: a, operator: Exists, values: [x]}]",
+        )
+        .unwrap();
         assert_eq!(sel.problems().len(), 1);
     }
 
     #[test]
     fn selectors_with_conflicting_labels_cannot_overlap() {
-        let a: LabelSelector = serde_yaml::from_str("matchLabels: {team: a}").unwrap();
-        let b: LabelSelector = serde_yaml::from_str("matchLabels: {team: b}").unwrap();
-        let c: LabelSelector = serde_yaml::from_str("matchLabels: {tier: gold}").unwrap();
+        let a: LabelSelector = crate::policy::yaml::from_str("matchLabels: {team: a}").unwrap();
+        let b: LabelSelector = crate::policy::yaml::from_str("matchLabels: {team: b}").unwrap();
+        let c: LabelSelector = crate::policy::yaml::from_str("matchLabels: {tier: gold}").unwrap();
         assert!(!a.may_overlap(&b));
         assert!(a.may_overlap(&c));
     }

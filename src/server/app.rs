@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
-use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::Resource;
 use kube::core::DynamicObject;
@@ -17,6 +16,8 @@ use super::deadline::body_deadline;
 use super::limits::{INLINE_BODY, JobFailed};
 use super::scope;
 use super::state::{AppState, Policy};
+use super::wire;
+use crate::admission::workload::StampAction;
 use crate::admission::{
     ClaimLookup, Context, Denial, Effect, NoClaims, Review, exposure, home_claim_name, review,
     review_claim, review_policy,
@@ -41,7 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .route("/mutate", web::post().to(mutate))
                 .route("/validate", web::post().to(validate))
                 .route("/connect", web::post().to(connect))
-                .route("/claims", web::post().to(admit_claim)),
+                .route("/claims", web::post().to(admit_claim))
+                .route("/workloads", web::post().to(admit_workload)),
         );
 }
 
@@ -65,6 +67,9 @@ pub fn decode<T>(body: &[u8]) -> Result<AdmissionRequest<T>, BadReview>
 where
     T: Resource<DynamicType = ()> + DeserializeOwned,
 {
+    if let Some(request) = wire::decode_direct(body, ADMISSION_V1, Some(&T::kind(&()))) {
+        return Ok(request);
+    }
     let mut value = envelope(body)?;
     let Some(request) = value.get_mut("request") else {
         return Err(BadReview::NoRequest);
@@ -88,6 +93,9 @@ where
 
 /// Decodes a v1 AdmissionReview of any kind (claims and snapshots share one route).
 pub fn decode_dynamic(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> {
+    if let Some(request) = wire::decode_direct(body, ADMISSION_V1, None) {
+        return Ok(request);
+    }
     let review: AdmissionReview<DynamicObject> = serde_json::from_value(envelope(body)?)?;
     review.try_into().map_err(|_| BadReview::NoRequest)
 }
@@ -252,7 +260,7 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "admission"
         );
-        HttpResponse::Ok().json(wire(outcome.response(AdmissionResponse::from(&*req))))
+        answer(&outcome.response(AdmissionResponse::from(&*req)))
     }
     .instrument(span)
     .await
@@ -297,7 +305,8 @@ async fn with_cluster(
     off_worker: bool,
 ) -> Result<Review, Denial> {
     let ns = namespace_in_scope(state, cluster, req).await?;
-    let home = fetch_home(cluster, policy, &ns, req).await?;
+    let key = state.stamp_key.load_full();
+    let home = fetch_home(cluster, policy, &ns, req, key.as_deref()).await?;
     let outcome = decide(state, req, policy, &ns, home, off_worker).await?;
     if req.dry_run || !outcome.allowed() {
         return Ok(outcome);
@@ -335,12 +344,14 @@ async fn fetch_home(
     policy: &Policy,
     ns: &NamespaceInfo,
     req: &AdmissionRequest<Pod>,
+    stamp_key: Option<&crate::admission::stamp::StampKey>,
 ) -> Result<Option<FetchedHome>, Denial> {
     let probe = Context {
         policy: &policy.snapshot,
         namespace: ns,
         claims: &NoClaims,
         webhook_user: None,
+        stamp_key,
     };
     let Some(name) = home_claim_name(probe, req) else {
         return Ok(None);
@@ -383,6 +394,7 @@ async fn decide(
 ) -> Result<Review, Denial> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
+    let stamp_key = state.stamp_key.load_full();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
     let job = move || {
         let lookup = AdmissionClaims {
@@ -397,6 +409,7 @@ async fn decide(
             namespace: &ns,
             claims,
             webhook_user: webhook_user.as_deref(),
+            stamp_key: stamp_key.as_deref(),
         };
         review(ctx, &req)
     };
@@ -411,15 +424,11 @@ async fn decide(
     }
 }
 
-/// The AdmissionReview as the API server expects it. kube-core serializes `patch` (a Go
-/// `[]byte`) as an array of numbers; the canonical form is a base64 string, so it is rewritten.
-pub fn wire(response: AdmissionResponse) -> serde_json::Value {
-    let patch = response.patch.clone();
-    let mut review = serde_json::to_value(response.into_review()).unwrap_or_default();
-    if let (Some(bytes), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
-        *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    review
+/// The HTTP answer carrying the AdmissionReview of `response` (see `wire::encode`).
+pub fn answer(response: &AdmissionResponse) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(wire::encode(response))
 }
 
 async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
@@ -457,7 +466,7 @@ async fn validate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "policy admission"
     );
-    HttpResponse::Ok().json(wire(response))
+    answer(&response)
 }
 
 /// `pods/exec`, `pods/attach`, `pods/portforward` and `pods/proxy` (CONNECT): the request names
@@ -491,7 +500,7 @@ async fn connect(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "connect admission"
         );
-        HttpResponse::Ok().json(wire(outcome.response(AdmissionResponse::from(&req))))
+        answer(&outcome.response(AdmissionResponse::from(&req)))
     }
     .instrument(span)
     .await
@@ -590,7 +599,7 @@ async fn admit_claim(state: web::Data<AppState>, body: web::Bytes) -> HttpRespon
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "claim admission"
         );
-        HttpResponse::Ok().json(wire(response))
+        answer(&response)
     }
     .instrument(span)
     .await
@@ -611,6 +620,7 @@ async fn decide_claim(
             namespace: &ns,
             claims: &NoClaims,
             webhook_user: None,
+            stamp_key: None,
         };
         return (review_claim(ctx, req), false);
     };
@@ -644,6 +654,8 @@ fn cluster_context<'a>(
         namespace: ns,
         claims,
         webhook_user: cluster.webhook_user.as_deref(),
+        // Connections and claims are judged by the requester; stamps name no one there.
+        stamp_key: None,
     }
 }
 
@@ -656,6 +668,52 @@ pub fn proxied_pod(id: &str) -> Option<&str> {
         _ => return None,
     };
     (!name.is_empty() && ["", "http", "https"].contains(&scheme)).then_some(name)
+}
+
+/// `POST /workloads`: the stamp on StatefulSets and Notebooks (`super::workloads`).
+async fn admit_workload(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let req = match decode_dynamic(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&state, Webhook::Workloads, started, &e),
+    };
+    let (outcome, failed) = super::workloads::decide(&state, &req).await;
+    let decision = if failed {
+        Decision::Error
+    } else if outcome.allowed() {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    };
+    let (decision, elapsed) = count(
+        &state,
+        Webhook::Workloads,
+        &req.operation,
+        decision,
+        None,
+        started,
+    );
+    let action = match &outcome.action {
+        StampAction::Stamped(_) => "stamped",
+        StampAction::Kept => "kept",
+        StampAction::Cleared(_) => "cleared",
+        StampAction::NotJudged => "none",
+    };
+    tracing::info!(
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        kind = %req.kind.kind,
+        name = %req.name,
+        operation = operation(&req.operation),
+        requester = req.user_info.username.as_deref().unwrap_or(""),
+        user = outcome.user().unwrap_or(""),
+        stamp = action,
+        decision = decision.as_str(),
+        message = outcome.message().unwrap_or(""),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "workload admission"
+    );
+    answer(&outcome.response)
 }
 
 #[cfg(test)]

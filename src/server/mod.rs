@@ -11,6 +11,8 @@ pub(crate) mod state;
 pub(crate) mod tls;
 pub(crate) mod tls_config;
 pub(crate) mod tls_files;
+pub(crate) mod wire;
+pub(crate) mod workloads;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,6 +153,16 @@ impl Handle {
     }
 }
 
+/// The TLS configuration `start` serves the pair at `cert`/`key` with (no client certificate
+/// required), so that the benchmarks' no-op baseline runs exactly the server's TLS.
+pub fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, ServeError> {
+    let reloader = tls::CertReloader::load(cert, key)?;
+    Ok(tls_config::server_config(reloader.resolver(), None)?)
+}
+
 /// Loads the certificate, starts the policy source and both listeners. Must run inside a
 /// multi-threaded tokio runtime; the background tasks are spawned on it.
 pub async fn start(config: Config) -> Result<Handle, ServeError> {
@@ -190,6 +202,13 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
             tracing::info!(%webhook_user, "the webhook's own identity");
             let mut state = AppState::offline(Vec::new(), namespace.clone());
             state.readiness = Arc::new(Readiness::default());
+            state.stamp_key.store(None);
+            background.push(tokio::spawn(load_stamp_key(
+                client.clone(),
+                namespace.clone(),
+                state.stamp_key.clone(),
+                state.readiness.clone(),
+            )));
             let started = sources::start(
                 client,
                 &namespace,
@@ -224,6 +243,12 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
     // actix caps connections per worker; the flag is the total.
     let per_worker = config.max_connections.max(1).div_ceil(workers);
 
+    // HTTP/1.1 only (actix-web without its `http2` feature, so ALPN offers no `h2`). On SIGTERM,
+    // HTTP/1.1 connections drain: a request in flight is answered with `Connection: close`, idle
+    // keep-alive connections are closed, and the API server opens new ones, which the Service
+    // sends to another replica. An HTTP/2 connection would carry all of an API server's requests
+    // and stay open (actix sends no GOAWAY) until the shutdown timeout cut it with requests in
+    // flight: the pinned connections of kubernetes#127335.
     let timeout = config.shutdown_timeout.as_secs();
     let webhook_state = state.clone();
     let webhook =
@@ -278,4 +303,27 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
         servers,
         background,
     })
+}
+
+/// Reads (or creates) the stamp key Secret, retrying until the webhook may: not ready before.
+async fn load_stamp_key(
+    client: kube::Client,
+    namespace: String,
+    slot: Arc<arc_swap::ArcSwapOption<crate::admission::stamp::StampKey>>,
+    readiness: Arc<Readiness>,
+) {
+    loop {
+        match crate::cluster::stamp_key::load_or_create(&client, &namespace).await {
+            Ok(key) => {
+                slot.store(Some(Arc::new(key)));
+                readiness.stamp_key_loaded();
+                tracing::info!("stamp key loaded");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "stamp key not available yet; not ready");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
 }

@@ -20,10 +20,21 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pending = state.readiness.pending();
-    if pending.is_empty() {
+    let stale = state.readiness.stale();
+    if pending.is_empty() && stale.is_empty() {
         HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body("ready\n")
+    } else if pending.is_empty() {
+        // Still ready: every cache was listed once, and admissions use the last complete list
+        // (one whole policy snapshot) while the watch reconnects. Going unready here would take
+        // every replica out of the Service at once when the API server restarts.
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!(
+                "ready; reconnecting after a watch error, serving the last complete list of: {}\n",
+                stale.join(", ")
+            ))
     } else {
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use crate::admission::stamp::StampKey;
 
 use super::limits::RequestLimits;
 use crate::cluster::ClusterView;
@@ -24,6 +26,9 @@ pub struct AppState {
     pub cluster: Option<ClusterView>,
     /// Body deadline and the bound on CPU-heavy jobs, shared by every worker.
     pub limits: RequestLimits,
+    /// The key of the stamps on StatefulSets and Notebooks: the cluster's shared Secret, or a key
+    /// of this process alone when serving from files.
+    pub stamp_key: Arc<ArcSwapOption<StampKey>>,
 }
 
 impl AppState {
@@ -39,6 +44,12 @@ impl AppState {
             policy_namespace: policy_namespace.into(),
             cluster: None,
             limits: RequestLimits::default(),
+            stamp_key: Arc::new(ArcSwapOption::new(
+                StampKey::generate()
+                    .ok()
+                    .and_then(|bytes| StampKey::new(&bytes).ok())
+                    .map(Arc::new),
+            )),
         }
     }
 }

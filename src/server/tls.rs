@@ -3,13 +3,13 @@
 //! symlink, so inotify on the file itself is unreliable). A pair that fails to parse or whose key
 //! does not match the certificate is logged and ignored: the last good pair keeps serving.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -26,14 +26,15 @@ pub fn parse_pair(
     let cert_name = cert_path.display().to_string();
     let key_name = key_path.display().to_string();
     let certs = pem_certificates(cert_pem, &cert_name)?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(key_pem))
-        .map_err(|source| TlsError::Pem {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|source| match source {
+        pem::Error::NoItemsFound => TlsError::NoKey {
+            path: key_name.clone(),
+        },
+        source => TlsError::Pem {
             path: key_name.clone(),
             source,
-        })?
-        .ok_or_else(|| TlsError::NoKey {
-            path: key_name.clone(),
-        })?;
+        },
+    })?;
     CertifiedKey::from_der(certs, key, &provider()).map_err(|source| TlsError::Key {
         cert: cert_name,
         key: key_name,

@@ -1,13 +1,13 @@
 //! What the serving pair and the client CA share: their errors, the crypto provider, reading
 //! PEM certificates, and the one loop that re-reads a file-backed setting.
 
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -21,7 +21,7 @@ pub enum TlsError {
     Pem {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: rustls::pki_types::pem::Error,
     },
     #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
     NoCertificate { path: String },
@@ -58,7 +58,7 @@ pub(crate) fn pem_certificates(
     pem: &[u8],
     path: &str,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(pem))
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
         .map_err(|source| TlsError::Pem {
             path: path.to_string(),

@@ -38,8 +38,13 @@ type issued struct {
 
 // writePKI generates a throw-away CA, the serving certificate (127.0.0.1,
 // ::1, localhost), an admin client certificate in group system:masters and
-// the service-account token signing key pair, and writes them to dir.
+// the service-account token signing key pair, and writes them to dir. When
+// dir already holds them (a restart on a kept -data-dir), they are reused, so
+// clients of the previous run and its service-account tokens keep working.
 func writePKI(dir string) (*pki, error) {
+	if _, err := os.Stat(filepath.Join(dir, "sa.pub")); err == nil {
+		return loadPKI(dir)
+	}
 	ca, err := issue(nil, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "notebook-volumes-testcluster-ca"},
 		IsCA:                  true,
@@ -107,6 +112,61 @@ func writePKI(dir string) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// loadPKI reads what writePKI wrote to dir.
+func loadPKI(dir string) (*pki, error) {
+	read := func(name string) ([]byte, error) {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("reuse the PKI in %s: %w", dir, err)
+		}
+		return data, nil
+	}
+	caPEM, err := read("ca.crt")
+	if err != nil {
+		return nil, err
+	}
+	caKeyPEM, err := read("ca.key")
+	if err != nil {
+		return nil, err
+	}
+	adminCert, err := read("admin.crt")
+	if err != nil {
+		return nil, err
+	}
+	adminKey, err := read("admin.key")
+	if err != nil {
+		return nil, err
+	}
+	certBlock, _ := pem.Decode(caPEM)
+	keyBlock, _ := pem.Decode(caKeyPEM)
+	if certBlock == nil || keyBlock == nil {
+		return nil, fmt.Errorf("reuse the PKI in %s: ca.crt or ca.key is not PEM", dir)
+	}
+	caCert, err := x509.ParseCertificate(certBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("reuse the PKI in %s: ca.crt: %w", dir, err)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(keyBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("reuse the PKI in %s: ca.key: %w", dir, err)
+	}
+	caKey, ok := parsed.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("reuse the PKI in %s: ca.key is not an ECDSA key", dir)
+	}
+	return &pki{
+		CAFile:          filepath.Join(dir, "ca.crt"),
+		CAPEM:           string(caPEM),
+		ServingCertFile: filepath.Join(dir, "apiserver.crt"),
+		ServingKeyFile:  filepath.Join(dir, "apiserver.key"),
+		AdminCertPEM:    string(adminCert),
+		AdminKeyPEM:     string(adminKey),
+		SAKeyFile:       filepath.Join(dir, "sa.key"),
+		SAPubFile:       filepath.Join(dir, "sa.pub"),
+		ca:              &issued{cert: caCert, certPEM: caPEM, key: caKey, keyPEM: caKeyPEM},
+	}, nil
 }
 
 // issue creates a key and a certificate from tmpl, signed by parent, or

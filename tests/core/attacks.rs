@@ -142,10 +142,9 @@ spec:
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Identity: the shipped example Settings (examples/policies, manifests/examples) trust the
-//    StatefulSet controller, so anyone who can create a StatefulSet names any user in its pod
-//    template (identity for controller-made pods must come from a stamp the webhook
-//    writes on the owning object; not implemented).
+// 3. Identity: the shipped example Settings trust the StatefulSet controller as a controller: a
+//    username annotation in a pod template anyone can write is not believed, only the webhook's
+//    stamp on the owning object (tests/core/stamps.rs, tests/e2e_stamps.rs).
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -221,13 +220,13 @@ fn attack_secret_notebook_writes_down_to_a_generic_ephemeral_volume() {
     let mut notebook = crate::fixtures::example_pod("kubespawner-alice-secret");
     let spec = notebook.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "{name: scratch, ephemeral: {volumeClaimTemplate: {spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 10Gi}}}}}}",
         )
         .unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
     ]);
     let outcome = Case::new(examples(), HUB).review(&notebook);
     assert!(outcome.allowed(), "{:?}", outcome.message());

@@ -90,6 +90,7 @@ impl ClaimCase {
             namespace: &ns,
             claims: &self.claims,
             webhook_user: Some(WEBHOOK),
+            stamp_key: None,
         };
         review_claim(ctx, &req)
     }

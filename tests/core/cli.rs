@@ -59,6 +59,41 @@ fn check_reports_file_line_and_field_and_exits_1() {
     );
 }
 
+/// A file with several mistakes gives all of them in one run, each with its line: an unknown
+/// field, a wrong type, an unknown kind, a bad value inside a flow mapping spread over two lines,
+/// and a second mistake in the same document.
+#[test]
+fn check_reports_every_shape_error_of_a_file_in_one_run() {
+    let text = "kind: Share\nname: data\nclaimName: data\nmountPath: /data\nlevel: public\nreaders:\n  users: [alice]\n  grups: [analysts]\n---\nkind: Home\nclaimNameTemplate: home-{user}\nmountPath: [/home]\n---\nkind: Libary\nname: apps\n---\nkind: Settings\ntrustedSpawners: [hub]\nadministrators: {users: [root],\n  groups: admins}\nusernameAnnotation: [x]\n";
+    let (_d, path) = temp_file("typos.yaml", text);
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    for (line, field, words) in [
+        (8, "readers.grups", "unknown field `grups`"),
+        (12, "mountPath", "invalid type: sequence, expected a string"),
+        (14, "kind", "unknown kind 'Libary'"),
+        (
+            20,
+            "administrators.groups",
+            "invalid type: string \"admins\", expected a sequence",
+        ),
+        (
+            21,
+            "usernameAnnotation",
+            "unknown field `usernameAnnotation`",
+        ),
+    ] {
+        let prefix = format!("{path}:{line}: error: field '{field}': ");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(words)),
+            "{prefix}... {words}\n{out}"
+        );
+    }
+    assert!(out.contains("; 5 error(s), 0 warning(s)"), "{out}");
+}
+
 #[test]
 fn check_reads_config_map_manifests() {
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\n  namespace: nv\n  labels: {notebook-volumes.io/policy: \"true\"}\ndata:\n  a.yaml: |\n    kind: Share\n    name: a\n    claimName: a\n    mountPath: /a\n    level: public\n    readers: {users: [x]}\n";
@@ -241,43 +276,81 @@ fn audit_dry_run_says_would_create() {
     );
 }
 
-/// A copy of the example policies with the StatefulSet controller trusted explicitly.
-fn examples_trusting_statefulset_controller() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["settings.yaml", "storage.yaml", "shares.yaml"] {
-        let text = std::fs::read_to_string(repo("examples/policies").join(f)).unwrap();
-        let text = crate::fixtures::trusting_statefulset_controller(&text);
-        std::fs::write(dir.path().join(f), text).unwrap();
-    }
-    dir
-}
-
 #[test]
-fn the_example_settings_do_not_trust_the_statefulset_controller() {
+fn a_statefulset_controller_pod_without_a_stamp_gets_nobodys_volumes() {
+    // The example pod names bob by annotation; the StatefulSet controller is a trusted
+    // controller, so only a stamp the webhook wrote could name him.
     let o = audit(
         "examples/pods/odh-bob.yaml",
         &["--requester", crate::fixtures::STS],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("allowed for user: (anonymous)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("no stamp notebook-volumes wrote"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn audit_of_a_statefulset_shows_the_stamp_and_its_pods_mounts() {
+    let o = audit(
+        "examples/workloads/odh-bob-statefulset.yaml",
+        &["--requester", "bob"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("StatefulSet 'bob-workbench': stamped for user bob"),
+        "{out}"
+    );
+    assert!(out.contains("allowed for user: bob"), "{out}");
+    assert!(out.contains("share:finance"), "{out}");
+    // Another user's name in the template: denied at the StatefulSet.
+    let o = audit(
+        "examples/workloads/odh-bob-statefulset.yaml",
+        &["--requester", "carol"],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("DENIED"), "{}", stdout(&o));
 }
 
 #[test]
+fn audit_of_a_notebook_follows_the_notebook_controllers_copy_rule() {
+    let o = audit(
+        "examples/workloads/alice-notebook.yaml",
+        &["--requester", "alice"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Notebook 'alice-notebook': stamped for user alice"),
+        "{out}"
+    );
+    assert!(out.contains("allowed for user: alice"), "{out}");
+    // The secret share asked for under nb-volumes.io/ reaches the pod; the notebook-volumes.io/
+    // opt-out on the Notebook does not (the controller drops keys containing "notebook").
+    assert!(out.contains("share:mergers"), "{out}");
+}
+
+#[test]
 fn audit_pod_output_is_the_mutated_pod() {
-    let policies = examples_trusting_statefulset_controller();
     let o = run(&[
         "audit",
         "--policies",
-        &policies.path().display().to_string(),
+        "examples/policies",
         "--pod",
-        "examples/pods/odh-bob.yaml",
-        "--requester",
-        crate::fixtures::STS,
+        "examples/pods/kubespawner-alice.yaml",
         "--output",
         "pod",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let pod: k8s_openapi::api::core::v1::Pod = serde_yaml::from_slice(&o.stdout).unwrap();
+    let pod: k8s_openapi::api::core::v1::Pod = serde_saphyr::from_slice(&o.stdout).unwrap();
     let mounts = pod.spec.unwrap().containers[0]
         .volume_mounts
         .clone()

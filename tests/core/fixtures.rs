@@ -4,10 +4,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::admission::AdmissionResponse;
 use notebook_volumes::admission::request::{Requester, pod_request};
+use notebook_volumes::admission::stamp::StampKey;
 use notebook_volumes::admission::{ClaimInfo, Context, Review, review};
 use notebook_volumes::files::load_policies;
+use notebook_volumes::keys;
 use notebook_volumes::policy::{NamespaceInfo, Origin, PolicySnapshot, Source, Unit};
 
 pub const HUB: &str = "system:serviceaccount:jupyterhub:hub";
@@ -29,28 +32,31 @@ pub fn examples() -> PolicySnapshot {
     snap
 }
 
-/// The examples with the StatefulSet controller trusted explicitly (the example Settings leave it
-/// commented out, see docs/security.md), for ODH pods.
-pub fn examples_trusting_statefulset_controller() -> PolicySnapshot {
-    let loaded = load_policies(&[repo("examples/policies")]).expect("examples load");
-    let units: Vec<Unit> = loaded
-        .units
-        .into_iter()
-        .map(|mut u| {
-            for s in &mut u.sources {
-                s.text = trusting_statefulset_controller(&s.text);
-            }
-            u
-        })
-        .collect();
-    let snap = PolicySnapshot::compile(&units);
-    assert!(snap.settings().trusted_spawners.iter().any(|s| s == STS));
-    snap
+/// The key the core tests' webhook signs stamps with.
+pub fn stamp_key() -> StampKey {
+    StampKey::new(&[42u8; 32]).expect("key")
 }
 
-/// Uncomments the StatefulSet controller in the example Settings.
-pub fn trusting_statefulset_controller(text: &str) -> String {
-    text.replace(&format!("  # - {STS}"), &format!("  - {STS}"))
+/// `pod` as the StatefulSet controller creates it from StatefulSet `owner`, whose template carries
+/// the stamp the webhook wrote for `user`.
+pub fn stamped(mut pod: Pod, owner: &str, user: &str) -> Pod {
+    pod.metadata.owner_references = Some(vec![controller_ref("apps/v1", "StatefulSet", owner)]);
+    pod.metadata.annotations.get_or_insert_default().insert(
+        keys::STAMP_ANNOTATION.into(),
+        stamp_key().sign(NS, owner, user),
+    );
+    pod
+}
+
+pub fn controller_ref(api_version: &str, kind: &str, name: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        name: name.into(),
+        uid: "00000000-0000-0000-0000-000000000001".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
 }
 
 /// A snapshot from policy text, as one file.
@@ -71,11 +77,11 @@ pub fn unit(name: &str, text: &str) -> Unit {
 pub fn example_pod(name: &str) -> Pod {
     let text =
         std::fs::read_to_string(repo(&format!("examples/pods/{name}.yaml"))).expect("pod file");
-    serde_yaml::from_str(&text).expect("pod parses")
+    serde_saphyr::from_str(&text).expect("pod parses")
 }
 
 pub fn pod(yaml: &str) -> Pod {
-    serde_yaml::from_str(yaml).expect("pod parses")
+    serde_saphyr::from_str(yaml).expect("pod parses")
 }
 
 /// Everything one admission needs, with helpers to run it.
@@ -85,6 +91,7 @@ pub struct Case {
     pub claims: HashMap<(String, String), ClaimInfo>,
     pub requester: Requester,
     pub dry_run: bool,
+    pub stamp_key: StampKey,
 }
 
 impl Case {
@@ -98,6 +105,7 @@ impl Case {
                 groups: vec![],
             },
             dry_run: false,
+            stamp_key: stamp_key(),
         }
     }
 
@@ -150,6 +158,7 @@ impl Case {
             namespace: &self.ns,
             claims: &self.claims,
             webhook_user: None,
+            stamp_key: Some(&self.stamp_key),
         };
         review(ctx, req)
     }

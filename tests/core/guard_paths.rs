@@ -326,6 +326,7 @@ fn connect(pod: &Pod, user: &str, groups: &[&str]) -> Option<String> {
         namespace: &case.ns,
         claims: &case.claims,
         webhook_user: Some("system:serviceaccount:notebook-volumes:notebook-volumes"),
+        stamp_key: None,
     };
     let info = UserInfo {
         username: Some(user.into()),
@@ -371,11 +372,11 @@ fn secret_notebook_makes_claims_outside_the_policy_read_only_too() {
     let mut notebook = example_pod("kubespawner-alice-secret");
     let spec = notebook.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str("{name: scratch, persistentVolumeClaim: {claimName: scratch}}")
+        serde_saphyr::from_str("{name: scratch, persistentVolumeClaim: {claimName: scratch}}")
             .unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
     ]);
     let outcome = case.review(&notebook);
     assert!(outcome.allowed(), "{:?}", outcome.message());
@@ -394,10 +395,10 @@ fn secret_notebook_makes_claims_outside_the_policy_read_only_too() {
     let mut plain = example_pod("kubespawner-alice");
     plain.spec = patched.spec.clone();
     plain.spec.as_mut().unwrap().containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, mountPath: /scratch}").unwrap(),
     ]);
     plain.spec.as_mut().unwrap().volumes = Some(vec![
-        serde_yaml::from_str("{name: scratch, persistentVolumeClaim: {claimName: scratch}}")
+        serde_saphyr::from_str("{name: scratch, persistentVolumeClaim: {claimName: scratch}}")
             .unwrap(),
     ]);
     let outcome = case.review(&plain);
@@ -544,11 +545,11 @@ fn secret_notebook_makes_inline_storage_the_settings_allow_read_only_too() {
         let mut nb = example_pod(name);
         let spec = nb.spec.as_mut().unwrap();
         spec.volumes = Some(vec![
-            serde_yaml::from_str("{name: out, nfs: {server: nfs.example, path: /exports/out}}")
+            serde_saphyr::from_str("{name: out, nfs: {server: nfs.example, path: /exports/out}}")
                 .unwrap(),
         ]);
         spec.containers[0].volume_mounts = Some(vec![
-            serde_yaml::from_str("{name: out, mountPath: /out}").unwrap(),
+            serde_saphyr::from_str("{name: out, mountPath: /out}").unwrap(),
         ]);
         nb
     };

@@ -7,4 +7,5 @@ mod fixtures;
 mod guard_paths;
 mod properties;
 mod rules;
+mod stamps;
 mod validation;

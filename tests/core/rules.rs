@@ -92,8 +92,8 @@ fn kubespawner_pod_from_trusted_hub_gets_home_entitled_shares_and_library() {
 
 #[test]
 fn odh_pod_gets_mounts_in_its_notebook_name_container_and_oauth_proxy_is_untouched() {
-    let case = Case::new(examples_trusting_statefulset_controller(), STS);
-    let pod = example_pod("odh-bob");
+    let case = Case::new(examples(), STS);
+    let pod = stamped(example_pod("odh-bob"), "bob-workbench", "bob");
     let outcome = case.review(&pod);
     assert!(outcome.allowed(), "{:?}", outcome.message());
     assert_eq!(outcome.user.as_deref(), Some("bob"));
@@ -509,13 +509,13 @@ fn home_already_mounted_by_the_spawner_is_not_added_again() {
     let mut pod = example_pod("kubespawner-alice");
     let spec = pod.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "{name: volume-alice, persistentVolumeClaim: {claimName: home-alice}}",
         )
         .unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: volume-alice, mountPath: /home/jovyan}").unwrap(),
+        serde_saphyr::from_str("{name: volume-alice, mountPath: /home/jovyan}").unwrap(),
     ]);
     let outcome = case.review(&pod);
     let patched = apply(&pod, &outcome);
@@ -632,13 +632,13 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
     let mut pod = example_pod("kubespawner-alice");
     let spec = pod.spec.as_mut().unwrap();
     spec.volumes = Some(vec![
-        serde_yaml::from_str("{name: scratch, emptyDir: {}}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, emptyDir: {}}").unwrap(),
     ]);
     spec.containers[0].volume_mounts = Some(vec![
-        serde_yaml::from_str("{name: scratch, mountPath: /opt/apps}").unwrap(),
+        serde_saphyr::from_str("{name: scratch, mountPath: /opt/apps}").unwrap(),
     ]);
     spec.containers[0].env = Some(vec![
-        serde_yaml::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
+        serde_saphyr::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
     ]);
     let outcome = case.review(&pod);
     let patched = apply(&pod, &outcome);
@@ -665,7 +665,7 @@ fn collisions_are_skipped_with_a_warning_never_overwritten() {
 
     let mut pod = example_pod("kubespawner-alice");
     pod.spec.as_mut().unwrap().containers[0].env = Some(vec![
-        serde_yaml::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
+        serde_saphyr::from_str("{name: MODULEPATH, value: /mine}").unwrap(),
     ]);
     let outcome = case.review(&pod);
     let patched = apply(&pod, &outcome);
@@ -744,6 +744,7 @@ fn operations_other_than_pod_create_pass_through() {
             namespace: &case.ns,
             claims: &case.claims,
             webhook_user: None,
+            stamp_key: None,
         };
         let outcome = notebook_volumes::admission::review(ctx, &req);
         assert!(outcome.allowed() && outcome.patch.is_empty());

@@ -55,6 +55,70 @@ fn unknown_field_is_an_error() {
     );
 }
 
+/// Positions are those of the key at fault, in flow style as in block style.
+#[test]
+fn findings_in_flow_style_name_the_line_of_their_key() {
+    assert_error(
+        &format!("{SHARE}readers: {{users: [a],\n  grups: [b]}}\n"),
+        "readers.grups",
+        7,
+        "unknown field",
+    );
+    assert_error(
+        "{kind: Share, name: a, claimName: a,\n  mountPath: a, level: public}\n",
+        "mountPath",
+        2,
+        "absolute",
+    );
+    assert_error(
+        "kind: Settings\nadministrators: {users: [a],\n  groups: [b, {c: d}]}\n",
+        "administrators.groups[1]",
+        3,
+        "invalid type: map",
+    );
+}
+
+/// Every mistake of a document is reported at once, not one per run.
+#[test]
+fn every_shape_error_of_a_document_is_reported() {
+    let text = "kind: Share\nname: [a]\nclaimName: a\nmountPath: /a\nlevel: topsecret\nreaders: {users: [x], grups: [y]}\nwritters: {}\n";
+    let snap = policy(text);
+    let got: Vec<(Option<&str>, usize)> = snap
+        .findings()
+        .map(|f| (f.field.as_deref(), f.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("name"), 2),
+            (Some("level"), 5),
+            (Some("readers.grups"), 6),
+            (Some("writters"), 7)
+        ],
+        "{:#?}",
+        snap.findings().collect::<Vec<_>>()
+    );
+    assert_eq!(snap.rejected_units().count(), 1);
+}
+
+/// Untyped scalars follow YAML 1.2's core schema, as the Kubernetes API reads them: `y`, `no`,
+/// `on` and `1_000` are names like any other.
+#[test]
+fn plain_scalars_that_other_yaml_versions_read_as_booleans_are_names() {
+    let snap = policy("kind: Groups\ngroups:\n  y: [no, on, off]\n  1_000: [yes]\n");
+    assert_eq!(
+        snap.findings().count(),
+        0,
+        "{:?}",
+        snap.findings().collect::<Vec<_>>()
+    );
+    let members = snap.group_members();
+    assert!(
+        members.contains_key("y") && members.contains_key("1_000"),
+        "{members:?}"
+    );
+}
+
 #[test]
 fn missing_kind_is_an_error() {
     let f = error_of("name: a\n");
@@ -478,6 +542,26 @@ fn nesting_deeper_than_32_is_an_error() {
     let f = error_of(&deep);
     assert_eq!(f.line, 2);
     assert!(f.message.contains("nested more than 32"), "{f}");
+}
+
+/// Aliases are read (a policy may repeat a list), but a text whose aliases would repeat more than
+/// 100,000 nodes (an alias bomb: a billion after nine levels of ten) is refused as it is read.
+#[test]
+fn aliases_are_read_and_alias_bombs_refused() {
+    let snap = policy("kind: Groups\ngroups:\n  a: &team [x, y]\n  b: *team\n");
+    assert_eq!(snap.findings().count(), 0);
+    assert_eq!(snap.group_members().get("b").map(|m| m.len()), Some(2));
+    let mut bomb = String::from("kind: Groups\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+        ));
+    }
+    bomb.push_str("groups: {a: *l9}\n");
+    let f = error_of(&bomb);
+    assert!(f.message.starts_with("invalid YAML"), "{f}");
+    assert!(f.message.contains("alias"), "{f}");
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub struct TestCluster {
 }
 
 static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+/// Set by [`TestCluster::use_external`]: wins over `$NOTEBOOK_VOLUMES_TEST_KUBECONFIG`.
+static EXTERNAL: OnceLock<PathBuf> = OnceLock::new();
 /// Set by [`TestCluster::shared_with_node`] before the cluster starts.
 static WITH_NODE: AtomicBool = AtomicBool::new(false);
 
@@ -77,8 +79,20 @@ impl TestCluster {
         self.node.as_ref()
     }
 
+    /// Makes the cluster of `kubeconfig`, which the caller started and manages (the fault suite
+    /// restarts its own), the shared cluster of this process, as
+    /// `$NOTEBOOK_VOLUMES_TEST_KUBECONFIG` would. Call it before anything touches the cluster;
+    /// false when too late.
+    pub fn use_external(kubeconfig: PathBuf) -> bool {
+        EXTERNAL.set(kubeconfig).is_ok() && SHARED.get().is_none()
+    }
+
     fn start(apiserver_args: &[String]) -> Result<TestCluster, String> {
-        if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
+        let external = EXTERNAL
+            .get()
+            .map(|p| p.clone().into_os_string())
+            .or_else(|| std::env::var_os(KUBECONFIG_ENV));
+        if let Some(path) = external {
             if !apiserver_args.is_empty() {
                 return Err(format!(
                     "this test binary starts its own API server with {apiserver_args:?}; unset {KUBECONFIG_ENV}"

@@ -35,7 +35,7 @@ pub fn repo(path: &str) -> std::path::PathBuf {
 }
 
 pub use cleanup::DeleteOnDrop;
-pub use cluster::TestCluster;
+pub use cluster::{KUBECONFIG_ENV, TestCluster};
 pub use namespace::TestNamespace;
 pub use process::kustomize;
 pub use recording_webhook::{AdmissionCall, RecordingWebhook, WEBHOOK_ANNOTATION};

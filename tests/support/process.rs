@@ -181,6 +181,27 @@ pub fn start(
     if !apiserver_args.is_empty() {
         command.arg("--").args(apiserver_args);
     }
+    let timeout = if images.is_some() {
+        NODE_READY_TIMEOUT
+    } else {
+        READY_TIMEOUT
+    };
+    spawn_until_ready(command, bin, timeout)
+}
+
+/// Starts testcluster with `args` (for example `-data-dir` and `-port`, to start it again on
+/// the same data and address) and waits until it reports ready.
+pub fn start_with_args(bin: &Path, args: &[String]) -> Result<ClusterProcess, String> {
+    let mut command = Command::new(bin);
+    command.args(args);
+    spawn_until_ready(command, bin, READY_TIMEOUT)
+}
+
+fn spawn_until_ready(
+    mut command: Command,
+    bin: &Path,
+    timeout: Duration,
+) -> Result<ClusterProcess, String> {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -224,11 +245,6 @@ pub fn start(
             "test API server {what} ({status}); its last messages:\n{}",
             tail.join("\n")
         )
-    };
-    let timeout = if images.is_some() {
-        NODE_READY_TIMEOUT
-    } else {
-        READY_TIMEOUT
     };
     let line = match ready_rx.recv_timeout(timeout) {
         Ok(line) => line,

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use notebook_volumes::certs::{CertRequest, generate};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A fresh CA and a serving certificate it signed for `127.0.0.1`, `::1`
@@ -40,12 +41,10 @@ impl TestTls {
     pub fn server_config(&self) -> rustls::ServerConfig {
         install_crypto_provider();
         let certs: Vec<CertificateDer<'static>> =
-            rustls_pemfile::certs(&mut self.cert_pem.as_bytes())
+            CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
                 .collect::<Result<_, _>>()
                 .expect("serving certificate PEM");
-        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut self.key_pem.as_bytes())
-            .expect("serving key PEM")
-            .expect("a serving key");
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).expect("a serving key");
         rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(certs, key)

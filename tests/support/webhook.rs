@@ -16,6 +16,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
+use notebook_volumes::admission::stamp::StampKey;
 use notebook_volumes::certs::{CertRequest, GeneratedCerts, generate};
 use notebook_volumes::keys;
 use notebook_volumes::server::{self, Config, Handle, PolicySource};
@@ -28,27 +29,17 @@ pub const HUB: (&str, &str) = ("jupyterhub", "hub");
 /// The StatefulSet controller, which creates Kubeflow / Open Data Hub notebook pods.
 pub const STS: (&str, &str) = ("kube-system", "statefulset-controller");
 
-/// The example policy set, scoped to the test's notebook namespace, with the StatefulSet
-/// controller trusted explicitly (the example leaves that line commented out) so that ODH pods
-/// can be tested.
+/// The example policy set (which trusts the StatefulSet controller through stamps), scoped to the
+/// test's notebook namespace.
 pub fn example_policy(ns: &str) -> BTreeMap<String, String> {
     let dir = crate::repo("examples/policies");
     ["settings.yaml", "storage.yaml", "shares.yaml"]
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(dir.join(f)).expect("example policy");
-            let text = trusting_statefulset_controller(&text);
             (f.to_string(), text.replace("ds-team", ns))
         })
         .collect()
-}
-
-/// Uncomments the StatefulSet controller in the example Settings.
-pub fn trusting_statefulset_controller(settings: &str) -> String {
-    settings.replace(
-        "  # - system:serviceaccount:kube-system:statefulset-controller",
-        "  - system:serviceaccount:kube-system:statefulset-controller",
-    )
 }
 
 pub fn policy_config_map(name: &str, data: BTreeMap<String, String>) -> ConfigMap {
@@ -117,7 +108,8 @@ pub async fn start_webhook(
 }
 
 /// Registers the webhook at `base_url` (trusted through `ca_bundle`, PEM) as the shipped
-/// manifests do: pods CREATE, pods/ephemeralcontainers UPDATE, connections into pods, and the
+/// manifests do: pods CREATE, pods/ephemeralcontainers UPDATE, StatefulSets and Notebooks
+/// CREATE/UPDATE (stamps), connections into pods, and the
 /// claim guard (claims CREATE/UPDATE, volume snapshots CREATE) in `notebook_namespace` while it is
 /// labelled, and policy ConfigMaps in `policy_namespace`. Deleted when the guards drop.
 pub async fn register_webhooks(
@@ -136,25 +128,48 @@ pub async fn register_webhooks(
     let labels = selector;
     let mutating = MutatingWebhookConfiguration {
         metadata: named(name),
-        webhooks: Some(vec![MutatingWebhook {
-            name: "pods.notebook-volumes.io".into(),
-            client_config: client_config("/mutate"),
-            rules: Some(vec![
-                rule("", "pods", &["CREATE"]),
-                rule("", "pods/ephemeralcontainers", &["UPDATE"]),
-                rule("", "pods", &["UPDATE"]),
-            ]),
-            namespace_selector: Some(labels(&[
-                (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                ("kubernetes.io/metadata.name", notebook_namespace),
-            ])),
-            side_effects: "NoneOnDryRun".into(),
-            reinvocation_policy: Some("IfNeeded".into()),
-            failure_policy: Some("Fail".into()),
-            timeout_seconds: Some(15),
-            admission_review_versions: vec!["v1".into()],
-            ..Default::default()
-        }]),
+        webhooks: Some(vec![
+            MutatingWebhook {
+                name: "pods.notebook-volumes.io".into(),
+                client_config: client_config("/mutate"),
+                rules: Some(vec![
+                    rule("", "pods", &["CREATE"]),
+                    rule("", "pods/ephemeralcontainers", &["UPDATE"]),
+                    rule("", "pods", &["UPDATE"]),
+                ]),
+                namespace_selector: Some(labels(&[
+                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+                    ("kubernetes.io/metadata.name", notebook_namespace),
+                ])),
+                side_effects: "NoneOnDryRun".into(),
+                reinvocation_policy: Some("IfNeeded".into()),
+                failure_policy: Some("Fail".into()),
+                timeout_seconds: Some(15),
+                admission_review_versions: vec!["v1".into()],
+                ..Default::default()
+            },
+            MutatingWebhook {
+                name: "workloads.notebook-volumes.io".into(),
+                client_config: client_config("/workloads"),
+                rules: Some(vec![
+                    rule("apps", "statefulsets", &["CREATE", "UPDATE"]),
+                    RuleWithOperations {
+                        api_versions: Some(vec!["v1".into(), "v1beta1".into(), "v1alpha1".into()]),
+                        ..rule("kubeflow.org", "notebooks", &["CREATE", "UPDATE"])
+                    },
+                ]),
+                namespace_selector: Some(labels(&[
+                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+                    ("kubernetes.io/metadata.name", notebook_namespace),
+                ])),
+                side_effects: "None".into(),
+                reinvocation_policy: Some("IfNeeded".into()),
+                failure_policy: Some("Fail".into()),
+                timeout_seconds: Some(15),
+                admission_review_versions: vec!["v1".into()],
+                ..Default::default()
+            },
+        ]),
     };
     Api::<MutatingWebhookConfiguration>::all(admin.clone())
         .create(&PostParams::default(), &mutating)
@@ -294,6 +309,23 @@ pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
         vec![
             allow("", &["pods"], &all),
             allow("", &["pods/ephemeralcontainers"], &["update", "patch"]),
+        ],
+    )
+    .await;
+}
+
+/// The StatefulSet and Notebook rights of `edit`, for every authenticated user.
+pub async fn allow_everyone_to_edit_workloads(admin: &Client, ns: &str) {
+    let all = [
+        "create", "get", "list", "watch", "update", "patch", "delete",
+    ];
+    grant_everyone(
+        admin,
+        ns,
+        "workload-users",
+        vec![
+            allow("apps", &["statefulsets"], &all),
+            allow("kubeflow.org", &["notebooks"], &all),
         ],
     )
     .await;
@@ -448,6 +480,38 @@ pub async fn audit_annotations(namespace: &str, name: &str) -> BTreeMap<String, 
     )
     .await;
     found.unwrap_or_default()
+}
+
+/// The webhook's stamp key, read from its Secret in the policy namespace (only the webhook and
+/// administrators can read it).
+pub async fn cluster_stamp_key(admin: &Client, policy_namespace: &str) -> StampKey {
+    use notebook_volumes::cluster::stamp_key::{DATA_KEY, SECRET_NAME};
+    let secret =
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), policy_namespace)
+            .get(SECRET_NAME)
+            .await
+            .expect("the webhook created its stamp key Secret");
+    StampKey::new(&secret.data.expect("data")[DATA_KEY].0).expect("key")
+}
+
+/// `pod` as the StatefulSet controller makes it from StatefulSet `owner` whose template the
+/// webhook stamped for `user`.
+pub fn stamped_by(mut pod: Pod, key: &StampKey, namespace: &str, owner: &str, user: &str) -> Pod {
+    pod.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "StatefulSet".into(),
+            name: owner.into(),
+            uid: "00000000-0000-0000-0000-000000000001".into(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        },
+    ]);
+    pod.metadata.annotations.get_or_insert_default().insert(
+        keys::STAMP_ANNOTATION.into(),
+        key.sign(namespace, owner, user),
+    );
+    pod
 }
 
 /// Metadata with only a name: the cluster-scoped and namespaced objects the support creates.

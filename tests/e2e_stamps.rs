@@ -456,12 +456,10 @@ async fn a_statefulset_made_before_the_namespace_was_enabled_gets_nobodys_volume
 /// alice creates a Notebook asking for a secret share under the key the notebook controller
 /// copies; the notebook controller (stand-in) creates the StatefulSet; the StatefulSet controller
 /// creates the pod: alice's home, the shares, and the secret share. Then dave, who may edit
-/// every Notebook of the namespace, changes alice's: the Notebook is stamped for dave, the
-/// notebook controller updates the StatefulSet's pod spec (leaving alice's stamp in the template,
-/// as upstream does), and the pod the StatefulSet controller rolls out is dave's. (dave reads the
-/// secret share the template still asks for; for someone who cannot, the pod would be denied.)
+/// every Notebook of the namespace, tries to change alice's and is denied; alice's own change is
+/// relayed by the notebook controller and the pod the StatefulSet controller rolls out stays hers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_until_another_user_edits_it()
+async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_and_nobody_else_may_change_it()
  {
     let t = StampEnv::start().await;
     let nb = notebook(
@@ -499,22 +497,35 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_un
         "{claims:?}"
     );
 
-    // dave edits alice's Notebook: it becomes dave's.
+    // dave may edit every Notebook, but not make alice's run his spec: the write is denied (a
+    // restamp to dave would let alice's next routine write carry dave's spec back as hers).
     let mut edited = t.notebooks_as("dave").get("alice-nb").await.expect("get");
     edited.data["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sleep", "3601"]);
-    let replaced = t
+    let refused = t
         .notebooks_as("dave")
         .replace("alice-nb", &PostParams::default(), &edited)
         .await
-        .expect("dave may edit it");
-    let daves = replaced.metadata.annotations.as_ref().unwrap()[keys::STAMP_ANNOTATION].clone();
-    assert!(daves.starts_with("dave:"), "{daves}");
+        .expect_err("dave may not change what alice's Notebook runs");
+    assert!(
+        refused.to_string().contains("belongs to 'alice'"),
+        "{refused}"
+    );
+    // alice makes the same change herself: it stays hers.
+    let mut edited = t.notebooks_as("alice").get("alice-nb").await.expect("get");
+    edited.data["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sleep", "3601"]);
+    let replaced = t
+        .notebooks_as("alice")
+        .replace("alice-nb", &PostParams::default(), &edited)
+        .await
+        .expect("alice edits her Notebook");
+    let new_stamp = replaced.metadata.annotations.as_ref().unwrap()[keys::STAMP_ANNOTATION].clone();
+    assert!(new_stamp.starts_with("alice:"), "{new_stamp}");
     relay(&t, "alice-nb").await;
     let sts = Api::<StatefulSet>::namespaced(t.env.admin.clone(), t.env.ns.name())
         .get("alice-nb")
         .await
         .expect("StatefulSet");
-    assert_eq!(template_stamp(&sts).as_deref(), Some(daves.as_str()));
+    assert_eq!(template_stamp(&sts).as_deref(), Some(new_stamp.as_str()));
     // The pod never becomes ready here (the share claims are not bound), so the StatefulSet
     // controller does not roll it by itself: delete it, as a restart would.
     t.env
@@ -529,16 +540,19 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_un
         .await
         .expect("delete the pod");
     let pod = t
-        .pod_when("alice-nb-0", "runs dave's change", |p| {
+        .pod_when("alice-nb-0", "runs alice's change", |p| {
             p.spec.as_ref().is_some_and(|s| {
                 s.containers[0].command.as_deref()
                     == Some(&["sleep".to_string(), "3601".to_string()][..])
             })
         })
         .await;
-    assert_eq!(user_of(&pod).as_deref(), Some("dave"));
+    assert_eq!(user_of(&pod).as_deref(), Some("alice"));
     let claims = claims_of(&pod);
-    assert!(!claims.values().any(|c| c == "home-alice"), "{claims:?}");
-    assert_eq!(claims.get("nv-home").map(String::as_str), Some("home-dave"));
+    assert!(!claims.values().any(|c| c == "home-dave"), "{claims:?}");
+    assert_eq!(
+        claims.get("nv-home").map(String::as_str),
+        Some("home-alice")
+    );
     t.env.stop().await;
 }

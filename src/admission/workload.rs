@@ -194,6 +194,9 @@ pub fn review_workload(
         Ok(user) => user,
         Err(reason) => return deny(base, kind, &reason),
     };
+    if let Some(reason) = someone_elses(ctx, req, kind, &name, user.as_deref()) {
+        return deny(base, kind, &reason);
+    }
     let mut warnings = Vec::new();
     let (wanted, action) = match (&user, ctx.stamp_key) {
         (Some(u), Some(key)) if !name.is_empty() => (
@@ -256,12 +259,59 @@ fn relayed_user(
     let key = ctx.stamp_key?;
     if let Some((_, owner_name)) = relayed_owner(ctx.policy, req) {
         // The notebook controller copies a Notebook's annotations into the template only when it
-        // creates the StatefulSet; on later updates the Notebook as it is now decides.
-        let owner = owner.filter(|o| o.metadata.name.as_deref() == Some(owner_name.as_str()))?;
+        // creates the StatefulSet; on later updates the Notebook as it is now decides. The owner
+        // must be the very Notebook the reference names (same uid), not a namesake made later.
+        let uid = req
+            .object
+            .as_ref()
+            .and_then(|o| stamp::controller_of(o.metadata.owner_references.as_ref()))
+            .map(|r| r.uid.as_str());
+        let owner = owner.filter(|o| {
+            o.metadata.name.as_deref() == Some(owner_name.as_str())
+                && uid.is_some_and(|u| !u.is_empty() && o.metadata.uid.as_deref() == Some(u))
+        })?;
         let stamp = stamp::stamp_in(owner.metadata.annotations.as_ref())?;
         return key.verify(ctx.namespace, &owner_name, stamp);
     }
+    // Without a controlling Notebook, a controller's write keeps the object's own stamp only when
+    // it leaves the pods alone: a controller rewriting the template of an orphaned or unowned
+    // object would otherwise run someone else's spec under the old stamp.
+    let kind = WorkloadKind::of(&req.kind.group, &req.kind.kind)?;
+    let object = serde_json::to_value(req.object.as_ref()?).ok()?;
+    if req.operation != Operation::Update || changes_pods(kind, &object, req) {
+        return None;
+    }
     key.verify(ctx.namespace, name, current?)
+}
+
+/// Why a write may not change what the pods of an object run: its valid stamp (before the write)
+/// names another user. Restamping it to the editor would let the owner's next routine write
+/// (a restart, stop/start) carry the editor's spec back under the owner's name.
+fn someone_elses(
+    ctx: WorkloadContext<'_>,
+    req: &AdmissionRequest<DynamicObject>,
+    kind: WorkloadKind,
+    name: &str,
+    requester: Option<&str>,
+) -> Option<String> {
+    if req.operation != Operation::Update {
+        return None;
+    }
+    let key = ctx.stamp_key?;
+    let old = serde_json::to_value(req.old_object.as_ref()?).ok()?;
+    let old_annotations = annotations_at(&old, kind.annotations_path());
+    let owner = key.verify(
+        ctx.namespace,
+        name,
+        stamp::stamp_in(old_annotations.as_ref())?,
+    )?;
+    if requester == Some(owner.as_str()) {
+        return None;
+    }
+    Some(format!(
+        "{} '{name}' belongs to '{owner}' (its stamp): only '{owner}' may change what its pods run; ask them, or delete it and create your own",
+        kind.as_str()
+    ))
 }
 
 /// The user §5 gives the requester of this write; `Err` when the template names someone else.

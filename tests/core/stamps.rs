@@ -160,17 +160,53 @@ fn a_statefulset_the_webhook_never_saw_makes_anonymous_pods() {
 }
 
 #[test]
-fn editing_another_users_statefulset_template_restamps_it_to_the_editor() {
+fn editing_another_users_statefulset_template_is_denied_and_the_owner_keeps_it() {
     let alices = statefulset(
         "alices",
         json!({ keys::STAMP_ANNOTATION: stamp_key().sign(NS, "alices", "alice") }),
     );
-    let mut edited = alices.clone();
-    edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil");
-    let outcome = decide(&update(&alices, &edited, "carol"), None);
-    assert_eq!(outcome.action, StampAction::Stamped("carol".into()));
-    let (user, _) = pod_of(WorkloadKind::StatefulSet, &patched(&edited, &outcome));
-    assert_eq!(user.as_deref(), Some("carol"));
+    let mut poisoned = alices.clone();
+    poisoned["spec"]["template"]["spec"]["containers"][0]["image"] = json!("carol-evil");
+    let by_carol = decide(&update(&alices, &poisoned, "carol"), None);
+    assert!(!by_carol.allowed(), "{:?}", by_carol.action);
+    let message = by_carol.message().unwrap_or_default();
+    assert!(message.contains("belongs to 'alice'"), "{message}");
+    // Nor can a stamp rewritten in the same write make it someone else's.
+    let mut forged = poisoned.clone();
+    forged["spec"]["template"]["metadata"]["annotations"][keys::STAMP_ANNOTATION] =
+        json!(stamp_key().sign(NS, "alices", "carol"));
+    assert!(!decide(&update(&alices, &forged, "carol"), None).allowed());
+    // The owner's own routine write (a restart) still works and stays hers.
+    let mut restarted = alices.clone();
+    restarted["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+        json!("2026-11-28T02:40:00Z");
+    let by_alice = decide(&update(&alices, &restarted, "alice"), None);
+    assert_eq!(by_alice.action, StampAction::Stamped("alice".into()));
+    let (user, _) = pod_of(WorkloadKind::StatefulSet, &patched(&restarted, &by_alice));
+    assert_eq!(user.as_deref(), Some("alice"));
+}
+
+#[test]
+fn a_controller_rewriting_an_unowned_statefulset_template_clears_its_stamp() {
+    // Orphaned from its Notebook (or never owned): the controller's new spec is nobody's.
+    let alices = statefulset(
+        "alices",
+        json!({ keys::STAMP_ANNOTATION: stamp_key().sign(NS, "alices", "alice") }),
+    );
+    let mut rewritten = alices.clone();
+    rewritten["spec"]["template"]["spec"]["containers"][0]["image"] = json!("carol-evil");
+    let outcome = decide(&update(&alices, &rewritten, NB_CONTROLLER), None);
+    assert_ne!(outcome.action, StampAction::Stamped("alice".into()));
+    if outcome.allowed() {
+        let (user, mounts) = pod_of(WorkloadKind::StatefulSet, &patched(&rewritten, &outcome));
+        assert_eq!(user, None);
+        assert!(mounts.is_empty(), "{mounts:?}");
+    }
+    // A write by the controller that leaves the template alone keeps the stamp.
+    let mut scaled = alices.clone();
+    scaled["spec"]["replicas"] = json!(0);
+    let outcome = decide(&update(&alices, &scaled, NB_CONTROLLER), None);
+    assert_eq!(outcome.action, StampAction::Stamped("alice".into()));
 }
 
 #[test]
@@ -249,12 +285,19 @@ fn the_relay_carries_the_notebooks_current_stamp_not_the_template_it_writes() {
         "nb",
         json!({ keys::STAMP_ANNOTATION: stamp_key().sign(NS, "nb", "alice") }),
     );
+    let mut alices_nb = alices_nb;
+    alices_nb["metadata"]["uid"] = json!("u");
     let mut sts = statefulset("nb", json!({ keys::STAMP_ANNOTATION: "mallory:forged" }));
     sts["metadata"]["ownerReferences"] = json!([{
         "apiVersion": "kubeflow.org/v1", "kind": "Notebook", "name": "nb", "uid": "u", "controller": true
     }]);
     let outcome = decide(&request(&sts, NB_CONTROLLER), Some(&alices_nb));
     assert_eq!(outcome.action, StampAction::Stamped("alice".into()));
+    // A namesake Notebook made after the one the reference names (another uid) relays nothing.
+    let mut namesake = alices_nb.clone();
+    namesake["metadata"]["uid"] = json!("later");
+    let outcome_namesake = decide(&request(&sts, NB_CONTROLLER), Some(&namesake));
+    assert!(matches!(outcome_namesake.action, StampAction::Cleared(_)));
     assert_eq!(
         template_stamp(&patched(&sts, &outcome)),
         Some(stamp_key().sign(NS, "nb", "alice"))

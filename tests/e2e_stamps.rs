@@ -499,11 +499,18 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_an
 
     // dave may edit every Notebook, but not make alice's run his spec: the write is denied (a
     // restamp to dave would let alice's next routine write carry dave's spec back as hers).
-    let mut edited = t.notebooks_as("dave").get("alice-nb").await.expect("get");
-    edited.data["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sleep", "3601"]);
-    let refused = t
-        .notebooks_as("dave")
-        .replace("alice-nb", &PostParams::default(), &edited)
+    let change_command = |who: &'static str| {
+        let notebooks = t.notebooks_as(who);
+        async move {
+            let mut edited = notebooks.get("alice-nb").await.expect("get");
+            edited.data["spec"]["template"]["spec"]["containers"][0]["command"] =
+                json!(["sleep", "3601"]);
+            notebooks
+                .replace("alice-nb", &PostParams::default(), &edited)
+                .await
+        }
+    };
+    let refused = change_command("dave")
         .await
         .expect_err("dave may not change what alice's Notebook runs");
     assert!(
@@ -511,11 +518,7 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_an
         "{refused}"
     );
     // alice makes the same change herself: it stays hers.
-    let mut edited = t.notebooks_as("alice").get("alice-nb").await.expect("get");
-    edited.data["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sleep", "3601"]);
-    let replaced = t
-        .notebooks_as("alice")
-        .replace("alice-nb", &PostParams::default(), &edited)
+    let replaced = change_command("alice")
         .await
         .expect("alice edits her Notebook");
     let new_stamp = replaced.metadata.annotations.as_ref().unwrap()[keys::STAMP_ANNOTATION].clone();

@@ -147,7 +147,7 @@ impl Review {
 }
 
 /// A 403 answer with the reason as message and audit annotation.
-fn forbid(mut response: AdmissionResponse, reason: &str) -> AdmissionResponse {
+pub(crate) fn forbid(mut response: AdmissionResponse, reason: &str) -> AdmissionResponse {
     response.allowed = false;
     response.result.code = 403;
     response.result.reason = "Forbidden".into();

@@ -407,17 +407,9 @@ fn not_judged(base: AdmissionResponse, kind: Option<WorkloadKind>) -> WorkloadRe
     }
 }
 
-fn deny(mut response: AdmissionResponse, kind: WorkloadKind, reason: &str) -> WorkloadReview {
-    response.allowed = false;
-    response.result.code = 403;
-    response.result.reason = "Forbidden".into();
-    response.result.message = reason.to_string();
-    response.patch = None;
-    response
-        .audit_annotations
-        .insert(keys::AUDIT_REASON.into(), reason.to_string());
+fn deny(response: AdmissionResponse, kind: WorkloadKind, reason: &str) -> WorkloadReview {
     WorkloadReview {
-        response,
+        response: super::outcome::forbid(response, reason),
         kind: Some(kind),
         action: StampAction::NotJudged,
     }

@@ -273,13 +273,17 @@ fn relayed_user(
         let stamp = stamp::stamp_in(owner.metadata.annotations.as_ref())?;
         return key.verify(ctx.namespace, &owner_name, stamp);
     }
-    // Without a controlling Notebook, a controller's write keeps the object's own stamp only when
-    // it leaves the pods alone: a controller rewriting the template of an orphaned or unowned
-    // object would otherwise run someone else's spec under the old stamp.
-    let kind = WorkloadKind::of(&req.kind.group, &req.kind.kind)?;
-    let object = serde_json::to_value(req.object.as_ref()?).ok()?;
-    if req.operation != Operation::Update || changes_pods(kind, &object, req) {
-        return None;
+    // Without a controlling Notebook, a controller's write to a StatefulSet keeps its own stamp
+    // only when it leaves the template alone: a controller rewriting the template of an orphaned
+    // or unowned StatefulSet would otherwise run someone else's spec under the old stamp. (On a
+    // Notebook, a controller only marks it, e.g. the culler's stop annotation: the stamp stays.)
+    if WorkloadKind::of(&req.kind.group, &req.kind.kind)? == WorkloadKind::StatefulSet {
+        let object = serde_json::to_value(req.object.as_ref()?).ok()?;
+        if req.operation != Operation::Update
+            || changes_pods(WorkloadKind::StatefulSet, &object, req)
+        {
+            return None;
+        }
     }
     key.verify(ctx.namespace, name, current?)
 }

@@ -210,6 +210,21 @@ fn a_controller_rewriting_an_unowned_statefulset_template_clears_its_stamp() {
 }
 
 #[test]
+fn the_notebook_controller_marking_a_notebook_keeps_its_stamp() {
+    // The culler stops a Notebook with an annotation: alice's Notebook stays alice's.
+    let alices = notebook(
+        "alices",
+        json!({ keys::STAMP_ANNOTATION: stamp_key().sign(NS, "alices", "alice") }),
+    );
+    let mut stopped = alices.clone();
+    stopped["metadata"]["annotations"]["kubeflow-resource-stopped"] = json!("2026-11-28T03:00:00Z");
+    let outcome = decide(&update(&alices, &stopped, NB_CONTROLLER), None);
+    assert!(outcome.allowed(), "{:?}", outcome.message());
+    assert_eq!(outcome.action, StampAction::Stamped("alice".into()));
+    assert!(outcome.patch().is_empty());
+}
+
+#[test]
 fn an_update_that_leaves_the_template_alone_keeps_the_stamp() {
     let alices = statefulset(
         "alices",

@@ -16,7 +16,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use notebook_volumes::certs::Authority;
 use notebook_volumes::keys;
-use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use notebook_volumes::server::{self, Handle, PolicySource};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -96,18 +96,14 @@ async fn start_authenticating_webhook(
     generated.write_to(dir.path(), true).expect("certificates");
     let ca_file = dir.path().join("client-ca.crt");
     std::fs::write(&ca_file, client_ca_pem).expect("client CA");
-    let mut config = Config::new(
-        dir.path().join("tls.crt"),
-        dir.path().join("tls.key"),
+    let mut config = support::server_config::local_config(
+        dir.path(),
         PolicySource::Cluster {
             client: admin,
             namespace: policy_namespace.into(),
         },
     );
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.probe_listen = "127.0.0.1:0".parse().expect("address");
     config.workers = 2;
-    config.shutdown_timeout = Duration::from_secs(1);
     config.client_ca = Some(ca_file);
     let server = server::start(config).await.expect("server starts");
     let readiness = server.state.readiness.clone();

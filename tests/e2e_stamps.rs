@@ -53,6 +53,19 @@ impl StampEnv {
         self.notebooks(self.env.cluster.client_as(user, &[]))
     }
 
+    /// Deletes pod `name` at once, as a restart or a node drain would; its controller re-creates it.
+    async fn delete_pod(&self, name: &str) {
+        let now = kube::api::DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        self.env
+            .pods_as_admin()
+            .delete(name, &now)
+            .await
+            .expect("delete the pod");
+    }
+
     /// Waits until the StatefulSet controller has created pod `name` and `done` holds for it.
     async fn pod_when(&self, name: &str, what: &str, done: impl Fn(&Pod) -> bool) -> Pod {
         let pods = self.env.pods_as_admin();
@@ -434,17 +447,7 @@ async fn a_statefulset_made_before_the_namespace_was_enabled_gets_nobodys_volume
     wait_for_injection(t.env.pods_as(HUB)).await;
     // The pod is replaced (a restart, a node drain): now through the webhook.
     let uid = early.metadata.uid.clone();
-    t.env
-        .pods_as_admin()
-        .delete(
-            "early-0",
-            &kube::api::DeleteParams {
-                grace_period_seconds: Some(0),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("delete the pod");
+    t.delete_pod("early-0").await;
     let pod = t
         .pod_when("early-0", "is re-created", |p| p.metadata.uid != uid)
         .await;
@@ -531,17 +534,7 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_an
     assert_eq!(template_stamp(&sts).as_deref(), Some(new_stamp.as_str()));
     // The pod never becomes ready here (the share claims are not bound), so the StatefulSet
     // controller does not roll it by itself: delete it, as a restart would.
-    t.env
-        .pods_as_admin()
-        .delete(
-            "alice-nb-0",
-            &kube::api::DeleteParams {
-                grace_period_seconds: Some(0),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("delete the pod");
+    t.delete_pod("alice-nb-0").await;
     let pod = t
         .pod_when("alice-nb-0", "runs alice's change", |p| {
             p.spec.as_ref().is_some_and(|s| {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notebook_volumes::certs::{CertRequest, GeneratedCerts, generate};
-use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use notebook_volumes::server::{self, Handle};
+use nv_test_support::server_config::{example_policies, local_config};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -34,18 +35,7 @@ async fn start(
     certs
         .write_to(dir.path(), true)
         .expect("write certificates");
-    let mut config = Config::new(
-        dir.path().join("tls.crt"),
-        dir.path().join("tls.key"),
-        PolicySource::Files {
-            paths: vec!["examples/policies".into()],
-            namespace: "notebook-volumes".into(),
-        },
-    );
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.probe_listen = "127.0.0.1:0".parse().expect("addr");
-    config.shutdown_timeout = Duration::from_secs(1);
-    config.workers = 1;
+    let mut config = local_config(dir.path(), example_policies());
     config.body_timeout = body_timeout;
     config.max_connections = max_connections;
     let handle = server::start(config).await.expect("server starts");

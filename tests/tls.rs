@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use notebook_volumes::certs::{Authority, CertRequest};
-use notebook_volumes::server::{self, Config, PolicySource};
+use notebook_volumes::server::{self, Config};
+use nv_test_support::server_config::{example_policies, local_config};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -136,19 +137,8 @@ async fn serves_over_tls_and_reloads_certificates_from_disk() {
     let first = leaf(&issuer);
     publish(dir.path(), 1, &first.cert_pem, &first.key_pem);
 
-    let mut config = Config::new(
-        dir.path().join("tls.crt"),
-        dir.path().join("tls.key"),
-        PolicySource::Files {
-            paths: vec!["examples/policies".into()],
-            namespace: "notebook-volumes".into(),
-        },
-    );
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.probe_listen = "127.0.0.1:0".parse().expect("addr");
+    let mut config = local_config(dir.path(), example_policies());
     config.cert_poll = Duration::from_millis(100);
-    config.shutdown_timeout = Duration::from_secs(1);
-    config.workers = 1;
     let handle = server::start(config).await.expect("server starts");
     let addr = handle.webhook_addr;
     let client = client_config(&ca_der, false);
@@ -243,10 +233,7 @@ async fn refuses_to_start_without_a_valid_certificate() {
     let config = Config::new(
         dir.path().join("tls.crt"),
         dir.path().join("tls.key"),
-        PolicySource::Files {
-            paths: vec!["examples/policies".into()],
-            namespace: "notebook-volumes".into(),
-        },
+        example_policies(),
     );
     let error = server::start(config).await.err().expect("start fails");
     assert!(
@@ -356,19 +343,8 @@ async fn with_a_client_ca_only_clients_with_its_certificates_are_answered() {
     let ca_file = dir.path().join("client-ca.crt");
     std::fs::write(&ca_file, pem(&api_ca)).expect("client CA");
 
-    let mut config = Config::new(
-        dir.path().join("tls.crt"),
-        dir.path().join("tls.key"),
-        PolicySource::Files {
-            paths: vec!["examples/policies".into()],
-            namespace: "notebook-volumes".into(),
-        },
-    );
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.probe_listen = "127.0.0.1:0".parse().expect("addr");
+    let mut config = local_config(dir.path(), example_policies());
     config.cert_poll = Duration::from_millis(100);
-    config.shutdown_timeout = Duration::from_secs(1);
-    config.workers = 1;
     config.client_ca = Some(ca_file.clone());
     let handle = server::start(config).await.expect("server starts");
     let addr = handle.webhook_addr;
@@ -456,10 +432,7 @@ async fn refuses_to_start_with_an_unusable_client_ca() {
     let mut config = Config::new(
         dir.path().join("tls.crt"),
         dir.path().join("tls.key"),
-        PolicySource::Files {
-            paths: vec!["examples/policies".into()],
-            namespace: "notebook-volumes".into(),
-        },
+        example_policies(),
     );
     config.client_ca = Some(dir.path().join("ca.crt"));
     let error = server::start(config).await.err().expect("start fails");

@@ -24,6 +24,7 @@ pub mod node;
 pub mod pod;
 pub mod process;
 pub mod recording_webhook;
+pub mod server_config;
 pub mod tls;
 pub mod webhook;
 

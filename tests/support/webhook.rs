@@ -19,7 +19,7 @@ use kube::{Api, Client};
 use notebook_volumes::admission::stamp::StampKey;
 use notebook_volumes::certs::{CertRequest, GeneratedCerts, generate};
 use notebook_volumes::keys;
-use notebook_volumes::server::{self, Config, Handle, PolicySource};
+use notebook_volumes::server::{self, Handle, PolicySource};
 use serde_json::json;
 
 use super::{DeleteOnDrop, TestCluster};
@@ -84,19 +84,15 @@ pub async fn start_webhook(
     generated
         .write_to(certs.path(), true)
         .expect("write certificates");
-    let mut config = Config::new(
-        certs.path().join("tls.crt"),
-        certs.path().join("tls.key"),
+    let mut config = crate::server_config::local_config(
+        certs.path(),
         PolicySource::Cluster {
             client: admin,
             namespace: policy_namespace.into(),
         },
     );
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.probe_listen = "127.0.0.1:0".parse().expect("address");
     config.cert_poll = Duration::from_millis(200);
     config.workers = 2;
-    config.shutdown_timeout = Duration::from_secs(1);
     let server = server::start(config).await.expect("server starts");
     let readiness = server.state.readiness.clone();
     wait_until("the webhook is ready", Duration::from_secs(30), || {

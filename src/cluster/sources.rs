@@ -37,6 +37,7 @@ pub fn start(
     policy: Arc<ArcSwap<Policy>>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
+    delete_exceeding: bool,
 ) -> Sources {
     let mut tasks = Vec::new();
 
@@ -50,6 +51,7 @@ pub fn start(
         metrics,
         events: PolicyEvents::new(client.clone()),
         reported: HashMap::new(),
+        revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding),
     };
     let ready = readiness.clone();
     tasks.push(tokio::spawn(async move {
@@ -108,19 +110,23 @@ pub fn start(
     tasks.push(tokio::spawn(drive(
         pvc_stream,
         CACHES[2],
-        ready,
+        readiness.clone(),
         move |event| {
             if matches!(event, watcher::Event::InitDone) {
-                readiness.home_claims_synced();
+                ready.home_claims_synced();
             }
         },
     )));
+
+    let (volume_store, volume_task) = super::volume_claims::start(client.clone(), readiness);
+    tasks.push(volume_task);
 
     Sources {
         view: ClusterView {
             client,
             namespaces: ns_store,
             home_claims: pvc_store,
+            volume_claims: volume_store,
             webhook_user: None,
         },
         tasks,
@@ -129,7 +135,7 @@ pub fn start(
 
 /// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
 /// mark the cache stale until its next event.
-async fn drive<K, S>(
+pub(super) async fn drive<K, S>(
     stream: S,
     what: &'static str,
     readiness: Arc<Readiness>,
@@ -160,6 +166,8 @@ struct Compiler {
     events: PolicyEvents,
     /// Unit name → resourceVersion already reported as invalid (one Event per version).
     reported: HashMap<String, String>,
+    /// Running notebooks against each new policy.
+    revocation: super::revocation::Revocation,
 }
 
 impl Compiler {
@@ -225,6 +233,8 @@ impl Compiler {
             "policy reloaded"
         );
         self.metrics.policy_reloaded(invalid);
-        self.policy.store(Arc::new(policy));
+        let policy = Arc::new(policy);
+        self.policy.store(Arc::clone(&policy));
+        self.revocation.scan(policy, Arc::clone(&self.metrics));
     }
 }

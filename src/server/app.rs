@@ -393,6 +393,7 @@ async fn decide(
     off_worker: bool,
 ) -> Result<Review, Denial> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
+    let volumes = state.cluster.as_ref().map(|c| c.volume_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
     let stamp_key = state.stamp_key.load_full();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
@@ -402,6 +403,7 @@ async fn decide(
                 .as_ref()
                 .map(|(namespace, name, pvc)| (namespace.as_str(), name.as_str(), pvc.as_ref())),
             cache: cache.as_ref(),
+            volumes: volumes.as_ref(),
         };
         let claims: &dyn ClaimLookup = if cache.is_some() { &lookup } else { &NoClaims };
         let ctx = Context {
@@ -639,6 +641,7 @@ fn cached_claims(cluster: &ClusterView) -> AdmissionClaims<'_> {
     AdmissionClaims {
         fetched: None,
         cache: Some(&cluster.home_claims),
+        volumes: Some(&cluster.volume_claims),
     }
 }
 

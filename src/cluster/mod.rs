@@ -2,6 +2,7 @@
 //! claims, home claim I/O, and Events on invalid policy. The decision itself stays pure.
 
 pub(crate) mod claims;
+pub(crate) mod drive;
 pub(crate) mod events;
 pub(crate) mod identity;
 pub mod live;

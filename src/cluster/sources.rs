@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -14,6 +14,7 @@ use kube::{Api, Client, Resource};
 use tokio::task::JoinHandle;
 
 use super::ClusterView;
+use super::drive::drive;
 use super::events::PolicyEvents;
 use super::readiness::{CACHES, Readiness};
 use crate::keys;
@@ -130,31 +131,6 @@ pub fn start(
             webhook_user: None,
         },
         tasks,
-    }
-}
-
-/// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
-/// mark the cache stale until its next event.
-pub(super) async fn drive<K, S>(
-    stream: S,
-    what: &'static str,
-    readiness: Arc<Readiness>,
-    mut on_event: impl FnMut(&watcher::Event<K>),
-) where
-    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
-{
-    let mut stream = std::pin::pin!(stream);
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => {
-                readiness.watch_ok(what);
-                on_event(&event)
-            }
-            Err(error) => {
-                readiness.watch_failed(what);
-                tracing::warn!(%error, "watching {what} failed; retrying with backoff")
-            }
-        }
     }
 }
 

@@ -14,8 +14,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
+use super::drive::drive;
 use super::readiness::{CACHES, Readiness};
-use super::sources::drive;
 
 const VOLUME_CLAIMS: &str = CACHES[3];
 

@@ -130,11 +130,17 @@ pub struct Metrics {
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     exceeding: Family<ShareLabel, Gauge>,
+    home_lookups: Family<SourceLabel, Counter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ShareLabel {
     share: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -167,6 +173,7 @@ impl Metrics {
             "Running notebooks that mount a share beyond what current policy grants their user, by share (counted after each policy change)",
             exceeding.clone(),
         );
+        let home_lookups = Family::<SourceLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -217,6 +224,11 @@ impl Metrics {
             "Requests to the webhook port refused before a decision, by reason (body_timeout)",
             rejected.clone(),
         );
+        registry.register(
+            "notebook_volumes_home_lookups",
+            "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; live: read from the API server)",
+            home_lookups.clone(),
+        );
         Metrics {
             registry,
             admissions,
@@ -230,6 +242,7 @@ impl Metrics {
             cert_reloads,
             client_ca_reloads,
             rejected,
+            home_lookups,
         }
     }
 
@@ -280,6 +293,13 @@ impl Metrics {
 
     pub fn invalid_policy_seen(&self) {
         self.invalid_seen.inc();
+    }
+
+    /// Where a notebook admission found its home claim: `cache` or `live`.
+    pub fn home_lookup(&self, source: &'static str) {
+        self.home_lookups
+            .get_or_create(&SourceLabel { source })
+            .inc();
     }
 
     pub fn claim_created(&self) {

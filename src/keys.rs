@@ -28,6 +28,9 @@ pub const STAMP_ANNOTATION: &str = "nb-volumes.io/stamp";
 pub const USER_ANNOTATION: &str = "notebook-volumes.io/user";
 /// Pod annotation written by the webhook: compact summary of the mounts.
 pub const MOUNTS_ANNOTATION: &str = "notebook-volumes.io/mounts";
+/// Pod annotation written by the webhook: the groups a trusted spawner passed for the user
+/// (comma-separated), which the decision added to the user's groups.
+pub const GROUPS_ANNOTATION: &str = "notebook-volumes.io/groups";
 /// PVC annotation written by the webhook: raw username owning a home claim.
 pub const OWNER_ANNOTATION: &str = "notebook-volumes.io/owner";
 /// PVC label (`=true`) written by the webhook on home claims.
@@ -47,6 +50,7 @@ pub const LIBRARY_VOLUME_PREFIX: &str = "nv-lib-";
 pub const AUDIT_USER: &str = "user";
 pub const AUDIT_MOUNTS: &str = "mounts";
 pub const AUDIT_REASON: &str = "reason";
+pub const AUDIT_HUB_GROUPS: &str = "hub-groups";
 
 pub fn share_volume(share: &str) -> String {
     format!("{SHARE_VOLUME_PREFIX}{share}")

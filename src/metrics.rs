@@ -129,7 +129,13 @@ pub struct Metrics {
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    exceeding: Family<ShareLabel, Gauge>,
     home_lookups: Family<SourceLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ShareLabel {
+    share: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -161,6 +167,12 @@ impl Metrics {
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
+        let exceeding = Family::<ShareLabel, Gauge>::default();
+        registry.register(
+            "notebook_volumes_pods_exceeding_policy",
+            "Running notebooks that mount a share beyond what current policy grants their user, by share (counted after each policy change)",
+            exceeding.clone(),
+        );
         let home_lookups = Family::<SourceLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
@@ -224,6 +236,7 @@ impl Metrics {
             latency,
             policy_reloads,
             invalid_units,
+            exceeding,
             invalid_seen,
             claims_created,
             cert_reloads,
@@ -264,6 +277,18 @@ impl Metrics {
         self.policy_reloads.inc();
         self.invalid_units
             .set(i64::try_from(invalid).unwrap_or(i64::MAX));
+    }
+
+    /// Replaces the per-share counts of notebooks exceeding policy (`(share, pods)`).
+    pub fn set_exceeding(&self, counts: &[(String, usize)]) {
+        self.exceeding.clear();
+        for (share, pods) in counts {
+            self.exceeding
+                .get_or_create(&ShareLabel {
+                    share: share.clone(),
+                })
+                .set(i64::try_from(*pods).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn invalid_policy_seen(&self) {

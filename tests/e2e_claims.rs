@@ -23,7 +23,7 @@ const WEBHOOK: &str = "admission webhook \"claims.notebook-volumes.io\" denied t
 /// The shared test environment, with claim and snapshot rights for everyone and the claim guard
 /// in effect.
 async fn start() -> Env {
-    let env = Env::start().await;
+    let env = Env::start_without_claims().await;
     allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
     wait_for_claim_guard(&env).await;
     env

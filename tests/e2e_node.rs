@@ -52,7 +52,7 @@ struct NodeEnv {
 impl NodeEnv {
     async fn start() -> NodeEnv {
         TestCluster::shared_with_node();
-        let env = Env::start().await;
+        let env = Env::start_without_claims().await;
         let data = tempfile::Builder::new()
             .prefix("nv-node-data-")
             .tempdir()

@@ -10,14 +10,26 @@ pub struct ClaimInfo {
     pub home: bool,
     /// Value of the `notebook-volumes.io/owner` annotation.
     pub owner: Option<String>,
+    /// `status.phase` (`Pending`, `Bound`, `Lost`).
+    pub phase: Option<String>,
+    /// The access modes the bound volume has (`status.accessModes`), else those requested.
+    pub access_modes: Vec<String>,
+    /// Marked for deletion (a pod mounting it would wait until the deletion completes).
+    pub deleting: bool,
 }
 
 /// Existing claims by namespace and name; `None` means the claim does not exist.
 pub trait ClaimLookup {
     fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo>;
+
+    /// A share's or library's claim: `None` when this lookup does not know the namespace's
+    /// claims (then nothing is judged), `Some(None)` when the claim does not exist.
+    fn volume_claim(&self, _namespace: &str, _name: &str) -> Option<Option<ClaimInfo>> {
+        None
+    }
 }
 
-/// No claim exists (offline audit without claim manifests).
+/// No claim exists (offline audit without claim manifests); share claims are not judged.
 pub struct NoClaims;
 
 impl ClaimLookup for NoClaims {
@@ -30,6 +42,20 @@ impl ClaimLookup for HashMap<(String, String), ClaimInfo> {
     fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo> {
         self.get(&(namespace.to_string(), name.to_string()))
             .cloned()
+    }
+}
+
+/// Every claim of the namespaces concerned, listed (`audit --claims`): a share's or library's
+/// claim that is not listed does not exist.
+pub struct ListedClaims(pub HashMap<(String, String), ClaimInfo>);
+
+impl ClaimLookup for ListedClaims {
+    fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo> {
+        self.0.claim(namespace, name)
+    }
+
+    fn volume_claim(&self, namespace: &str, name: &str) -> Option<Option<ClaimInfo>> {
+        Some(self.0.claim(namespace, name))
     }
 }
 
@@ -48,6 +74,15 @@ impl ClaimInfo {
                 .as_ref()
                 .and_then(|a| a.get(crate::keys::OWNER_ANNOTATION))
                 .cloned(),
+            phase: pvc.status.as_ref().and_then(|s| s.phase.clone()),
+            deleting: meta.deletion_timestamp.is_some(),
+            access_modes: pvc
+                .status
+                .as_ref()
+                .and_then(|s| s.access_modes.clone())
+                .filter(|m| !m.is_empty())
+                .or_else(|| pvc.spec.as_ref().and_then(|s| s.access_modes.clone()))
+                .unwrap_or_default(),
         }
     }
 }

@@ -30,6 +30,10 @@ fn read_write(access: &Access) -> &'static str {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
+    /// A share's or library's claim cannot be mounted here and the Settings deny such pods.
+    #[error("{message} (the Settings policy document sets unusableClaims: deny)")]
+    UnusableClaim { message: String },
+
     #[error(
         "volume '{volume}' has a type this webhook cannot check; only volume types it knows are admitted in namespaces it guards"
     )]
@@ -248,6 +252,7 @@ impl Denial {
     pub fn reason(&self) -> &'static str {
         match self {
             Denial::UnknownVolumeType { .. } => "unknown_volume_type",
+            Denial::UnusableClaim { .. } => "unusable_claim",
             Denial::ProtectedClaim { .. } | Denial::ProtectedHome { .. } => "protected_claim",
             Denial::ShareAccess { .. } => "share_access",
             Denial::OthersHome { .. } => "others_home",

@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::access::{Access, effective_access, share_access};
+use super::claim_ready;
 use super::claims::NoClaims;
 use super::context::Context;
 use super::denial::Denial;
@@ -20,7 +21,7 @@ use super::patch::PatchBuilder;
 use super::pod;
 use super::reserved::{Reservation, reservation};
 use crate::keys;
-use crate::policy::{Home, Level};
+use crate::policy::{Home, Level, UnusableClaims};
 
 /// What the injection adds: the patch, the mounts, the effects and the warnings.
 #[derive(Debug, Default)]
@@ -179,8 +180,8 @@ pub fn plan(
     }
     let requested = planner.secret_shares()?;
     planner.plan.secret_in_pod |= existing.iter().any(|v| v.is_secret());
-    planner.shares(&requested);
-    planner.libraries();
+    planner.shares(&requested)?;
+    planner.libraries()?;
     Ok(planner.plan)
 }
 
@@ -306,8 +307,31 @@ impl Planner<'_> {
         true
     }
 
+    /// Whether the claim can be mounted here (`claim_ready`): `Ok(false)` skips it with a
+    /// warning, `Err` denies the pod when the Settings say so.
+    fn ready(
+        &mut self,
+        source: &MountSource,
+        claim: &str,
+        read_only: bool,
+    ) -> Result<bool, Denial> {
+        let ctx = self.notebook.ctx;
+        let ns = &ctx.namespace.name;
+        let Err(problem) = claim_ready::usable(ctx.claims, ns, claim, read_only) else {
+            return Ok(true);
+        };
+        let message = claim_ready::unusable_message(&source.to_string(), ns, claim, &problem);
+        match ctx.policy.settings().unusable_claims {
+            UnusableClaims::Skip => {
+                self.plan.warnings.push(message);
+                Ok(false)
+            }
+            UnusableClaims::Deny => Err(Denial::UnusableClaim { message }),
+        }
+    }
+
     /// Every public or private share the user may read, and the secret ones requested.
-    fn shares(&mut self, requested: &[String]) {
+    fn shares(&mut self, requested: &[String]) -> Result<(), Denial> {
         let Notebook { ctx, subject, .. } = self.notebook;
         for share in ctx.policy.shares_in_scope(ctx.namespace) {
             let wanted = match share.level {
@@ -323,6 +347,9 @@ impl Planner<'_> {
                 continue;
             }
             let access = effective_access(share, subject, self.plan.secret_in_pod);
+            if !self.ready(&source, &share.claim_name, access != Access::Rw)? {
+                continue;
+            }
             let record = MountRecord {
                 volume,
                 claim_name: share.claim_name.clone(),
@@ -332,10 +359,11 @@ impl Planner<'_> {
             };
             self.add(record, share.sub_path.as_deref());
         }
+        Ok(())
     }
 
     /// Every library in scope, read-only, with the environment it sets (Lmod's module path).
-    fn libraries(&mut self) {
+    fn libraries(&mut self) -> Result<(), Denial> {
         let ctx = self.notebook.ctx;
         for lib in ctx.policy.libraries_in_scope(ctx.namespace) {
             let volume = keys::library_volume(&lib.name);
@@ -344,6 +372,10 @@ impl Planner<'_> {
                 continue;
             }
             if !self.targets.present(&volume, &lib.claim_name) {
+                // Without its volume, the library's environment would point nowhere.
+                if !self.ready(&source, &lib.claim_name, true)? {
+                    continue;
+                }
                 let record = MountRecord {
                     volume,
                     claim_name: lib.claim_name.clone(),
@@ -360,6 +392,7 @@ impl Planner<'_> {
                     .set_env(&mut self.plan.patch, &mut self.plan.warnings, name, value);
             }
         }
+        Ok(())
     }
 }
 

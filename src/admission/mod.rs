@@ -3,11 +3,13 @@
 
 pub mod access;
 pub(crate) mod administrators;
+pub mod claim_ready;
 pub(crate) mod claim_review;
 pub(crate) mod claims;
 pub(crate) mod context;
 pub(crate) mod denial;
 pub mod exposure;
+pub mod grant;
 pub(crate) mod guard;
 pub(crate) mod home;
 pub(crate) mod identity;
@@ -19,12 +21,13 @@ pub(crate) mod policy_review;
 pub mod request;
 pub(crate) mod reserved;
 pub(crate) mod review;
+pub mod revocation;
 pub mod stamp;
 pub mod workload;
 
 pub use access::Access;
 pub use claim_review::review_claim;
-pub use claims::{ClaimInfo, ClaimLookup, NoClaims};
+pub use claims::{ClaimInfo, ClaimLookup, ListedClaims, NoClaims};
 pub use context::Context;
 pub use denial::Denial;
 pub use identity::{Identity, Subject, slug};

@@ -154,6 +154,13 @@ fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Re
             keys::STAMP_ANNOTATION
         ));
     }
+    if selected && let Some(key) = &judged.identity.ignored_groups {
+        warnings.push(format!(
+            "annotation {key} ignored: groups are believed only from a trusted spawner naming the user (and at most {} groups in {} bytes); the pod gets the groups of the policy and of its creator",
+            identity::MAX_HUB_GROUPS,
+            identity::MAX_HUB_GROUPS_BYTES
+        ));
+    }
     let notebook = user.is_some() && selected && !by_system;
     let mut plan = inject::Plan::default();
     if notebook {
@@ -201,7 +208,20 @@ fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Re
         patch.remove_annotation(keys::USER_ANNOTATION);
         patch.remove_annotation(keys::MOUNTS_ANNOTATION);
     }
+    let hub_groups = &judged.identity.hub_groups;
+    if notebook && !hub_groups.is_empty() {
+        let joined = hub_groups.iter().cloned().collect::<Vec<_>>().join(",");
+        patch.annotate(keys::GROUPS_ANNOTATION, &joined);
+    } else {
+        patch.remove_annotation(keys::GROUPS_ANNOTATION);
+    }
     let mut outcome = Review::default().with_user(user);
+    if notebook && !hub_groups.is_empty() {
+        outcome.audit_annotations.insert(
+            keys::AUDIT_HUB_GROUPS.into(),
+            hub_groups.iter().cloned().collect::<Vec<_>>().join(","),
+        );
+    }
     if !mounts.is_empty() {
         let audit = summary(&mounts, plan.home_would_create);
         outcome
@@ -327,9 +347,13 @@ fn pod_update(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Resul
     if administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user) {
         return Ok(());
     }
-    let changed = [keys::USER_ANNOTATION, keys::MOUNTS_ANNOTATION]
-        .into_iter()
-        .find(|key| pod::annotation(before, key) != pod::annotation(pod, key));
+    let changed = [
+        keys::USER_ANNOTATION,
+        keys::MOUNTS_ANNOTATION,
+        keys::GROUPS_ANNOTATION,
+    ]
+    .into_iter()
+    .find(|key| pod::annotation(before, key) != pod::annotation(pod, key));
     if let Some(key) = changed {
         return Err(Box::new(Review::denied(
             Denial::DecisionAnnotation { key },

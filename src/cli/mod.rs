@@ -17,6 +17,7 @@ macro_rules! out_raw {
 
 pub(crate) mod access;
 pub(crate) mod audit;
+pub(crate) mod audit_live;
 pub(crate) mod audit_workload;
 pub(crate) mod certs;
 pub(crate) mod check;
@@ -66,6 +67,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Check { paths, namespace } => check::run(&paths, &namespace),
+        Command::Audit(args) if args.live => audit_live::run(&args),
         Command::Audit(args) => match audit_workload::run_if_workload(&args) {
             Ok(Some(code)) => Ok(code),
             Ok(None) => audit::run(&args),

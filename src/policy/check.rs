@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 
 use super::document::{
     Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SettingsDoc, ShareDoc,
+    UnusableClaimsDoc,
 };
-use super::model::{Home, HomeCreate, Level, Library, Principals, Scope, Settings, Share};
+use super::model::{
+    Home, HomeCreate, Level, Library, Principals, Scope, Settings, Share, UnusableClaims,
+};
 use super::origin::Finding;
 use super::parse::ParsedDoc;
 use super::rules;
@@ -370,7 +373,33 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
             rules::dns1123_subdomain(driver),
         );
     }
+    let groups_annotation = match &s.groups_annotation {
+        None => defaults.groups_annotation,
+        Some(key) if key.is_empty() => None,
+        Some(key) => {
+            c.rule("groupsAnnotation", rules::qualified_key(key));
+            if username_annotations.contains(key) {
+                c.error(
+                    "groupsAnnotation",
+                    format!("'{key}' is also a username annotation; use a key of its own"),
+                );
+            }
+            if key.starts_with(keys::PREFIX) {
+                c.error(
+                    "groupsAnnotation",
+                    format!("'{key}' is in the webhook's own prefix {}, whose annotations the webhook writes; use the hub's key (e.g. {})", keys::PREFIX, super::model::DEFAULT_GROUPS_ANNOTATION),
+                );
+            }
+            Some(key.clone())
+        }
+    };
+    let unusable_claims = match s.unusable_claims {
+        None | Some(UnusableClaimsDoc::Skip) => UnusableClaims::Skip,
+        Some(UnusableClaimsDoc::Deny) => UnusableClaims::Deny,
+    };
     Settings {
+        groups_annotation,
+        unusable_claims,
         trusted_spawners: s.trusted_spawners.clone(),
         trusted_controllers: s.trusted_controllers.clone(),
         username_annotations,

@@ -119,6 +119,18 @@ pub struct SettingsDoc {
     pub allowed_volume_types: Vec<String>,
     #[serde(default, rename = "allowedCSIDrivers")]
     pub allowed_csi_drivers: Vec<String>,
+    /// `""` turns groups from the spawner off.
+    #[serde(default)]
+    pub groups_annotation: Option<String>,
+    #[serde(default)]
+    pub unusable_claims: Option<UnusableClaimsDoc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnusableClaimsDoc {
+    Skip,
+    Deny,
 }
 
 /// One parsed document, tagged by its `kind`.

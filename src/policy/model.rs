@@ -140,7 +140,25 @@ pub struct Settings {
     pub allowed_volume_types: BTreeSet<String>,
     /// CSI drivers allowed as inline (`csi:`) pod volumes.
     pub allowed_csi_drivers: BTreeSet<String>,
+    /// Pod annotation in which a trusted spawner passes the user's groups (comma-separated);
+    /// `None`: groups come only from `Groups` documents and the requester.
+    pub groups_annotation: Option<String>,
+    /// What a notebook gets when a share's or library's claim is missing or unusable here.
+    pub unusable_claims: UnusableClaims,
 }
+
+/// A share or library whose claim is missing, not Bound, or lacks a many-node access mode in
+/// the pod's namespace would leave the notebook Pending: it is skipped with a warning, or the
+/// whole pod is denied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnusableClaims {
+    #[default]
+    Skip,
+    Deny,
+}
+
+/// Where JupyterHub passes the user's groups unless a `Settings` document says otherwise.
+pub const DEFAULT_GROUPS_ANNOTATION: &str = "hub.jupyter.org/groups";
 
 /// Group whose members are administrators when `Settings.administrators` is not set.
 pub const DEFAULT_ADMIN_GROUP: &str = "system:masters";
@@ -179,6 +197,8 @@ impl Default for Settings {
             },
             allowed_volume_types: BTreeSet::new(),
             allowed_csi_drivers: BTreeSet::new(),
+            groups_annotation: Some(DEFAULT_GROUPS_ANNOTATION.to_string()),
+            unusable_claims: UnusableClaims::Skip,
         }
     }
 }

@@ -403,6 +403,7 @@ async fn decide(
     off_worker: bool,
 ) -> Result<Review, Denial> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
+    let volumes = state.cluster.as_ref().map(|c| c.volume_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
     let stamp_key = state.stamp_key.load_full();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
@@ -412,6 +413,7 @@ async fn decide(
                 .as_ref()
                 .map(|(namespace, name, pvc)| (namespace.as_str(), name.as_str(), pvc.as_deref())),
             cache: cache.as_ref(),
+            volumes: volumes.as_ref(),
         };
         let claims: &dyn ClaimLookup = if cache.is_some() { &lookup } else { &NoClaims };
         let ctx = Context {
@@ -649,6 +651,7 @@ fn cached_claims(cluster: &ClusterView) -> AdmissionClaims<'_> {
     AdmissionClaims {
         fetched: None,
         cache: Some(&cluster.home_claims),
+        volumes: Some(&cluster.volume_claims),
     }
 }
 

@@ -43,6 +43,7 @@ impl ClaimCase {
             ClaimInfo {
                 home: true,
                 owner: owner.map(str::to_string),
+                ..Default::default()
             },
         );
         self

@@ -94,6 +94,7 @@ fn bench(c: &mut Criterion) {
             ClaimInfo {
                 home: true,
                 owner: Some(user.into()),
+                ..Default::default()
             },
         )]
         .into();

@@ -32,6 +32,10 @@ pub const MOUNTS_ANNOTATION: &str = "notebook-volumes.io/mounts";
 pub const OWNER_ANNOTATION: &str = "notebook-volumes.io/owner";
 /// PVC label (`=true`) written by the webhook on home claims.
 pub const HOME_LABEL: &str = "notebook-volumes.io/home";
+/// PVC label written by the webhook on a secret-level home claim (`=secret`): only its user's
+/// notebooks with secret data may mount it.
+pub const HOME_LEVEL_LABEL: &str = "notebook-volumes.io/home-level";
+pub const HOME_LEVEL_SECRET: &str = "secret";
 
 /// Pod label naming the notebook container (Kubeflow / Open Data Hub notebooks).
 pub const NOTEBOOK_NAME_LABEL: &str = "notebook-name";

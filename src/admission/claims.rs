@@ -10,6 +10,8 @@ pub struct ClaimInfo {
     pub home: bool,
     /// Value of the `notebook-volumes.io/owner` annotation.
     pub owner: Option<String>,
+    /// Labelled `notebook-volumes.io/home-level=secret`: a secret-level home.
+    pub secret: bool,
 }
 
 /// Existing claims by namespace and name; `None` means the claim does not exist.
@@ -37,12 +39,11 @@ impl ClaimInfo {
     /// Reads the facts from a claim object.
     pub fn of(pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> Self {
         let meta = &pvc.metadata;
+        let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
         ClaimInfo {
-            home: meta
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(crate::keys::HOME_LABEL))
-                .is_some_and(|v| v == "true"),
+            home: label(crate::keys::HOME_LABEL).is_some_and(|v| v == "true"),
+            secret: label(crate::keys::HOME_LEVEL_LABEL)
+                .is_some_and(|v| v == crate::keys::HOME_LEVEL_SECRET),
             owner: meta
                 .annotations
                 .as_ref()

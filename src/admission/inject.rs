@@ -14,6 +14,7 @@ use super::claims::NoClaims;
 use super::context::Context;
 use super::denial::Denial;
 use super::guard::{ClaimVolume, own_home_state};
+use super::home_level::HomeChoice;
 use super::identity::Subject;
 use super::outcome::{Effect, MountRecord, MountSource};
 use super::patch::PatchBuilder;
@@ -159,7 +160,7 @@ pub struct Notebook<'a> {
 /// pod brought (the guard's scan).
 pub fn plan(
     notebook: Notebook<'_>,
-    home: Option<(&Home, String)>,
+    home: Option<&HomeChoice<'_>>,
     existing: &[ClaimVolume<'_>],
 ) -> Result<Plan, Denial> {
     let mut planner = Planner {
@@ -174,8 +175,8 @@ pub fn plan(
             .push("pod has no containers; nothing mounted".into());
         return Ok(planner.plan);
     }
-    if let Some((home, claim)) = home {
-        planner.home(home, claim)?;
+    if let Some(choice) = home {
+        planner.home(choice)?;
     }
     let requested = planner.secret_shares()?;
     planner.plan.secret_in_pod |= existing.iter().any(|v| v.is_secret());
@@ -209,12 +210,23 @@ impl Planner<'_> {
         mounted
     }
 
-    /// The user's home: mounted unless the spawner mounts it or a volume has its name; created
-    /// on first launch when the Home policy says so.
-    fn home(&mut self, home: &Home, claim: String) -> Result<(), Denial> {
+    /// The user's home (in a secret notebook, the secret-level home or the normal one
+    /// read-only): mounted unless the spawner mounts it or a volume has its name; created on
+    /// first launch when the Home policy says so.
+    fn home(&mut self, choice: &HomeChoice<'_>) -> Result<(), Denial> {
         let ctx = self.notebook.ctx;
+        let (home, claim) = (choice.home, choice.claim.clone());
         if self.targets.claims.contains(&claim) {
             // The spawner mounts the home claim itself (KubeSpawner does); the guard checked it.
+            return Ok(());
+        }
+        if choice.is_secret_level() && self.targets.claims.contains(&choice.normal) {
+            // The spawner mounts the normal home: the guard makes it read-only, and the
+            // secret-level home would be a second home the user does not expect.
+            self.plan.warnings.push(format!(
+                "secret-level home '{claim}' not mounted: the pod mounts the normal home '{}' itself, which is read-only in a notebook with secret data",
+                choice.normal
+            ));
             return Ok(());
         }
         if self.targets.volume_names.contains(keys::HOME_VOLUME) {
@@ -233,6 +245,12 @@ impl Planner<'_> {
         }
         let ns = &ctx.namespace.name;
         let exists = own_home_state(ctx.claims, ns, &claim, self.notebook.subject)?;
+        if !exists && choice.read_only {
+            self.plan.warnings.push(format!(
+                "home not mounted: claim '{claim}' does not exist yet, and a notebook with secret data gets it read-only (Home secretHome: readOnly); start a normal notebook first to create it"
+            ));
+            return Ok(());
+        }
         if !exists {
             match &home.create {
                 Some(_) if self.notebook.dry_run => self.plan.home_would_create = true,
@@ -244,6 +262,7 @@ impl Planner<'_> {
                         ns,
                         &claim,
                         self.user(),
+                        choice.is_secret_level(),
                     )))),
                 None => {
                     self.plan.warnings.push(format!(
@@ -257,12 +276,17 @@ impl Planner<'_> {
             volume: keys::HOME_VOLUME.into(),
             claim_name: claim,
             mount_path: home.mount_path.clone(),
-            read_only: false,
+            read_only: choice.read_only,
             source: MountSource::Home,
         };
         if !self.add(record, None) {
             self.plan.effects.clear();
             self.plan.home_would_create = false;
+            return Ok(());
+        }
+        if choice.is_secret_level() {
+            // The secret-level home holds secret data: no write-down elsewhere in the pod.
+            self.plan.secret_in_pod = true;
         }
         Ok(())
     }
@@ -371,8 +395,15 @@ fn protected_warning(source: &MountSource, claim: &str, unit: &str) -> String {
     )
 }
 
-/// The claim created on first launch, labelled and annotated so the guard knows its owner.
-fn home_pvc(home: &Home, namespace: &str, claim: &str, user: &str) -> PersistentVolumeClaim {
+/// The claim created on first launch, labelled and annotated so the guard knows its owner (and,
+/// for the secret-level home, its level).
+fn home_pvc(
+    home: &Home,
+    namespace: &str,
+    claim: &str,
+    user: &str,
+    secret: bool,
+) -> PersistentVolumeClaim {
     let create = home
         .create
         .clone()
@@ -385,7 +416,7 @@ fn home_pvc(home: &Home, namespace: &str, claim: &str, user: &str) -> Persistent
         metadata: ObjectMeta {
             name: Some(claim.to_string()),
             namespace: Some(namespace.to_string()),
-            labels: Some([(keys::HOME_LABEL.to_string(), "true".to_string())].into()),
+            labels: Some(home_labels(secret)),
             annotations: Some([(keys::OWNER_ANNOTATION.to_string(), user.to_string())].into()),
             ..Default::default()
         },
@@ -400,4 +431,17 @@ fn home_pvc(home: &Home, namespace: &str, claim: &str, user: &str) -> Persistent
         }),
         ..Default::default()
     }
+}
+
+/// The labels of a home claim the webhook creates.
+fn home_labels(secret: bool) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> =
+        [(keys::HOME_LABEL.to_string(), "true".to_string())].into();
+    if secret {
+        labels.insert(
+            keys::HOME_LEVEL_LABEL.to_string(),
+            keys::HOME_LEVEL_SECRET.to_string(),
+        );
+    }
+    labels
 }

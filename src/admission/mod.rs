@@ -2,6 +2,7 @@
 //! patch. Pure: the server and the `audit` command call the same `review`.
 
 pub mod access;
+
 pub(crate) mod administrators;
 pub(crate) mod claim_review;
 pub(crate) mod claims;
@@ -10,6 +11,7 @@ pub(crate) mod denial;
 pub mod exposure;
 pub(crate) mod guard;
 pub(crate) mod home;
+pub(crate) mod home_level;
 pub(crate) mod identity;
 pub(crate) mod inject;
 pub(crate) mod outcome;

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::document::{
-    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SettingsDoc, ShareDoc,
+    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SecretHomeDoc, SettingsDoc, ShareDoc,
 };
-use super::model::{Home, HomeCreate, Level, Library, Principals, Scope, Settings, Share};
+use super::model::{
+    Home, HomeCreate, Level, Library, Principals, Scope, SecretHome, Settings, Share,
+};
 use super::origin::Finding;
 use super::parse::ParsedDoc;
 use super::rules;
@@ -217,6 +219,10 @@ fn home(c: &mut Checker<'_>, h: &HomeDoc) -> Home {
         claim_name_template: h.claim_name_template.clone(),
         mount_path: h.mount_path.clone(),
         create,
+        secret_home: match h.secret_home {
+            None | Some(SecretHomeDoc::Separate) => SecretHome::Separate,
+            Some(SecretHomeDoc::ReadOnly) => SecretHome::ReadOnly,
+        },
         origin: c.doc.origin.clone(),
     }
 }

@@ -57,6 +57,16 @@ pub struct HomeDoc {
     pub mount_path: String,
     #[serde(default)]
     pub create: Option<HomeCreateDoc>,
+    #[serde(default)]
+    pub secret_home: Option<SecretHomeDoc>,
+}
+
+/// `Home.secretHome`: `separate` (default) or `readOnly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretHomeDoc {
+    Separate,
+    ReadOnly,
 }
 
 #[derive(Debug, Clone, Deserialize)]

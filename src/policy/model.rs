@@ -102,7 +102,30 @@ pub struct Home {
     pub claim_name_template: String,
     pub mount_path: String,
     pub create: Option<HomeCreate>,
+    /// What a notebook with secret data gets as its home (no write-down through the home).
+    pub secret_home: SecretHome,
     pub origin: Origin,
+}
+
+/// The home of a notebook that mounts a secret share. Either way the normal home is never
+/// writable there: secret data could otherwise reach a normal notebook through it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecretHome {
+    /// A second claim, the home claim's name with a level suffix, created on the first secret
+    /// launch and mountable only by its user's secret notebooks (the default).
+    #[default]
+    Separate,
+    /// The normal home, mounted read-only.
+    ReadOnly,
+}
+
+impl SecretHome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretHome::Separate => "separate",
+            SecretHome::ReadOnly => "readOnly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

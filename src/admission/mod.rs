@@ -2,6 +2,7 @@
 //! patch. Pure: the server and the `audit` command call the same `review`.
 
 pub mod access;
+pub mod adoption;
 
 pub(crate) mod administrators;
 pub(crate) mod claim_review;

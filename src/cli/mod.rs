@@ -16,12 +16,14 @@ macro_rules! out_raw {
 }
 
 pub(crate) mod access;
+pub mod adopt;
 pub(crate) mod audit;
 pub(crate) mod audit_workload;
 pub(crate) mod certs;
 pub(crate) mod check;
+pub(crate) mod kube_client;
 pub(crate) mod output;
-pub(crate) mod policy_args;
+pub mod policy_args;
 pub(crate) mod serve;
 
 use std::path::PathBuf;
@@ -56,6 +58,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print who can read or write each share.
     Access(access::AccessArgs),
+    /// Mark existing claims as their users' homes (migration); --dry-run prints the plan.
+    Adopt(adopt::AdoptArgs),
     /// Generate a CA and a webhook serving certificate; print the caBundle.
     Certs(certs::CertsArgs),
     /// Run the admission webhook (TLS) and its probe port.
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> i32 {
             Err(e) => Err(e),
         },
         Command::Access(args) => access::run(&args),
+        Command::Adopt(args) => adopt::run(&args),
         Command::Certs(args) => certs::run(&args),
         Command::Serve(args) => serve::run(args),
     };

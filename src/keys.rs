@@ -37,6 +37,10 @@ pub const HOME_LABEL: &str = "notebook-volumes.io/home";
 pub const HOME_LEVEL_LABEL: &str = "notebook-volumes.io/home-level";
 pub const HOME_LEVEL_SECRET: &str = "secret";
 
+/// PVC annotation written by the webhook: when a notebook last mounted the home (RFC 3339, UTC;
+/// at most once a day).
+pub const LAST_USED_ANNOTATION: &str = "notebook-volumes.io/last-used";
+
 /// Pod label naming the notebook container (Kubeflow / Open Data Hub notebooks).
 pub const NOTEBOOK_NAME_LABEL: &str = "notebook-name";
 /// Container name that is always a notebook container.

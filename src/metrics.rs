@@ -126,6 +126,8 @@ pub struct Metrics {
     invalid_units: Gauge,
     invalid_seen: Counter,
     claims_created: Counter,
+    home_touches: Counter,
+    home_touches_dropped: Counter,
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
@@ -152,6 +154,8 @@ impl Metrics {
         let invalid_units = Gauge::default();
         let invalid_seen = Counter::default();
         let claims_created = Counter::default();
+        let home_touches = Counter::default();
+        let home_touches_dropped = Counter::default();
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
@@ -191,6 +195,16 @@ impl Metrics {
             claims_created.clone(),
         );
         registry.register(
+            "notebook_volumes_home_last_used_written",
+            "Last-used stamps written on home claims (at most one a day per claim)",
+            home_touches.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_last_used_dropped",
+            "Last-used stamps dropped because the background queue was full",
+            home_touches_dropped.clone(),
+        );
+        registry.register(
             "notebook_volumes_certificate_reloads",
             "Serving certificate reloads from disk, by result (ok, error)",
             cert_reloads.clone(),
@@ -214,6 +228,8 @@ impl Metrics {
             invalid_units,
             invalid_seen,
             claims_created,
+            home_touches,
+            home_touches_dropped,
             cert_reloads,
             client_ca_reloads,
             rejected,
@@ -259,6 +275,14 @@ impl Metrics {
 
     pub fn claim_created(&self) {
         self.claims_created.inc();
+    }
+
+    pub fn home_touched(&self) {
+        self.home_touches.inc();
+    }
+
+    pub fn home_touch_dropped(&self) {
+        self.home_touches_dropped.inc();
     }
 
     pub fn certificate_reload(&self, ok: bool) {

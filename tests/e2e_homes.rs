@@ -137,3 +137,97 @@ async fn adopt_marks_spawner_claims_as_homes_and_refuses_claims_another_user_mou
     assert_eq!(again[0].verdict, Verdict::Already);
     env.stop().await;
 }
+
+/// Each launch offers the home claim a last-used stamp, written in the background at most once a
+/// day; `homes` lists it with its owner and size, and prints (never runs) the commands to review
+/// a home whose owner the policy no longer names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launches_stamp_the_last_use_once_a_day_and_homes_lists_them() {
+    let env = Env::start().await;
+    let hub = env.pods_as(HUB);
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-frank", "frank", &[]),
+    )
+    .await
+    .expect("frank's notebook");
+    let claims = env.claims();
+    wait_until(
+        "the last-used stamp is written",
+        std::time::Duration::from_secs(30),
+        || {
+            let claims = claims.clone();
+            async move {
+                claims.get("home-frank").await.ok().is_some_and(|c| {
+                    c.metadata
+                        .annotations
+                        .is_some_and(|a| a.contains_key(keys::LAST_USED_ANNOTATION))
+                })
+            }
+        },
+    )
+    .await;
+    let first = claims
+        .get("home-frank")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()[keys::LAST_USED_ANNOTATION]
+        .clone();
+    assert!(first.ends_with('Z') && first.len() >= 20, "{first}");
+    // A second launch the same day: no second write.
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-frank-2", "frank", &[]),
+    )
+    .await
+    .expect("frank's second notebook");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let second = claims
+        .get("home-frank")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()[keys::LAST_USED_ANNOTATION]
+        .clone();
+    assert_eq!(first, second, "stamped at most once a day");
+    let metrics = env.metrics().await;
+    assert!(
+        metrics.contains("notebook_volumes_home_last_used_written_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("notebook_volumes_home_last_used_dropped_total 0\n"));
+
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("groups.yaml"),
+        "kind: Groups\ngroups: {team: [alice]}\n",
+    )
+    .unwrap();
+    let args = notebook_volumes::cli::homes::HomesArgs {
+        namespace: env.ns.name().to_string(),
+        policies: vec![policies.path().to_path_buf()],
+        policy_namespace: PolicyNamespace {
+            policy_namespace: notebook_volumes::policy::DEFAULT_POLICY_NAMESPACE.into(),
+        },
+        unused_days: 90,
+        kubeconfig: None,
+    };
+    let rows = notebook_volumes::cli::homes::execute(&env.admin, &args)
+        .await
+        .expect("homes");
+    let frank = rows
+        .iter()
+        .find(|r| r.claim == "home-frank")
+        .expect("frank's home is listed");
+    assert_eq!(frank.owner.as_deref(), Some("frank"));
+    assert_eq!(frank.size, "2Gi");
+    assert_eq!(frank.last_used.as_deref(), Some(first.as_str()));
+    assert_eq!(frank.in_policy, Some(false));
+    assert!(frank.review.is_some());
+    // Listing deletes nothing.
+    assert!(claims.get_opt("home-frank").await.unwrap().is_some());
+    env.stop().await;
+}

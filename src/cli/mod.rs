@@ -21,6 +21,7 @@ pub(crate) mod audit;
 pub(crate) mod audit_workload;
 pub(crate) mod certs;
 pub(crate) mod check;
+pub mod homes;
 pub(crate) mod kube_client;
 pub(crate) mod output;
 pub mod policy_args;
@@ -60,6 +61,9 @@ pub enum Command {
     Access(access::AccessArgs),
     /// Mark existing claims as their users' homes (migration); --dry-run prints the plan.
     Adopt(adopt::AdoptArgs),
+    /// List home claims with owner, size, last use and whether the owner is still in the policy;
+    /// prints (never runs) the kubectl commands for the ones to review.
+    Homes(homes::HomesArgs),
     /// Generate a CA and a webhook serving certificate; print the caBundle.
     Certs(certs::CertsArgs),
     /// Run the admission webhook (TLS) and its probe port.
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> i32 {
         },
         Command::Access(args) => access::run(&args),
         Command::Adopt(args) => adopt::run(&args),
+        Command::Homes(args) => homes::run(&args),
         Command::Certs(args) => certs::run(&args),
         Command::Serve(args) => serve::run(args),
     };

@@ -3,6 +3,7 @@
 
 pub(crate) mod claims;
 pub(crate) mod events;
+pub(crate) mod home_touch;
 pub(crate) mod identity;
 pub(crate) mod readiness;
 pub(crate) mod sources;
@@ -22,6 +23,8 @@ pub struct ClusterView {
     pub home_claims: Store<PersistentVolumeClaim>,
     /// The webhook's own username (it passes its own claim guard when it creates home claims).
     pub webhook_user: Option<String>,
+    /// The queue of last-used stamps on home claims.
+    pub home_touch: home_touch::HomeTouch,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -47,7 +47,7 @@ pub fn start(
     let mut compiler = Compiler {
         store: cm_store,
         policy,
-        metrics,
+        metrics: metrics.clone(),
         events: PolicyEvents::new(client.clone()),
         reported: HashMap::new(),
     };
@@ -116,12 +116,15 @@ pub fn start(
         },
     )));
 
+    let (home_touch, toucher) = super::home_touch::HomeTouch::start(client.clone(), metrics);
+    tasks.push(toucher);
     Sources {
         view: ClusterView {
             client,
             namespaces: ns_store,
             home_claims: pvc_store,
             webhook_user: None,
+            home_touch,
         },
         tasks,
     }

@@ -331,6 +331,7 @@ mod tests {
             mount_path: "/home".into(),
             create: None,
             secret_home: Default::default(),
+            sizes: vec![],
             origin: crate::policy::Origin::file("p.yaml"),
         };
         let p = Pattern::preset("kubespawner").unwrap();

@@ -263,6 +263,7 @@ impl Planner<'_> {
                         &claim,
                         self.user(),
                         choice.is_secret_level(),
+                        &self.notebook.subject.groups,
                     )))),
                 None => {
                     self.plan.warnings.push(format!(
@@ -403,6 +404,7 @@ fn home_pvc(
     claim: &str,
     user: &str,
     secret: bool,
+    groups: &BTreeSet<String>,
 ) -> PersistentVolumeClaim {
     let create = home
         .create
@@ -412,6 +414,7 @@ fn home_pvc(
             storage_class_name: None,
             access_modes: vec!["ReadWriteOnce".into()],
         });
+    let size = home.size_for(groups).unwrap_or(&create.size).to_string();
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(claim.to_string()),
@@ -424,7 +427,7 @@ fn home_pvc(
             access_modes: Some(create.access_modes),
             storage_class_name: create.storage_class_name,
             resources: Some(VolumeResourceRequirements {
-                requests: Some([("storage".to_string(), Quantity(create.size))].into()),
+                requests: Some([("storage".to_string(), Quantity(size))].into()),
                 ..Default::default()
             }),
             ..Default::default()

@@ -23,7 +23,8 @@ pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,
 };
 pub use model::{
-    Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope, SecretHome, Settings, Share,
+    Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope, SecretHome, Settings,
+    Share, SizeTier,
 };
 pub use origin::{Finding, Origin, Severity};
 pub use parse::Source;

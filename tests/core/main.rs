@@ -6,6 +6,7 @@ mod cli;
 mod fixtures;
 mod guard_paths;
 mod home_levels;
+mod home_sizes;
 mod properties;
 mod rules;
 mod stamps;

@@ -37,15 +37,26 @@ pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
 /// A finished denial, returned early by the steps of a decision (boxed: the error path is rare).
 type Refused = Box<Review>;
 
-/// The home claim `review` will look up for this request, so a caller can fetch it first.
-pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<String> {
+/// The home claim `review` will look up for this request and the user it must belong to, so a
+/// caller can fetch it first.
+pub fn expected_home(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<HomeClaim> {
     let pod = req.object.as_ref()?;
     if req.operation != Operation::Create || req.sub_resource.is_some() {
         return None;
     }
     let identity = identify(ctx, req, pod, true).ok()?;
     let secret_pod = home_level::asks_for_secret(ctx, &identity.subject, pod);
-    home_level::choose(ctx, identity.subject.user.as_deref(), secret_pod).map(|h| h.claim)
+    let name = home_level::choose(ctx, identity.subject.user.as_deref(), secret_pod)?.claim;
+    let user = identity.subject.user?;
+    Some(HomeClaim { user, name })
+}
+
+/// A user's home claim in the request's namespace, by name (in a secret notebook, the
+/// secret-level home under `Home.secretHome: separate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeClaim {
+    pub user: String,
+    pub name: String,
 }
 
 /// The identity rules with stamps: a trusted controller's pod belongs to the user its stamp names.

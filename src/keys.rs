@@ -41,6 +41,10 @@ pub const HOME_LEVEL_SECRET: &str = "secret";
 /// at most once a day).
 pub const LAST_USED_ANNOTATION: &str = "notebook-volumes.io/last-used";
 
+/// PVC annotation written by the webhook: why a home claim was not grown to the size its policy
+/// gives (`<size>: <reason>`); removed when it is grown.
+pub const GROWTH_REFUSED_ANNOTATION: &str = "notebook-volumes.io/growth-refused";
+
 /// Pod label naming the notebook container (Kubeflow / Open Data Hub notebooks).
 pub const NOTEBOOK_NAME_LABEL: &str = "notebook-name";
 /// Container name that is always a notebook container.

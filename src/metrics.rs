@@ -128,6 +128,7 @@ pub struct Metrics {
     claims_created: Counter,
     home_touches: Counter,
     home_touches_dropped: Counter,
+    home_growths: Family<ReasonLabel, Counter>,
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
@@ -162,6 +163,7 @@ impl Metrics {
         let claims_created = Counter::default();
         let home_touches = Counter::default();
         let home_touches_dropped = Counter::default();
+        let home_growths = Family::<ReasonLabel, Counter>::default();
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
@@ -212,6 +214,11 @@ impl Metrics {
             home_touches_dropped.clone(),
         );
         registry.register(
+            "notebook_volumes_home_growths",
+            "Home claim growths to the policy's size, by reason (grown, refused, dropped: queue full)",
+            home_growths.clone(),
+        );
+        registry.register(
             "notebook_volumes_certificate_reloads",
             "Serving certificate reloads from disk, by result (ok, error)",
             cert_reloads.clone(),
@@ -242,6 +249,7 @@ impl Metrics {
             claims_created,
             home_touches,
             home_touches_dropped,
+            home_growths,
             cert_reloads,
             client_ca_reloads,
             rejected,
@@ -303,6 +311,12 @@ impl Metrics {
 
     pub fn home_touch_dropped(&self) {
         self.home_touches_dropped.inc();
+    }
+
+    pub fn home_growth(&self, reason: &'static str) {
+        self.home_growths
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn certificate_reload(&self, ok: bool) {

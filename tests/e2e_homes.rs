@@ -231,3 +231,125 @@ async fn launches_stamp_the_last_use_once_a_day_and_homes_lists_them() {
     assert!(claims.get_opt("home-frank").await.unwrap().is_some());
     env.stop().await;
 }
+
+/// A home claim smaller than its policy size (the example Home creates 2Gi) is grown in the
+/// background when its StorageClass allows expansion, and otherwise keeps its size with the reason
+/// noted on the claim (the next launch's warning). Nothing here provisions volumes, so the claim's
+/// requested size is what is checked, not a resized filesystem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_smaller_than_its_policy_size_grows_only_where_its_storage_class_allows() {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    use kube::api::{Patch, PatchParams};
+    let env = Env::start().await;
+    let suffix = env.ns.name().to_string();
+    let classes: Api<StorageClass> = Api::all(env.admin.clone());
+    for (name, expand) in [("growable", true), ("fixed", false)] {
+        let sc: StorageClass = serde_json::from_value(json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": format!("{name}-{suffix}")},
+            "provisioner": "example.com/none",
+            "allowVolumeExpansion": expand,
+        }))
+        .unwrap();
+        classes.create(&PostParams::default(), &sc).await.unwrap();
+    }
+    for (user, class) in [("bob", "growable"), ("alice", "fixed")] {
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": format!("home-{user}"),
+                "labels": {keys::HOME_LABEL: "true"},
+                "annotations": {keys::OWNER_ANNOTATION: user},
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": format!("{class}-{suffix}"),
+                "resources": {"requests": {"storage": "1Gi"}}
+            }
+        }))
+        .unwrap();
+        env.claims()
+            .create(&PostParams::default(), &claim)
+            .await
+            .unwrap();
+        // The API server expands only bound claims; nothing binds them here.
+        env.claims()
+            .patch_status(
+                &format!("home-{user}"),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+            )
+            .await
+            .unwrap();
+    }
+    for user in ["bob", "alice"] {
+        env.pods_as_user(user, &[])
+            .create(
+                &PostParams::default(),
+                &notebook_pod(&format!("jupyter-{user}"), user, &[]),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{user}'s notebook: {e}"));
+    }
+    let claims = env.claims();
+    let requested = |c: &PersistentVolumeClaim| {
+        c.spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0
+            .clone()
+    };
+    wait_until(
+        "bob's home is grown to 2Gi",
+        std::time::Duration::from_secs(30),
+        || {
+            let claims = claims.clone();
+            async move {
+                claims
+                    .get("home-bob")
+                    .await
+                    .is_ok_and(|c| requested(&c) == "2Gi")
+            }
+        },
+    )
+    .await;
+    wait_until(
+        "alice's home notes why it cannot grow",
+        std::time::Duration::from_secs(30),
+        || {
+            let claims = claims.clone();
+            async move {
+                claims.get("home-alice").await.is_ok_and(|c| {
+                    c.metadata
+                        .annotations
+                        .is_some_and(|a| a.contains_key(keys::GROWTH_REFUSED_ANNOTATION))
+                })
+            }
+        },
+    )
+    .await;
+    let alice = claims.get("home-alice").await.unwrap();
+    assert_eq!(requested(&alice), "1Gi", "never grown without expansion");
+    let note = &alice.metadata.annotations.unwrap()[keys::GROWTH_REFUSED_ANNOTATION];
+    assert!(
+        note.starts_with("2Gi: ") && note.contains("does not allow volume expansion"),
+        "{note}"
+    );
+    let metrics = env.metrics().await;
+    assert!(
+        metrics.contains("notebook_volumes_home_growths_total{reason=\"grown\"} 1\n"),
+        "{metrics}"
+    );
+    for name in ["growable", "fixed"] {
+        let _ = classes
+            .delete(&format!("{name}-{suffix}"), &Default::default())
+            .await;
+    }
+    env.stop().await;
+}

@@ -12,6 +12,10 @@ pub struct ClaimInfo {
     pub owner: Option<String>,
     /// Labelled `notebook-volumes.io/home-level=secret`: a secret-level home.
     pub secret: bool,
+    /// The storage the claim requests (`spec.resources.requests.storage`).
+    pub requested: Option<String>,
+    /// Why the webhook could not grow it (`notebook-volumes.io/growth-refused`).
+    pub growth_refused: Option<String>,
 }
 
 /// Existing claims by namespace and name; `None` means the claim does not exist.
@@ -48,6 +52,18 @@ impl ClaimInfo {
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(crate::keys::OWNER_ANNOTATION))
+                .cloned(),
+            requested: pvc
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+                .map(|q| q.0.clone()),
+            growth_refused: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::keys::GROWTH_REFUSED_ANNOTATION))
                 .cloned(),
         }
     }

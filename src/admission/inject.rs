@@ -245,6 +245,9 @@ impl Planner<'_> {
         }
         let ns = &ctx.namespace.name;
         let exists = own_home_state(ctx.claims, ns, &claim, self.notebook.subject)?;
+        if exists && !choice.read_only {
+            self.growth(home, ns, &claim);
+        }
         if !exists && choice.read_only {
             self.plan.warnings.push(format!(
                 "home not mounted: claim '{claim}' does not exist yet, and a notebook with secret data gets it read-only (Home secretHome: readOnly); start a normal notebook first to create it"
@@ -290,6 +293,44 @@ impl Planner<'_> {
             self.plan.secret_in_pod = true;
         }
         Ok(())
+    }
+
+    /// An existing home the policy now gives more space: growth is queued (never a shrink), or
+    /// the reason it was refused before is a warning.
+    fn growth(&mut self, home: &Home, ns: &str, claim: &str) {
+        let ctx = self.notebook.ctx;
+        let Some(wanted) = home.size_for(&self.notebook.subject.groups) else {
+            return;
+        };
+        let Some(info) = ctx.claims.claim(ns, claim) else {
+            return;
+        };
+        let Some(have) = info.requested.as_deref() else {
+            return;
+        };
+        if !crate::policy::quantity::larger(wanted, have) {
+            return;
+        }
+        match info.growth_refused.as_deref() {
+            Some(refused) if refused.split(':').next() == Some(wanted) => {
+                self.plan.warnings.push(format!(
+                    "home claim '{claim}' requests {have} and the policy gives {wanted}, but it cannot be grown: {}",
+                    refused.split_once(": ").map_or(refused, |(_, why)| why)
+                ));
+            }
+            _ => {
+                self.plan.warnings.push(format!(
+                    "home claim '{claim}' requests {have} and the policy gives {wanted}: growing it in the background (if its StorageClass allows expansion; a claim is never shrunk)"
+                ));
+                if !self.notebook.dry_run {
+                    self.plan.effects.push(Effect::GrowClaim {
+                        namespace: ns.to_string(),
+                        claim: claim.to_string(),
+                        size: wanted.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     /// The secret shares the pod asks for (they must be available to the user); a secret one

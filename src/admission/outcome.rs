@@ -64,6 +64,13 @@ pub struct MountRecord {
 pub enum Effect {
     /// Create the user's home claim (first launch).
     CreateClaim(Box<PersistentVolumeClaim>),
+    /// Grow the user's home claim to `size` (the policy gives more than it requests); queued
+    /// after the answer, never awaited.
+    GrowClaim {
+        namespace: String,
+        claim: String,
+        size: String,
+    },
 }
 
 /// The full outcome of one admission.

@@ -3,6 +3,7 @@
 
 pub(crate) mod claims;
 pub(crate) mod events;
+pub(crate) mod home_growth;
 pub(crate) mod home_touch;
 pub(crate) mod identity;
 pub(crate) mod readiness;
@@ -25,6 +26,8 @@ pub struct ClusterView {
     pub webhook_user: Option<String>,
     /// The queue of last-used stamps on home claims.
     pub home_touch: home_touch::HomeTouch,
+    /// The queue of home claims to grow.
+    pub home_growth: home_growth::HomeGrowth,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -116,8 +116,11 @@ pub fn start(
         },
     )));
 
-    let (home_touch, toucher) = super::home_touch::HomeTouch::start(client.clone(), metrics);
+    let (home_touch, toucher) =
+        super::home_touch::HomeTouch::start(client.clone(), metrics.clone());
     tasks.push(toucher);
+    let (home_growth, grower) = super::home_growth::HomeGrowth::start(client.clone(), metrics);
+    tasks.push(grower);
     Sources {
         view: ClusterView {
             client,
@@ -125,6 +128,7 @@ pub fn start(
             home_claims: pvc_store,
             webhook_user: None,
             home_touch,
+            home_growth,
         },
         tasks,
     }

@@ -12,6 +12,7 @@ pub(crate) mod model;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod protection;
+pub(crate) mod quantity;
 pub(crate) mod queries;
 pub(crate) mod rules;
 pub(crate) mod selector;

@@ -399,7 +399,17 @@ fn last_used(pvc: Option<&PersistentVolumeClaim>) -> Option<String> {
 async fn perform(state: &AppState, cluster: &ClusterView, outcome: Review) -> Review {
     let user = outcome.user.clone().unwrap_or_default();
     for effect in outcome.effects.clone() {
-        let Effect::CreateClaim(pvc) = &effect;
+        let pvc = match &effect {
+            Effect::CreateClaim(pvc) => pvc,
+            Effect::GrowClaim {
+                namespace,
+                claim,
+                size,
+            } => {
+                cluster.home_growth.offer(namespace, claim, size);
+                continue;
+            }
+        };
         match claims::create(&cluster.client, pvc, &user).await {
             Ok(Created::Created) => {
                 state.metrics.claim_created();

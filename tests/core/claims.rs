@@ -562,6 +562,7 @@ fn claim_guard_lets_nobody_but_administrators_copy_a_secret_level_home() {
             home: true,
             owner: Some(ALICE.into()),
             secret: true,
+            ..Default::default()
         },
     );
     assert!(!marked_case.snapshot("snap", "old-home").allowed);

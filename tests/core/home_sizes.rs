@@ -75,3 +75,76 @@ fn check_validates_every_tier() {
     );
     assert!(errors(POLICY).is_empty());
 }
+
+/// An existing home of alice's, requesting `requested`, with an earlier refusal if any.
+fn existing(requested: &str, refused: Option<&str>) -> Case {
+    let mut case = Case::new(policy(POLICY), "alice").groups(&["analysts"]);
+    case.claims.insert(
+        (NS.into(), "home-alice".into()),
+        notebook_volumes::admission::ClaimInfo {
+            home: true,
+            owner: Some("alice".into()),
+            requested: Some(requested.into()),
+            growth_refused: refused.map(str::to_string),
+            ..Default::default()
+        },
+    );
+    case
+}
+
+fn alices_notebook() -> k8s_openapi::api::core::v1::Pod {
+    pod(
+        "metadata:\n  name: nb\n  labels: {component: singleuser-server}\n  annotations: {hub.jupyter.org/username: alice}\nspec:\n  containers: [{name: notebook, image: x}]\n",
+    )
+}
+
+#[test]
+fn a_home_smaller_than_its_tier_is_grown_with_a_warning_never_shrunk() {
+    let outcome = existing("2Gi", None).review(&alices_notebook());
+    assert!(outcome.allowed());
+    assert_eq!(
+        outcome.effects,
+        vec![Effect::GrowClaim {
+            namespace: NS.into(),
+            claim: "home-alice".into(),
+            size: "10Gi".into()
+        }]
+    );
+    assert!(
+        outcome.warnings.iter().any(|w| w.contains("growing it")),
+        "{:?}",
+        outcome.warnings
+    );
+    // Larger than the tier already (in another unit): left alone.
+    let bigger = existing("20000M", None).review(&alices_notebook());
+    assert!(
+        bigger.effects.is_empty() && bigger.warnings.is_empty(),
+        "{:?}",
+        bigger.warnings
+    );
+    // A dry run queues nothing.
+    let mut dry = existing("2Gi", None);
+    dry.dry_run = true;
+    assert!(dry.review(&alices_notebook()).effects.is_empty());
+}
+
+#[test]
+fn a_refused_growth_is_a_warning_and_not_queued_again() {
+    let outcome = existing(
+        "2Gi",
+        Some("10Gi: StorageClass 'fixed' does not allow volume expansion (allowVolumeExpansion)"),
+    )
+    .review(&alices_notebook());
+    assert!(outcome.allowed() && outcome.effects.is_empty());
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("cannot be grown") && w.contains("does not allow volume expansion")),
+        "{:?}",
+        outcome.warnings
+    );
+    // A refusal for another size (the policy changed since) is tried again.
+    let retried = existing("2Gi", Some("5Gi: no")).review(&alices_notebook());
+    assert_eq!(retried.effects.len(), 1);
+}

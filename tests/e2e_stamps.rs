@@ -546,7 +546,10 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_an
         .await;
     assert_eq!(user_of(&pod).as_deref(), Some("alice"));
     let claims = claims_of(&pod);
-    assert!(!claims.values().any(|c| c.starts_with("home-dave")), "{claims:?}");
+    assert!(
+        !claims.values().any(|c| c.starts_with("home-dave")),
+        "{claims:?}"
+    );
     assert_eq!(
         claims.get("nv-home").map(String::as_str),
         Some("home-alice--secret")

@@ -59,7 +59,8 @@ pub struct MountRecord {
     pub source: MountSource,
 }
 
-/// Work the caller must do before the answer is valid; skipped on dry run.
+/// Work the caller must do for an allowed answer (a creation before answering, a growth queued
+/// after); none on a dry run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Create the user's home claim (first launch).

@@ -126,6 +126,9 @@ pub struct Metrics {
     invalid_units: Gauge,
     invalid_seen: Counter,
     claims_created: Counter,
+    home_touches: Counter,
+    home_touches_dropped: Counter,
+    home_growths: Family<ReasonLabel, Counter>,
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
@@ -164,6 +167,9 @@ impl Metrics {
         let invalid_units = Gauge::default();
         let invalid_seen = Counter::default();
         let claims_created = Counter::default();
+        let home_touches = Counter::default();
+        let home_touches_dropped = Counter::default();
+        let home_growths = Family::<ReasonLabel, Counter>::default();
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
@@ -210,6 +216,21 @@ impl Metrics {
             claims_created.clone(),
         );
         registry.register(
+            "notebook_volumes_home_last_used_written",
+            "Last-used stamps written on home claims (at most one a day per claim)",
+            home_touches.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_last_used_dropped",
+            "Last-used stamps dropped because the background queue was full",
+            home_touches_dropped.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_growths",
+            "Home claim growths to the policy's size, by reason (grown, refused, dropped: queue full)",
+            home_growths.clone(),
+        );
+        registry.register(
             "notebook_volumes_certificate_reloads",
             "Serving certificate reloads from disk, by result (ok, error)",
             cert_reloads.clone(),
@@ -239,6 +260,9 @@ impl Metrics {
             exceeding,
             invalid_seen,
             claims_created,
+            home_touches,
+            home_touches_dropped,
+            home_growths,
             cert_reloads,
             client_ca_reloads,
             rejected,
@@ -304,6 +328,20 @@ impl Metrics {
 
     pub fn claim_created(&self) {
         self.claims_created.inc();
+    }
+
+    pub fn home_touched(&self) {
+        self.home_touches.inc();
+    }
+
+    pub fn home_touch_dropped(&self) {
+        self.home_touches_dropped.inc();
+    }
+
+    pub fn home_growth(&self, reason: &'static str) {
+        self.home_growths
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn certificate_reload(&self, ok: bool) {

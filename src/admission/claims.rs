@@ -16,6 +16,12 @@ pub struct ClaimInfo {
     pub access_modes: Vec<String>,
     /// Marked for deletion (a pod mounting it would wait until the deletion completes).
     pub deleting: bool,
+    /// Labelled `notebook-volumes.io/home-level=secret`: a secret-level home.
+    pub secret: bool,
+    /// The storage the claim requests (`spec.resources.requests.storage`).
+    pub requested: Option<String>,
+    /// Why the webhook could not grow it (`notebook-volumes.io/growth-refused`).
+    pub growth_refused: Option<String>,
 }
 
 /// Existing claims by namespace and name; `None` means the claim does not exist.
@@ -63,12 +69,11 @@ impl ClaimInfo {
     /// Reads the facts from a claim object.
     pub fn of(pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> Self {
         let meta = &pvc.metadata;
+        let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
         ClaimInfo {
-            home: meta
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(crate::keys::HOME_LABEL))
-                .is_some_and(|v| v == "true"),
+            home: label(crate::keys::HOME_LABEL).is_some_and(|v| v == "true"),
+            secret: label(crate::keys::HOME_LEVEL_LABEL)
+                .is_some_and(|v| v == crate::keys::HOME_LEVEL_SECRET),
             owner: meta
                 .annotations
                 .as_ref()
@@ -83,6 +88,18 @@ impl ClaimInfo {
                 .filter(|m| !m.is_empty())
                 .or_else(|| pvc.spec.as_ref().and_then(|s| s.access_modes.clone()))
                 .unwrap_or_default(),
+            requested: pvc
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+                .map(|q| q.0.clone()),
+            growth_refused: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::keys::GROWTH_REFUSED_ANNOTATION))
+                .cloned(),
         }
     }
 }

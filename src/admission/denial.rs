@@ -82,6 +82,17 @@ pub enum Denial {
         user: Option<String>,
     },
 
+    /// The user's own secret-level home in a pod without secret data (write-down).
+    #[error(
+        "volume '{volume}' uses claim '{claim}', the secret-level home of {}; only a notebook that mounts a secret share its user may read can mount it, so secret data never reaches a normal notebook: ask for the secret share (notebook-volumes.io/secret-shares), or mount the normal home",
+        pod_who(user)
+    )]
+    SecretHomeOutsideSecret {
+        volume: String,
+        claim: String,
+        user: Option<String>,
+    },
+
     /// A share's, a library's or a protected claim, not mountable here.
     #[error(
         "volume '{volume}' uses claim '{claim}', {reserved}; {} may not mount it",
@@ -256,6 +267,7 @@ impl Denial {
             Denial::ProtectedClaim { .. } | Denial::ProtectedHome { .. } => "protected_claim",
             Denial::ShareAccess { .. } => "share_access",
             Denial::OthersHome { .. } => "others_home",
+            Denial::SecretHomeOutsideSecret { .. } => "secret_home",
             Denial::ReservedClaim { .. } => "reserved_claim",
             Denial::EphemeralHomeMarks { .. }
             | Denial::EphemeralBinding { .. }

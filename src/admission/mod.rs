@@ -2,6 +2,8 @@
 //! patch. Pure: the server and the `audit` command call the same `review`.
 
 pub mod access;
+pub mod adoption;
+
 pub(crate) mod administrators;
 pub mod claim_ready;
 pub(crate) mod claim_review;
@@ -12,6 +14,7 @@ pub mod exposure;
 pub mod grant;
 pub(crate) mod guard;
 pub(crate) mod home;
+pub(crate) mod home_level;
 pub(crate) mod identity;
 pub(crate) mod inject;
 pub(crate) mod outcome;

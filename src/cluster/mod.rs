@@ -4,6 +4,8 @@
 pub(crate) mod claims;
 pub(crate) mod drive;
 pub(crate) mod events;
+pub(crate) mod home_growth;
+pub(crate) mod home_touch;
 pub(crate) mod identity;
 pub mod live;
 pub(crate) mod readiness;
@@ -29,6 +31,10 @@ pub struct ClusterView {
     pub volume_claims: Store<PersistentVolumeClaim>,
     /// The webhook's own username (it passes its own claim guard when it creates home claims).
     pub webhook_user: Option<String>,
+    /// The queue of last-used stamps on home claims.
+    pub home_touch: home_touch::HomeTouch,
+    /// The queue of home claims to grow.
+    pub home_growth: home_growth::HomeGrowth,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -49,7 +49,7 @@ pub fn start(
     let mut compiler = Compiler {
         store: cm_store,
         policy,
-        metrics,
+        metrics: metrics.clone(),
         events: PolicyEvents::new(client.clone()),
         reported: HashMap::new(),
         revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding),
@@ -122,6 +122,11 @@ pub fn start(
     let (volume_store, volume_task) = super::volume_claims::start(client.clone(), readiness);
     tasks.push(volume_task);
 
+    let (home_touch, toucher) =
+        super::home_touch::HomeTouch::start(client.clone(), metrics.clone());
+    tasks.push(toucher);
+    let (home_growth, grower) = super::home_growth::HomeGrowth::start(client.clone(), metrics);
+    tasks.push(grower);
     Sources {
         view: ClusterView {
             client,
@@ -129,6 +134,8 @@ pub fn start(
             home_claims: pvc_store,
             volume_claims: volume_store,
             webhook_user: None,
+            home_touch,
+            home_growth,
         },
         tasks,
     }

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use super::document::{
-    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SettingsDoc, ShareDoc,
+    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SecretHomeDoc, SettingsDoc, ShareDoc,
     UnusableClaimsDoc,
 };
 use super::model::{
-    Home, HomeCreate, Level, Library, Principals, Scope, Settings, Share, UnusableClaims,
+    Home, HomeCreate, Level, Library, Principals, Scope, SecretHome, Settings, Share, SizeTier,
+    UnusableClaims,
 };
 use super::origin::Finding;
 use super::parse::ParsedDoc;
@@ -220,8 +221,46 @@ fn home(c: &mut Checker<'_>, h: &HomeDoc) -> Home {
         claim_name_template: h.claim_name_template.clone(),
         mount_path: h.mount_path.clone(),
         create,
+        sizes: size_tiers(c, h),
+        secret_home: match h.secret_home {
+            None | Some(SecretHomeDoc::Separate) => SecretHome::Separate,
+            Some(SecretHomeDoc::ReadOnly) => SecretHome::ReadOnly,
+        },
         origin: c.doc.origin.clone(),
     }
+}
+
+/// `Home.sizes`: each a quantity for at least one group, only with `create` (sizes apply to the
+/// claims the webhook creates).
+fn size_tiers(c: &mut Checker<'_>, h: &HomeDoc) -> Vec<SizeTier> {
+    if !h.sizes.is_empty() && h.create.is_none() {
+        c.error(
+            "sizes",
+            "sizes apply to the home claims the webhook creates: add `create` (its size is the default), or remove `sizes`",
+        );
+    }
+    h.sizes
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            c.rule(&format!("sizes[{i}].size"), rules::quantity(&t.size));
+            if t.groups.is_empty() {
+                c.error(
+                    &format!("sizes[{i}].groups"),
+                    "name at least one group: a tier without groups would never match",
+                );
+            }
+            for (j, g) in t.groups.iter().enumerate() {
+                if g.is_empty() {
+                    c.error(&format!("sizes[{i}].groups[{j}]"), "empty group name");
+                }
+            }
+            SizeTier {
+                groups: t.groups.iter().cloned().collect(),
+                size: t.size.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Variable names the `lmod` block sets, which `env` may not repeat.

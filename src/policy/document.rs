@@ -57,6 +57,27 @@ pub struct HomeDoc {
     pub mount_path: String,
     #[serde(default)]
     pub create: Option<HomeCreateDoc>,
+    #[serde(default)]
+    pub secret_home: Option<SecretHomeDoc>,
+    /// Size tiers by group for the claims `create` makes; the first tier naming one of the
+    /// user's groups wins, `create.size` otherwise.
+    #[serde(default)]
+    pub sizes: Vec<SizeTierDoc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SizeTierDoc {
+    pub groups: Vec<String>,
+    pub size: String,
+}
+
+/// `Home.secretHome`: `separate` (default) or `readOnly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretHomeDoc {
+    Separate,
+    ReadOnly,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,6 +12,7 @@ pub(crate) mod model;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod protection;
+pub(crate) mod quantity;
 pub(crate) mod queries;
 pub(crate) mod rules;
 pub(crate) mod selector;
@@ -24,7 +25,7 @@ pub use config_map::{
 };
 pub use model::{
     DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope,
-    Settings, Share, UnusableClaims,
+    SecretHome, Settings, Share, SizeTier, UnusableClaims,
 };
 pub use origin::{Finding, Origin, Severity};
 pub use parse::Source;

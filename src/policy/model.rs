@@ -102,7 +102,53 @@ pub struct Home {
     pub claim_name_template: String,
     pub mount_path: String,
     pub create: Option<HomeCreate>,
+    /// What a notebook with secret data gets as its home (no write-down through the home).
+    pub secret_home: SecretHome,
+    /// Sizes by group for new home claims, in policy order: the first tier naming one of the
+    /// user's groups wins, `create.size` otherwise.
+    pub sizes: Vec<SizeTier>,
     pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeTier {
+    pub groups: BTreeSet<String>,
+    pub size: String,
+}
+
+impl Home {
+    /// The size a new home claim of a user in `groups` requests: the first tier naming one of
+    /// them, `create.size` otherwise; `None` when the Home creates no claims.
+    pub fn size_for(&self, groups: &BTreeSet<String>) -> Option<&str> {
+        let create = self.create.as_ref()?;
+        Some(
+            self.sizes
+                .iter()
+                .find(|t| !t.groups.is_disjoint(groups))
+                .map_or(create.size.as_str(), |t| t.size.as_str()),
+        )
+    }
+}
+
+/// The home of a notebook that mounts a secret share. Either way the normal home is never
+/// writable there: secret data could otherwise reach a normal notebook through it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecretHome {
+    /// A second claim, the home claim's name with a level suffix, created on the first secret
+    /// launch and mountable only by its user's secret notebooks (the default).
+    #[default]
+    Separate,
+    /// The normal home, mounted read-only.
+    ReadOnly,
+}
+
+impl SecretHome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretHome::Separate => "separate",
+            SecretHome::ReadOnly => "readOnly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

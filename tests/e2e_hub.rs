@@ -107,6 +107,13 @@ async fn users_work_through_jupyterhub_and_kubespawner() {
         "bob's refused save left alice's file as it was"
     );
     hub.stop_server(&bob).await;
+    // bob is not entitled to the secret share: its profile's notebook is refused.
+    let log = hub.start_refused(&bob, "mergers").await;
+    assert!(
+        log.contains("secret share 'mergers' was requested"),
+        "the hub should report the webhook's refusal of bob's mergers notebook:\n{}",
+        hub.log_tail()
+    );
 
     // The secret-share profile: the mergers share writable, every other share read-only (no
     // write-down), the home still writable.
@@ -179,10 +186,7 @@ async fn screenshot(hub: &Hub, alice: &User, png: &Path) {
         ))
         .await;
     assert!(linked.contains("library"), "library link: {linked}");
-    let url = format!(
-        "http://{}/user/alice/lab/tree/?token={}",
-        hub.proxy, alice.token
-    );
+    let url = format!("http://{}/user/alice/lab?token={}", hub.proxy, alice.token);
     let profile = tempfile::tempdir().expect("chromium profile");
     let mut chromium = std::process::Command::new("chromium");
     chromium
@@ -191,7 +195,7 @@ async fn screenshot(hub: &Hub, alice: &User, png: &Path) {
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
-            "--window-size=1280,720",
+            "--window-size=1280,800",
             "--virtual-time-budget=20000",
             "--timeout=60000",
         ])

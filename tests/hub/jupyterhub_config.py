@@ -39,6 +39,9 @@ c.KubeSpawner.args = ["--allow-root"]
 c.KubeSpawner.notebook_dir = env["NV_HUB_HOME"]
 c.KubeSpawner.working_dir = env["NV_HUB_HOME"]
 c.KubeSpawner.environment = {"HOME": env["NV_HUB_HOME"]}
+if env.get("NOTEBOOK_VOLUMES_HUB_SCREENSHOT"):
+    # `make hub`: the headless browser of the screenshot signs in with the token in the URL.
+    c.KubeSpawner.environment["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] = "1"
 c.KubeSpawner.automount_service_account_token = False
 c.KubeSpawner.ip = "127.0.0.1"
 c.KubeSpawner.pod_connect_ip = "127.0.0.1"

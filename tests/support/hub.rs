@@ -170,6 +170,26 @@ impl Hub {
         self.wait_for_server(user, true).await;
     }
 
+    /// Asks for `user`'s server with `profile` and waits until the spawn has failed; returns the
+    /// hub's log (where KubeSpawner reports the API server's refusal). Panics if it starts.
+    pub async fn start_refused(&self, user: &User, profile: &str) -> String {
+        let body = json!({"profile": profile});
+        let path = format!("/hub/api/users/{}/server", user.name);
+        let r = self
+            .call("POST", &path, Some(&user.token), Some(&body))
+            .await;
+        // 202: the spawn goes on in the background; a quick failure answers 500 at once.
+        assert!(
+            [202, 500].contains(&r.status),
+            "start of {}'s server: {} {}",
+            user.name,
+            r.status,
+            r.body
+        );
+        self.wait_for_server(user, false).await;
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Stops `user`'s server and waits until the hub reports it gone.
     pub async fn stop_server(&self, user: &User) {
         let path = format!("/hub/api/users/{}/server", user.name);

@@ -129,6 +129,12 @@ pub struct Metrics {
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    home_lookups: Family<SourceLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -155,6 +161,7 @@ impl Metrics {
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
+        let home_lookups = Family::<SourceLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -205,6 +212,11 @@ impl Metrics {
             "Requests to the webhook port refused before a decision, by reason (body_timeout)",
             rejected.clone(),
         );
+        registry.register(
+            "notebook_volumes_home_lookups",
+            "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; live: read from the API server)",
+            home_lookups.clone(),
+        );
         Metrics {
             registry,
             admissions,
@@ -217,6 +229,7 @@ impl Metrics {
             cert_reloads,
             client_ca_reloads,
             rejected,
+            home_lookups,
         }
     }
 
@@ -255,6 +268,13 @@ impl Metrics {
 
     pub fn invalid_policy_seen(&self) {
         self.invalid_seen.inc();
+    }
+
+    /// Where a notebook admission found its home claim: `cache` or `live`.
+    pub fn home_lookup(&self, source: &'static str) {
+        self.home_lookups
+            .get_or_create(&SourceLabel { source })
+            .inc();
     }
 
     pub fn claim_created(&self) {

@@ -11,6 +11,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhook,
     ValidatingWebhookConfiguration, WebhookClientConfig,
 };
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -366,7 +367,7 @@ pub fn allow(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 pub async fn grant_everyone(admin: &Client, ns: &str, name: &str, rules: Vec<PolicyRule>) {
     let role = Role {
         metadata: named(name),
-        rules: Some(rules),
+        rules: Some(rules.clone()),
     };
     Api::<Role>::namespaced(admin.clone(), ns)
         .create(&PostParams::default(), &role)
@@ -390,6 +391,40 @@ pub async fn grant_everyone(admin: &Client, ns: &str, name: &str, rules: Vec<Pol
         .create(&PostParams::default(), &binding)
         .await
         .expect("RoleBinding");
+    // The API server's RBAC authorizer reads roles from its informers: wait until it grants
+    // the first rule, or a request made right away may still be forbidden.
+    let first = rules.first().cloned().unwrap_or_default();
+    let attributes = json!({
+        "namespace": ns,
+        "group": first.api_groups.unwrap_or_default().first().cloned().unwrap_or_default(),
+        "resource": first.resources.unwrap_or_default().first().cloned().unwrap_or_default(),
+        "verb": first.verbs.first().cloned().unwrap_or_default(),
+    });
+    wait_until(
+        &format!("RBAC grants the Role {name}"),
+        Duration::from_secs(20),
+        || {
+            let (admin, attributes) = (admin.clone(), attributes.clone());
+            async move { granted(&admin, attributes).await }
+        },
+    )
+    .await;
+}
+
+/// Whether an authenticated user may do what `attributes` (a SubjectAccessReview's
+/// resourceAttributes) says.
+async fn granted(admin: &Client, attributes: serde_json::Value) -> bool {
+    let review: SubjectAccessReview = serde_json::from_value(json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "rbac-probe", "groups": ["system:authenticated"], "resourceAttributes": attributes}
+    }))
+    .expect("SubjectAccessReview");
+    Api::<SubjectAccessReview>::all(admin.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .ok()
+        .and_then(|r| r.status)
+        .is_some_and(|s| s.allowed)
 }
 
 pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)

@@ -26,12 +26,12 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, WebhookClientConfig,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::env::Env;
+use support::env::{Env, ready_claims};
 use support::node::*;
 use support::webhook::*;
 use support::{DeleteOnDrop, TestCluster, TestNamespace};
@@ -67,7 +67,7 @@ async fn main() {
     } else {
         Vec::new()
     };
-    let rows = create_latency(pods_per_series).await;
+    let rows = create_latency(pods_per_series, running > 0).await;
     print_tables(pods_per_series, &rows, running, &running_rows);
 }
 
@@ -115,10 +115,14 @@ async fn to_running_series(running: usize) -> Vec<(&'static str, Vec<Duration>)>
 }
 
 /// CREATE latency series: the webhook (first and later launches), no webhook, the no-op webhook.
-async fn create_latency(pods_per_series: usize) -> Vec<(String, Vec<Duration>)> {
+async fn create_latency(
+    pods_per_series: usize,
+    controllers: bool,
+) -> Vec<(String, Vec<Duration>)> {
     // CREATE latency: home claims of a storage class nobody provisions (nothing to do for the
-    // controllers), share claims unbound, pods bound to a node that does not exist.
-    let mut lat = Env::start().await;
+    // controllers), share claims Bound (the webhook skips unusable ones), pods bound to a node
+    // that does not exist.
+    let mut lat = Env::start_without_claims().await;
     let mut policy = example_policy(lat.ns.name());
     if let Some(storage) = policy.get_mut("storage.yaml") {
         *storage = storage.replace(
@@ -134,22 +138,40 @@ async fn create_latency(pods_per_series: usize) -> Vec<(String, Vec<Duration>)> 
         )
         .await
         .expect("policy updated");
-    for claim in CLAIMS {
-        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
-            "metadata": {"name": claim},
-            "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "bench-unprovisioned",
-                     "resources": {"requests": {"storage": "1Gi"}}}
-        }))
-        .expect("claim");
-        lat.claims()
-            .create(&PostParams::default(), &pvc)
-            .await
-            .expect("claim");
-    }
+    // With the controllers running, the PV controller would reset a status set by hand: bind
+    // the share claims to volumes for real (nothing mounts them: the pods never run).
+    let data = tempfile::Builder::new()
+        .prefix("nv-bench-shares-")
+        .tempdir()
+        .expect("data directory");
+    let _volumes = if controllers {
+        bind_claims(&lat.admin, lat.ns.name(), data.path(), CLAIMS).await
+    } else {
+        ready_claims(&lat.admin, lat.ns.name(), CLAIMS, "ReadWriteMany").await;
+        Vec::new()
+    };
     // The webhook picks the policy change up from its watch.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let hub = lat.pods_as(HUB);
+    // What is measured is a full admission: the probe pod gets the public share and the library.
+    let probe = hub
+        .create(&dry_run(), &notebook_pod("bench-probe", "alice", &[]))
+        .await
+        .expect("probe pod");
+    let claims: Vec<String> = probe
+        .spec
+        .and_then(|s| s.volumes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| Some(v.persistent_volume_claim?.claim_name))
+        .collect();
+    for wanted in ["shared-datasets", "apps"] {
+        assert!(
+            claims.iter().any(|c| c == wanted),
+            "the probe pod lacks claim {wanted} ({claims:?}): the share claims are not usable"
+        );
+    }
     let mut rows = Vec::new();
     for clients in CLIENTS {
         let first = create_series(&hub, pods_per_series, clients, &format!("first{clients}")).await;

@@ -115,10 +115,7 @@ async fn to_running_series(running: usize) -> Vec<(&'static str, Vec<Duration>)>
 }
 
 /// CREATE latency series: the webhook (first and later launches), no webhook, the no-op webhook.
-async fn create_latency(
-    pods_per_series: usize,
-    controllers: bool,
-) -> Vec<(String, Vec<Duration>)> {
+async fn create_latency(pods_per_series: usize, controllers: bool) -> Vec<(String, Vec<Duration>)> {
     // CREATE latency: home claims of a storage class nobody provisions (nothing to do for the
     // controllers), share claims Bound (the webhook skips unusable ones), pods bound to a node
     // that does not exist.

@@ -44,12 +44,7 @@ pub struct AdoptArgs {
 
 /// Runs `adopt`; exit 0 when every matching claim is adopted (or was), 1 when some were refused.
 pub fn run(args: &AdoptArgs) -> Result<i32, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        let client = super::kube_client::client(args.kubeconfig.as_ref()).await?;
+    super::kube_client::with_client(args.kubeconfig.as_ref(), |client| async move {
         let rows = execute(&client, args).await?;
         print_table(&rows, args.dry_run);
         let refused = rows
@@ -67,14 +62,7 @@ pub async fn execute(client: &kube::Client, args: &AdoptArgs) -> Result<Vec<Row>
         (None, None) => return Err("give --preset or --pattern".into()),
     }
     .map_err(|e| e.to_string())?;
-    let snapshot = if args.policies.is_empty() {
-        None
-    } else {
-        Some(policy_args::load_snapshot(
-            &args.policies,
-            &args.policy_namespace,
-        )?)
-    };
+    let snapshot = policy_args::optional_snapshot(&args.policies, &args.policy_namespace)?;
     let ns = crate::policy::NamespaceInfo::new(args.namespace.clone());
     let home = snapshot.as_ref().and_then(|s| s.home_for(&ns));
     let claims_api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &args.namespace);
@@ -108,14 +96,7 @@ pub async fn execute(client: &kube::Client, args: &AdoptArgs) -> Result<Vec<Row>
 
 fn claim_facts(pvc: &PersistentVolumeClaim) -> ClaimFacts {
     let info = ClaimInfo::of(pvc);
-    let size = pvc
-        .spec
-        .as_ref()
-        .and_then(|s| s.resources.as_ref())
-        .and_then(|r| r.requests.as_ref())
-        .and_then(|r| r.get("storage"))
-        .map(|q| q.0.clone())
-        .unwrap_or_default();
+    let size = info.requested.clone().unwrap_or_default();
     ClaimFacts {
         name: pvc.metadata.name.clone().unwrap_or_default(),
         size,

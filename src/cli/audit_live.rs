@@ -18,19 +18,12 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
     if matches!(args.output, AuditOutput::Patch | AuditOutput::Pod) {
         return Err("--live prints text or json; use --output text or --output json".into());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let found = runtime.block_on(live(args))?;
+    let found = super::kube_client::with_client(None, |client| live(client, args))?;
     print(args.output, &found)?;
     Ok(if found.is_empty() { 0 } else { 1 })
 }
 
-async fn live(args: &AuditArgs) -> Result<Vec<Excess>, String> {
-    let client = Client::try_default()
-        .await
-        .map_err(|e| format!("cannot reach the cluster with the current kubeconfig: {e}"))?;
+async fn live(client: Client, args: &AuditArgs) -> Result<Vec<Excess>, String> {
     let policy = if args.policies.is_empty() {
         cluster_policy(&client, &args.policy_namespace.policy_namespace).await?
     } else {

@@ -50,12 +50,7 @@ pub struct HomeRow {
 
 /// Runs `homes`.
 pub fn run(args: &HomesArgs) -> Result<i32, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        let client = super::kube_client::client(args.kubeconfig.as_ref()).await?;
+    super::kube_client::with_client(args.kubeconfig.as_ref(), |client| async move {
         let rows = execute(&client, args).await?;
         print(&args.namespace, &rows);
         Ok(0)
@@ -64,14 +59,7 @@ pub fn run(args: &HomesArgs) -> Result<i32, String> {
 
 /// The rows for the namespace's home claims (labelled `notebook-volumes.io/home=true`).
 pub async fn execute(client: &kube::Client, args: &HomesArgs) -> Result<Vec<HomeRow>, String> {
-    let policy = if args.policies.is_empty() {
-        None
-    } else {
-        Some(policy_args::load_snapshot(
-            &args.policies,
-            &args.policy_namespace,
-        )?)
-    };
+    let policy = policy_args::optional_snapshot(&args.policies, &args.policy_namespace)?;
     let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &args.namespace);
     let list = api
         .list(&ListParams::default().labels(&format!("{}=true", keys::HOME_LABEL)))
@@ -144,14 +132,7 @@ pub fn rows(
             HomeRow {
                 claim: pvc.metadata.name.clone().unwrap_or_default(),
                 owner: info.owner,
-                size: pvc
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.resources.as_ref())
-                    .and_then(|r| r.requests.as_ref())
-                    .and_then(|r| r.get("storage"))
-                    .map(|q| q.0.clone())
-                    .unwrap_or_default(),
+                size: info.requested.clone().unwrap_or_default(),
                 secret: info.secret,
                 last_used,
                 in_policy,

@@ -1,6 +1,7 @@
-//! The API client of the administrator's commands (`adopt`, `homes`), from a kubeconfig or the
-//! usual lookup (`KUBECONFIG`, `~/.kube/config`, in-cluster).
+//! The API client of the commands that read the cluster (`adopt`, `homes`, `audit --live`),
+//! from a kubeconfig or the usual lookup (`KUBECONFIG`, `~/.kube/config`, in-cluster).
 
+use std::future::Future;
 use std::path::PathBuf;
 
 /// A client for `kubeconfig`, or the inferred configuration.
@@ -18,4 +19,18 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String
         })?,
     };
     kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
+}
+
+/// Runs `work` with a client for `kubeconfig` on a single-threaded runtime: the commands make
+/// their calls one after the other.
+pub fn with_client<T, F, Fut>(kubeconfig: Option<&PathBuf>, work: F) -> Result<T, String>
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async { work(client(kubeconfig).await?).await })
 }

@@ -67,6 +67,17 @@ pub fn load_report(paths: &[PathBuf], namespace: &PolicyNamespace) -> Result<Rep
     })
 }
 
+/// `load_snapshot` when policy paths are given (the commands where policy is optional).
+pub fn optional_snapshot(
+    paths: &[PathBuf],
+    namespace: &PolicyNamespace,
+) -> Result<Option<crate::policy::PolicySnapshot>, String> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    load_snapshot(paths, namespace).map(Some)
+}
+
 /// Loads and compiles policy paths, printing on stderr the ConfigMaps skipped, the errors, and
 /// what rejected units keep protected (rejected units are absent and their claims protected, as
 /// in the server).

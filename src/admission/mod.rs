@@ -20,6 +20,7 @@ pub mod request;
 pub(crate) mod reserved;
 pub(crate) mod review;
 pub mod stamp;
+pub mod triage;
 pub mod workload;
 
 pub use access::Access;

@@ -5,6 +5,7 @@ mod claims;
 mod cli;
 mod fixtures;
 mod guard_paths;
+mod match_conditions;
 mod properties;
 mod rules;
 mod stamps;

@@ -129,6 +129,8 @@ pub struct Metrics {
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    events_written: Counter,
+    events_dropped: Family<ReasonLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -155,6 +157,8 @@ impl Metrics {
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
+        let events_written = Counter::default();
+        let events_dropped = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -205,6 +209,16 @@ impl Metrics {
             "Requests to the webhook port refused before a decision, by reason (body_timeout)",
             rejected.clone(),
         );
+        registry.register(
+            "notebook_volumes_events_written",
+            "Events users see (denials, read-only mounts, skipped mounts, homes created) recorded",
+            events_written.clone(),
+        );
+        registry.register(
+            "notebook_volumes_events_dropped",
+            "Events users see that were not recorded, by reason (queue_full, rate_limited, pod_absent, write_failed, writer_stopped)",
+            events_dropped.clone(),
+        );
         Metrics {
             registry,
             admissions,
@@ -217,6 +231,8 @@ impl Metrics {
             cert_reloads,
             client_ca_reloads,
             rejected,
+            events_written,
+            events_dropped,
         }
     }
 
@@ -278,6 +294,18 @@ impl Metrics {
     /// A request refused before any decision (slow body).
     pub fn request_rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// An Event users see was recorded.
+    pub fn event_written(&self) {
+        self.events_written.inc();
+    }
+
+    /// An Event users see was dropped (queue full, over the rate, pod never created, write failed).
+    pub fn event_dropped(&self, reason: &'static str) {
+        self.events_dropped
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// OpenMetrics text exposition.

@@ -12,6 +12,7 @@ pub(crate) mod guard;
 pub(crate) mod home;
 pub(crate) mod identity;
 pub(crate) mod inject;
+pub mod notices;
 pub(crate) mod outcome;
 pub(crate) mod patch;
 pub(crate) mod pod;

@@ -7,6 +7,7 @@ pub(crate) mod identity;
 pub(crate) mod readiness;
 pub(crate) mod sources;
 pub mod stamp_key;
+pub mod user_events;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{ObjectRef, Store};

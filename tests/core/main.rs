@@ -6,6 +6,7 @@ mod cli;
 mod fixtures;
 mod guard_paths;
 mod match_conditions;
+mod notices;
 mod properties;
 mod rules;
 mod stamps;

@@ -117,6 +117,15 @@ impl Decision {
     }
 }
 
+/// Why an Event users see was not recorded (`notebook_volumes_events_dropped_total`).
+pub const EVENT_DROP_REASONS: [&str; 5] = [
+    "queue_full",
+    "rate_limited",
+    "pod_absent",
+    "write_failed",
+    "writer_stopped",
+];
+
 pub struct Metrics {
     registry: Registry,
     admissions: Family<AdmissionLabels, Counter>,
@@ -131,6 +140,7 @@ pub struct Metrics {
     rejected: Family<ReasonLabel, Counter>,
     events_written: Counter,
     events_dropped: Family<ReasonLabel, Counter>,
+    certificate_expiry: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -159,6 +169,7 @@ impl Metrics {
         let rejected = Family::<ReasonLabel, Counter>::default();
         let events_written = Counter::default();
         let events_dropped = Family::<ReasonLabel, Counter>::default();
+        let certificate_expiry = Gauge::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -219,6 +230,22 @@ impl Metrics {
             "Events users see that were not recorded, by reason (queue_full, rate_limited, pod_absent, write_failed, writer_stopped)",
             events_dropped.clone(),
         );
+        registry.register(
+            "notebook_volumes_certificate_expiry_timestamp_seconds",
+            "When the serving certificate being served expires (notAfter, seconds since the epoch)",
+            certificate_expiry.clone(),
+        );
+        // Known label values start at 0, so `increase()` and the alerts see the first event.
+        for result in [ReloadResult::Ok, ReloadResult::Error] {
+            let _ = cert_reloads.get_or_create(&ResultLabel { result });
+            let _ = client_ca_reloads.get_or_create(&ResultLabel { result });
+        }
+        let _ = rejected.get_or_create(&ReasonLabel {
+            reason: "body_timeout",
+        });
+        for reason in EVENT_DROP_REASONS {
+            let _ = events_dropped.get_or_create(&ReasonLabel { reason });
+        }
         Metrics {
             registry,
             admissions,
@@ -233,6 +260,7 @@ impl Metrics {
             rejected,
             events_written,
             events_dropped,
+            certificate_expiry,
         }
     }
 
@@ -294,6 +322,11 @@ impl Metrics {
     /// A request refused before any decision (slow body).
     pub fn request_rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// The serving certificate now served expires at `unix_seconds`.
+    pub fn certificate_expires(&self, unix_seconds: i64) {
+        self.certificate_expiry.set(unix_seconds);
     }
 
     /// An Event users see was recorded.

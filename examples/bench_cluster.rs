@@ -50,6 +50,14 @@ const CLAIMS: &[&str] = &[
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
+    // RUST_LOG set: the in-process webhook's logs (one line per admission, with its own
+    // latency) on stderr.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let pods_per_series = env_number("BENCH_PODS", 1000);
     let running = env_number("BENCH_RUNNING", 10);
     let running_rows = if running > 0 {

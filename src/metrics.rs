@@ -141,6 +141,12 @@ pub struct Metrics {
     events_written: Counter,
     events_dropped: Family<ReasonLabel, Counter>,
     certificate_expiry: Gauge,
+    home_lookups: Family<SourceLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -170,6 +176,7 @@ impl Metrics {
         let events_written = Counter::default();
         let events_dropped = Family::<ReasonLabel, Counter>::default();
         let certificate_expiry = Gauge::default();
+        let home_lookups = Family::<SourceLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -221,6 +228,11 @@ impl Metrics {
             rejected.clone(),
         );
         registry.register(
+            "notebook_volumes_home_lookups",
+            "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; live: read from the API server)",
+            home_lookups.clone(),
+        );
+        registry.register(
             "notebook_volumes_events_written",
             "Events users see (denials, read-only mounts, skipped mounts, homes created) recorded",
             events_written.clone(),
@@ -261,6 +273,7 @@ impl Metrics {
             events_written,
             events_dropped,
             certificate_expiry,
+            home_lookups,
         }
     }
 
@@ -299,6 +312,13 @@ impl Metrics {
 
     pub fn invalid_policy_seen(&self) {
         self.invalid_seen.inc();
+    }
+
+    /// Where a notebook admission found its home claim: `cache` or `live`.
+    pub fn home_lookup(&self, source: &'static str) {
+        self.home_lookups
+            .get_or_create(&SourceLabel { source })
+            .inc();
     }
 
     pub fn claim_created(&self) {

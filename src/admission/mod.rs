@@ -32,4 +32,4 @@ pub use denial::Denial;
 pub use identity::{Identity, Subject, slug};
 pub use outcome::{Effect, MountRecord, MountSource, Review};
 pub use policy_review::{PolicyVerdict, review_policy, validate_policy_config_map};
-pub use review::{home_claim_name, review};
+pub use review::{HomeClaim, expected_home, review};

@@ -38,14 +38,24 @@ pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
 /// A finished denial, returned early by the steps of a decision (boxed: the error path is rare).
 type Refused = Box<Review>;
 
-/// The home claim `review` will look up for this request, so a caller can fetch it first.
-pub fn home_claim_name(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<String> {
+/// The home claim `review` will look up for this request and the user it must belong to, so a
+/// caller can fetch it first.
+pub fn expected_home(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<HomeClaim> {
     let pod = req.object.as_ref()?;
     if req.operation != Operation::Create || req.sub_resource.is_some() {
         return None;
     }
     let identity = identify(ctx, req, pod, true).ok()?;
-    own_home(ctx, identity.subject.user.as_deref()).map(|(_, claim)| claim)
+    let user = identity.subject.user?;
+    let (_, name) = own_home(ctx, Some(&user))?;
+    Some(HomeClaim { user, name })
+}
+
+/// A user's home claim in the request's namespace, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeClaim {
+    pub user: String,
+    pub name: String,
 }
 
 /// The identity rules with stamps: a trusted controller's pod belongs to the user its stamp names.

@@ -1,6 +1,8 @@
-//! Home claim I/O on the hot path: one GET of the user's home claim, and creating it.
-//! Two notebooks of the same user may start at once, so AlreadyExists and conflicts are expected
-//! and resolved by reading the claim again.
+//! Home claim I/O on the hot path: the user's home claim from the cache when the cache can
+//! vouch for it, else one GET; and creating it. Two notebooks of the same user may start at
+//! once, so AlreadyExists and conflicts are expected and resolved by reading the claim again.
+
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::PostParams;
@@ -49,6 +51,34 @@ pub enum ClaimError {
         owner: String,
         user: String,
     },
+}
+
+/// The user's home claim from the cache of home-labelled claims, only when the cache can vouch
+/// for it: the claim is there, labelled a home, annotated as `user`'s and not being deleted, and
+/// the cache's watch is current (`watch_current`). Anything else (a miss, another owner, a
+/// stale watch) is `None`, and the caller reads the claim live: a miss may be a claim created a
+/// moment ago, and a denial is never decided from the cache.
+///
+/// Why a hit is safe: only administrators may change a home claim's labels or owner
+/// annotation, or create a claim under a name the policy reserves for a user (the claim guard),
+/// so the cache can lag only behind an administrator's re-assignment or a deletion, by the
+/// watch's delay (milliseconds); while the watch is failing, every read is live.
+pub fn cached_home(
+    cache: &Store<PersistentVolumeClaim>,
+    watch_current: bool,
+    namespace: &str,
+    name: &str,
+    user: &str,
+) -> Option<Arc<PersistentVolumeClaim>> {
+    if !watch_current {
+        return None;
+    }
+    let pvc = cache.get(&ObjectRef::new(name).within(namespace))?;
+    let info = ClaimInfo::of(&pvc);
+    let vouched = info.home
+        && info.owner.as_deref() == Some(user)
+        && pvc.metadata.deletion_timestamp.is_none();
+    vouched.then_some(pvc)
 }
 
 /// GET one claim; `None` when it does not exist.
@@ -233,5 +263,52 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_cache_vouches_only_for_a_current_home_of_the_same_user() {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc(
+            "ns",
+            "home-alice",
+            Some("alice"),
+        )));
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc(
+            "ns",
+            "home-bob",
+            Some("mallory"),
+        )));
+        writer.apply_watcher_event(&watcher::Event::Apply(pvc("ns", "home-carol", None)));
+        let mut unlabelled = pvc("ns", "home-dave", Some("dave"));
+        unlabelled.metadata.labels = None;
+        writer.apply_watcher_event(&watcher::Event::Apply(unlabelled));
+        let mut leaving = pvc("ns", "home-erin", Some("erin"));
+        leaving.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+        );
+        writer.apply_watcher_event(&watcher::Event::Apply(leaving));
+
+        let hit = cached_home(&store, true, "ns", "home-alice", "alice");
+        assert_eq!(
+            hit.and_then(|p| p.metadata.name.clone()).as_deref(),
+            Some("home-alice")
+        );
+        assert!(
+            cached_home(&store, false, "ns", "home-alice", "alice").is_none(),
+            "the watch is failing"
+        );
+        for (namespace, name, user, why) in [
+            ("ns", "home-bob", "bob", "owned by someone else"),
+            ("ns", "home-carol", "carol", "no owner annotation"),
+            ("ns", "home-dave", "dave", "not labelled a home"),
+            ("ns", "home-erin", "erin", "being deleted"),
+            ("ns", "home-frank", "frank", "not in the cache"),
+            ("other", "home-alice", "alice", "another namespace"),
+        ] {
+            assert!(
+                cached_home(&store, true, namespace, name, user).is_none(),
+                "{why}"
+            );
+        }
     }
 }

@@ -84,6 +84,11 @@ impl Readiness {
         }
     }
 
+    /// Whether the home claims' watch failed and has not delivered an event since.
+    pub fn home_claims_stale(&self) -> bool {
+        self.stale[2].load(Ordering::Acquire)
+    }
+
     /// The caches whose watch failed and has not delivered an event since.
     pub fn stale(&self) -> Vec<&'static str> {
         CACHES
@@ -114,5 +119,8 @@ mod tests {
         assert_eq!(r.stale(), ["namespaces"]);
         r.watch_failed("no such cache");
         assert_eq!(r.stale(), ["namespaces"]);
+        assert!(!r.home_claims_stale());
+        r.watch_failed("home PersistentVolumeClaims");
+        assert!(r.home_claims_stale());
     }
 }

@@ -20,8 +20,8 @@ use super::wire;
 use crate::admission::notices;
 use crate::admission::workload::StampAction;
 use crate::admission::{
-    ClaimLookup, Context, Denial, Effect, NoClaims, Review, exposure, home_claim_name, review,
-    review_claim, review_policy,
+    ClaimLookup, Context, Denial, Effect, HomeClaim, NoClaims, Review, expected_home, exposure,
+    review, review_claim, review_policy,
 };
 use crate::cluster::ClusterView;
 use crate::cluster::claims::{self, AdmissionClaims, Created};
@@ -310,7 +310,7 @@ async fn with_cluster(
 ) -> Result<Review, Denial> {
     let ns = namespace_in_scope(state, cluster, req).await?;
     let key = state.stamp_key.load_full();
-    let home = fetch_home(cluster, policy, &ns, req, key.as_deref()).await?;
+    let home = fetch_home(state, cluster, policy, &ns, req, key.as_deref()).await?;
     let outcome = decide(state, req, policy, &ns, home, off_worker).await?;
     if req.dry_run || !outcome.allowed() {
         return Ok(outcome);
@@ -341,9 +341,11 @@ async fn namespace_in_scope(
         })
 }
 
-/// The home claim the decision will look at, read from the API server (the cache may not
-/// have the claim created a moment ago): namespace, name and the claim if it exists.
+/// The home claim the decision will look at: from the cache when it vouches for the claim
+/// (`claims::cached_home`: the user's own, current), else read live (the cache may not have the
+/// claim created a moment ago, and a denial is never decided from it).
 async fn fetch_home(
+    state: &AppState,
     cluster: &ClusterView,
     policy: &Policy,
     ns: &NamespaceInfo,
@@ -357,13 +359,21 @@ async fn fetch_home(
         webhook_user: None,
         stamp_key,
     };
-    let Some(name) = home_claim_name(probe, req) else {
+    let Some(HomeClaim { user, name }) = expected_home(probe, req) else {
         return Ok(None);
     };
+    let watch_current = !state.readiness.home_claims_stale();
+    if let Some(pvc) =
+        claims::cached_home(&cluster.home_claims, watch_current, &ns.name, &name, &user)
+    {
+        state.metrics.home_lookup("cache");
+        return Ok(Some((ns.name.clone(), name, Some(pvc))));
+    }
+    state.metrics.home_lookup("live");
     let pvc = claims::get(&cluster.client, &ns.name, &name)
         .await
         .map_err(|e| Denial::Unavailable(e.to_string()))?;
-    Ok(Some((ns.name.clone(), name, pvc)))
+    Ok(Some((ns.name.clone(), name, pvc.map(Arc::new))))
 }
 
 /// Performs the effects of an allowed decision; one that fails turns it into a denial.
@@ -384,7 +394,7 @@ async fn perform(state: &AppState, cluster: &ClusterView, outcome: Review) -> Re
 }
 
 /// A fetched home claim: namespace, name, and the claim if it exists.
-type FetchedHome = (String, String, Option<PersistentVolumeClaim>);
+type FetchedHome = (String, String, Option<Arc<PersistentVolumeClaim>>);
 
 /// The pure pod decision, with the claims known to the server: `home` is the fetched home claim,
 /// the cache the rest. Owned inputs, so it can run on a blocking thread when `off_worker`.
@@ -404,7 +414,7 @@ async fn decide(
         let lookup = AdmissionClaims {
             fetched: home
                 .as_ref()
-                .map(|(namespace, name, pvc)| (namespace.as_str(), name.as_str(), pvc.as_ref())),
+                .map(|(namespace, name, pvc)| (namespace.as_str(), name.as_str(), pvc.as_deref())),
             cache: cache.as_ref(),
         };
         let claims: &dyn ClaimLookup = if cache.is_some() { &lookup } else { &NoClaims };

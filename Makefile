@@ -2,16 +2,17 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench bench-cluster faults load profile cluster cluster-bin node-deps demo clean
+.PHONY: build test unit lint bench bench-cluster faults load profile cluster cluster-bin node-deps hub-deps hub demo clean
 
 build:
 	$(CARGO) build --release --locked
 
 # Everything CI runs: lint, the benchmark and demo built (benchmarks run once as a smoke test),
 # then unit/property/HTTP tests and end-to-end tests against a real API server (and, in
-# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps). The fault suite
+# tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps; in
+# tests/e2e_hub.rs, JupyterHub with KubeSpawner on that node, see hub-deps). The fault suite
 # (tests/faults) runs in its short form here, about a minute.
-test: lint cluster-bin node-deps
+test: lint cluster-bin node-deps hub-deps
 	$(CARGO) build --locked --examples
 	$(CARGO) test --locked --bench decision --bench worst_case
 	$(CARGO) test --locked --lib --bins --tests
@@ -34,6 +35,22 @@ cluster-bin:
 node-deps:
 	@bash tests/cluster/install-node-deps.sh
 	@bash tests/cluster/images.sh >/dev/null
+
+# What the JupyterHub scenario needs, cached outside the repository (tests/hub/install.sh):
+# JupyterHub and KubeSpawner in a virtualenv (PyPI), configurable-http-proxy (npm; Debian's nodejs
+# and npm when missing) and the notebook server image (Debian python3.11 + jupyterhub, JupyterLab).
+hub-deps: node-deps
+	@bash tests/hub/install.sh "$$(bash tests/cluster/images.sh)" >/dev/null
+
+# The users' view with the real spawner (root: it runs a node): JupyterHub + KubeSpawner +
+# configurable-http-proxy, the webhook and the test node, the scenario of tests/e2e_hub.rs, and a
+# headless Chromium screenshot of alice's JupyterLab file browser (Debian's chromium, installed
+# when missing) in docs/images/jupyterlab-alice.png.
+HUB_SCREENSHOT ?= docs/images/jupyterlab-alice.png
+hub: cluster-bin node-deps
+	@bash tests/hub/install.sh "$$(bash tests/cluster/images.sh)" --chromium >/dev/null
+	@mkdir -p "$(dir $(HUB_SCREENSHOT))"
+	NOTEBOOK_VOLUMES_HUB_SCREENSHOT="$(abspath $(HUB_SCREENSHOT))" $(CARGO) test --locked --test e2e_hub -- --nocapture
 
 # A test cluster for manual use, in the foreground, until Ctrl-C: the API server, a node
 # (containerd + kubelet) and the controllers.

@@ -95,6 +95,7 @@ fn bench(c: &mut Criterion) {
             ClaimInfo {
                 home: true,
                 owner: Some(user.into()),
+                ..Default::default()
             },
         )]
         .into();

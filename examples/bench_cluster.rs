@@ -75,8 +75,8 @@ async fn main() {
 async fn to_running_series(running: usize) -> Vec<(&'static str, Vec<Duration>)> {
     // Create-to-Running on the node, with real volumes. First: the thousand home claims the
     // latency series leave behind (of a class nobody provisions) would keep the PV controller
-    // busy and delay the provisioning measured here.
-    let run = Env::start().await;
+    // busy and delay the provisioning measured here. The share claims are bound for real below.
+    let run = Env::start_without_claims().await;
     let data = tempfile::Builder::new()
         .prefix("nv-bench-data-")
         .tempdir()

@@ -28,10 +28,25 @@ pub const STAMP_ANNOTATION: &str = "nb-volumes.io/stamp";
 pub const USER_ANNOTATION: &str = "notebook-volumes.io/user";
 /// Pod annotation written by the webhook: compact summary of the mounts.
 pub const MOUNTS_ANNOTATION: &str = "notebook-volumes.io/mounts";
+/// Pod annotation written by the webhook: the groups a trusted spawner passed for the user
+/// (comma-separated), which the decision added to the user's groups.
+pub const GROUPS_ANNOTATION: &str = "notebook-volumes.io/groups";
 /// PVC annotation written by the webhook: raw username owning a home claim.
 pub const OWNER_ANNOTATION: &str = "notebook-volumes.io/owner";
 /// PVC label (`=true`) written by the webhook on home claims.
 pub const HOME_LABEL: &str = "notebook-volumes.io/home";
+/// PVC label written by the webhook on a secret-level home claim (`=secret`): only its user's
+/// notebooks with secret data may mount it.
+pub const HOME_LEVEL_LABEL: &str = "notebook-volumes.io/home-level";
+pub const HOME_LEVEL_SECRET: &str = "secret";
+
+/// PVC annotation written by the webhook: when a notebook last mounted the home (RFC 3339, UTC;
+/// at most once a day).
+pub const LAST_USED_ANNOTATION: &str = "notebook-volumes.io/last-used";
+
+/// PVC annotation written by the webhook: why a home claim was not grown to the size its policy
+/// gives (`<size>: <reason>`); removed when it is grown.
+pub const GROWTH_REFUSED_ANNOTATION: &str = "notebook-volumes.io/growth-refused";
 
 /// Pod label naming the notebook container (Kubeflow / Open Data Hub notebooks).
 pub const NOTEBOOK_NAME_LABEL: &str = "notebook-name";
@@ -47,6 +62,7 @@ pub const LIBRARY_VOLUME_PREFIX: &str = "nv-lib-";
 pub const AUDIT_USER: &str = "user";
 pub const AUDIT_MOUNTS: &str = "mounts";
 pub const AUDIT_REASON: &str = "reason";
+pub const AUDIT_HUB_GROUPS: &str = "hub-groups";
 
 pub fn share_volume(share: &str) -> String {
     format!("{SHARE_VOLUME_PREFIX}{share}")

@@ -135,13 +135,22 @@ pub struct Metrics {
     invalid_units: Gauge,
     invalid_seen: Counter,
     claims_created: Counter,
+    home_touches: Counter,
+    home_touches_dropped: Counter,
+    home_growths: Family<ReasonLabel, Counter>,
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     events_written: Counter,
     events_dropped: Family<ReasonLabel, Counter>,
     certificate_expiry: Gauge,
+    exceeding: Family<ShareLabel, Gauge>,
     home_lookups: Family<SourceLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ShareLabel {
+    share: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -170,12 +179,21 @@ impl Metrics {
         let invalid_units = Gauge::default();
         let invalid_seen = Counter::default();
         let claims_created = Counter::default();
+        let home_touches = Counter::default();
+        let home_touches_dropped = Counter::default();
+        let home_growths = Family::<ReasonLabel, Counter>::default();
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let events_written = Counter::default();
         let events_dropped = Family::<ReasonLabel, Counter>::default();
         let certificate_expiry = Gauge::default();
+        let exceeding = Family::<ShareLabel, Gauge>::default();
+        registry.register(
+            "notebook_volumes_pods_exceeding_policy",
+            "Running notebooks that mount a share beyond what current policy grants their user, by share (counted after each policy change)",
+            exceeding.clone(),
+        );
         let home_lookups = Family::<SourceLabel, Counter>::default();
         registry.register(
             "notebook_volumes_admissions",
@@ -211,6 +229,21 @@ impl Metrics {
             "notebook_volumes_home_claims_created",
             "Home PersistentVolumeClaims created by the webhook",
             claims_created.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_last_used_written",
+            "Last-used stamps written on home claims (at most one a day per claim)",
+            home_touches.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_last_used_dropped",
+            "Last-used stamps dropped because the background queue was full",
+            home_touches_dropped.clone(),
+        );
+        registry.register(
+            "notebook_volumes_home_growths",
+            "Home claim growths to the policy's size, by reason (grown, refused, dropped: queue full)",
+            home_growths.clone(),
         );
         registry.register(
             "notebook_volumes_certificate_reloads",
@@ -265,8 +298,12 @@ impl Metrics {
             latency,
             policy_reloads,
             invalid_units,
+            exceeding,
             invalid_seen,
             claims_created,
+            home_touches,
+            home_touches_dropped,
+            home_growths,
             cert_reloads,
             client_ca_reloads,
             rejected,
@@ -310,6 +347,18 @@ impl Metrics {
             .set(i64::try_from(invalid).unwrap_or(i64::MAX));
     }
 
+    /// Replaces the per-share counts of notebooks exceeding policy (`(share, pods)`).
+    pub fn set_exceeding(&self, counts: &[(String, usize)]) {
+        self.exceeding.clear();
+        for (share, pods) in counts {
+            self.exceeding
+                .get_or_create(&ShareLabel {
+                    share: share.clone(),
+                })
+                .set(i64::try_from(*pods).unwrap_or(i64::MAX));
+        }
+    }
+
     pub fn invalid_policy_seen(&self) {
         self.invalid_seen.inc();
     }
@@ -323,6 +372,20 @@ impl Metrics {
 
     pub fn claim_created(&self) {
         self.claims_created.inc();
+    }
+
+    pub fn home_touched(&self) {
+        self.home_touches.inc();
+    }
+
+    pub fn home_touch_dropped(&self) {
+        self.home_touches_dropped.inc();
+    }
+
+    pub fn home_growth(&self, reason: &'static str) {
+        self.home_growths
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn certificate_reload(&self, ok: bool) {

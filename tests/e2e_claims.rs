@@ -23,7 +23,7 @@ const WEBHOOK: &str = "admission webhook \"claims.notebook-volumes.io\" denied t
 /// The shared test environment, with claim and snapshot rights for everyone and the claim guard
 /// in effect.
 async fn start() -> Env {
-    let env = Env::start().await;
+    let env = Env::start_without_claims().await;
     allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
     wait_for_claim_guard(&env).await;
     env
@@ -457,4 +457,81 @@ async fn volume_snapshot_crd(admin: &Client) -> ApiResource {
     )
     .await;
     resource
+}
+
+/// `Home.secretHome: separate`: the secret-level home is created with its level on the first
+/// secret launch, and no path takes it out of the secret level: a pod without secret data, a
+/// clone, a snapshot, or removing its level label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_level_home_stays_at_the_secret_level() {
+    let env = start().await;
+    let snapshots = volume_snapshot_crd(&env.admin).await;
+    let pp = PostParams::default();
+    env.pods_as(HUB)
+        .create(
+            &pp,
+            &notebook_pod(
+                "jupyter-alice",
+                "alice",
+                &[(keys::SECRET_SHARES_ANNOTATION, "mergers")],
+            ),
+        )
+        .await
+        .expect("alice's secret notebook");
+    let level = env
+        .claims()
+        .get("home-alice--secret")
+        .await
+        .expect("secret-level home created");
+    let labels = level.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels[keys::HOME_LEVEL_LABEL], keys::HOME_LEVEL_SECRET);
+    assert_eq!(
+        level.metadata.annotations.clone().unwrap_or_default()[keys::OWNER_ANNOTATION],
+        "alice"
+    );
+    assert!(
+        env.claims().get_opt("home-alice").await.unwrap().is_none(),
+        "the normal home is not created by a secret launch"
+    );
+    // A plain pod of alice's without a secret share.
+    let alice_pods = env.pods_as_user("alice", &["notebook-users"]);
+    let refused = support::env::denial(
+        alice_pods
+            .create(&pp, &support::env::claim_pod("peek", "home-alice--secret"))
+            .await,
+    );
+    assert!(refused.contains("secret-level home"), "{refused}");
+    // A clone and a snapshot by alice herself.
+    let alice = claims_as(&env, "alice");
+    let clone = claim(
+        "copy",
+        json!({"dataSource": {"kind": "PersistentVolumeClaim", "name": "home-alice--secret"}}),
+    );
+    let message = denied(alice.create(&pp, &clone).await);
+    assert!(message.contains("write-down"), "{message}");
+    let snapshot: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+        "metadata": {"name": "snap"},
+        "spec": {"source": {"persistentVolumeClaimName": "home-alice--secret"}}
+    }))
+    .unwrap();
+    let alice_snapshots = Api::<DynamicObject>::namespaced_with(
+        env.cluster.client_as("alice", &["notebook-users"]),
+        env.ns.name(),
+        &snapshots,
+    );
+    denied(alice_snapshots.create(&pp, &snapshot).await);
+    // Dropping the level label would make it an ordinary home.
+    let unlabel = json!({"metadata": {"labels": {keys::HOME_LEVEL_LABEL: null}}});
+    let message = denied(
+        alice
+            .patch(
+                "home-alice--secret",
+                &PatchParams::default(),
+                &Patch::Merge(&unlabel),
+            )
+            .await,
+    );
+    assert!(message.contains(keys::HOME_LEVEL_LABEL), "{message}");
+    env.stop().await;
 }

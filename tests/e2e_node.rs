@@ -52,7 +52,7 @@ struct NodeEnv {
 impl NodeEnv {
     async fn start() -> NodeEnv {
         TestCluster::shared_with_node();
-        let env = Env::start().await;
+        let env = Env::start_without_claims().await;
         let data = tempfile::Builder::new()
             .prefix("nv-node-data-")
             .tempdir()
@@ -368,6 +368,96 @@ async fn a_secret_notebook_writes_its_secret_share_and_nothing_else_it_shares() 
     for path in [FINANCE, TEAM, DATASETS, "/scratch"] {
         secret.assert_read_only(path);
     }
+    t.stop().await;
+}
+
+/// `Home.secretHome: separate` (the default) in running containers: what a secret notebook writes
+/// in its home is in the secret-level home, which the same user's normal notebook neither sees nor
+/// can mount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_in_a_secret_notebooks_home_never_reaches_the_users_normal_notebook() {
+    let t = NodeEnv::start().await;
+    let hub = t.env.pods_as(HUB);
+    let secret_file = format!("{HOME}/from-secret.txt");
+    let secret = t
+        .run(
+            &hub,
+            notebook(
+                "jupyter-alice",
+                "alice",
+                &[(notebook_volumes::keys::SECRET_SHARES_ANNOTATION, "mergers")],
+                &script(
+                    &[HOME, MERGERS],
+                    &[],
+                    &format!("echo 'secret data' > {secret_file}"),
+                ),
+            ),
+        )
+        .await;
+    secret.assert_writable(HOME);
+    secret.assert_writable(MERGERS);
+    let level = t
+        .env
+        .claims()
+        .get("home-alice--secret")
+        .await
+        .expect("the secret-level home is created on the first secret launch");
+    let labels = level.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels
+            .get(notebook_volumes::keys::HOME_LEVEL_LABEL)
+            .map(String::as_str),
+        Some("secret")
+    );
+    t.delete("jupyter-alice").await;
+
+    let normal = t
+        .run(
+            &hub,
+            notebook(
+                "jupyter-alice",
+                "alice",
+                &[],
+                &script(&[HOME], &[&secret_file], ""),
+            ),
+        )
+        .await;
+    normal.assert_writable(HOME);
+    assert!(
+        normal.read(&secret_file).contains("No such file"),
+        "alice's normal notebook sees the file her secret notebook wrote: {}",
+        normal.read(&secret_file)
+    );
+    t.delete("jupyter-alice").await;
+
+    // Nor can a pod of hers without secret data mount the secret-level home to write into it.
+    let alice = t.env.pods_as_user("alice", &[]);
+    let refused = denial(
+        alice
+            .create(
+                &PostParams::default(),
+                &plain_pod(
+                    "peek",
+                    &[("h", "home-alice--secret", false)],
+                    &script(&["/h"], &[], ""),
+                ),
+            )
+            .await,
+    );
+    assert!(refused.contains("secret-level home"), "{refused}");
+    // The secret notebook's file is still where it was written.
+    let again = t
+        .run(
+            &hub,
+            notebook(
+                "jupyter-alice",
+                "alice",
+                &[(notebook_volumes::keys::SECRET_SHARES_ANNOTATION, "mergers")],
+                &script(&[HOME], &[&secret_file], ""),
+            ),
+        )
+        .await;
+    assert_eq!(again.read(&secret_file), "secret data");
     t.stop().await;
 }
 

@@ -483,9 +483,10 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_an
     let pod = t.pod("alice-nb-0").await;
     assert_eq!(user_of(&pod).as_deref(), Some("alice"));
     let claims = claims_of(&pod);
+    // A secret notebook: the secret-level home (Home.secretHome: separate, the default).
     assert_eq!(
         claims.get("nv-home").map(String::as_str),
-        Some("home-alice"),
+        Some("home-alice--secret"),
         "{claims:?}"
     );
     assert_eq!(
@@ -545,10 +546,13 @@ async fn a_notebook_relayed_by_the_notebook_controller_gets_its_users_volumes_an
         .await;
     assert_eq!(user_of(&pod).as_deref(), Some("alice"));
     let claims = claims_of(&pod);
-    assert!(!claims.values().any(|c| c == "home-dave"), "{claims:?}");
+    assert!(
+        !claims.values().any(|c| c.starts_with("home-dave")),
+        "{claims:?}"
+    );
     assert_eq!(
         claims.get("nv-home").map(String::as_str),
-        Some("home-alice")
+        Some("home-alice--secret")
     );
     t.env.stop().await;
 }

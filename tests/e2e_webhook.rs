@@ -364,6 +364,8 @@ async fn only_labelled_namespaces_are_touched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_changes_apply_to_the_next_pod_and_invalid_policy_is_refused() {
     let env = Env::start().await;
+    // The new share's claim exists and is bound: only the policy change is timed.
+    ready_claims(&env.admin, env.ns.name(), &["scratch"], "ReadWriteMany").await;
     let config_maps = Api::<ConfigMap>::namespaced(env.admin.clone(), env.policy_ns.name());
     let extra = format!(
         "kind: Share\nname: scratch\nnamespaces: [{}]\nclaimName: scratch\nmountPath: /scratch\nlevel: public\n",

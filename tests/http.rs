@@ -271,6 +271,10 @@ async fn readyz_is_503_until_the_caches_are_listed() {
     state.readiness.home_claims_synced();
     let (status, body) = get_probe(&state, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("PersistentVolumeClaims"), "{body}");
+    state.readiness.volume_claims_synced();
+    let (status, body) = get_probe(&state, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("stamp key"), "{body}");
     state.readiness.stamp_key_loaded();
     assert_eq!(get_probe(&state, "/readyz").await.0, StatusCode::OK);

@@ -148,6 +148,11 @@ fn create_claim(
                 "claim name '{name}' is reserved for the home of the user whose name slugs to '{slug}'; home claims are created by notebook-volumes on first launch (start a notebook), or by an administrator"
             ));
         }
+        Some(Reservation::SecretHome { slug }) => {
+            return Err(format!(
+                "claim name '{name}' is reserved for the secret-level home of the user whose name slugs to '{slug}'; it is created by notebook-volumes on the user's first notebook with a secret share, or by an administrator"
+            ));
+        }
         Some(Reservation::MarkedHome { .. }) => {
             return Err(format!(
                 "claim name '{name}' is taken by an existing home claim; only notebook-volumes and administrators create home claims"
@@ -210,8 +215,12 @@ fn update_claim(
         old.and_then(|o| label(o, keys::HOME_LABEL)),
         old.and_then(|o| annotation(o, keys::OWNER_ANNOTATION)),
     );
+    let level_changed =
+        label(object, keys::HOME_LEVEL_LABEL) != old.and_then(|o| label(o, keys::HOME_LEVEL_LABEL));
     let changed = if new_label != old_label {
         Some(format!("the label {}", keys::HOME_LABEL))
+    } else if level_changed {
+        Some(format!("the label {}", keys::HOME_LEVEL_LABEL))
     } else if new_owner != old_owner {
         Some(format!("the annotation {}", keys::OWNER_ANNOTATION))
     } else {
@@ -278,12 +287,16 @@ fn guarded_source(
     let own_template = |slug: &str| !requester.0.is_empty() && slug == identity::slug(requester.0);
     match reservation(ctx.policy, ctx.namespace, ctx.claims, source) {
         None => Ok(()),
+        Some(
+            secret
+            @ (Reservation::SecretHome { .. } | Reservation::MarkedHome { secret: true, .. }),
+        ) => Err(format!(
+            "{subject} {verb}, {secret}; a copy would be an ordinary claim that the user's normal notebooks could mount, taking secret data out of the secret level (write-down), so only administrators may {action} it"
+        )),
         Some(Reservation::Home { slug }) if own_template(&slug) => Ok(()),
-        Some(Reservation::MarkedHome { owner: Some(owner) })
-            if !requester.0.is_empty() && owner == requester.0 =>
-        {
-            Ok(())
-        }
+        Some(Reservation::MarkedHome {
+            owner: Some(owner), ..
+        }) if !requester.0.is_empty() && owner == requester.0 => Ok(()),
         Some(home @ (Reservation::Home { .. } | Reservation::MarkedHome { .. })) => Err(format!(
             "{subject} {verb}, {home}; only the home's owner and administrators may {action} it"
         )),
@@ -304,6 +317,9 @@ fn home_marks(object: &DynamicObject) -> Vec<String> {
     let mut marks = Vec::new();
     if label(object, keys::HOME_LABEL).is_some() {
         marks.push(format!("the label {}", keys::HOME_LABEL));
+    }
+    if label(object, keys::HOME_LEVEL_LABEL).is_some() {
+        marks.push(format!("the label {}", keys::HOME_LEVEL_LABEL));
     }
     if annotation(object, keys::OWNER_ANNOTATION).is_some() {
         marks.push(format!("the annotation {}", keys::OWNER_ANNOTATION));

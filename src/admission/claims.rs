@@ -10,14 +10,32 @@ pub struct ClaimInfo {
     pub home: bool,
     /// Value of the `notebook-volumes.io/owner` annotation.
     pub owner: Option<String>,
+    /// `status.phase` (`Pending`, `Bound`, `Lost`).
+    pub phase: Option<String>,
+    /// The access modes the bound volume has (`status.accessModes`), else those requested.
+    pub access_modes: Vec<String>,
+    /// Marked for deletion (a pod mounting it would wait until the deletion completes).
+    pub deleting: bool,
+    /// Labelled `notebook-volumes.io/home-level=secret`: a secret-level home.
+    pub secret: bool,
+    /// The storage the claim requests (`spec.resources.requests.storage`).
+    pub requested: Option<String>,
+    /// Why the webhook could not grow it (`notebook-volumes.io/growth-refused`).
+    pub growth_refused: Option<String>,
 }
 
 /// Existing claims by namespace and name; `None` means the claim does not exist.
 pub trait ClaimLookup {
     fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo>;
+
+    /// A share's or library's claim: `None` when this lookup does not know the namespace's
+    /// claims (then nothing is judged), `Some(None)` when the claim does not exist.
+    fn volume_claim(&self, _namespace: &str, _name: &str) -> Option<Option<ClaimInfo>> {
+        None
+    }
 }
 
-/// No claim exists (offline audit without claim manifests).
+/// No claim exists (offline audit without claim manifests); share claims are not judged.
 pub struct NoClaims;
 
 impl ClaimLookup for NoClaims {
@@ -33,20 +51,54 @@ impl ClaimLookup for HashMap<(String, String), ClaimInfo> {
     }
 }
 
+/// Every claim of the namespaces concerned, listed (`audit --claims`): a share's or library's
+/// claim that is not listed does not exist.
+pub struct ListedClaims(pub HashMap<(String, String), ClaimInfo>);
+
+impl ClaimLookup for ListedClaims {
+    fn claim(&self, namespace: &str, name: &str) -> Option<ClaimInfo> {
+        self.0.claim(namespace, name)
+    }
+
+    fn volume_claim(&self, namespace: &str, name: &str) -> Option<Option<ClaimInfo>> {
+        Some(self.0.claim(namespace, name))
+    }
+}
+
 impl ClaimInfo {
     /// Reads the facts from a claim object.
     pub fn of(pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> Self {
         let meta = &pvc.metadata;
+        let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
         ClaimInfo {
-            home: meta
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(crate::keys::HOME_LABEL))
-                .is_some_and(|v| v == "true"),
+            home: label(crate::keys::HOME_LABEL).is_some_and(|v| v == "true"),
+            secret: label(crate::keys::HOME_LEVEL_LABEL)
+                .is_some_and(|v| v == crate::keys::HOME_LEVEL_SECRET),
             owner: meta
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(crate::keys::OWNER_ANNOTATION))
+                .cloned(),
+            phase: pvc.status.as_ref().and_then(|s| s.phase.clone()),
+            deleting: meta.deletion_timestamp.is_some(),
+            access_modes: pvc
+                .status
+                .as_ref()
+                .and_then(|s| s.access_modes.clone())
+                .filter(|m| !m.is_empty())
+                .or_else(|| pvc.spec.as_ref().and_then(|s| s.access_modes.clone()))
+                .unwrap_or_default(),
+            requested: pvc
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+                .map(|q| q.0.clone()),
+            growth_refused: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::keys::GROWTH_REFUSED_ANNOTATION))
                 .cloned(),
         }
     }

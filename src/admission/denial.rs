@@ -30,6 +30,10 @@ fn read_write(access: &Access) -> &'static str {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
+    /// A share's or library's claim cannot be mounted here and the Settings deny such pods.
+    #[error("{message} (the Settings policy document sets unusableClaims: deny)")]
+    UnusableClaim { message: String },
+
     #[error(
         "volume '{volume}' has a type this webhook cannot check; only volume types it knows are admitted in namespaces it guards"
     )]
@@ -75,6 +79,17 @@ pub enum Denial {
         volume: String,
         claim: String,
         reserved: String,
+        user: Option<String>,
+    },
+
+    /// The user's own secret-level home in a pod without secret data (write-down).
+    #[error(
+        "volume '{volume}' uses claim '{claim}', the secret-level home of {}; only a notebook that mounts a secret share its user may read can mount it, so secret data never reaches a normal notebook: ask for the secret share (notebook-volumes.io/secret-shares), or mount the normal home",
+        pod_who(user)
+    )]
+    SecretHomeOutsideSecret {
+        volume: String,
+        claim: String,
         user: Option<String>,
     },
 
@@ -248,9 +263,11 @@ impl Denial {
     pub fn reason(&self) -> &'static str {
         match self {
             Denial::UnknownVolumeType { .. } => "unknown_volume_type",
+            Denial::UnusableClaim { .. } => "unusable_claim",
             Denial::ProtectedClaim { .. } | Denial::ProtectedHome { .. } => "protected_claim",
             Denial::ShareAccess { .. } => "share_access",
             Denial::OthersHome { .. } => "others_home",
+            Denial::SecretHomeOutsideSecret { .. } => "secret_home",
             Denial::ReservedClaim { .. } => "reserved_claim",
             Denial::EphemeralHomeMarks { .. }
             | Denial::EphemeralBinding { .. }

@@ -16,7 +16,7 @@ use super::administrators::is_administrator;
 use super::context::Context;
 use super::denial::Denial;
 use super::guard::{Guard, has_secret_claim};
-use super::home::own_home;
+use super::home_level;
 use super::identity::{self, Subject};
 use super::pod::{self, ContainerKind};
 use crate::keys;
@@ -69,7 +69,7 @@ pub fn enter(
         )
         .filter(|c| !entering.contains(c))
         .collect();
-    let secret_in_pod = has_secret_claim(ctx.policy, ctx.namespace, pod);
+    let secret_in_pod = has_secret_claim(ctx.policy, ctx.namespace, ctx.claims, pod);
     exceeds(ctx, pod, &all, subject, secret_in_pod, what)
 }
 
@@ -108,8 +108,13 @@ fn exceeds(
         .map(|(_, _, _, m)| m.name.as_str())
         .chain(devices.iter().map(|(_, _, name)| *name))
         .collect();
-    let home = own_home(ctx, subject.user.as_deref());
-    let guard = Guard::new(ctx, subject, home.as_ref().map(|(_, claim)| claim.as_str()));
+    let secret_pod = home_level::asks_for_secret(ctx, subject, pod);
+    let home = home_level::choose(ctx, subject.user.as_deref(), secret_pod);
+    let guard = Guard::new(
+        ctx,
+        subject,
+        home.as_ref().map(|h| h.own()).unwrap_or_default(),
+    );
     let volumes = match guard.scan(pod, Some(&used)) {
         Ok(v) => v,
         Err(reason) => {

@@ -29,8 +29,11 @@ pub enum ClaimUse<'p> {
         exact: Option<&'p Share>,
     },
     Library(&'p Library),
-    /// The subject's own home claim (by template name).
+    /// The subject's own home claim (by template name). Read-only in a pod with secret data.
     Home,
+    /// The subject's own secret-level home: only in a pod that asks for secret data, and secret
+    /// data itself (every other claim of the pod is read-only).
+    SecretHome,
     /// A claim the policy knows nothing about (scratch space, data the namespace owns).
     Other,
 }
@@ -61,7 +64,8 @@ impl ClaimVolume<'_> {
                 .min()
                 .unwrap_or(Access::None),
             ClaimUse::Library(_) => Access::Ro,
-            ClaimUse::Home => Access::Rw,
+            ClaimUse::Home if secret_in_pod => Access::Ro,
+            ClaimUse::Home | ClaimUse::SecretHome => Access::Rw,
             ClaimUse::Other if secret_in_pod => Access::Ro,
             ClaimUse::Other => Access::Rw,
         }
@@ -71,9 +75,21 @@ impl ClaimVolume<'_> {
         match &self.use_ {
             ClaimUse::Share { exact: Some(s), .. } => s.level == Level::Secret,
             ClaimUse::Share { shares, .. } => shares.iter().any(|s| s.level == Level::Secret),
+            ClaimUse::SecretHome => true,
             _ => false,
         }
     }
+}
+
+/// The subject's own home claims, and whether the pod asks for secret data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OwnHomes<'a> {
+    /// The claim the subject's home template names in this namespace, if any.
+    pub normal: Option<&'a str>,
+    /// The subject's secret-level home claim beside it.
+    pub secret: Option<&'a str>,
+    /// The pod mounts or asks for a secret share the subject may read.
+    pub secret_pod: bool,
 }
 
 /// What the guard reads besides the pod.
@@ -83,13 +99,12 @@ pub struct Guard<'a, 'p> {
     pub ns: &'a NamespaceInfo,
     pub claims: &'a dyn ClaimLookup,
     pub subject: &'a Subject,
-    /// The claim the subject's home template names in this namespace, if any.
-    pub own_home: Option<&'a str>,
+    pub homes: OwnHomes<'a>,
 }
 
 impl<'a, 'p> Guard<'a, 'p> {
-    /// The guard of `subject` in the context's namespace; `own_home` is the subject's home claim.
-    pub fn new(ctx: Context<'p>, subject: &'a Subject, own_home: Option<&'a str>) -> Self
+    /// The guard of `subject` in the context's namespace, with the subject's own home claims.
+    pub fn new(ctx: Context<'p>, subject: &'a Subject, homes: OwnHomes<'a>) -> Self
     where
         'p: 'a,
     {
@@ -98,7 +113,7 @@ impl<'a, 'p> Guard<'a, 'p> {
             ns: ctx.namespace,
             claims: ctx.claims,
             subject,
-            own_home,
+            homes,
         }
     }
 
@@ -244,29 +259,42 @@ impl<'a, 'p> Guard<'a, 'p> {
         {
             return Ok(ClaimUse::Library(lib));
         }
-        if self.own_home == Some(claim) {
+        if self.homes.normal == Some(claim) {
             own_home_state(self.claims, &self.ns.name, claim, self.subject)?;
             return Ok(ClaimUse::Home);
         }
+        if self.homes.secret == Some(claim) {
+            self.secret_pod_only(volume, claim)?;
+            own_home_state(self.claims, &self.ns.name, claim, self.subject)?;
+            return Ok(ClaimUse::SecretHome);
+        }
         match reservation(self.policy, self.ns, self.claims, claim) {
             // A home made for this user under an earlier template or in another setup.
-            Some(Reservation::MarkedHome { owner: Some(owner) })
-                if Some(owner.as_str()) == self.subject.user.as_deref()
-                    && self
-                        .claims
-                        .claim(&self.ns.name, claim)
-                        .is_some_and(|i| i.home) =>
+            Some(Reservation::MarkedHome {
+                owner: Some(owner),
+                secret,
+            }) if Some(owner.as_str()) == self.subject.user.as_deref()
+                && self
+                    .claims
+                    .claim(&self.ns.name, claim)
+                    .is_some_and(|i| i.home) =>
             {
+                if secret {
+                    self.secret_pod_only(volume, claim)?;
+                    return Ok(ClaimUse::SecretHome);
+                }
                 Ok(ClaimUse::Home)
             }
-            Some(reserved @ (Reservation::Home { .. } | Reservation::MarkedHome { .. })) => {
-                Err(Denial::OthersHome {
-                    volume: volume.into(),
-                    claim: claim.into(),
-                    reserved: reserved.to_string(),
-                    user: user(),
-                })
-            }
+            Some(
+                reserved @ (Reservation::Home { .. }
+                | Reservation::SecretHome { .. }
+                | Reservation::MarkedHome { .. }),
+            ) => Err(Denial::OthersHome {
+                volume: volume.into(),
+                claim: claim.into(),
+                reserved: reserved.to_string(),
+                user: user(),
+            }),
             Some(reserved) => Err(Denial::ReservedClaim {
                 volume: volume.into(),
                 claim: claim.into(),
@@ -275,6 +303,19 @@ impl<'a, 'p> Guard<'a, 'p> {
             }),
             None => Ok(ClaimUse::Other),
         }
+    }
+
+    /// The subject's secret-level home, in a pod that does not ask for secret data: a normal
+    /// notebook could read secret data there and write it anywhere (write-down).
+    fn secret_pod_only(&self, volume: &str, claim: &str) -> Result<(), Denial> {
+        if self.homes.secret_pod {
+            return Ok(());
+        }
+        Err(Denial::SecretHomeOutsideSecret {
+            volume: volume.into(),
+            claim: claim.into(),
+            user: self.subject.user.clone(),
+        })
     }
 
     /// A generic ephemeral volume makes a claim from its template: it may not carry the home
@@ -289,10 +330,9 @@ impl<'a, 'p> Guard<'a, 'p> {
             return Ok(());
         };
         if let Some(meta) = &template.metadata {
-            let labelled = meta
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key(keys::HOME_LABEL));
+            let labelled = meta.labels.as_ref().is_some_and(|l| {
+                l.contains_key(keys::HOME_LABEL) || l.contains_key(keys::HOME_LEVEL_LABEL)
+            });
             let owned = meta
                 .annotations
                 .as_ref()
@@ -385,9 +425,31 @@ impl<'a, 'p> Guard<'a, 'p> {
     }
 }
 
-/// Whether the pod mounts a secret share's claim, whoever looks at it (no write-down applies to
-/// debug containers and connections as it does to the pod).
-pub fn has_secret_claim(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> bool {
+/// Whether the pod mounts a secret share's claim or a secret-level home, whoever looks at it (no
+/// write-down applies to debug containers and connections as it does to the pod).
+pub fn has_secret_claim(
+    policy: &PolicySnapshot,
+    ns: &NamespaceInfo,
+    claims: &dyn ClaimLookup,
+    pod: &Pod,
+) -> bool {
+    has_secret_share_claim(policy, ns, pod)
+        || pod::volumes(pod)
+            .iter()
+            .filter_map(pod::claim_of)
+            .any(|claim| {
+                matches!(
+                    reservation(policy, ns, claims, claim),
+                    Some(
+                        Reservation::SecretHome { .. }
+                            | Reservation::MarkedHome { secret: true, .. }
+                    )
+                )
+            })
+}
+
+/// Whether the pod mounts a secret share's claim.
+pub fn has_secret_share_claim(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> bool {
     pod::volumes(pod)
         .iter()
         .filter_map(pod::claim_of)

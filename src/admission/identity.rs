@@ -33,6 +33,51 @@ pub enum IdentitySource {
 pub struct Identity {
     pub subject: Subject,
     pub source: IdentitySource,
+    /// Groups a trusted spawner passed in the groups annotation (already in `subject.groups`).
+    pub hub_groups: BTreeSet<String>,
+    /// The groups annotation key, when the pod carries one that is not believed (its creator is
+    /// not a trusted spawner naming a user): the pod gets no group from it.
+    pub ignored_groups: Option<String>,
+}
+
+impl Identity {
+    pub fn new(subject: Subject, source: IdentitySource) -> Identity {
+        Identity {
+            subject,
+            source,
+            hub_groups: BTreeSet::new(),
+            ignored_groups: None,
+        }
+    }
+}
+
+/// Most groups read from the groups annotation; more and the annotation is ignored.
+pub const MAX_HUB_GROUPS: usize = 256;
+/// Longest groups annotation value read (bytes).
+pub const MAX_HUB_GROUPS_BYTES: usize = 16 * 1024;
+
+/// The groups in a groups annotation value: comma-separated, blanks dropped; `None` when the value
+/// exceeds the caps (the annotation is then not believed at all).
+pub fn parse_hub_groups(value: &str) -> Option<BTreeSet<String>> {
+    if value.len() > MAX_HUB_GROUPS_BYTES {
+        return None;
+    }
+    let groups: BTreeSet<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect();
+    (groups.len() <= MAX_HUB_GROUPS).then_some(groups)
+}
+
+/// The groups annotation's value on a pod, when the Settings name a key and the pod carries it.
+fn groups_annotation<'a>(
+    policy: &'a PolicySnapshot,
+    annotations: Option<&'a BTreeMap<String, String>>,
+) -> Option<(&'a String, &'a String)> {
+    let key = policy.settings().groups_annotation.as_ref()?;
+    annotations?.get(key).map(|v| (key, v))
 }
 
 /// A pod that claims a user its creator may not speak for.
@@ -62,19 +107,34 @@ pub fn identify(
         Some((key, value))
     });
     let policy_groups = |user: &str| policy.groups_of(user).cloned().unwrap_or_default();
+    let hub = groups_annotation(policy, annotations);
     if settings.trusted_spawners.contains(&requester) {
         return Ok(match named {
-            Some((key, user)) => Identity {
-                subject: Subject {
-                    user: Some(user.clone()),
-                    groups: policy_groups(user),
-                },
-                source: IdentitySource::Annotation(key.clone()),
-            },
-            None => Identity {
-                subject: Subject::default(),
-                source: IdentitySource::Anonymous,
-            },
+            Some((key, user)) => {
+                let mut groups = policy_groups(user);
+                let hub_groups = hub
+                    .and_then(|(_, value)| parse_hub_groups(value))
+                    .unwrap_or_default();
+                groups.extend(hub_groups.iter().cloned());
+                let mut identity = Identity::new(
+                    Subject {
+                        user: Some(user.clone()),
+                        groups,
+                    },
+                    IdentitySource::Annotation(key.clone()),
+                );
+                identity.hub_groups = hub_groups;
+                // Over the caps: believed for nothing, and said so.
+                if hub.is_some_and(|(_, value)| parse_hub_groups(value).is_none()) {
+                    identity.ignored_groups = hub.map(|(key, _)| key.clone());
+                }
+                identity
+            }
+            None => {
+                let mut identity = Identity::new(Subject::default(), IdentitySource::Anonymous);
+                identity.ignored_groups = hub.map(|(key, _)| key.clone());
+                identity
+            }
         });
     }
     if let Some((_, claimed)) = named
@@ -88,13 +148,17 @@ pub fn identify(
     }
     let mut groups = policy_groups(&requester);
     groups.extend(user_info.groups.iter().flatten().cloned());
-    Ok(Identity {
-        subject: Subject {
+    // Anyone may write the groups annotation on their own pod (or StatefulSet, or Notebook): from
+    // a creator that is not a trusted spawner it grants nothing.
+    let mut identity = Identity::new(
+        Subject {
             user: Some(requester),
             groups,
         },
-        source: IdentitySource::Requester,
-    })
+        IdentitySource::Requester,
+    );
+    identity.ignored_groups = hub.map(|(key, _)| key.clone());
+    Ok(identity)
 }
 
 /// Longest slug kept without a hash suffix.

@@ -10,17 +10,19 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::access::{Access, effective_access, share_access};
+use super::claim_ready;
 use super::claims::NoClaims;
 use super::context::Context;
 use super::denial::Denial;
 use super::guard::{ClaimVolume, own_home_state};
+use super::home_level::HomeChoice;
 use super::identity::Subject;
 use super::outcome::{Effect, MountRecord, MountSource};
 use super::patch::PatchBuilder;
 use super::pod;
 use super::reserved::{Reservation, reservation};
 use crate::keys;
-use crate::policy::{Home, Level};
+use crate::policy::{Home, Level, UnusableClaims};
 
 /// What the injection adds: the patch, the mounts, the effects and the warnings.
 #[derive(Debug, Default)]
@@ -159,7 +161,7 @@ pub struct Notebook<'a> {
 /// pod brought (the guard's scan).
 pub fn plan(
     notebook: Notebook<'_>,
-    home: Option<(&Home, String)>,
+    home: Option<&HomeChoice<'_>>,
     existing: &[ClaimVolume<'_>],
 ) -> Result<Plan, Denial> {
     let mut planner = Planner {
@@ -174,13 +176,13 @@ pub fn plan(
             .push("pod has no containers; nothing mounted".into());
         return Ok(planner.plan);
     }
-    if let Some((home, claim)) = home {
-        planner.home(home, claim)?;
+    if let Some(choice) = home {
+        planner.home(choice)?;
     }
     let requested = planner.secret_shares()?;
     planner.plan.secret_in_pod |= existing.iter().any(|v| v.is_secret());
-    planner.shares(&requested);
-    planner.libraries();
+    planner.shares(&requested)?;
+    planner.libraries()?;
     Ok(planner.plan)
 }
 
@@ -209,12 +211,23 @@ impl Planner<'_> {
         mounted
     }
 
-    /// The user's home: mounted unless the spawner mounts it or a volume has its name; created
-    /// on first launch when the Home policy says so.
-    fn home(&mut self, home: &Home, claim: String) -> Result<(), Denial> {
+    /// The user's home (in a secret notebook, the secret-level home or the normal one
+    /// read-only): mounted unless the spawner mounts it or a volume has its name; created on
+    /// first launch when the Home policy says so.
+    fn home(&mut self, choice: &HomeChoice<'_>) -> Result<(), Denial> {
         let ctx = self.notebook.ctx;
+        let (home, claim) = (choice.home, choice.claim.clone());
         if self.targets.claims.contains(&claim) {
             // The spawner mounts the home claim itself (KubeSpawner does); the guard checked it.
+            return Ok(());
+        }
+        if choice.is_secret_level() && self.targets.claims.contains(&choice.normal) {
+            // The spawner mounts the normal home: the guard makes it read-only, and the
+            // secret-level home would be a second home the user does not expect.
+            self.plan.warnings.push(format!(
+                "secret-level home '{claim}' not mounted: the pod mounts the normal home '{}' itself, which is read-only in a notebook with secret data",
+                choice.normal
+            ));
             return Ok(());
         }
         if self.targets.volume_names.contains(keys::HOME_VOLUME) {
@@ -233,6 +246,15 @@ impl Planner<'_> {
         }
         let ns = &ctx.namespace.name;
         let exists = own_home_state(ctx.claims, ns, &claim, self.notebook.subject)?;
+        if exists && !choice.read_only {
+            self.growth(home, ns, &claim);
+        }
+        if !exists && choice.read_only {
+            self.plan.warnings.push(format!(
+                "home not mounted: claim '{claim}' does not exist yet, and a notebook with secret data gets it read-only (Home secretHome: readOnly); start a normal notebook first to create it"
+            ));
+            return Ok(());
+        }
         if !exists {
             match &home.create {
                 Some(_) if self.notebook.dry_run => self.plan.home_would_create = true,
@@ -244,6 +266,8 @@ impl Planner<'_> {
                         ns,
                         &claim,
                         self.user(),
+                        choice.is_secret_level(),
+                        &self.notebook.subject.groups,
                     )))),
                 None => {
                     self.plan.warnings.push(format!(
@@ -257,14 +281,57 @@ impl Planner<'_> {
             volume: keys::HOME_VOLUME.into(),
             claim_name: claim,
             mount_path: home.mount_path.clone(),
-            read_only: false,
+            read_only: choice.read_only,
             source: MountSource::Home,
         };
         if !self.add(record, None) {
             self.plan.effects.clear();
             self.plan.home_would_create = false;
+            return Ok(());
+        }
+        if choice.is_secret_level() {
+            // The secret-level home holds secret data: no write-down elsewhere in the pod.
+            self.plan.secret_in_pod = true;
         }
         Ok(())
+    }
+
+    /// An existing home the policy now gives more space: growth is queued (never a shrink), or
+    /// the reason it was refused before is a warning.
+    fn growth(&mut self, home: &Home, ns: &str, claim: &str) {
+        let ctx = self.notebook.ctx;
+        let Some(wanted) = home.size_for(&self.notebook.subject.groups) else {
+            return;
+        };
+        let Some(info) = ctx.claims.claim(ns, claim) else {
+            return;
+        };
+        let Some(have) = info.requested.as_deref() else {
+            return;
+        };
+        if !crate::policy::quantity::larger(wanted, have) {
+            return;
+        }
+        match info.growth_refused.as_deref() {
+            Some(refused) if refused.split(':').next() == Some(wanted) => {
+                self.plan.warnings.push(format!(
+                    "home claim '{claim}' requests {have} and the policy gives {wanted}, but it cannot be grown: {}",
+                    refused.split_once(": ").map_or(refused, |(_, why)| why)
+                ));
+            }
+            _ => {
+                self.plan.warnings.push(format!(
+                    "home claim '{claim}' requests {have} and the policy gives {wanted}: growing it in the background (if its StorageClass allows expansion; a claim is never shrunk)"
+                ));
+                if !self.notebook.dry_run {
+                    self.plan.effects.push(Effect::GrowClaim {
+                        namespace: ns.to_string(),
+                        claim: claim.to_string(),
+                        size: wanted.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     /// The secret shares the pod asks for (they must be available to the user); a secret one
@@ -306,8 +373,31 @@ impl Planner<'_> {
         true
     }
 
+    /// Whether the claim can be mounted here (`claim_ready`): `Ok(false)` skips it with a
+    /// warning, `Err` denies the pod when the Settings say so.
+    fn ready(
+        &mut self,
+        source: &MountSource,
+        claim: &str,
+        read_only: bool,
+    ) -> Result<bool, Denial> {
+        let ctx = self.notebook.ctx;
+        let ns = &ctx.namespace.name;
+        let Err(problem) = claim_ready::usable(ctx.claims, ns, claim, read_only) else {
+            return Ok(true);
+        };
+        let message = claim_ready::unusable_message(&source.to_string(), ns, claim, &problem);
+        match ctx.policy.settings().unusable_claims {
+            UnusableClaims::Skip => {
+                self.plan.warnings.push(message);
+                Ok(false)
+            }
+            UnusableClaims::Deny => Err(Denial::UnusableClaim { message }),
+        }
+    }
+
     /// Every public or private share the user may read, and the secret ones requested.
-    fn shares(&mut self, requested: &[String]) {
+    fn shares(&mut self, requested: &[String]) -> Result<(), Denial> {
         let Notebook { ctx, subject, .. } = self.notebook;
         for share in ctx.policy.shares_in_scope(ctx.namespace) {
             let wanted = match share.level {
@@ -323,6 +413,9 @@ impl Planner<'_> {
                 continue;
             }
             let access = effective_access(share, subject, self.plan.secret_in_pod);
+            if !self.ready(&source, &share.claim_name, access != Access::Rw)? {
+                continue;
+            }
             let record = MountRecord {
                 volume,
                 claim_name: share.claim_name.clone(),
@@ -332,10 +425,11 @@ impl Planner<'_> {
             };
             self.add(record, share.sub_path.as_deref());
         }
+        Ok(())
     }
 
     /// Every library in scope, read-only, with the environment it sets (Lmod's module path).
-    fn libraries(&mut self) {
+    fn libraries(&mut self) -> Result<(), Denial> {
         let ctx = self.notebook.ctx;
         for lib in ctx.policy.libraries_in_scope(ctx.namespace) {
             let volume = keys::library_volume(&lib.name);
@@ -344,6 +438,10 @@ impl Planner<'_> {
                 continue;
             }
             if !self.targets.present(&volume, &lib.claim_name) {
+                // Without its volume, the library's environment would point nowhere.
+                if !self.ready(&source, &lib.claim_name, true)? {
+                    continue;
+                }
                 let record = MountRecord {
                     volume,
                     claim_name: lib.claim_name.clone(),
@@ -360,6 +458,7 @@ impl Planner<'_> {
                     .set_env(&mut self.plan.patch, &mut self.plan.warnings, name, value);
             }
         }
+        Ok(())
     }
 }
 
@@ -371,8 +470,16 @@ fn protected_warning(source: &MountSource, claim: &str, unit: &str) -> String {
     )
 }
 
-/// The claim created on first launch, labelled and annotated so the guard knows its owner.
-fn home_pvc(home: &Home, namespace: &str, claim: &str, user: &str) -> PersistentVolumeClaim {
+/// The claim created on first launch, labelled and annotated so the guard knows its owner (and,
+/// for the secret-level home, its level).
+fn home_pvc(
+    home: &Home,
+    namespace: &str,
+    claim: &str,
+    user: &str,
+    secret: bool,
+    groups: &BTreeSet<String>,
+) -> PersistentVolumeClaim {
     let create = home
         .create
         .clone()
@@ -381,11 +488,12 @@ fn home_pvc(home: &Home, namespace: &str, claim: &str, user: &str) -> Persistent
             storage_class_name: None,
             access_modes: vec!["ReadWriteOnce".into()],
         });
+    let size = home.size_for(groups).unwrap_or(&create.size).to_string();
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(claim.to_string()),
             namespace: Some(namespace.to_string()),
-            labels: Some([(keys::HOME_LABEL.to_string(), "true".to_string())].into()),
+            labels: Some(home_labels(secret)),
             annotations: Some([(keys::OWNER_ANNOTATION.to_string(), user.to_string())].into()),
             ..Default::default()
         },
@@ -393,11 +501,24 @@ fn home_pvc(home: &Home, namespace: &str, claim: &str, user: &str) -> Persistent
             access_modes: Some(create.access_modes),
             storage_class_name: create.storage_class_name,
             resources: Some(VolumeResourceRequirements {
-                requests: Some([("storage".to_string(), Quantity(create.size))].into()),
+                requests: Some([("storage".to_string(), Quantity(size))].into()),
                 ..Default::default()
             }),
             ..Default::default()
         }),
         ..Default::default()
     }
+}
+
+/// The labels of a home claim the webhook creates.
+fn home_labels(secret: bool) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> =
+        [(keys::HOME_LABEL.to_string(), "true".to_string())].into();
+    if secret {
+        labels.insert(
+            keys::HOME_LEVEL_LABEL.to_string(),
+            keys::HOME_LEVEL_SECRET.to_string(),
+        );
+    }
+    labels
 }

@@ -2,14 +2,19 @@
 //! patch. Pure: the server and the `audit` command call the same `review`.
 
 pub mod access;
+pub mod adoption;
+
 pub(crate) mod administrators;
+pub mod claim_ready;
 pub(crate) mod claim_review;
 pub(crate) mod claims;
 pub(crate) mod context;
 pub(crate) mod denial;
 pub mod exposure;
+pub mod grant;
 pub(crate) mod guard;
 pub(crate) mod home;
+pub(crate) mod home_level;
 pub(crate) mod identity;
 pub(crate) mod inject;
 pub mod notices;
@@ -20,13 +25,14 @@ pub(crate) mod policy_review;
 pub mod request;
 pub(crate) mod reserved;
 pub(crate) mod review;
+pub mod revocation;
 pub mod stamp;
 pub mod triage;
 pub mod workload;
 
 pub use access::Access;
 pub use claim_review::review_claim;
-pub use claims::{ClaimInfo, ClaimLookup, NoClaims};
+pub use claims::{ClaimInfo, ClaimLookup, ListedClaims, NoClaims};
 pub use context::Context;
 pub use denial::Denial;
 pub use identity::{Identity, Subject, slug};

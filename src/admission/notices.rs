@@ -36,10 +36,10 @@ pub fn for_admission(req: &AdmissionRequest<Pod>, review: &Review) -> Vec<Notice
     if req.dry_run {
         return Vec::new();
     }
-    let home = review
-        .effects
-        .iter()
-        .find_map(|Effect::CreateClaim(pvc)| pvc.metadata.name.as_deref());
+    let home = review.effects.iter().find_map(|effect| match effect {
+        Effect::CreateClaim(pvc) => pvc.metadata.name.as_deref(),
+        _ => None,
+    });
     let quiet = review.denial.is_none()
         && review.warnings.is_empty()
         && home.is_none()

@@ -59,11 +59,19 @@ pub struct MountRecord {
     pub source: MountSource,
 }
 
-/// Work the caller must do before the answer is valid; skipped on dry run.
+/// Work the caller must do for an allowed answer (a creation before answering, a growth queued
+/// after); none on a dry run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Create the user's home claim (first launch).
     CreateClaim(Box<PersistentVolumeClaim>),
+    /// Grow the user's home claim to `size` (the policy gives more than it requests); queued
+    /// after the answer, never awaited.
+    GrowClaim {
+        namespace: String,
+        claim: String,
+        size: String,
+    },
 }
 
 /// The full outcome of one admission.

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::claims::ClaimLookup;
-use crate::policy::home_template::user_part;
+use crate::policy::home_template::home_user;
 use crate::policy::{Library, NamespaceInfo, PolicySnapshot, Share};
 
 /// Why a claim name is not an ordinary claim.
@@ -21,9 +21,15 @@ pub enum Reservation<'p> {
     Home {
         slug: String,
     },
-    /// A claim marked as a home (label or owner annotation), e.g. under an earlier template.
+    /// The secret-level home beside the home the template gives the user whose slug is `slug`.
+    SecretHome {
+        slug: String,
+    },
+    /// A claim marked as a home (label or owner annotation), e.g. under an earlier template;
+    /// `secret` when it is marked as a secret-level home.
     MarkedHome {
         owner: Option<String>,
+        secret: bool,
     },
 }
 
@@ -42,10 +48,24 @@ impl fmt::Display for Reservation<'_> {
                 f,
                 "reserved for the home of the user whose name slugs to '{slug}'"
             ),
-            Reservation::MarkedHome { owner: Some(o) } => write!(f, "the home claim of user '{o}'"),
-            Reservation::MarkedHome { owner: None } => write!(f, "a home claim"),
+            Reservation::SecretHome { slug } => write!(
+                f,
+                "reserved for the secret-level home of the user whose name slugs to '{slug}'"
+            ),
+            Reservation::MarkedHome {
+                owner: Some(o),
+                secret,
+            } => write!(f, "the {}home claim of user '{o}'", level_word(*secret)),
+            Reservation::MarkedHome {
+                owner: None,
+                secret,
+            } => write!(f, "a {}home claim", level_word(*secret)),
         }
     }
+}
+
+fn level_word(secret: bool) -> &'static str {
+    if secret { "secret-level " } else { "" }
 }
 
 /// What `claim` is reserved for in `ns`, if anything, most protective reason first.
@@ -75,12 +95,18 @@ pub fn reservation<'p>(
         .claim(&ns.name, claim)
         .filter(|info| info.home || info.owner.is_some())
     {
-        return Some(Reservation::MarkedHome { owner: info.owner });
+        return Some(Reservation::MarkedHome {
+            owner: info.owner,
+            secret: info.secret,
+        });
     }
-    policy
+    let (slug, secret) = policy
         .home_for(ns)
-        .and_then(|h| user_part(&h.claim_name_template, claim))
-        .map(|slug| Reservation::Home {
-            slug: slug.to_string(),
-        })
+        .and_then(|h| home_user(&h.claim_name_template, claim))?;
+    let slug = slug.to_string();
+    Some(if secret {
+        Reservation::SecretHome { slug }
+    } else {
+        Reservation::Home { slug }
+    })
 }

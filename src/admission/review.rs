@@ -11,7 +11,7 @@ use super::context::Context;
 use super::denial::Denial;
 use super::exposure;
 use super::guard::{self, ClaimUse, ClaimVolume, Guard};
-use super::home::own_home;
+use super::home_level::{self, HomeChoice};
 use super::identity::{self, Identity, IdentitySource, Subject};
 use super::inject::{self, Notebook};
 use super::outcome::{MountRecord, MountSource, Review, sort_records, summary};
@@ -19,7 +19,6 @@ use super::patch::PatchBuilder;
 use super::pod::{self, ContainerKind};
 use super::stamp;
 use crate::keys;
-use crate::policy::Home;
 
 /// Decides one pod admission. Pure: existing claims come from `ctx.claims`.
 pub fn review(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Review {
@@ -46,12 +45,14 @@ pub fn expected_home(ctx: Context<'_>, req: &AdmissionRequest<Pod>) -> Option<Ho
         return None;
     }
     let identity = identify(ctx, req, pod, true).ok()?;
+    let secret_pod = home_level::asks_for_secret(ctx, &identity.subject, pod);
+    let name = home_level::choose(ctx, identity.subject.user.as_deref(), secret_pod)?.claim;
     let user = identity.subject.user?;
-    let (_, name) = own_home(ctx, Some(&user))?;
     Some(HomeClaim { user, name })
 }
 
-/// A user's home claim in the request's namespace, by name.
+/// A user's home claim in the request's namespace, by name (in a secret notebook, the
+/// secret-level home under `Home.secretHome: separate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HomeClaim {
     pub user: String,
@@ -79,7 +80,7 @@ fn identify(
 /// the guard makes of the pod's volumes (those named in `only`, or all).
 struct Judged<'p> {
     identity: Identity,
-    home: Option<(&'p Home, String)>,
+    home: Option<HomeChoice<'p>>,
     volumes: Vec<ClaimVolume<'p>>,
 }
 
@@ -109,9 +110,10 @@ fn judge<'p>(
 ) -> Result<Judged<'p>, Refused> {
     let identity =
         identify(ctx, req, pod, strict).map_err(|e| Box::new(Review::denied(e.into(), None)))?;
-    let home = own_home(ctx, identity.subject.user.as_deref());
-    let own_home = home.as_ref().map(|(_, claim)| claim.as_str());
-    let volumes = Guard::new(ctx, &identity.subject, own_home)
+    let secret_pod = home_level::asks_for_secret(ctx, &identity.subject, pod);
+    let home = home_level::choose(ctx, identity.subject.user.as_deref(), secret_pod);
+    let own = home.as_ref().map(|h| h.own()).unwrap_or_default();
+    let volumes = Guard::new(ctx, &identity.subject, own)
         .scan(pod, only)
         .map_err(|denial| Box::new(Review::denied(denial, identity.subject.user.clone())))?;
     Ok(Judged {
@@ -154,6 +156,13 @@ fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Re
             keys::STAMP_ANNOTATION
         ));
     }
+    if selected && let Some(key) = &judged.identity.ignored_groups {
+        warnings.push(format!(
+            "annotation {key} ignored: groups are believed only from a trusted spawner naming the user (and at most {} groups in {} bytes); the pod gets the groups of the policy and of its creator",
+            identity::MAX_HUB_GROUPS,
+            identity::MAX_HUB_GROUPS_BYTES
+        ));
+    }
     let notebook = user.is_some() && selected && !by_system;
     let mut plan = inject::Plan::default();
     if notebook {
@@ -163,7 +172,7 @@ fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Re
             pod,
             dry_run: req.dry_run,
         };
-        plan = inject::plan(inputs, judged.home.clone(), &judged.volumes)
+        plan = inject::plan(inputs, judged.home.as_ref(), &judged.volumes)
             .map_err(|denial| judged.deny(denial))?;
     }
     let existing = &judged.volumes;
@@ -201,7 +210,20 @@ fn create(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result<Re
         patch.remove_annotation(keys::USER_ANNOTATION);
         patch.remove_annotation(keys::MOUNTS_ANNOTATION);
     }
+    let hub_groups = &judged.identity.hub_groups;
+    if notebook && !hub_groups.is_empty() {
+        let joined = hub_groups.iter().cloned().collect::<Vec<_>>().join(",");
+        patch.annotate(keys::GROUPS_ANNOTATION, &joined);
+    } else {
+        patch.remove_annotation(keys::GROUPS_ANNOTATION);
+    }
     let mut outcome = Review::default().with_user(user);
+    if notebook && !hub_groups.is_empty() {
+        outcome.audit_annotations.insert(
+            keys::AUDIT_HUB_GROUPS.into(),
+            hub_groups.iter().cloned().collect::<Vec<_>>().join(","),
+        );
+    }
     if !mounts.is_empty() {
         let audit = summary(&mounts, plan.home_would_create);
         outcome
@@ -254,7 +276,7 @@ fn ephemeral(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Result
     let used = volumes_of(pod, &added);
     let judged = judge(ctx, req, pod, false, Some(&used))?;
     let subject = judged.subject();
-    let secret_in_pod = guard::has_secret_claim(ctx.policy, ctx.namespace, pod);
+    let secret_in_pod = guard::has_secret_claim(ctx.policy, ctx.namespace, ctx.claims, pod);
     guard::check_devices(pod, &judged.volumes, subject, secret_in_pod, Some(&added))
         .map_err(|denial| judged.deny(denial))?;
     let administrator =
@@ -327,9 +349,13 @@ fn pod_update(ctx: Context<'_>, req: &AdmissionRequest<Pod>, pod: &Pod) -> Resul
     if administrators::is_administrator(ctx.policy.settings(), &req.user_info, ctx.webhook_user) {
         return Ok(());
     }
-    let changed = [keys::USER_ANNOTATION, keys::MOUNTS_ANNOTATION]
-        .into_iter()
-        .find(|key| pod::annotation(before, key) != pod::annotation(pod, key));
+    let changed = [
+        keys::USER_ANNOTATION,
+        keys::MOUNTS_ANNOTATION,
+        keys::GROUPS_ANNOTATION,
+    ]
+    .into_iter()
+    .find(|key| pod::annotation(before, key) != pod::annotation(pod, key));
     if let Some(key) = changed {
         return Err(Box::new(Review::denied(
             Denial::DecisionAnnotation { key },
@@ -392,7 +418,7 @@ fn existing_records(
         .iter()
         .filter_map(|v| {
             let source = match &v.use_ {
-                ClaimUse::Home => MountSource::Home,
+                ClaimUse::Home | ClaimUse::SecretHome => MountSource::Home,
                 ClaimUse::Share { exact: Some(s), .. } => MountSource::Share(s.name.clone()),
                 ClaimUse::Share { shares, .. } => MountSource::Share(shares.first()?.name.clone()),
                 ClaimUse::Library(lib) => MountSource::Library(lib.name.clone()),

@@ -126,19 +126,23 @@ pub fn identify_pod(
         return identity::identify(policy, user_info, pod::annotations(pod), strict);
     }
     let user = stamped_user(key, namespace, pod);
-    Ok(match user {
-        Some(user) => Identity {
-            subject: Subject {
+    let mut identity = match user {
+        Some(user) => Identity::new(
+            Subject {
                 groups: policy.groups_of(&user).cloned().unwrap_or_default(),
                 user: Some(user),
             },
-            source: IdentitySource::Stamp,
-        },
-        None => Identity {
-            subject: Subject::default(),
-            source: IdentitySource::Anonymous,
-        },
-    })
+            IdentitySource::Stamp,
+        ),
+        None => Identity::new(Subject::default(), IdentitySource::Anonymous),
+    };
+    // The template's groups annotation is as writable as its username annotation.
+    if let Some(key) = &policy.settings().groups_annotation
+        && pod::annotation(pod, key).is_some()
+    {
+        identity.ignored_groups = Some(key.clone());
+    }
+    Ok(identity)
 }
 
 /// The user of the pod's stamp, when it is valid for the pod's controlling owner.

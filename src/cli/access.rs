@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::policy_args::{self, PolicyNamespace};
 use crate::admission::access::share_access;
+use crate::admission::grant::{SourcedSubject, explain};
 use crate::admission::{Access, Subject};
 use crate::policy::{PolicySnapshot, Share};
 
@@ -31,8 +32,92 @@ pub struct AccessArgs {
     /// Labels of that namespace, k=v,k2=v2.
     #[arg(long, value_parser = policy_args::parse_labels)]
     pub namespace_labels: Option<Vec<(String, String)>>,
+    /// One user's access to each share, with what granted it (which list, which group and where
+    /// the group came from) instead of the matrix.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// With --user: the groups the hub passes in the groups annotation, g1,g2.
+    #[arg(long, value_delimiter = ',', requires = "user")]
+    pub hub_groups: Vec<String>,
+    /// With --user: the user's own Kubernetes groups (a pod they create themselves), g1,g2.
+    #[arg(long, value_delimiter = ',', requires = "user")]
+    pub requester_groups: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub output: AccessOutput,
+}
+
+/// `access --user`: one row per share with the access and its grant.
+fn print_user(
+    policy: &PolicySnapshot,
+    shares: &[&Share],
+    args: &AccessArgs,
+    user: &str,
+) -> Result<i32, String> {
+    let subject = SourcedSubject::new(policy, user, &args.hub_groups, &args.requester_groups);
+    let rows: Vec<_> = shares.iter().map(|s| (*s, explain(s, &subject))).collect();
+    match args.output {
+        AccessOutput::Json => {
+            let groups: BTreeMap<&str, Vec<&str>> = subject
+                .groups
+                .iter()
+                .map(|(g, sources)| (g.as_str(), sources.iter().map(|s| s.as_str()).collect()))
+                .collect();
+            let shares_json: Vec<_> = rows
+                .iter()
+                .map(|(s, (access, grant))| {
+                    json!({"name": s.name, "level": s.level.as_str(), "access": access.as_str(),
+                           "grantedBy": grant.as_ref().map(ToString::to_string)})
+                })
+                .collect();
+            let out = json!({"user": user, "groups": groups, "shares": shares_json});
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+            );
+        }
+        AccessOutput::Csv => {
+            out!("share,level,access,granted_by");
+            for (s, (access, grant)) in &rows {
+                let by = grant.as_ref().map(ToString::to_string).unwrap_or_default();
+                out!(
+                    "{},{},{},\"{}\"",
+                    s.name,
+                    s.level.as_str(),
+                    access.as_str(),
+                    by.replace('"', "\"\"")
+                );
+            }
+        }
+        AccessOutput::Table => {
+            for (g, sources) in &subject.groups {
+                let from: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+                out!("group {g}: from {}", from.join(", "));
+            }
+            let width = rows
+                .iter()
+                .map(|(s, _)| s.name.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            out!(
+                "{:width$}  {:7}  {:6}  GRANTED BY",
+                "SHARE",
+                "LEVEL",
+                "ACCESS"
+            );
+            for (s, (access, grant)) in &rows {
+                let by = grant.as_ref().map(ToString::to_string).unwrap_or_default();
+                let line = format!(
+                    "{:width$}  {:7}  {:6}  {by}",
+                    s.name,
+                    s.level.as_str(),
+                    access.as_str()
+                );
+                out!("{}", line.trim_end());
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// One row: a principal and its access to each share, in share order.
@@ -88,6 +173,9 @@ pub fn run(args: &AccessArgs) -> Result<i32, String> {
         }
         None => policy.shares().iter().collect(),
     };
+    if let Some(user) = &args.user {
+        return print_user(&policy, &shares, args, user);
+    }
     let rows = matrix(&policy, &shares);
     let label = |r: &Row| format!("{}:{}", r.kind, r.name);
     match args.output {

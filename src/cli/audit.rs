@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::policy_args::{self, PolicyNamespace};
 use crate::admission::request::{Requester, pod_request};
-use crate::admission::{ClaimInfo, Context, Review, review};
+use crate::admission::{ClaimInfo, ClaimLookup, Context, ListedClaims, NoClaims, Review, review};
 use crate::files::read;
 use crate::keys;
 use crate::policy::yaml;
@@ -24,14 +24,20 @@ pub enum AuditOutput {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Policy files or directories (repeatable).
-    #[arg(long = "policies", required = true)]
+    /// Policy files or directories (repeatable); with --live, the default is the policy
+    /// ConfigMaps of --policy-namespace in the cluster.
+    #[arg(long = "policies", required_unless_present = "live")]
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub policy_namespace: PolicyNamespace,
     /// The pod, StatefulSet or Notebook manifest (YAML or JSON).
+    #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+    pub pod: Option<PathBuf>,
+    /// Instead of one manifest: the running notebooks of the cluster (read with the caller's
+    /// kubeconfig) that mount a share beyond what current policy grants, and the rule now in
+    /// force; --namespace limits it to one enabled namespace. Exit 1 when there are any.
     #[arg(long)]
-    pub pod: PathBuf,
+    pub live: bool,
     /// Namespace of the pod (default: the pod's own, else `default`).
     #[arg(long)]
     pub namespace: Option<String>,
@@ -47,7 +53,9 @@ pub struct AuditArgs {
     /// Answer as for `kubectl create --dry-run=server` (no claim would be created).
     #[arg(long)]
     pub dry_run: bool,
-    /// Existing PersistentVolumeClaims (manifests), e.g. home claims with their owner annotation.
+    /// The PersistentVolumeClaims of the namespace (manifests or a List, e.g. `kubectl get pvc -o
+    /// yaml`): home claims with their owner annotation, and the share and library claims, judged
+    /// for readiness (missing, not Bound, single-node) as the server judges them.
     #[arg(long)]
     pub claims: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
@@ -56,9 +64,10 @@ pub struct AuditArgs {
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
-    let pod_text = read(&args.pod).map_err(|e| e.to_string())?;
+    let path = args.pod.as_ref().ok_or("--pod is required")?;
+    let pod_text = read(path).map_err(|e| e.to_string())?;
     let pod: Pod = yaml::from_str(&pod_text)
-        .map_err(|e| format!("{} is not a valid Pod manifest: {e}", args.pod.display()))?;
+        .map_err(|e| format!("{} is not a valid Pod manifest: {e}", path.display()))?;
     let namespace = args
         .namespace
         .clone()
@@ -71,9 +80,15 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
             "no --requester given and the policy has no trusted spawner to default to; pass --requester NAME",
         )?,
     };
-    let claims = match &args.claims {
-        Some(path) => read_claims(path, &namespace)?,
-        None => HashMap::new(),
+    // A claims listing is the namespace's claims in full: share and library claims are judged
+    // from it as the server judges them from its cache. Without one, they are not judged.
+    let listed = match &args.claims {
+        Some(path) => Some(ListedClaims(read_claims(path, &namespace)?)),
+        None => None,
+    };
+    let claims: &dyn ClaimLookup = match &listed {
+        Some(listed) => listed,
+        None => &NoClaims,
     };
     let requester = Requester {
         username,
@@ -83,7 +98,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
     let ctx = Context {
         policy: &policy,
         namespace: &ns,
-        claims: &claims,
+        claims,
         webhook_user: None,
         stamp_key: None,
     };

@@ -21,7 +21,10 @@ const STATEFULSET_CONTROLLER: &str = "system:serviceaccount:kube-system:stateful
 
 /// A StatefulSet or Notebook manifest is audited for its stamp and its first pod.
 pub(crate) fn run_if_workload(args: &AuditArgs) -> Result<Option<i32>, String> {
-    let text = read(&args.pod).map_err(|e| e.to_string())?;
+    let Some(path) = &args.pod else {
+        return Ok(None);
+    };
+    let text = read(path).map_err(|e| e.to_string())?;
     let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
         return Ok(None);
     };

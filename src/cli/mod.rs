@@ -16,12 +16,16 @@ macro_rules! out_raw {
 }
 
 pub(crate) mod access;
+pub mod adopt;
 pub(crate) mod audit;
+pub(crate) mod audit_live;
 pub(crate) mod audit_workload;
 pub(crate) mod certs;
 pub(crate) mod check;
+pub mod homes;
+pub(crate) mod kube_client;
 pub(crate) mod output;
-pub(crate) mod policy_args;
+pub mod policy_args;
 pub(crate) mod serve;
 
 use std::path::PathBuf;
@@ -56,6 +60,11 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print who can read or write each share.
     Access(access::AccessArgs),
+    /// Mark existing claims as their users' homes (migration); --dry-run prints the plan.
+    Adopt(adopt::AdoptArgs),
+    /// List home claims with owner, size, last use and whether the owner is still in the policy;
+    /// prints (never runs) the kubectl commands for the ones to review.
+    Homes(homes::HomesArgs),
     /// Generate a CA and a webhook serving certificate; print the caBundle.
     Certs(certs::CertsArgs),
     /// Run the admission webhook (TLS) and its probe port.
@@ -66,12 +75,15 @@ pub enum Command {
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Check { paths, namespace } => check::run(&paths, &namespace),
+        Command::Audit(args) if args.live => audit_live::run(&args),
         Command::Audit(args) => match audit_workload::run_if_workload(&args) {
             Ok(Some(code)) => Ok(code),
             Ok(None) => audit::run(&args),
             Err(e) => Err(e),
         },
         Command::Access(args) => access::run(&args),
+        Command::Adopt(args) => adopt::run(&args),
+        Command::Homes(args) => homes::run(&args),
         Command::Certs(args) => certs::run(&args),
         Command::Serve(args) => serve::run(args),
     };

@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// CPU-heavy checks (policy ConfigMaps, pods over 64 KiB) running at once (0: one per core).
     #[arg(long, env = "NOTEBOOK_VOLUMES_MAX_BLOCKING_JOBS", default_value_t = 0)]
     pub max_blocking_jobs: usize,
+    /// After a policy change, delete running notebooks that mount more than it grants, so their
+    /// spawner restarts them with current rights (unsaved work in them is lost; needs pods
+    /// delete in RBAC). Off: they are counted (notebook_volumes_pods_exceeding_policy) and logged.
+    #[arg(long)]
+    pub delete_exceeding_pods: bool,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "NOTEBOOK_VOLUMES_SHUTDOWN_TIMEOUT", default_value_t = 25)]
     pub shutdown_timeout: u64,
@@ -162,6 +167,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     config.body_timeout = Duration::from_secs(args.body_timeout);
     config.max_connections = args.max_connections;
     config.blocking_jobs = args.max_blocking_jobs;
+    config.delete_exceeding_pods = args.delete_exceeding_pods;
     let handle = server::start(config).await?;
     handle.wait().await?;
     tracing::info!("stopped");

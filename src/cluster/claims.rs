@@ -171,6 +171,8 @@ pub struct AdmissionClaims<'a> {
     /// (namespace, name, the claim if it exists).
     pub fetched: Option<(&'a str, &'a str, Option<&'a PersistentVolumeClaim>)>,
     pub cache: Option<&'a Store<PersistentVolumeClaim>>,
+    /// Every claim (slimmed), for the readiness of share and library claims.
+    pub volumes: Option<&'a Store<PersistentVolumeClaim>>,
 }
 
 impl ClaimLookup for AdmissionClaims<'_> {
@@ -184,6 +186,15 @@ impl ClaimLookup for AdmissionClaims<'_> {
         self.cache?
             .get(&ObjectRef::new(name).within(namespace))
             .map(|pvc| ClaimInfo::of(&pvc))
+    }
+
+    fn volume_claim(&self, namespace: &str, name: &str) -> Option<Option<ClaimInfo>> {
+        let store = self.volumes?;
+        Some(
+            store
+                .get(&ObjectRef::new(name).within(namespace))
+                .map(|pvc| ClaimInfo::of(&pvc)),
+        )
     }
 }
 
@@ -219,6 +230,7 @@ mod tests {
         let claims = AdmissionClaims {
             fetched: Some(("ns", "home-alice", Some(&fresh))),
             cache: Some(&store),
+            volumes: None,
         };
         assert_eq!(
             claims
@@ -238,6 +250,7 @@ mod tests {
         let absent = AdmissionClaims {
             fetched: Some(("ns", "home-bob", None)),
             cache: Some(&store),
+            volumes: None,
         };
         assert!(
             absent.claim("ns", "home-bob").is_none(),

@@ -2,12 +2,18 @@
 //! claims, home claim I/O, and Events on invalid policy. The decision itself stays pure.
 
 pub(crate) mod claims;
+pub(crate) mod drive;
 pub(crate) mod events;
+pub(crate) mod home_growth;
+pub(crate) mod home_touch;
 pub(crate) mod identity;
+pub mod live;
 pub(crate) mod readiness;
+pub(crate) mod revocation;
 pub(crate) mod sources;
 pub mod stamp_key;
 pub mod user_events;
+pub(crate) mod volume_claims;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,8 +27,15 @@ pub struct ClusterView {
     pub client: Client,
     pub namespaces: Store<Namespace>,
     pub home_claims: Store<PersistentVolumeClaim>,
+    /// Every claim, slimmed to what `claim_ready` reads: whether share and library claims exist,
+    /// are Bound and shareable in a namespace.
+    pub volume_claims: Store<PersistentVolumeClaim>,
     /// The webhook's own username (it passes its own claim guard when it creates home claims).
     pub webhook_user: Option<String>,
+    /// The queue of last-used stamps on home claims.
+    pub home_touch: home_touch::HomeTouch,
+    /// The queue of home claims to grow.
+    pub home_growth: home_growth::HomeGrowth,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,17 +10,19 @@ pub struct Readiness {
     config_maps: AtomicBool,
     namespaces: AtomicBool,
     home_claims: AtomicBool,
+    volume_claims: AtomicBool,
     /// Per cache (in `CACHES` order): a watch failed and no event has arrived since.
-    stale: [AtomicBool; 3],
+    stale: [AtomicBool; 4],
     /// The stamp key Secret has been read (or created).
     stamp_key: AtomicBool,
 }
 
 /// The caches, as `/readyz` names them.
-pub const CACHES: [&str; 3] = [
+pub const CACHES: [&str; 4] = [
     "policy ConfigMaps",
     "namespaces",
     "home PersistentVolumeClaims",
+    "PersistentVolumeClaims",
 ];
 
 impl Readiness {
@@ -30,6 +32,7 @@ impl Readiness {
         r.config_maps_synced();
         r.namespaces_synced();
         r.home_claims_synced();
+        r.volume_claims_synced();
         r.stamp_key_loaded();
         r
     }
@@ -50,15 +53,23 @@ impl Readiness {
         self.home_claims.store(true, Ordering::Release);
     }
 
+    pub fn volume_claims_synced(&self) {
+        self.volume_claims.store(true, Ordering::Release);
+    }
+
     /// The caches not listed yet.
     pub fn pending(&self) -> Vec<&'static str> {
-        let mut pending: Vec<&'static str> =
-            [&self.config_maps, &self.namespaces, &self.home_claims]
-                .into_iter()
-                .zip(CACHES)
-                .filter(|(flag, _)| !flag.load(Ordering::Acquire))
-                .map(|(_, name)| name)
-                .collect();
+        let mut pending: Vec<&'static str> = [
+            &self.config_maps,
+            &self.namespaces,
+            &self.home_claims,
+            &self.volume_claims,
+        ]
+        .into_iter()
+        .zip(CACHES)
+        .filter(|(flag, _)| !flag.load(Ordering::Acquire))
+        .map(|(_, name)| name)
+        .collect();
         if !self.stamp_key.load(Ordering::Acquire) {
             pending.push("the stamp key Secret");
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -14,6 +14,7 @@ use kube::{Api, Client, Resource};
 use tokio::task::JoinHandle;
 
 use super::ClusterView;
+use super::drive::drive;
 use super::events::PolicyEvents;
 use super::readiness::{CACHES, Readiness};
 use crate::keys;
@@ -37,6 +38,7 @@ pub fn start(
     policy: Arc<ArcSwap<Policy>>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
+    delete_exceeding: bool,
 ) -> Sources {
     let mut tasks = Vec::new();
 
@@ -47,9 +49,10 @@ pub fn start(
     let mut compiler = Compiler {
         store: cm_store,
         policy,
-        metrics,
+        metrics: metrics.clone(),
         events: PolicyEvents::new(client.clone()),
         reported: HashMap::new(),
+        revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding),
     };
     let ready = readiness.clone();
     tasks.push(tokio::spawn(async move {
@@ -108,47 +111,33 @@ pub fn start(
     tasks.push(tokio::spawn(drive(
         pvc_stream,
         CACHES[2],
-        ready,
+        readiness.clone(),
         move |event| {
             if matches!(event, watcher::Event::InitDone) {
-                readiness.home_claims_synced();
+                ready.home_claims_synced();
             }
         },
     )));
 
+    let (volume_store, volume_task) = super::volume_claims::start(client.clone(), readiness);
+    tasks.push(volume_task);
+
+    let (home_touch, toucher) =
+        super::home_touch::HomeTouch::start(client.clone(), metrics.clone());
+    tasks.push(toucher);
+    let (home_growth, grower) = super::home_growth::HomeGrowth::start(client.clone(), metrics);
+    tasks.push(grower);
     Sources {
         view: ClusterView {
             client,
             namespaces: ns_store,
             home_claims: pvc_store,
+            volume_claims: volume_store,
             webhook_user: None,
+            home_touch,
+            home_growth,
         },
         tasks,
-    }
-}
-
-/// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
-/// mark the cache stale until its next event.
-async fn drive<K, S>(
-    stream: S,
-    what: &'static str,
-    readiness: Arc<Readiness>,
-    mut on_event: impl FnMut(&watcher::Event<K>),
-) where
-    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
-{
-    let mut stream = std::pin::pin!(stream);
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => {
-                readiness.watch_ok(what);
-                on_event(&event)
-            }
-            Err(error) => {
-                readiness.watch_failed(what);
-                tracing::warn!(%error, "watching {what} failed; retrying with backoff")
-            }
-        }
     }
 }
 
@@ -160,6 +149,8 @@ struct Compiler {
     events: PolicyEvents,
     /// Unit name → resourceVersion already reported as invalid (one Event per version).
     reported: HashMap<String, String>,
+    /// Running notebooks against each new policy.
+    revocation: super::revocation::Revocation,
 }
 
 impl Compiler {
@@ -225,6 +216,8 @@ impl Compiler {
             "policy reloaded"
         );
         self.metrics.policy_reloaded(invalid);
-        self.policy.store(Arc::new(policy));
+        let policy = Arc::new(policy);
+        self.policy.store(Arc::clone(&policy));
+        self.revocation.scan(policy, Arc::clone(&self.metrics));
     }
 }

@@ -3,9 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::document::{
-    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SettingsDoc, ShareDoc,
+    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SecretHomeDoc, SettingsDoc, ShareDoc,
+    UnusableClaimsDoc,
 };
-use super::model::{Home, HomeCreate, Level, Library, Principals, Scope, Settings, Share};
+use super::model::{
+    Home, HomeCreate, Level, Library, Principals, Scope, SecretHome, Settings, Share, SizeTier,
+    UnusableClaims,
+};
 use super::origin::Finding;
 use super::parse::ParsedDoc;
 use super::rules;
@@ -217,8 +221,46 @@ fn home(c: &mut Checker<'_>, h: &HomeDoc) -> Home {
         claim_name_template: h.claim_name_template.clone(),
         mount_path: h.mount_path.clone(),
         create,
+        sizes: size_tiers(c, h),
+        secret_home: match h.secret_home {
+            None | Some(SecretHomeDoc::Separate) => SecretHome::Separate,
+            Some(SecretHomeDoc::ReadOnly) => SecretHome::ReadOnly,
+        },
         origin: c.doc.origin.clone(),
     }
+}
+
+/// `Home.sizes`: each a quantity for at least one group, only with `create` (sizes apply to the
+/// claims the webhook creates).
+fn size_tiers(c: &mut Checker<'_>, h: &HomeDoc) -> Vec<SizeTier> {
+    if !h.sizes.is_empty() && h.create.is_none() {
+        c.error(
+            "sizes",
+            "sizes apply to the home claims the webhook creates: add `create` (its size is the default), or remove `sizes`",
+        );
+    }
+    h.sizes
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            c.rule(&format!("sizes[{i}].size"), rules::quantity(&t.size));
+            if t.groups.is_empty() {
+                c.error(
+                    &format!("sizes[{i}].groups"),
+                    "name at least one group: a tier without groups would never match",
+                );
+            }
+            for (j, g) in t.groups.iter().enumerate() {
+                if g.is_empty() {
+                    c.error(&format!("sizes[{i}].groups[{j}]"), "empty group name");
+                }
+            }
+            SizeTier {
+                groups: t.groups.iter().cloned().collect(),
+                size: t.size.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Variable names the `lmod` block sets, which `env` may not repeat.
@@ -370,7 +412,33 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
             rules::dns1123_subdomain(driver),
         );
     }
+    let groups_annotation = match &s.groups_annotation {
+        None => defaults.groups_annotation,
+        Some(key) if key.is_empty() => None,
+        Some(key) => {
+            c.rule("groupsAnnotation", rules::qualified_key(key));
+            if username_annotations.contains(key) {
+                c.error(
+                    "groupsAnnotation",
+                    format!("'{key}' is also a username annotation; use a key of its own"),
+                );
+            }
+            if key.starts_with(keys::PREFIX) {
+                c.error(
+                    "groupsAnnotation",
+                    format!("'{key}' is in the webhook's own prefix {}, whose annotations the webhook writes; use the hub's key (e.g. {})", keys::PREFIX, super::model::DEFAULT_GROUPS_ANNOTATION),
+                );
+            }
+            Some(key.clone())
+        }
+    };
+    let unusable_claims = match s.unusable_claims {
+        None | Some(UnusableClaimsDoc::Skip) => UnusableClaims::Skip,
+        Some(UnusableClaimsDoc::Deny) => UnusableClaims::Deny,
+    };
     Settings {
+        groups_annotation,
+        unusable_claims,
         trusted_spawners: s.trusted_spawners.clone(),
         trusted_controllers: s.trusted_controllers.clone(),
         username_annotations,

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::check::Item;
-use super::home_template::user_part;
+use super::home_template::home_user;
 use super::model::{Home, Library, Scope, Share};
 use super::origin::Finding;
 use super::parse::ParsedDoc;
@@ -175,7 +175,7 @@ fn claim_clashes<'a>(
             .filter(|h| h.scope.may_overlap(scope))
             .filter_map(|h| {
                 let template = &h.claim_name_template;
-                let user = user_part(template, claim)?;
+                let (user, _) = home_user(template, claim)?;
                 Some(("claimName", format!(
                     "claim '{claim}' is the home claim of user slug '{user}' under Home template '{template}' (in {}), and {other}; a claim must not be both",
                     h.origin.unit
@@ -216,7 +216,7 @@ fn claim_clashes<'a>(
                 .filter(|l| l.scope.may_overlap(&h.scope))
                 .map(|l| ("library", &l.claim_name, &l.name, &l.origin.unit));
             for (kind, claim, name, unit) in shares.chain(libraries) {
-                if let Some(user) = user_part(template, claim) {
+                if let Some((user, _)) = home_user(template, claim) {
                     out.push(("claimNameTemplate", format!(
                         "'{template}' produces '{claim}', the claim of {kind} '{name}' (in {unit}), as the home of user slug '{user}'; choose fixed text no share or library claim matches"
                     )));

@@ -57,6 +57,27 @@ pub struct HomeDoc {
     pub mount_path: String,
     #[serde(default)]
     pub create: Option<HomeCreateDoc>,
+    #[serde(default)]
+    pub secret_home: Option<SecretHomeDoc>,
+    /// Size tiers by group for the claims `create` makes; the first tier naming one of the
+    /// user's groups wins, `create.size` otherwise.
+    #[serde(default)]
+    pub sizes: Vec<SizeTierDoc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SizeTierDoc {
+    pub groups: Vec<String>,
+    pub size: String,
+}
+
+/// `Home.secretHome`: `separate` (default) or `readOnly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretHomeDoc {
+    Separate,
+    ReadOnly,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +140,18 @@ pub struct SettingsDoc {
     pub allowed_volume_types: Vec<String>,
     #[serde(default, rename = "allowedCSIDrivers")]
     pub allowed_csi_drivers: Vec<String>,
+    /// `""` turns groups from the spawner off.
+    #[serde(default)]
+    pub groups_annotation: Option<String>,
+    #[serde(default)]
+    pub unusable_claims: Option<UnusableClaimsDoc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnusableClaimsDoc {
+    Skip,
+    Deny,
 }
 
 /// One parsed document, tagged by its `kind`.

@@ -12,6 +12,7 @@ pub(crate) mod model;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod protection;
+pub(crate) mod quantity;
 pub(crate) mod queries;
 pub mod rules;
 pub(crate) mod selector;
@@ -23,7 +24,8 @@ pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,
 };
 pub use model::{
-    Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope, Settings, Share,
+    DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope,
+    SecretHome, Settings, Share, SizeTier, UnusableClaims,
 };
 pub use origin::{Finding, Origin, Severity};
 pub use parse::Source;

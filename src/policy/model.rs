@@ -102,7 +102,53 @@ pub struct Home {
     pub claim_name_template: String,
     pub mount_path: String,
     pub create: Option<HomeCreate>,
+    /// What a notebook with secret data gets as its home (no write-down through the home).
+    pub secret_home: SecretHome,
+    /// Sizes by group for new home claims, in policy order: the first tier naming one of the
+    /// user's groups wins, `create.size` otherwise.
+    pub sizes: Vec<SizeTier>,
     pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeTier {
+    pub groups: BTreeSet<String>,
+    pub size: String,
+}
+
+impl Home {
+    /// The size a new home claim of a user in `groups` requests: the first tier naming one of
+    /// them, `create.size` otherwise; `None` when the Home creates no claims.
+    pub fn size_for(&self, groups: &BTreeSet<String>) -> Option<&str> {
+        let create = self.create.as_ref()?;
+        Some(
+            self.sizes
+                .iter()
+                .find(|t| !t.groups.is_disjoint(groups))
+                .map_or(create.size.as_str(), |t| t.size.as_str()),
+        )
+    }
+}
+
+/// The home of a notebook that mounts a secret share. Either way the normal home is never
+/// writable there: secret data could otherwise reach a normal notebook through it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecretHome {
+    /// A second claim, the home claim's name with a level suffix, created on the first secret
+    /// launch and mountable only by its user's secret notebooks (the default).
+    #[default]
+    Separate,
+    /// The normal home, mounted read-only.
+    ReadOnly,
+}
+
+impl SecretHome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretHome::Separate => "separate",
+            SecretHome::ReadOnly => "readOnly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +186,25 @@ pub struct Settings {
     pub allowed_volume_types: BTreeSet<String>,
     /// CSI drivers allowed as inline (`csi:`) pod volumes.
     pub allowed_csi_drivers: BTreeSet<String>,
+    /// Pod annotation in which a trusted spawner passes the user's groups (comma-separated);
+    /// `None`: groups come only from `Groups` documents and the requester.
+    pub groups_annotation: Option<String>,
+    /// What a notebook gets when a share's or library's claim is missing or unusable here.
+    pub unusable_claims: UnusableClaims,
 }
+
+/// A share or library whose claim is missing, not Bound, or lacks a many-node access mode in
+/// the pod's namespace would leave the notebook Pending: it is skipped with a warning, or the
+/// whole pod is denied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnusableClaims {
+    #[default]
+    Skip,
+    Deny,
+}
+
+/// Where JupyterHub passes the user's groups unless a `Settings` document says otherwise.
+pub const DEFAULT_GROUPS_ANNOTATION: &str = "hub.jupyter.org/groups";
 
 /// Group whose members are administrators when `Settings.administrators` is not set.
 pub const DEFAULT_ADMIN_GROUP: &str = "system:masters";
@@ -179,6 +243,8 @@ impl Default for Settings {
             },
             allowed_volume_types: BTreeSet::new(),
             allowed_csi_drivers: BTreeSet::new(),
+            groups_annotation: Some(DEFAULT_GROUPS_ANNOTATION.to_string()),
+            unusable_claims: UnusableClaims::Skip,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::home_template::{USER_PLACEHOLDER, user_part};
+use super::home_template::{USER_PLACEHOLDER, home_user};
 
 /// The claim names and Home templates a unit protects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl Protection {
     pub fn home_template_for(&self, claim: &str) -> Option<&str> {
         self.home_templates
             .iter()
-            .find(|t| user_part(t, claim).is_some())
+            .find(|t| home_user(t, claim).is_some())
             .map(String::as_str)
     }
 

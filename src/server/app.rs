@@ -20,8 +20,8 @@ use super::wire;
 use crate::admission::notices;
 use crate::admission::workload::StampAction;
 use crate::admission::{
-    ClaimLookup, Context, Denial, Effect, HomeClaim, NoClaims, Review, expected_home, exposure,
-    review, review_claim, review_policy,
+    ClaimLookup, Context, Denial, Effect, HomeClaim, MountSource, NoClaims, Review, expected_home,
+    exposure, review, review_claim, review_policy,
 };
 use crate::cluster::ClusterView;
 use crate::cluster::claims::{self, AdmissionClaims, Created};
@@ -311,11 +311,25 @@ async fn with_cluster(
     let ns = namespace_in_scope(state, cluster, req).await?;
     let key = state.stamp_key.load_full();
     let home = fetch_home(state, cluster, policy, &ns, req, key.as_deref()).await?;
+    let stamped = home
+        .as_ref()
+        .map(|(_, name, pvc)| (name.clone(), last_used(pvc.as_deref())));
     let outcome = decide(state, req, policy, &ns, home, off_worker).await?;
     if req.dry_run || !outcome.allowed() {
         return Ok(outcome);
     }
-    Ok(perform(state, cluster, outcome).await)
+    let outcome = perform(state, cluster, outcome).await;
+    if let Some((claim, stamped)) = stamped.filter(|_| outcome.allowed())
+        && outcome
+            .mounts
+            .iter()
+            .any(|m| m.claim_name == claim && m.source == MountSource::Home)
+    {
+        cluster
+            .home_touch
+            .offer(&ns.name, &claim, stamped.as_deref());
+    }
+    Ok(outcome)
 }
 
 /// The request's namespace, once the webhook itself sees it as enabled: anyone reaching the
@@ -376,11 +390,30 @@ async fn fetch_home(
     Ok(Some((ns.name.clone(), name, pvc.map(Arc::new))))
 }
 
+/// The home claim's last-used stamp, if it has one.
+fn last_used(pvc: Option<&PersistentVolumeClaim>) -> Option<String> {
+    pvc?.metadata
+        .annotations
+        .as_ref()?
+        .get(crate::keys::LAST_USED_ANNOTATION)
+        .cloned()
+}
+
 /// Performs the effects of an allowed decision; one that fails turns it into a denial.
 async fn perform(state: &AppState, cluster: &ClusterView, outcome: Review) -> Review {
     let user = outcome.user.clone().unwrap_or_default();
     for effect in outcome.effects.clone() {
-        let Effect::CreateClaim(pvc) = &effect;
+        let pvc = match &effect {
+            Effect::CreateClaim(pvc) => pvc,
+            Effect::GrowClaim {
+                namespace,
+                claim,
+                size,
+            } => {
+                cluster.home_growth.offer(namespace, claim, size);
+                continue;
+            }
+        };
         match claims::create(&cluster.client, pvc, &user).await {
             Ok(Created::Created) => {
                 state.metrics.claim_created();
@@ -407,6 +440,7 @@ async fn decide(
     off_worker: bool,
 ) -> Result<Review, Denial> {
     let cache = state.cluster.as_ref().map(|c| c.home_claims.clone());
+    let volumes = state.cluster.as_ref().map(|c| c.volume_claims.clone());
     let webhook_user = state.cluster.as_ref().and_then(|c| c.webhook_user.clone());
     let stamp_key = state.stamp_key.load_full();
     let (req, policy, ns) = (Arc::clone(req), Arc::clone(policy), ns.clone());
@@ -416,6 +450,7 @@ async fn decide(
                 .as_ref()
                 .map(|(namespace, name, pvc)| (namespace.as_str(), name.as_str(), pvc.as_deref())),
             cache: cache.as_ref(),
+            volumes: volumes.as_ref(),
         };
         let claims: &dyn ClaimLookup = if cache.is_some() { &lookup } else { &NoClaims };
         let ctx = Context {
@@ -653,6 +688,7 @@ fn cached_claims(cluster: &ClusterView) -> AdmissionClaims<'_> {
     AdmissionClaims {
         fetched: None,
         cache: Some(&cluster.home_claims),
+        volumes: Some(&cluster.volume_claims),
     }
 }
 

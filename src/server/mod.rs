@@ -72,6 +72,9 @@ pub struct Config {
     pub max_connections: usize,
     /// CPU-heavy decisions (policy checks, large pods) running at once (0: one per core).
     pub blocking_jobs: usize,
+    /// After a policy change, delete running notebooks that mount more than it grants (their
+    /// spawner restarts them with current rights). Off: they are only counted and logged.
+    pub delete_exceeding_pods: bool,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
             body_timeout: Duration::from_secs(10),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             blocking_jobs: 0,
+            delete_exceeding_pods: false,
         }
     }
 }
@@ -219,6 +223,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
                 state.policy.clone(),
                 state.readiness.clone(),
                 state.metrics.clone(),
+                config.delete_exceeding_pods,
             );
             background.extend(started.tasks);
             let mut view = started.view;

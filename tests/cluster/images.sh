@@ -28,26 +28,6 @@ die() {
 readonly REPO=notebook-volumes.test
 readonly TAG=1
 
-# layer_image NAME ROOTFS CONFIG_JSON_FRAGMENT OUT: a docker-archive tarball
-# of ROOTFS as a single layer.
-layer_image() {
-    local name="$1" rootfs="$2" config="$3" out="$4" work layer_id diff config_json config_id
-    work="$(mktemp -d "$out.XXXXXX")"
-    tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$rootfs" -cf "$work/layer.tar" .
-    diff="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
-    layer_id="$diff"
-    mkdir "$work/$layer_id"
-    mv "$work/layer.tar" "$work/$layer_id/layer.tar"
-    config_json="$(printf '{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$config" "$diff")"
-    config_id="$(printf '%s' "$config_json" | sha256sum | cut -d' ' -f1)"
-    printf '%s' "$config_json" >"$work/$config_id.json"
-    printf '[{"Config":"%s.json","RepoTags":["%s/%s:%s"],"Layers":["%s/layer.tar"]}]' \
-        "$config_id" "$REPO" "$name" "$TAG" "$layer_id" >"$work/manifest.json"
-    tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work" -cf "$out" manifest.json "$config_id.json" "$layer_id"
-    rm -rf "$work"
-    echo "$REPO/$name:$TAG" >>"$(dirname "$out")/images.txt.tmp"
-}
-
 deb() {
     local f
     f="$(compgen -G "$debs/${1}_*.deb" | head -n 1)" ||
@@ -63,6 +43,8 @@ main() {
     for tool in gcc dpkg-deb tar sha256sum go; do
         command -v "$tool" >/dev/null || die "'$tool' not found on PATH (needed to build the test images)"
     done
+    # shellcheck source=layer-image.sh
+    source "$src/layer-image.sh"
     local k8s_version
     k8s_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$src/go.mod")"
     pause_c="$(go env GOMODCACHE)/k8s.io/kubernetes@$k8s_version/build/pause/linux/pause.c"
@@ -76,7 +58,7 @@ main() {
     local files=()
     for p in "${packages[@]}"; do files+=("$(deb "$p")"); done
     key="$({
-        cat "$src/images.sh" "$pause_c"
+        cat "$src/images.sh" "$src/layer-image.sh" "$pause_c"
         printf '%s\n' "${files[@]##*/}"
     } | sha256sum | cut -c1-16)"
     out="$cache_root/images-$key"

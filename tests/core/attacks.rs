@@ -15,8 +15,8 @@ fn update(old: &Pod, new: &Pod, user: &str, groups: &[&str], ephemeral: bool) ->
         .review_update(old, new, ephemeral)
 }
 
-/// alice's running notebook (the webhook wrote her name), mounting her home, the secret mergers
-/// share read-write, and an emptyDir scratch space with her work in it.
+/// alice's running secret notebook (the webhook wrote her name), mounting her secret-level home,
+/// the secret mergers share read-write, and an emptyDir scratch space with her work in it.
 const ALICE_NOTEBOOK: &str = "metadata:
   name: jupyter-alice
   labels: {component: singleuser-server}
@@ -30,7 +30,7 @@ spec:
     - {name: nv-share-mergers, mountPath: /opt/app-root/src/shares/mergers}
     - {name: work, mountPath: /work}
   volumes:
-  - {name: nv-home, persistentVolumeClaim: {claimName: home-alice}}
+  - {name: nv-home, persistentVolumeClaim: {claimName: home-alice--secret}}
   - {name: nv-share-mergers, persistentVolumeClaim: {claimName: mergers-data}}
   - {name: work, emptyDir: {}}
 ";

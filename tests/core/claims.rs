@@ -43,6 +43,7 @@ impl ClaimCase {
             ClaimInfo {
                 home: true,
                 owner: owner.map(str::to_string),
+                ..Default::default()
             },
         );
         self
@@ -498,4 +499,95 @@ fn claim_guard_ignores_deletes() {
         claim("finance-data", json!({})),
     );
     assert!(r.allowed);
+}
+
+// ---- The secret-level home (`Home.secretHome: separate`): never copied out of the secret level.
+
+#[test]
+fn claim_guard_reserves_the_secret_level_home_name_for_notebook_volumes() {
+    let denied = ClaimCase::new(ALICE).create(claim("home-alice--secret", json!({})));
+    assert!(!denied.allowed);
+    assert!(
+        denied.result.message.contains("secret-level home"),
+        "{}",
+        denied.result.message
+    );
+    // Under a template with fixed text after {user} too.
+    let mut case = ClaimCase::new(ALICE);
+    case.policy = policy(
+        "kind: Home\nclaimNameTemplate: jupyterhub-nb-{user}-pvc\nmountPath: /home/jovyan\n",
+    );
+    assert!(
+        !case
+            .create(claim("jupyterhub-nb-alice-pvc--secret", json!({})))
+            .allowed
+    );
+    assert!(
+        ClaimCase::new(ALICE)
+            .create(claim("scratch--secret", json!({})))
+            .allowed
+    );
+}
+
+#[test]
+fn claim_guard_lets_nobody_but_administrators_copy_a_secret_level_home() {
+    let case = ClaimCase::new(ALICE);
+    let clone = claim(
+        "copy",
+        json!({"dataSource": {"kind": "PersistentVolumeClaim", "name": "home-alice--secret"}}),
+    );
+    let cloned = case.create(clone.clone());
+    assert!(
+        !cloned.allowed,
+        "alice cloned her secret home into an ordinary claim"
+    );
+    assert!(
+        cloned.result.message.contains("write-down"),
+        "{}",
+        cloned.result.message
+    );
+    let by_ref = claim(
+        "copy",
+        json!({"dataSourceRef": {"kind": "PersistentVolumeClaim", "name": "home-alice--secret"}}),
+    );
+    assert!(!case.create(by_ref).allowed);
+    assert!(!case.snapshot("snap", "home-alice--secret").allowed);
+    // Her normal home she may still copy.
+    assert!(case.snapshot("snap", "home-alice").allowed);
+    // A marked secret home under another name (an earlier template) is just as secret.
+    let mut marked_case = ClaimCase::new(ALICE);
+    marked_case.claims.insert(
+        (NS.into(), "old-home".into()),
+        ClaimInfo {
+            home: true,
+            owner: Some(ALICE.into()),
+            secret: true,
+            ..Default::default()
+        },
+    );
+    assert!(!marked_case.snapshot("snap", "old-home").allowed);
+    let admin = ClaimCase::new("root").groups(&["system:masters"]);
+    assert!(admin.create(clone).allowed);
+    assert!(admin.snapshot("snap", "home-alice--secret").allowed);
+}
+
+#[test]
+fn claim_guard_protects_the_home_level_label() {
+    let case = ClaimCase::new(ALICE);
+    let labelled = marked(
+        "mine",
+        json!({"notebook-volumes.io/home-level": "secret"}),
+        json!({}),
+    );
+    assert!(!case.create(labelled.clone()).allowed);
+    let plain = marked("mine", json!({}), json!({}));
+    // Removing the level from a secret home would make it an ordinary home of its user.
+    let denied = case.update(labelled.clone(), plain.clone());
+    assert!(!denied.allowed);
+    assert!(
+        denied.result.message.contains("home-level"),
+        "{}",
+        denied.result.message
+    );
+    assert!(!case.update(plain, labelled).allowed);
 }

@@ -464,3 +464,125 @@ fn access_matrix_in_every_format() {
         stdout(&o)
     );
 }
+
+#[test]
+fn audit_claims_listing_judges_share_and_library_claims() {
+    let claim = |name: &str, mode: &str, phase: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: ds-team}}\nspec: {{accessModes: [{mode}]}}\nstatus: {{phase: {phase}, accessModes: [{mode}]}}\n"
+        )
+    };
+    let listing = [
+        claim("shared-datasets", "ReadWriteMany", "Bound"),
+        claim("team-notebooks", "ReadWriteMany", "Pending"),
+        claim("finance-data", "ReadWriteOnce", "Bound"),
+        claim("apps", "ReadOnlyMany", "Bound"),
+    ]
+    .concat();
+    let (_d, path) = temp_file("claims.yaml", &listing);
+    let o = audit(
+        "examples/pods/kubespawner-alice.yaml",
+        &["--claims", &path, "--output", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let sources: Vec<&str> = out["mounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(|m| m["source"].as_str())
+        .collect();
+    assert!(
+        sources.contains(&"share:datasets") && sources.contains(&"library:apps"),
+        "{sources:?}"
+    );
+    assert!(
+        !sources.contains(&"share:notebooks") && !sources.contains(&"share:finance"),
+        "{sources:?}"
+    );
+    let warnings = out["warnings"].to_string();
+    assert!(
+        warnings
+            .contains("its claim 'team-notebooks' in namespace 'ds-team' is Pending, not Bound")
+            && warnings.contains("[ReadWriteOnce]"),
+        "{warnings}"
+    );
+    // Without a listing, claims are not judged.
+    let o = audit(
+        "examples/pods/kubespawner-alice.yaml",
+        &["--output", "json"],
+    );
+    assert!(stdout(&o).contains("share:finance"), "{}", stdout(&o));
+}
+
+#[test]
+fn access_for_one_user_names_the_grant_and_the_source_of_each_group() {
+    let o = run(&[
+        "access",
+        "--policies",
+        "examples/policies",
+        "--user",
+        "frank",
+        "--hub-groups",
+        "analysts",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("group analysts: from hub annotation"), "{out}");
+    let finance = out
+        .lines()
+        .find(|l| l.starts_with("finance"))
+        .expect("finance row");
+    assert!(
+        finance.contains(" ro ")
+            && finance.contains("readers.groups 'analysts' (from hub annotation)"),
+        "{finance}"
+    );
+    let o = run(&[
+        "access",
+        "--policies",
+        "examples/policies",
+        "--user",
+        "alice",
+        "--output",
+        "json",
+    ]);
+    let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let finance = out["shares"]
+        .as_array()
+        .expect("shares")
+        .iter()
+        .find(|s| s["name"] == "finance")
+        .expect("finance");
+    assert_eq!(finance["access"], "rw");
+    assert_eq!(finance["grantedBy"], "writers.users");
+    assert_eq!(out["groups"]["finance-admins"][0], "Groups document");
+}
+
+#[test]
+fn check_validates_the_groups_annotation_and_unusable_claims() {
+    let (_d, path) = temp_file(
+        "settings.yaml",
+        "kind: Settings\ngroupsAnnotation: notebook-volumes.io/groups\n",
+    );
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("groupsAnnotation") && stdout(&o).contains("webhook's own prefix"),
+        "{}",
+        stdout(&o)
+    );
+    let (_d, path) = temp_file("settings.yaml", "kind: Settings\nunusableClaims: wait\n");
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("unusableClaims") || stdout(&o).contains("wait"),
+        "{}",
+        stdout(&o)
+    );
+    let (_d, path) = temp_file(
+        "settings.yaml",
+        "kind: Settings\ngroupsAnnotation: example.org/groups\nunusableClaims: deny\n",
+    );
+    assert_eq!(run(&["check", &path]).status.code(), Some(0));
+}

@@ -120,6 +120,7 @@ impl Case {
             ClaimInfo {
                 home,
                 owner: owner.map(str::to_string),
+                ..Default::default()
             },
         );
         self

@@ -5,6 +5,8 @@ mod claims;
 mod cli;
 mod fixtures;
 mod guard_paths;
+mod home_levels;
+mod home_sizes;
 mod match_conditions;
 mod notices;
 mod properties;

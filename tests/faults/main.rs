@@ -129,6 +129,14 @@ impl Setup {
         }
         allow_everyone_to_edit(&admin, ns.name()).await;
         allow_everyone_to_edit_claims(&admin, ns.name()).await;
+        // Every share's claim exists and is bound, so notebooks get each share the policy names
+        // (the example's, the churned ones and the one added after the restart).
+        let claims: Vec<&str> = support::env::EXAMPLE_CLAIMS
+            .iter()
+            .copied()
+            .chain(["churn-a", "churn-b", "churn-c", "after"])
+            .collect();
+        support::env::ready_claims(&admin, ns.name(), &claims, "ReadWriteMany").await;
         let pair = loopback_certificates();
         let volume = SecretVolume::new(&pair);
         let config = ReplicaConfig {

@@ -23,8 +23,28 @@ pub struct Env {
     pub _registrations: Vec<DeleteOnDrop>,
 }
 
+/// The share and library claims of the example policy.
+pub const EXAMPLE_CLAIMS: &[&str] = &[
+    "shared-datasets",
+    "team-notebooks",
+    "finance-data",
+    "mergers-data",
+    "apps",
+];
+
 impl Env {
+    /// The webhook with the example policy, whose share and library claims exist and are Bound
+    /// (`ready_claims`), so notebooks get them.
     pub async fn start() -> Env {
+        Env::start_with(true).await
+    }
+
+    /// The same without the example claims (a test that binds them itself).
+    pub async fn start_without_claims() -> Env {
+        Env::start_with(false).await
+    }
+
+    async fn start_with(claims: bool) -> Env {
         install_crypto_provider();
         let cluster = TestCluster::shared();
         let admin = cluster.admin_client();
@@ -39,6 +59,9 @@ impl Env {
             .await
             .expect("policy ConfigMap");
         allow_everyone_to_edit(&admin, ns.name()).await;
+        if claims {
+            ready_claims(&admin, ns.name(), EXAMPLE_CLAIMS, "ReadWriteMany").await;
+        }
 
         let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
         let mut env = Env {
@@ -107,6 +130,45 @@ impl Env {
     }
 }
 
+/// Creates claims `names` in `namespace` and sets their status to Bound with `mode`, as the PV
+/// controller would once it bound them (the shared test cluster runs no controllers).
+pub async fn ready_claims(admin: &Client, namespace: &str, names: &[&str], mode: &str) {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), namespace);
+    for name in names {
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {"accessModes": [mode], "resources": {"requests": {"storage": "1Gi"}}}
+        }))
+        .expect("PVC");
+        claims
+            .create(&PostParams::default(), &pvc)
+            .await
+            .expect("create claim");
+        set_claim_status(admin, namespace, name, "Bound", mode).await;
+    }
+}
+
+/// Sets a claim's status phase and access modes (`claims/status`).
+pub async fn set_claim_status(
+    admin: &Client,
+    namespace: &str,
+    name: &str,
+    phase: &str,
+    mode: &str,
+) {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), namespace);
+    let status = json!({"status": {"phase": phase, "accessModes": [mode]}});
+    claims
+        .patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(status),
+        )
+        .await
+        .expect("claim status");
+}
+
 /// A plain (non-notebook) pod mounting `claim` read-write at /data.
 pub fn claim_pod(name: &str, claim: &str) -> Pod {
     serde_json::from_value(json!({
@@ -143,4 +205,45 @@ pub async fn add_debug(
         &kube::api::Patch::Strategic(patch),
     )
     .await
+}
+
+/// Creates `pod` in `namespace` as `client` sees fit and returns it with the warnings the API
+/// server relayed (the webhook's, from the `Warning` headers); `Err` is the failure's message.
+/// With `dry_run`, as `kubectl create --dry-run=server`.
+pub async fn create_with_warnings(
+    client: &Client,
+    namespace: &str,
+    pod: &Pod,
+    dry_run: bool,
+) -> Result<(Pod, Vec<String>), String> {
+    let body = serde_json::to_vec(pod).expect("pod JSON");
+    let query = if dry_run { "?dryRun=All" } else { "" };
+    let request = http::Request::post(format!("/api/v1/namespaces/{namespace}/pods{query}"))
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(body))
+        .expect("request");
+    let response = client.send(request).await.map_err(|e| e.to_string())?;
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim_start_matches("299 - ")
+                .trim_matches('"')
+                .replace("\\\"", "\"")
+        })
+        .collect();
+    let ok = response.status().is_success();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !ok {
+        let status: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        return Err(status["message"].as_str().unwrap_or_default().to_string());
+    }
+    let pod = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    Ok((pod, warnings))
 }

@@ -19,6 +19,8 @@
 pub mod cleanup;
 pub mod cluster;
 pub mod env;
+pub mod http;
+pub mod hub;
 pub mod namespace;
 pub mod node;
 pub mod pod;

@@ -1,0 +1,171 @@
+//! `adopt`: the migration path from homes made by a spawner (docs/install.md). An administrator
+//! maps existing claims to users by a name pattern and marks them as homes, exactly as the
+//! webhook marks the claims it creates; the plan (`admission::adoption`) refuses claims mounted by
+//! another user's pod. Unmarked claims stay untrusted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use super::policy_args::{self, PolicyNamespace};
+use crate::admission::ClaimInfo;
+use crate::admission::adoption::{self, ClaimFacts, Pattern, PodFacts, Row, Verdict};
+use crate::keys;
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Namespace whose claims are adopted.
+    #[arg(long)]
+    pub namespace: String,
+    /// A preset pattern: kubespawner (claim-{username}), odh (jupyterhub-nb-{username}-pvc) or
+    /// workbench ({notebook}-workspace: the user of the notebook pods that mount it).
+    #[arg(long, conflicts_with = "pattern", required_unless_present = "pattern")]
+    pub preset: Option<String>,
+    /// A claim-name pattern with {username} or {notebook} once, e.g. 'claim-{username}'.
+    #[arg(long)]
+    pub pattern: Option<String>,
+    /// Policy files or directories: notes where the namespace's Home template names other claims.
+    #[arg(long = "policies")]
+    pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy_namespace: PolicyNamespace,
+    /// Print the plan as a table and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Kubeconfig of an administrator (default: the usual lookup).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Runs `adopt`; exit 0 when every matching claim is adopted (or was), 1 when some were refused.
+pub fn run(args: &AdoptArgs) -> Result<i32, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let client = super::kube_client::client(args.kubeconfig.as_ref()).await?;
+        let rows = execute(&client, args).await?;
+        print_table(&rows, args.dry_run);
+        let refused = rows
+            .iter()
+            .any(|r| matches!(r.verdict, Verdict::Conflict(_)));
+        Ok(i32::from(refused))
+    })
+}
+
+/// The plan for the namespace, applied unless `dry_run`: the rows as planned.
+pub async fn execute(client: &kube::Client, args: &AdoptArgs) -> Result<Vec<Row>, String> {
+    let pattern = match (&args.preset, &args.pattern) {
+        (Some(preset), _) => Pattern::preset(preset),
+        (None, Some(text)) => Pattern::parse(text),
+        (None, None) => return Err("give --preset or --pattern".into()),
+    }
+    .map_err(|e| e.to_string())?;
+    let snapshot = if args.policies.is_empty() {
+        None
+    } else {
+        Some(policy_args::load_snapshot(
+            &args.policies,
+            &args.policy_namespace,
+        )?)
+    };
+    let ns = crate::policy::NamespaceInfo::new(args.namespace.clone());
+    let home = snapshot.as_ref().and_then(|s| s.home_for(&ns));
+    let claims_api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &args.namespace);
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &args.namespace);
+    let claims = claims_api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("cannot list claims in '{}': {e}", args.namespace))?;
+    let pods = pods_api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("cannot list pods in '{}': {e}", args.namespace))?;
+    let claims: Vec<ClaimFacts> = claims.items.iter().map(claim_facts).collect();
+    let pods: Vec<PodFacts> = pods.items.iter().map(pod_facts).collect();
+    let rows = adoption::plan(&pattern, &claims, &pods, home);
+    if !args.dry_run {
+        for row in rows.iter().filter(|r| r.verdict == Verdict::Adopt) {
+            let Some(user) = &row.user else { continue };
+            let marks = json!({"metadata": {
+                "labels": {keys::HOME_LABEL: "true"},
+                "annotations": {keys::OWNER_ANNOTATION: user},
+            }});
+            claims_api
+                .patch(&row.claim, &PatchParams::default(), &Patch::Merge(&marks))
+                .await
+                .map_err(|e| format!("cannot mark claim '{}' as the home of '{user}': {e}; adopt needs an administrator's rights (Settings.administrators)", row.claim))?;
+        }
+    }
+    Ok(rows)
+}
+
+fn claim_facts(pvc: &PersistentVolumeClaim) -> ClaimFacts {
+    let info = ClaimInfo::of(pvc);
+    let size = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+        .map(|q| q.0.clone())
+        .unwrap_or_default();
+    ClaimFacts {
+        name: pvc.metadata.name.clone().unwrap_or_default(),
+        size,
+        home: info.home,
+        owner: info.owner,
+    }
+}
+
+fn pod_facts(pod: &Pod) -> PodFacts {
+    let annotations: BTreeMap<String, String> =
+        pod.metadata.annotations.clone().unwrap_or_default();
+    PodFacts {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        user: PodFacts::user_of(&annotations),
+        claims: pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone())
+            .collect(),
+    }
+}
+
+fn print_table(rows: &[Row], dry_run: bool) {
+    let width =
+        |f: &dyn Fn(&Row) -> usize, min: usize| rows.iter().map(f).max().unwrap_or(0).max(min);
+    let wc = width(&|r| r.claim.len(), 5);
+    let wu = width(&|r| r.user.as_deref().map_or(1, str::len), 4);
+    let ws = width(&|r| r.size.len(), 4);
+    out!(
+        "{:wc$}  {:wu$}  {:ws$}  {}",
+        "CLAIM",
+        "USER",
+        "SIZE",
+        if dry_run { "PLAN" } else { "RESULT" }
+    );
+    for r in rows {
+        out!(
+            "{:wc$}  {:wu$}  {:ws$}  {}",
+            r.claim,
+            r.user.as_deref().unwrap_or("-"),
+            r.size,
+            r.verdict
+        );
+        if let Some(note) = &r.note {
+            out!("{:wc$}  note: {note}", "");
+        }
+    }
+    if rows.is_empty() {
+        out!("no claim matches the pattern");
+    }
+}

@@ -1,0 +1,253 @@
+//! `homes`: the home claims of a namespace with their owner, size, level, last use and whether
+//! the owner still appears in the policy; the administrator decides. It never deletes anything:
+//! it prints the `kubectl` commands an administrator would run for homes that look orphaned.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::Args;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::ListParams;
+
+use super::policy_args::{self, PolicyNamespace};
+use crate::admission::ClaimInfo;
+use crate::keys;
+use crate::policy::PolicySnapshot;
+
+#[derive(Debug, Args)]
+pub struct HomesArgs {
+    /// Namespace whose home claims are listed.
+    #[arg(long)]
+    pub namespace: String,
+    /// Policy files or directories: whether each owner still appears in them.
+    #[arg(long = "policies")]
+    pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy_namespace: PolicyNamespace,
+    /// A home unused for longer than this many days is listed for review.
+    #[arg(long, default_value_t = 90)]
+    pub unused_days: u32,
+    /// Kubeconfig (default: the usual lookup).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// One home claim as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeRow {
+    pub claim: String,
+    pub owner: Option<String>,
+    pub size: String,
+    pub secret: bool,
+    pub last_used: Option<String>,
+    /// `None` without policies to compare with.
+    pub in_policy: Option<bool>,
+    /// Why an administrator may want to review it, if anything.
+    pub review: Option<String>,
+}
+
+/// Runs `homes`.
+pub fn run(args: &HomesArgs) -> Result<i32, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let client = super::kube_client::client(args.kubeconfig.as_ref()).await?;
+        let rows = execute(&client, args).await?;
+        print(&args.namespace, &rows);
+        Ok(0)
+    })
+}
+
+/// The rows for the namespace's home claims (labelled `notebook-volumes.io/home=true`).
+pub async fn execute(client: &kube::Client, args: &HomesArgs) -> Result<Vec<HomeRow>, String> {
+    let policy = if args.policies.is_empty() {
+        None
+    } else {
+        Some(policy_args::load_snapshot(
+            &args.policies,
+            &args.policy_namespace,
+        )?)
+    };
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &args.namespace);
+    let list = api
+        .list(&ListParams::default().labels(&format!("{}=true", keys::HOME_LABEL)))
+        .await
+        .map_err(|e| format!("cannot list claims in '{}': {e}", args.namespace))?;
+    Ok(rows(
+        &list.items,
+        policy.as_ref(),
+        Timestamp::now(),
+        args.unused_days,
+    ))
+}
+
+/// Every user the policy names: in a share's readers or writers, a group, or the administrators.
+fn named_users(policy: &PolicySnapshot) -> BTreeSet<&str> {
+    let mut users: BTreeSet<&str> = BTreeSet::new();
+    for share in policy.shares() {
+        for p in [&share.readers, &share.writers] {
+            users.extend(p.users.iter().map(String::as_str));
+        }
+    }
+    for members in policy.group_members().values() {
+        users.extend(members.iter().map(String::as_str));
+    }
+    users.extend(
+        policy
+            .settings()
+            .administrators
+            .users
+            .iter()
+            .map(String::as_str),
+    );
+    users
+}
+
+/// The listing, pure: claims, the policy if given, the current time and the review threshold.
+pub fn rows(
+    claims: &[PersistentVolumeClaim],
+    policy: Option<&PolicySnapshot>,
+    now: Timestamp,
+    unused_days: u32,
+) -> Vec<HomeRow> {
+    let named = policy.map(named_users);
+    let mut out: Vec<HomeRow> = claims
+        .iter()
+        .map(|pvc| {
+            let info = ClaimInfo::of(pvc);
+            let last_used = pvc
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::LAST_USED_ANNOTATION))
+                .cloned();
+            let in_policy = named
+                .as_ref()
+                .map(|n| info.owner.as_deref().is_some_and(|o| n.contains(o)));
+            let idle_days = last_used
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map(|t| now.as_second().saturating_sub(t.as_second()) / 86_400);
+            let review = if in_policy == Some(false) {
+                Some("the owner appears nowhere in the policy".to_string())
+            } else if idle_days.is_some_and(|d| d > i64::from(unused_days)) {
+                Some(format!("unused for {} days", idle_days.unwrap_or_default()))
+            } else if last_used.is_none() {
+                Some("no recorded use".to_string())
+            } else {
+                None
+            };
+            HomeRow {
+                claim: pvc.metadata.name.clone().unwrap_or_default(),
+                owner: info.owner,
+                size: pvc
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.resources.as_ref())
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage"))
+                    .map(|q| q.0.clone())
+                    .unwrap_or_default(),
+                secret: info.secret,
+                last_used,
+                in_policy,
+                review,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.claim.cmp(&b.claim));
+    out
+}
+
+fn print(namespace: &str, rows: &[HomeRow]) {
+    out!(
+        "{:<40}  {:<20}  {:<8}  {:<6}  {:<25}  IN POLICY",
+        "CLAIM",
+        "OWNER",
+        "SIZE",
+        "LEVEL",
+        "LAST USED"
+    );
+    for r in rows {
+        out!(
+            "{:<40}  {:<20}  {:<8}  {:<6}  {:<25}  {}",
+            r.claim,
+            r.owner.as_deref().unwrap_or("-"),
+            r.size,
+            if r.secret { "secret" } else { "normal" },
+            r.last_used.as_deref().unwrap_or("never"),
+            match r.in_policy {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            }
+        );
+    }
+    let review: Vec<&HomeRow> = rows.iter().filter(|r| r.review.is_some()).collect();
+    if review.is_empty() {
+        return;
+    }
+    out!("");
+    out!("# For review (nothing was changed). Back a home up before deleting it, e.g.:");
+    for r in review {
+        out!("# {}: {}", r.claim, r.review.as_deref().unwrap_or_default());
+        out!("kubectl -n {namespace} get pvc {} -o yaml", r.claim);
+        out!("kubectl -n {namespace} delete pvc {}", r.claim);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pvc(name: &str, owner: &str, last_used: Option<&str>) -> PersistentVolumeClaim {
+        let mut annotations = json!({keys::OWNER_ANNOTATION: owner});
+        if let Some(t) = last_used {
+            annotations[keys::LAST_USED_ANNOTATION] = json!(t);
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {keys::HOME_LABEL: "true"}, "annotations": annotations},
+            "spec": {"resources": {"requests": {"storage": "2Gi"}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_say_who_is_gone_and_what_is_idle() {
+        let policy = PolicySnapshot::compile(&[crate::policy::Unit {
+            name: "p".into(),
+            sources: vec![crate::policy::Source {
+                origin: crate::policy::Origin::file("p.yaml"),
+                text: "kind: Groups\ngroups: {team: [alice, bob]}\n".into(),
+            }],
+        }]);
+        let now: Timestamp = "2026-11-28T00:00:00Z".parse().unwrap();
+        let claims = [
+            pvc("home-alice", "alice", Some("2026-11-27T10:00:00Z")),
+            pvc("home-bob", "bob", Some("2026-01-01T10:00:00Z")),
+            pvc("home-zed", "zed", Some("2026-11-27T10:00:00Z")),
+        ];
+        let rows = rows(&claims, Some(&policy), now, 90);
+        assert_eq!(rows[0].review, None);
+        assert_eq!(rows[0].in_policy, Some(true));
+        assert_eq!(rows[0].size, "2Gi");
+        assert!(
+            rows[1]
+                .review
+                .as_deref()
+                .is_some_and(|r| r.contains("unused for 330 days"))
+        );
+        assert_eq!(rows[2].in_policy, Some(false));
+        assert!(
+            rows[2]
+                .review
+                .as_deref()
+                .is_some_and(|r| r.contains("nowhere"))
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The loop under every reflector of the server: events in, readiness kept current.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use kube::runtime::watcher;
+
+use super::readiness::Readiness;
+
+/// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
+/// mark the cache stale until its next event.
+pub async fn drive<K, S>(
+    stream: S,
+    what: &'static str,
+    readiness: Arc<Readiness>,
+    mut on_event: impl FnMut(&watcher::Event<K>),
+) where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => {
+                readiness.watch_ok(what);
+                on_event(&event)
+            }
+            Err(error) => {
+                readiness.watch_failed(what);
+                tracing::warn!(%error, "watching {what} failed; retrying with backoff")
+            }
+        }
+    }
+}

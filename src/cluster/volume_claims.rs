@@ -1,0 +1,91 @@
+//! The cache behind claim readiness: every PersistentVolumeClaim, reduced to its name, phase and
+//! access modes. The API cannot select claims by their namespace's label, so the watch is
+//! cluster-wide; each object is slimmed as it arrives (about 200 bytes a claim), so memory stays
+//! linear in the number of claims and small.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::task::JoinHandle;
+
+use super::drive::drive;
+use super::readiness::{CACHES, Readiness};
+
+const VOLUME_CLAIMS: &str = CACHES[3];
+
+/// Starts the reflector; `readiness` records its initial list.
+pub fn start(
+    client: Client,
+    readiness: Arc<Readiness>,
+) -> (Store<PersistentVolumeClaim>, JoinHandle<()>) {
+    let api: Api<PersistentVolumeClaim> = Api::all(client);
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(slim),
+    );
+    let ready = readiness.clone();
+    let task = tokio::spawn(drive(stream, VOLUME_CLAIMS, readiness, move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            ready.volume_claims_synced();
+        }
+    }));
+    (store, task)
+}
+
+/// Keeps what `ClaimInfo::of` reads for readiness: name, namespace, phase, access modes.
+fn slim(pvc: &mut PersistentVolumeClaim) {
+    let meta = std::mem::take(&mut pvc.metadata);
+    pvc.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        resource_version: meta.resource_version,
+        uid: meta.uid,
+        deletion_timestamp: meta.deletion_timestamp,
+        ..Default::default()
+    };
+    pvc.spec = pvc.spec.take().map(|spec| PersistentVolumeClaimSpec {
+        access_modes: spec.access_modes,
+        ..Default::default()
+    });
+    pvc.status = pvc.status.take().map(|status| PersistentVolumeClaimStatus {
+        phase: status.phase,
+        access_modes: status.access_modes,
+        ..Default::default()
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::ClaimInfo;
+
+    #[test]
+    fn slimming_keeps_what_readiness_reads() {
+        let mut pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "data", "namespace": "ns", "labels": {"a": "b"},
+                         "annotations": {"big": "x".repeat(1000)}},
+            "spec": {"accessModes": ["ReadWriteMany"], "volumeName": "pv-1",
+                     "resources": {"requests": {"storage": "1Gi"}}},
+            "status": {"phase": "Bound", "accessModes": ["ReadWriteMany", "ReadOnlyMany"],
+                       "capacity": {"storage": "1Gi"}}
+        }))
+        .expect("claim");
+        let before = ClaimInfo::of(&pvc);
+        slim(&mut pvc);
+        let after = ClaimInfo::of(&pvc);
+        assert_eq!(after.phase, before.phase);
+        assert_eq!(after.access_modes, before.access_modes);
+        assert_eq!(after.access_modes, ["ReadWriteMany", "ReadOnlyMany"]);
+        assert!(pvc.metadata.annotations.is_none());
+        assert_eq!(pvc.metadata.name.as_deref(), Some("data"));
+    }
+}

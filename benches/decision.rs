@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
+use notebook_volumes::admission::notices;
 use notebook_volumes::admission::request::{Requester, pod_request};
 use notebook_volumes::admission::{ClaimInfo, Context, review};
 use notebook_volumes::policy::{NamespaceInfo, Origin, PolicySnapshot, Source, Unit};
@@ -116,6 +117,15 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(shares), &request, |b, req| {
             b.iter(|| review(ctx, std::hint::black_box(req)))
         });
+        if shares == 500 {
+            // What the handler adds after the decision: the Events users see, for a notebook
+            // with read-only shares (the common case that is not quiet).
+            let said = notices::for_admission(&request, &outcome);
+            assert!(said.iter().all(|n| n.reason != notices::DENIED));
+            group.bench_function("notices_500", |b| {
+                b.iter(|| notices::for_admission(std::hint::black_box(&request), &outcome))
+            });
+        }
     }
     group.finish();
 }

@@ -117,6 +117,15 @@ impl Decision {
     }
 }
 
+/// Why an Event users see was not recorded (`notebook_volumes_events_dropped_total`).
+pub const EVENT_DROP_REASONS: [&str; 5] = [
+    "queue_full",
+    "rate_limited",
+    "pod_absent",
+    "write_failed",
+    "writer_stopped",
+];
+
 pub struct Metrics {
     registry: Registry,
     admissions: Family<AdmissionLabels, Counter>,
@@ -132,6 +141,9 @@ pub struct Metrics {
     cert_reloads: Family<ResultLabel, Counter>,
     client_ca_reloads: Family<ResultLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    events_written: Counter,
+    events_dropped: Family<ReasonLabel, Counter>,
+    certificate_expiry: Gauge,
     exceeding: Family<ShareLabel, Gauge>,
     home_lookups: Family<SourceLabel, Counter>,
 }
@@ -173,6 +185,9 @@ impl Metrics {
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         let client_ca_reloads = Family::<ResultLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
+        let events_written = Counter::default();
+        let events_dropped = Family::<ReasonLabel, Counter>::default();
+        let certificate_expiry = Gauge::default();
         let exceeding = Family::<ShareLabel, Gauge>::default();
         registry.register(
             "notebook_volumes_pods_exceeding_policy",
@@ -250,6 +265,32 @@ impl Metrics {
             "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; live: read from the API server)",
             home_lookups.clone(),
         );
+        registry.register(
+            "notebook_volumes_events_written",
+            "Events users see (denials, read-only mounts, skipped mounts, homes created) recorded",
+            events_written.clone(),
+        );
+        registry.register(
+            "notebook_volumes_events_dropped",
+            "Events users see that were not recorded, by reason (queue_full, rate_limited, pod_absent, write_failed, writer_stopped)",
+            events_dropped.clone(),
+        );
+        registry.register(
+            "notebook_volumes_certificate_expiry_timestamp_seconds",
+            "When the serving certificate being served expires (notAfter, seconds since the epoch)",
+            certificate_expiry.clone(),
+        );
+        // Known label values start at 0, so `increase()` and the alerts see the first event.
+        for result in [ReloadResult::Ok, ReloadResult::Error] {
+            let _ = cert_reloads.get_or_create(&ResultLabel { result });
+            let _ = client_ca_reloads.get_or_create(&ResultLabel { result });
+        }
+        let _ = rejected.get_or_create(&ReasonLabel {
+            reason: "body_timeout",
+        });
+        for reason in EVENT_DROP_REASONS {
+            let _ = events_dropped.get_or_create(&ReasonLabel { reason });
+        }
         Metrics {
             registry,
             admissions,
@@ -266,6 +307,9 @@ impl Metrics {
             cert_reloads,
             client_ca_reloads,
             rejected,
+            events_written,
+            events_dropped,
+            certificate_expiry,
             home_lookups,
         }
     }
@@ -361,6 +405,23 @@ impl Metrics {
     /// A request refused before any decision (slow body).
     pub fn request_rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// The serving certificate now served expires at `unix_seconds`.
+    pub fn certificate_expires(&self, unix_seconds: i64) {
+        self.certificate_expiry.set(unix_seconds);
+    }
+
+    /// An Event users see was recorded.
+    pub fn event_written(&self) {
+        self.events_written.inc();
+    }
+
+    /// An Event users see was dropped (queue full, over the rate, pod never created, write failed).
+    pub fn event_dropped(&self, reason: &'static str) {
+        self.events_dropped
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// OpenMetrics text exposition.

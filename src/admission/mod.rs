@@ -17,6 +17,7 @@ pub(crate) mod home;
 pub(crate) mod home_level;
 pub(crate) mod identity;
 pub(crate) mod inject;
+pub mod notices;
 pub(crate) mod outcome;
 pub(crate) mod patch;
 pub(crate) mod pod;
@@ -26,6 +27,7 @@ pub(crate) mod reserved;
 pub(crate) mod review;
 pub mod revocation;
 pub mod stamp;
+pub mod triage;
 pub mod workload;
 
 pub use access::Access;

@@ -9,6 +9,8 @@
 //! it: nothing else can be signed with that CA, and rotating means generating a new pair and a new
 //! `caBundle`.
 
+pub mod expiry;
+
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};

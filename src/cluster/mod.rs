@@ -12,6 +12,7 @@ pub(crate) mod readiness;
 pub(crate) mod revocation;
 pub(crate) mod sources;
 pub mod stamp_key;
+pub mod user_events;
 pub(crate) mod volume_claims;
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};

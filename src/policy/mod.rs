@@ -14,7 +14,7 @@ pub(crate) mod parse;
 pub(crate) mod protection;
 pub(crate) mod quantity;
 pub(crate) mod queries;
-pub(crate) mod rules;
+pub mod rules;
 pub(crate) mod selector;
 pub(crate) mod share_index;
 pub(crate) mod snapshot;

@@ -17,6 +17,7 @@ use super::limits::{INLINE_BODY, JobFailed};
 use super::scope;
 use super::state::{AppState, Policy};
 use super::wire;
+use crate::admission::notices;
 use crate::admission::workload::StampAction;
 use crate::admission::{
     ClaimLookup, Context, Denial, Effect, HomeClaim, MountSource, NoClaims, Review, expected_home,
@@ -260,6 +261,9 @@ async fn mutate(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "admission"
         );
+        if let Some(events) = &state.events {
+            events.offer(notices::for_admission(&req, &outcome));
+        }
         answer(&outcome.response(AdmissionResponse::from(&*req)))
     }
     .instrument(span)

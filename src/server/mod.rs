@@ -213,6 +213,10 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
                 state.stamp_key.clone(),
                 state.readiness.clone(),
             )));
+            let (events, writer) =
+                crate::cluster::user_events::UserEvents::new(client.clone(), state.metrics.clone());
+            background.push(tokio::spawn(writer));
+            state.events = Some(events);
             let started = sources::start(
                 client,
                 &namespace,

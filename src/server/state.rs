@@ -10,6 +10,7 @@ use crate::admission::stamp::StampKey;
 use super::limits::RequestLimits;
 use crate::cluster::ClusterView;
 pub use crate::cluster::readiness::Readiness;
+use crate::cluster::user_events::UserEvents;
 use crate::metrics::Metrics;
 use crate::policy::Unit;
 pub use crate::policy::in_force::Policy;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// The key of the stamps on StatefulSets and Notebooks: the cluster's shared Secret, or a key
     /// of this process alone when serving from files.
     pub stamp_key: Arc<ArcSwapOption<StampKey>>,
+    /// The queue of Events users see; `None` when serving from files.
+    pub events: Option<UserEvents>,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
                     .and_then(|bytes| StampKey::new(&bytes).ok())
                     .map(Arc::new),
             )),
+            events: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use super::tls_files::{TlsError, pem_certificates, provider, read, watch_file};
+use crate::certs::expiry::not_after;
 use crate::metrics::Metrics;
 
 /// Parses a certificate chain and its private key into a pair rustls can serve.
@@ -98,16 +99,29 @@ impl CertReloader {
         Ok(true)
     }
 
-    /// Polls forever at `interval`.
+    /// Polls forever at `interval`; the expiry metric follows the pair being served.
     pub async fn watch(mut self, interval: Duration, metrics: Arc<Metrics>) {
         let path = self.cert_path.display().to_string();
+        let resolver = self.resolver();
+        record_expiry(&resolver, &metrics);
         watch_file(
             interval,
             "serving certificate",
             &path,
             || self.poll(),
-            |ok| metrics.certificate_reload(ok),
+            |ok| {
+                metrics.certificate_reload(ok);
+                record_expiry(&resolver, &metrics);
+            },
         )
         .await
+    }
+}
+
+/// Sets the expiry metric from the leaf certificate being served.
+fn record_expiry(resolver: &ReloadingResolver, metrics: &Metrics) {
+    let pair = resolver.current.load();
+    if let Some(expiry) = pair.cert.first().and_then(|leaf| not_after(leaf)) {
+        metrics.certificate_expires(expiry);
     }
 }

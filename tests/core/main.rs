@@ -7,6 +7,8 @@ mod fixtures;
 mod guard_paths;
 mod home_levels;
 mod home_sizes;
+mod match_conditions;
+mod notices;
 mod properties;
 mod rules;
 mod stamps;

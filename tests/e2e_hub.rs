@@ -36,7 +36,7 @@ const TEAM: &str = "shares/notebooks";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_work_through_jupyterhub_and_kubespawner() {
     TestCluster::shared_with_node();
-    let env = Env::start().await;
+    let env = Env::start_without_claims().await;
     let data = tempfile::Builder::new()
         .prefix("nv-hub-data-")
         .tempdir()

@@ -89,6 +89,10 @@ pub struct ClaimFacts {
     pub size: String,
     pub home: bool,
     pub owner: Option<String>,
+    /// What the claim was filled from (`spec.dataSource`/`dataSourceRef`: kind/name), if anything.
+    /// Anyone with `edit` can create a claim under a spawner's name filled with another claim's
+    /// data, so such a claim is never adopted by the plan.
+    pub data_source: Option<String>,
 }
 
 /// What the plan needs of one pod: its user, if it names one, and the claims it mounts.
@@ -235,10 +239,14 @@ fn verdict(claim: &ClaimFacts, user: Option<&str>, mounts: &[(&str, Option<&str>
         None => {}
     }
     if claim.home && claim.owner.as_deref() == Some(user) {
-        Verdict::Already
-    } else {
-        Verdict::Adopt
+        return Verdict::Already;
     }
+    if let Some(source) = claim.data_source.as_deref() {
+        return Verdict::Conflict(format!(
+            "it was filled from {source} (spec.dataSource), which anyone with edit in the namespace could have chosen; check its contents and adopt it by hand"
+        ));
+    }
+    Verdict::Adopt
 }
 
 #[cfg(test)]
@@ -259,6 +267,19 @@ mod tests {
             user: user.map(str::to_string),
             claims: claims.iter().map(|c| c.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_claim_filled_from_a_data_source_is_never_adopted() {
+        let mut prepared = claim("claim-alice");
+        prepared.data_source = Some("PersistentVolumeClaim/mallory-scripts".into());
+        let pattern = Pattern::preset("kubespawner").unwrap();
+        let rows = plan(&pattern, &[prepared], &[], None);
+        assert!(
+            matches!(&rows[0].verdict, Verdict::Conflict(why) if why.contains("mallory-scripts")),
+            "{:?}",
+            rows[0].verdict
+        );
     }
 
     #[test]

@@ -102,6 +102,17 @@ fn claim_facts(pvc: &PersistentVolumeClaim) -> ClaimFacts {
         size,
         home: info.home,
         owner: info.owner,
+        data_source: pvc.spec.as_ref().and_then(|s| {
+            let from_ref = s
+                .data_source_ref
+                .as_ref()
+                .map(|d| format!("{}/{}", d.kind, d.name));
+            let from_source = s
+                .data_source
+                .as_ref()
+                .map(|d| format!("{}/{}", d.kind, d.name));
+            from_ref.or(from_source)
+        }),
     }
 }
 

@@ -291,6 +291,12 @@ impl Metrics {
         for reason in EVENT_DROP_REASONS {
             let _ = events_dropped.get_or_create(&ReasonLabel { reason });
         }
+        for source in ["cache", "live"] {
+            let _ = home_lookups.get_or_create(&SourceLabel { source });
+        }
+        for reason in ["grown", "refused", "dropped"] {
+            let _ = home_growths.get_or_create(&ReasonLabel { reason });
+        }
         Metrics {
             registry,
             admissions,

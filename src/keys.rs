@@ -48,6 +48,14 @@ pub const LAST_USED_ANNOTATION: &str = "notebook-volumes.io/last-used";
 /// gives (`<size>: <reason>`); removed when it is grown.
 pub const GROWTH_REFUSED_ANNOTATION: &str = "notebook-volumes.io/growth-refused";
 
+/// Label on the share and library claims and PersistentVolumes the reconciler provisions
+/// (`=notebook-volumes`). Only notebook-volumes and administrators may set it (claim guard).
+pub const MANAGED_BY_LABEL: &str = "notebook-volumes.io/managed-by";
+pub const MANAGED_BY: &str = "notebook-volumes";
+/// Label naming the share (or library) a provisioned claim or volume is for.
+pub const SHARE_LABEL: &str = "notebook-volumes.io/share";
+pub const LIBRARY_LABEL: &str = "notebook-volumes.io/library";
+
 /// Pod label naming the notebook container (Kubeflow / Open Data Hub notebooks).
 pub const NOTEBOOK_NAME_LABEL: &str = "notebook-name";
 /// Container name that is always a notebook container.

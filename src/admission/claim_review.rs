@@ -129,7 +129,8 @@ impl Requester<'_> {
     }
 }
 
-/// Rules 1-5 for a new claim: reserved names, home marks, static binding, clone sources.
+/// Rules 1-5 for a new claim: reserved names, home and managed marks, static binding, clone
+/// sources.
 fn create_claim(
     ctx: Context<'_>,
     requester: Requester<'_>,
@@ -167,6 +168,12 @@ fn create_claim(
     if let Some(mark) = home_marks(object).first() {
         return Err(format!(
             "claim '{name}' sets {mark}, which marks home claims; only notebook-volumes and administrators may mark a claim as someone's home: remove it, or ask an administrator"
+        ));
+    }
+    if label(object, keys::MANAGED_BY_LABEL).is_some() {
+        return Err(format!(
+            "claim '{name}' sets the label {}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may set it: remove it",
+            keys::MANAGED_BY_LABEL
         ));
     }
     let spec = claim_spec(name, object)?;
@@ -217,6 +224,15 @@ fn update_claim(
     );
     let level_changed =
         label(object, keys::HOME_LEVEL_LABEL) != old.and_then(|o| label(o, keys::HOME_LEVEL_LABEL));
+    let managed_changed =
+        label(object, keys::MANAGED_BY_LABEL) != old.and_then(|o| label(o, keys::MANAGED_BY_LABEL));
+    if managed_changed {
+        return Err(format!(
+            "claim '{name}': {} may not set, change or remove the label {}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may: leave it as it is",
+            requester.who(),
+            keys::MANAGED_BY_LABEL
+        ));
+    }
     let changed = if new_label != old_label {
         Some(format!("the label {}", keys::HOME_LABEL))
     } else if level_changed {

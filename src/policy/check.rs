@@ -14,6 +14,7 @@ use super::origin::Finding;
 use super::parse::ParsedDoc;
 use super::rules;
 use super::selector::LabelSelector;
+use super::storage::storage;
 use crate::keys;
 
 /// A validated document.
@@ -27,19 +28,19 @@ pub enum Item {
 }
 
 /// Collects the findings of one document.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     doc: &'a ParsedDoc,
     findings: Vec<Finding>,
 }
 
 impl Checker<'_> {
-    fn rule(&mut self, field: &str, result: Result<(), String>) {
+    pub(super) fn rule(&mut self, field: &str, result: Result<(), String>) {
         if let Err(message) = result {
             self.findings.push(self.doc.error(field, message));
         }
     }
 
-    fn error(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
         self.findings.push(self.doc.error(field, message));
     }
 
@@ -157,6 +158,16 @@ fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
     };
     let readers = c.principals("readers", &s.readers);
     let writers = c.principals("writers", &s.writers);
+    let storage = s.storage.as_ref().map(|d| storage(c, d));
+    if let Some(st) = &storage
+        && st.access_mode == "ReadOnlyMany"
+        && (!writers.users.is_empty() || !writers.groups.is_empty())
+    {
+        c.error(
+            "storage.accessMode",
+            "a ReadOnlyMany claim cannot be written, yet the share has writers: use ReadWriteMany (the default), or remove `writers`",
+        );
+    }
     if level == Level::Public && s.readers.is_some() {
         c.error(
             "readers",
@@ -172,6 +183,7 @@ fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
         level,
         readers,
         writers,
+        storage,
         origin: c.doc.origin.clone(),
     }
 }
@@ -342,6 +354,7 @@ fn library(c: &mut Checker<'_>, l: &LibraryDoc) -> Library {
         claim_name: l.claim_name.clone(),
         mount_path: l.mount_path.clone(),
         env,
+        storage: l.storage.as_ref().map(|d| storage(c, d)),
         origin: c.doc.origin.clone(),
     }
 }

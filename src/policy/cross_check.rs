@@ -297,6 +297,22 @@ pub(super) fn cross_check(
                     );
                 }
             }
+            // One claim per namespace: shares on it (distinct subPaths) provision it alike.
+            let same_claim = committed
+                .with_claim(&s.claim_name)
+                .chain(unit.shares.with_claim(&s.claim_name));
+            if let Some(other) = same_claim
+                .filter(|o| o.name != s.name && o.scope.may_overlap(&s.scope))
+                .find(|o| o.storage != s.storage)
+            {
+                err(
+                    "storage",
+                    format!(
+                        "share '{}' (in {}) also uses claim '{}' with a different `storage`; shares of one claim must carry the same storage, or none of them",
+                        other.name, other.origin.unit, s.claim_name
+                    ),
+                );
+            }
         }
         Item::Library(l) => {
             if let Some(other) = libraries.clone().find(|o| o.name == l.name) {

@@ -27,6 +27,49 @@ pub struct ShareDoc {
     pub readers: Option<PrincipalsDoc>,
     #[serde(default)]
     pub writers: Option<PrincipalsDoc>,
+    /// Where the claim's volume comes from, when notebook-volumes provisions the claim.
+    #[serde(default)]
+    pub storage: Option<StorageDoc>,
+}
+
+/// `storage` of a Share or Library: a StorageClass (dynamic) or one static volume source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageDoc {
+    #[serde(default)]
+    pub storage_class_name: Option<String>,
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub access_mode: Option<String>,
+    #[serde(default)]
+    pub nfs: Option<NfsDoc>,
+    #[serde(default)]
+    pub csi: Option<CsiDoc>,
+    #[serde(default)]
+    pub host_path: Option<HostPathDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NfsDoc {
+    pub server: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CsiDoc {
+    pub driver: String,
+    pub volume_handle: String,
+    #[serde(default)]
+    pub volume_attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostPathDoc {
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -104,6 +147,8 @@ pub struct LibraryDoc {
     pub lmod: Option<LmodDoc>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub storage: Option<StorageDoc>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

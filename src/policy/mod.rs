@@ -12,12 +12,14 @@ pub(crate) mod model;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod protection;
+pub mod provision;
 pub(crate) mod quantity;
 pub(crate) mod queries;
 pub mod rules;
 pub(crate) mod selector;
 pub(crate) mod share_index;
 pub(crate) mod snapshot;
+pub(crate) mod storage;
 pub(crate) mod yaml;
 
 pub use config_map::{
@@ -25,7 +27,7 @@ pub use config_map::{
 };
 pub use model::{
     DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope,
-    SecretHome, Settings, Share, SizeTier, UnusableClaims,
+    SecretHome, Settings, Share, SizeTier, Storage, StorageSource, UnusableClaims,
 };
 pub use origin::{Finding, Origin, Severity};
 pub use parse::Source;

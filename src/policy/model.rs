@@ -93,7 +93,43 @@ pub struct Share {
     pub level: Level,
     pub readers: Principals,
     pub writers: Principals,
+    /// Set when notebook-volumes provisions the claim in every enabled namespace in scope.
+    pub storage: Option<Storage>,
     pub origin: Origin,
+}
+
+/// Where a provisioned share or library claim gets its volume (docs/policies.md, "storage").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    /// The claim's request and, for a static source, the volume's capacity.
+    pub size: String,
+    /// `ReadWriteMany` (default) or `ReadOnlyMany`.
+    pub access_mode: String,
+    pub source: StorageSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageSource {
+    /// A StorageClass provisions one volume per claim: per namespace, data is not shared
+    /// between namespaces.
+    Class(String),
+    /// One export, a PersistentVolume per namespace pre-bound to that namespace's claim: every
+    /// namespace sees the same files.
+    Nfs { server: String, path: String },
+    Csi {
+        driver: String,
+        volume_handle: String,
+        volume_attributes: BTreeMap<String, String>,
+    },
+    /// A directory on the node: single-node and test clusters only.
+    HostPath(String),
+}
+
+impl StorageSource {
+    /// Static sources get a PersistentVolume made by notebook-volumes; a class provisions its own.
+    pub fn is_static(&self) -> bool {
+        !matches!(self, StorageSource::Class(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +202,7 @@ pub struct Library {
     pub mount_path: String,
     /// Every variable the notebook containers get, Lmod's first, in a stable order.
     pub env: Vec<(String, String)>,
+    pub storage: Option<Storage>,
     pub origin: Origin,
 }
 

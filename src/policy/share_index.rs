@@ -169,6 +169,7 @@ mod tests {
             level: Level::Public,
             readers: Principals::default(),
             writers: Principals::default(),
+            storage: None,
             origin: Origin::file("t.yaml"),
         }
     }

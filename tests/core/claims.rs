@@ -591,3 +591,38 @@ fn claim_guard_protects_the_home_level_label() {
     );
     assert!(!case.update(plain, labelled).allowed);
 }
+
+// The managed mark: the reconciler trusts a claim of a share's name only when it carries it.
+
+#[test]
+fn claim_guard_keeps_the_managed_label_to_notebook_volumes_and_administrators() {
+    let c = ClaimCase::new(ALICE);
+    let managed = marked(
+        "scratch",
+        json!({"notebook-volumes.io/managed-by": "notebook-volumes", "notebook-volumes.io/share": "finance"}),
+        json!({}),
+    );
+    let create = message(&c.create(managed.clone()));
+    assert!(
+        create.contains("sets the label notebook-volumes.io/managed-by"),
+        "{create}"
+    );
+    let plain = claim("scratch", json!({}));
+    let set = message(&c.update(plain.clone(), managed.clone()));
+    assert!(
+        set.contains("may not set, change or remove the label notebook-volumes.io/managed-by"),
+        "{set}"
+    );
+    assert!(
+        !c.update(managed.clone(), plain.clone()).allowed,
+        "removing"
+    );
+    let admin = ClaimCase::new("root").groups(&["system:masters"]);
+    assert!(admin.create(managed.clone()).allowed);
+    assert!(admin.update(plain, managed.clone()).allowed);
+    let webhook = ClaimCase::new(WEBHOOK);
+    assert!(
+        webhook.create(managed).allowed,
+        "the reconciler's own create"
+    );
+}

@@ -10,6 +10,7 @@ mod home_sizes;
 mod match_conditions;
 mod notices;
 mod properties;
+mod provision;
 mod rules;
 mod stamps;
 mod validation;

@@ -146,6 +146,14 @@ pub struct Metrics {
     certificate_expiry: Gauge,
     exceeding: Family<ShareLabel, Gauge>,
     home_lookups: Family<SourceLabel, Counter>,
+    provisioned: Family<ObjectLabel, Counter>,
+    provision_failures: Counter,
+    provision_conflicts: Gauge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ObjectLabel {
+    object: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -195,6 +203,27 @@ impl Metrics {
             exceeding.clone(),
         );
         let home_lookups = Family::<SourceLabel, Counter>::default();
+        let provisioned = Family::<ObjectLabel, Counter>::default();
+        let provision_failures = Counter::default();
+        let provision_conflicts = Gauge::default();
+        registry.register(
+            "notebook_volumes_provisioned",
+            "Share and library claims and PersistentVolumes the reconciler created, by object (claim, volume)",
+            provisioned.clone(),
+        );
+        registry.register(
+            "notebook_volumes_provision_failures",
+            "Creations of provisioned claims or volumes the API server refused (retried on the next pass)",
+            provision_failures.clone(),
+        );
+        registry.register(
+            "notebook_volumes_provision_conflicts",
+            "Provisioned share or library claims whose name is taken by a claim notebook-volumes did not make (left alone; counted after each pass)",
+            provision_conflicts.clone(),
+        );
+        for object in ["claim", "volume"] {
+            let _ = provisioned.get_or_create(&ObjectLabel { object });
+        }
         registry.register(
             "notebook_volumes_admissions",
             "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
@@ -317,6 +346,9 @@ impl Metrics {
             events_dropped,
             certificate_expiry,
             home_lookups,
+            provisioned,
+            provision_failures,
+            provision_conflicts,
         }
     }
 
@@ -428,6 +460,23 @@ impl Metrics {
         self.events_dropped
             .get_or_create(&ReasonLabel { reason })
             .inc();
+    }
+
+    /// The reconciler created a provisioned `object` (`claim` or `volume`).
+    pub fn provisioned(&self, object: &'static str) {
+        self.provisioned
+            .get_or_create(&ObjectLabel { object })
+            .inc();
+    }
+
+    pub fn provision_failed(&self) {
+        self.provision_failures.inc();
+    }
+
+    /// Claims of provisioned shares taken by someone else's claim, after a pass.
+    pub fn set_provision_conflicts(&self, conflicts: usize) {
+        self.provision_conflicts
+            .set(i64::try_from(conflicts).unwrap_or(i64::MAX));
     }
 
     /// OpenMetrics text exposition.

@@ -382,3 +382,26 @@ fn rbac_reads_only_the_stamp_key_secret_and_notebooks() {
                 && r["verbs"] == serde_json::json!(["get"]))
     );
 }
+
+/// Provisioned share volumes: the webhook may create and read PersistentVolumes, never change or
+/// delete one (data stays when a share leaves the policy).
+#[test]
+fn rbac_creates_persistent_volumes_and_never_changes_or_deletes_them() {
+    let docs: Vec<serde_json::Value> = base_documents()
+        .iter()
+        .map(|d| serde_json::to_value(d).expect("json"))
+        .collect();
+    let verbs: Vec<String> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+        .flat_map(|d| d["rules"].as_array().cloned().unwrap_or_default())
+        .filter(|r| {
+            r["resources"]
+                .as_array()
+                .is_some_and(|a| a.contains(&"persistentvolumes".into()))
+        })
+        .flat_map(|r| r["verbs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(verbs, ["get", "create"]);
+}

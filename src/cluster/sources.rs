@@ -41,11 +41,13 @@ pub fn start(
     delete_exceeding: bool,
 ) -> Sources {
     let mut tasks = Vec::new();
+    let provisioner = super::provisioner::Provisioner::new();
 
     let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), policy_namespace);
     let cm_config = watcher::Config::default().labels(&format!("{}=true", keys::POLICY_LABEL));
     let (cm_store, cm_writer) = reflector::store();
     let cm_stream = reflector::reflector(cm_writer, watcher(cm_api, cm_config).default_backoff());
+    let compiler_policy = Arc::clone(&policy);
     let mut compiler = Compiler {
         store: cm_store,
         policy,
@@ -53,6 +55,7 @@ pub fn start(
         events: PolicyEvents::new(client.clone()),
         reported: HashMap::new(),
         revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding),
+        provisioner: provisioner.clone(),
     };
     let ready = readiness.clone();
     tasks.push(tokio::spawn(async move {
@@ -91,6 +94,7 @@ pub fn start(
         watcher(ns_api, watcher::Config::default()).default_backoff(),
     );
     let ready = readiness.clone();
+    let nudge = provisioner.clone();
     tasks.push(tokio::spawn(drive(
         ns_stream,
         CACHES[1],
@@ -98,6 +102,10 @@ pub fn start(
         move |event| {
             if matches!(event, watcher::Event::InitDone) {
                 ready.namespaces_synced();
+            }
+            // A namespace labelled (or created labelled) gets its provisioned claims.
+            if !matches!(event, watcher::Event::Init | watcher::Event::InitApply(_)) {
+                nudge.nudge();
             }
         },
     )));
@@ -119,8 +127,18 @@ pub fn start(
         },
     )));
 
-    let (volume_store, volume_task) = super::volume_claims::start(client.clone(), readiness);
+    let (volume_store, volume_task) =
+        super::volume_claims::start(client.clone(), readiness.clone(), provisioner.clone());
     tasks.push(volume_task);
+    tasks.push(provisioner.start(super::provisioner::Inputs {
+        client: client.clone(),
+        policy: compiler_policy,
+        namespaces: ns_store.clone(),
+        claims: volume_store.clone(),
+        own_namespace: policy_namespace.to_string(),
+        readiness,
+        metrics: metrics.clone(),
+    }));
 
     let (home_touch, toucher) =
         super::home_touch::HomeTouch::start(client.clone(), metrics.clone());
@@ -151,6 +169,8 @@ struct Compiler {
     reported: HashMap<String, String>,
     /// Running notebooks against each new policy.
     revocation: super::revocation::Revocation,
+    /// Provisioned claims for each new policy.
+    provisioner: super::provisioner::Provisioner,
 }
 
 impl Compiler {
@@ -219,5 +239,6 @@ impl Compiler {
         let policy = Arc::new(policy);
         self.policy.store(Arc::clone(&policy));
         self.revocation.scan(policy, Arc::clone(&self.metrics));
+        self.provisioner.nudge();
     }
 }

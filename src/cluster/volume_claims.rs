@@ -15,14 +15,18 @@ use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
 use super::drive::drive;
+use super::provisioner::Provisioner;
 use super::readiness::{CACHES, Readiness};
+use crate::keys;
 
 const VOLUME_CLAIMS: &str = CACHES[3];
 
 /// Starts the reflector; `readiness` records its initial list.
+/// A deleted claim nudges `provisioner` (a provisioned claim is made again).
 pub fn start(
     client: Client,
     readiness: Arc<Readiness>,
+    provisioner: Provisioner,
 ) -> (Store<PersistentVolumeClaim>, JoinHandle<()>) {
     let api: Api<PersistentVolumeClaim> = Api::all(client);
     let (store, writer) = reflector::store();
@@ -33,18 +37,32 @@ pub fn start(
             .modify(slim),
     );
     let ready = readiness.clone();
-    let task = tokio::spawn(drive(stream, VOLUME_CLAIMS, readiness, move |event| {
-        if matches!(event, watcher::Event::InitDone) {
-            ready.volume_claims_synced();
-        }
-    }));
+    let task = tokio::spawn(drive(
+        stream,
+        VOLUME_CLAIMS,
+        readiness,
+        move |event| match event {
+            watcher::Event::InitDone => {
+                ready.volume_claims_synced();
+                provisioner.nudge();
+            }
+            watcher::Event::Delete(_) => provisioner.nudge(),
+            _ => {}
+        },
+    ));
     (store, task)
 }
 
-/// Keeps what `ClaimInfo::of` reads for readiness: name, namespace, phase, access modes.
+/// Keeps what `ClaimInfo::of` reads for readiness (name, namespace, phase, access modes) and
+/// the managed label the reconciler reads.
 fn slim(pvc: &mut PersistentVolumeClaim) {
     let meta = std::mem::take(&mut pvc.metadata);
+    let managed = meta
+        .labels
+        .and_then(|mut l| l.remove_entry(keys::MANAGED_BY_LABEL))
+        .map(|entry| [entry].into());
     pvc.metadata = ObjectMeta {
+        labels: managed,
         name: meta.name,
         namespace: meta.namespace,
         resource_version: meta.resource_version,
@@ -86,6 +104,19 @@ mod tests {
         assert_eq!(after.access_modes, before.access_modes);
         assert_eq!(after.access_modes, ["ReadWriteMany", "ReadOnlyMany"]);
         assert!(pvc.metadata.annotations.is_none());
+        assert!(pvc.metadata.labels.is_none());
         assert_eq!(pvc.metadata.name.as_deref(), Some("data"));
+    }
+
+    #[test]
+    fn slimming_keeps_the_managed_label_only() {
+        let mut pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "data", "namespace": "ns",
+                         "labels": {"a": "b", keys::MANAGED_BY_LABEL: keys::MANAGED_BY}}
+        }))
+        .expect("claim");
+        slim(&mut pvc);
+        assert!(crate::policy::provision::is_managed(&pvc));
+        assert_eq!(pvc.metadata.labels.as_ref().map(|l| l.len()), Some(1));
     }
 }

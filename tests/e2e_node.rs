@@ -699,3 +699,219 @@ async fn an_odh_notebook_pod_made_by_the_statefulset_controller_gets_its_users_m
     checks.assert_writable(TEAM);
     t.stop().await;
 }
+
+/// Provisioned shares on the real node: a static share (a directory of this machine, as a
+/// hostPath source; NFS cannot be served here) reaches two namespaces, each through its own
+/// claim and a PersistentVolume the PV controller binds to that claim only, and notebooks in
+/// both see the same files; a share from the node's StorageClass is provisioned by the host-path
+/// provisioner. A claim in the second namespace that asks for the first namespace's volume (by
+/// name, or by its labels) is refused by the PV controller: the volume's claimRef reserves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_namespaces_notebooks_share_files_through_a_provisioned_static_volume() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolume, PersistentVolumeClaim};
+    use kube::api::ListParams;
+    use notebook_volumes::keys;
+    use notebook_volumes::policy::provision::volume_name;
+    use support::TestNamespace;
+
+    const COMMON: &str = "/opt/app-root/src/shares/common";
+    const SCRATCHPAD: &str = "/opt/app-root/src/shares/scratchpad";
+    let t = NodeEnv::start().await;
+    let admin = t.env.admin.clone();
+    let ns = t.env.ns.name().to_string();
+    let other =
+        TestNamespace::with_labels("nb-two", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
+    allow_everyone_to_edit(&admin, other.name()).await;
+    let base = format!("https://127.0.0.1:{}", t.env.server().webhook_addr.port());
+    let _registrations = register_webhooks(
+        &admin,
+        &format!("nv-{}", other.name()),
+        &base,
+        &t.env.ca_bundle,
+        other.name(),
+        t.env.policy_ns.name(),
+    )
+    .await;
+    wait_for_injection(Api::namespaced(
+        t.env.cluster.client_as_service_account(HUB.0, HUB.1),
+        other.name(),
+    ))
+    .await;
+    let export = t.data.path().join("common-export");
+    std::fs::create_dir_all(&export).expect("export directory");
+    let class = TestCluster::shared_with_node()
+        .node()
+        .map(|n| n.storage_class.clone())
+        .expect("node");
+    let policy = format!(
+        "kind: Share\nname: common\nnamespaces: [{ns}, {other}]\nclaimName: common-data\nmountPath: {COMMON}\nlevel: public\nwriters: {{users: [alice]}}\nstorage: {{hostPath: {{path: {export}}}}}\n---\nkind: Share\nname: scratchpad\nnamespaces: [{ns}]\nclaimName: scratchpad\nmountPath: {SCRATCHPAD}\nlevel: public\nwriters: {{users: [alice]}}\nstorage: {{storageClassName: {class}, size: 1Gi}}\n",
+        other = other.name(),
+        export = export.display(),
+    );
+    Api::<ConfigMap>::namespaced(admin.clone(), t.env.policy_ns.name())
+        .create(
+            &PostParams::default(),
+            &policy_config_map("provisioned", [("p.yaml".to_string(), policy)].into()),
+        )
+        .await
+        .expect("policy");
+    let _volumes = [
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(&ns, "common-data")),
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(other.name(), "common-data")),
+    ];
+    for (namespace, claim) in [
+        (ns.as_str(), "common-data"),
+        (other.name(), "common-data"),
+        (ns.as_str(), "scratchpad"),
+    ] {
+        let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), namespace);
+        wait_until(
+            &format!("the provisioned claim {namespace}/{claim} is Bound"),
+            Duration::from_secs(60),
+            || {
+                let claims = claims.clone();
+                async move {
+                    claims
+                        .get_opt(claim)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|c| c.status?.phase)
+                        == Some("Bound".into())
+                }
+            },
+        )
+        .await;
+    }
+    let first_volume = volume_name(&ns, "common-data");
+    let bound = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), &ns)
+        .get("common-data")
+        .await
+        .expect("claim");
+    assert_eq!(
+        bound.spec.and_then(|s| s.volume_name).as_deref(),
+        Some(first_volume.as_str())
+    );
+
+    // alice writes in the first namespace; bob reads it in the second.
+    let file = format!("{COMMON}/from-alice.txt");
+    let alice = t
+        .run(
+            &t.env.pods_as(HUB),
+            notebook(
+                "jupyter-alice",
+                "alice",
+                &[],
+                &script(
+                    &[COMMON, SCRATCHPAD],
+                    &[],
+                    &format!("echo 'shared across projects' > {file}"),
+                ),
+            ),
+        )
+        .await;
+    alice.assert_writable(COMMON);
+    alice.assert_writable(SCRATCHPAD);
+    assert_eq!(
+        std::fs::read_to_string(export.join("from-alice.txt")).expect("the file on the export"),
+        "shared across projects\n"
+    );
+    let hub_other = Api::<Pod>::namespaced(
+        t.env.cluster.client_as_service_account(HUB.0, HUB.1),
+        other.name(),
+    );
+    hub_other
+        .create(
+            &PostParams::default(),
+            &notebook("jupyter-bob", "bob", &[], &script(&[COMMON], &[&file], "")),
+        )
+        .await
+        .expect("bob's notebook admitted");
+    let bob = wait_for_checks(
+        &Api::namespaced(admin.clone(), other.name()),
+        "jupyter-bob",
+        None,
+        POD_TIMEOUT,
+    )
+    .await;
+    assert_eq!(bob.read(&file), "shared across projects");
+    bob.assert_read_only(COMMON);
+
+    // The first namespace's volume cannot be taken from the second: asked for by name (an
+    // administrator's claim: users may not set volumeName at all) or by its labels.
+    let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), other.name());
+    let by_name: PersistentVolumeClaim = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "by-name"},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": first_volume,
+                 "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("claim");
+    let by_label: PersistentVolumeClaim = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "by-label"},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "",
+                 "selector": {"matchLabels": {(keys::SHARE_LABEL): "common"}},
+                 "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("claim");
+    for claim in [&by_name, &by_label] {
+        claims
+            .create(&PostParams::default(), claim)
+            .await
+            .expect("claim created");
+    }
+    let events = Api::<Event>::namespaced(admin.clone(), other.name());
+    for (claim, words) in [
+        ("by-name", "already bound to a different claim"),
+        ("by-label", "no persistent volumes available"),
+    ] {
+        wait_until(
+            &format!("the PV controller refuses claim {claim}"),
+            Duration::from_secs(60),
+            || {
+                let events = events.clone();
+                async move {
+                    events
+                        .list(&ListParams::default())
+                        .await
+                        .map(|l| {
+                            l.items.iter().any(|e| {
+                                e.involved_object.name.as_deref() == Some(claim)
+                                    && e.message.as_deref().is_some_and(|m| m.contains(words))
+                            })
+                        })
+                        .unwrap_or(false)
+                }
+            },
+        )
+        .await;
+        let phase = claims
+            .get(claim)
+            .await
+            .expect("claim")
+            .status
+            .and_then(|s| s.phase);
+        assert_eq!(phase.as_deref(), Some("Pending"), "{claim}");
+    }
+    let pv = Api::<PersistentVolume>::all(admin.clone())
+        .get(&first_volume)
+        .await
+        .expect("volume");
+    let reference = pv.spec.and_then(|s| s.claim_ref).expect("claimRef");
+    assert_eq!(
+        (reference.namespace.as_deref(), reference.name.as_deref()),
+        (Some(ns.as_str()), Some("common-data"))
+    );
+    t.delete("jupyter-alice").await;
+    let _ = hub_other
+        .delete(
+            "jupyter-bob",
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            },
+        )
+        .await;
+    t.stop().await;
+}

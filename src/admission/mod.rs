@@ -17,6 +17,7 @@ pub(crate) mod home;
 pub(crate) mod home_level;
 pub(crate) mod identity;
 pub(crate) mod inject;
+pub(crate) mod namespace_scope;
 pub mod notices;
 pub(crate) mod outcome;
 pub(crate) mod patch;

@@ -138,7 +138,8 @@ fn enabled(namespaces: &Store<Namespace>, own_namespace: &str) -> Vec<NamespaceI
         .iter()
         .map(|ns| super::info(ns))
         .filter(|ns| {
-            !ns.name.is_empty() && crate::server::scope::in_scope(ns, own_namespace).is_ok()
+            !ns.name.is_empty()
+                && crate::admission::namespace_scope::in_scope(ns, own_namespace).is_ok()
         })
         .collect()
 }

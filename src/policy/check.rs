@@ -28,19 +28,19 @@ pub enum Item {
 }
 
 /// Collects the findings of one document.
-pub(super) struct Checker<'a> {
+struct Checker<'a> {
     doc: &'a ParsedDoc,
     findings: Vec<Finding>,
 }
 
 impl Checker<'_> {
-    pub(super) fn rule(&mut self, field: &str, result: Result<(), String>) {
+    fn rule(&mut self, field: &str, result: Result<(), String>) {
         if let Err(message) = result {
             self.findings.push(self.doc.error(field, message));
         }
     }
 
-    pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
+    fn error(&mut self, field: &str, message: impl Into<String>) {
         self.findings.push(self.doc.error(field, message));
     }
 
@@ -158,7 +158,10 @@ fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
     };
     let readers = c.principals("readers", &s.readers);
     let writers = c.principals("writers", &s.writers);
-    let storage = s.storage.as_ref().map(|d| storage(c, d));
+    let storage = s
+        .storage
+        .as_ref()
+        .map(|d| storage(d, &mut |f, m| c.error(f, m)));
     if let Some(st) = &storage
         && st.access_mode == "ReadOnlyMany"
         && (!writers.users.is_empty() || !writers.groups.is_empty())
@@ -354,7 +357,10 @@ fn library(c: &mut Checker<'_>, l: &LibraryDoc) -> Library {
         claim_name: l.claim_name.clone(),
         mount_path: l.mount_path.clone(),
         env,
-        storage: l.storage.as_ref().map(|d| storage(c, d)),
+        storage: l
+            .storage
+            .as_ref()
+            .map(|d| storage(d, &mut |f, m| c.error(f, m))),
         origin: c.doc.origin.clone(),
     }
 }

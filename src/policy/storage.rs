@@ -1,7 +1,6 @@
 //! `storage` of a Share or Library: the volume notebook-volumes provisions the claim from. Every
 //! field is bounded here, because the reconciler writes it into PersistentVolumes and claims.
 
-use super::check::Checker;
 use super::document::StorageDoc;
 use super::model::{Storage, StorageSource};
 use super::quantity;
@@ -23,7 +22,9 @@ pub const MAX_ATTRIBUTE_VALUE: usize = 1024;
 /// CSI driver names are DNS-1123 subdomains of at most 63 characters.
 const MAX_DRIVER: usize = 63;
 
-pub(super) fn storage(c: &mut Checker<'_>, d: &StorageDoc) -> Storage {
+/// Checks `d`, reporting each finding as (field, message) to `error`.
+pub(super) fn storage(d: &StorageDoc, error: &mut dyn FnMut(&str, String)) -> Storage {
+    let mut c = Sink(error);
     let mut sources: Vec<StorageSource> = Vec::new();
     if let Some(class) = &d.storage_class_name {
         c.rule("storage.storageClassName", rules::dns1123_subdomain(class));
@@ -110,6 +111,21 @@ pub(super) fn storage(c: &mut Checker<'_>, d: &StorageDoc) -> Storage {
         size,
         access_mode,
         source,
+    }
+}
+
+/// Findings of `storage`, in the Checker's shape.
+struct Sink<'a>(&'a mut dyn FnMut(&str, String));
+
+impl Sink<'_> {
+    fn rule(&mut self, field: &str, result: Result<(), String>) {
+        if let Err(message) = result {
+            (self.0)(field, message);
+        }
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        (self.0)(field, message.into());
     }
 }
 

@@ -7,7 +7,8 @@ use nv_test_support as support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use notebook_volumes::keys;
 use serde_json::json;
@@ -291,6 +292,54 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
         },
     )
     .await;
+
+    // alice sees it on her notebook: a Warning naming the share and the rule as it stands now.
+    let events = Api::<Event>::namespaced(env.admin.clone(), ns);
+    let exceeds = || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("ExceedsPolicy")
+                    && e.regarding.as_ref().is_some_and(|r| {
+                        r.kind.as_deref() == Some("Pod")
+                            && r.name.as_deref() == Some("jupyter-alice")
+                            && r.uid == alice.metadata.uid
+                    })
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_until(
+        "an ExceedsPolicy Event on alice's notebook",
+        Duration::from_secs(30),
+        || async { !exceeds().await.is_empty() },
+    )
+    .await;
+    let found = exceeds().await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].type_.as_deref(), Some("Warning"));
+    let note = found[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("share 'finance' is mounted rw but the policy now grants no access")
+            && note.contains("writers: user erin")
+            && note.contains("until it restarts"),
+        "{note}"
+    );
+    // bob still reads finance: nothing to tell him.
+    assert!(
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .iter()
+            .all(|e| e.reason.as_deref() != Some("ExceedsPolicy")
+                || e.regarding.as_ref().and_then(|r| r.name.as_deref()) != Some("jupyter-bob")),
+        "bob's notebook does not exceed policy"
+    );
 
     let json_out = audit("json");
     assert_eq!(json_out.status.code(), Some(1), "{json_out:?}");

@@ -28,6 +28,40 @@ pub struct Excess {
     pub granted: String,
     /// The rule as it stands now, and where it is written.
     pub reason: String,
+    /// The pod's uid, so an Event about it shows in `kubectl describe pod`.
+    #[serde(skip)]
+    pub uid: Option<String>,
+}
+
+/// Reason of the Event on a running notebook that exceeds a changed policy.
+pub const EXCEEDS_POLICY: &str = "ExceedsPolicy";
+
+impl Excess {
+    /// The Event users see on the pod: which share, how it is mounted, what policy grants now and
+    /// the rule that says so.
+    pub fn notice(&self) -> super::notices::Notice {
+        let granted = match self.granted.as_str() {
+            "-" => "no access".to_string(),
+            g => g.to_string(),
+        };
+        super::notices::Notice {
+            regarding: k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                namespace: Some(self.namespace.clone()),
+                name: Some(self.pod.clone()),
+                uid: self.uid.clone(),
+                ..Default::default()
+            },
+            wait_for_pod: false,
+            warning: true,
+            reason: EXCEEDS_POLICY,
+            note: format!(
+                "share '{}' is mounted {} but the policy now grants {}: {}. This notebook keeps the mount until it restarts; restart it to run with current rights",
+                self.share, self.mounted, granted, self.reason
+            ),
+        }
+    }
 }
 
 /// The shares `pod` mounts beyond what `policy` grants its user now. Only notebooks the webhook
@@ -90,6 +124,7 @@ pub fn exceeding(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> Vec<
                 mounted: mounted.as_str().into(),
                 granted: granted.as_str().into(),
                 reason,
+                uid: pod.metadata.uid.clone(),
             });
         }
     }
@@ -217,6 +252,26 @@ mod tests {
         let mut plain = notebook("alice", false, None);
         plain.metadata.annotations = None;
         assert!(exceeding(&after, &ns, &plain).is_empty());
+    }
+
+    #[test]
+    fn the_event_on_the_pod_names_the_share_the_rights_and_the_rule() {
+        let mut pod = notebook("alice", false, None);
+        pod.metadata.uid = Some("uid-1".into());
+        let found = exceeding(&policy("erin"), &NamespaceInfo::new("ds"), &pod);
+        let notice = found[0].notice();
+        assert_eq!(notice.reason, EXCEEDS_POLICY);
+        assert!(notice.warning && !notice.wait_for_pod);
+        assert_eq!(notice.regarding.uid.as_deref(), Some("uid-1"));
+        assert_eq!(notice.regarding.name.as_deref(), Some("jupyter-alice"));
+        assert!(
+            notice
+                .note
+                .starts_with("share 'finance' is mounted rw but the policy now grants no access: ")
+                && notice.note.contains(&found[0].reason),
+            "{}",
+            notice.note
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! After every policy change, the running notebooks that now mount more than it grants: a gauge
-//! per share, one log line per notebook and share, and (only with --delete-exceeding-pods) the
-//! notebooks deleted so their spawner restarts them with current rights.
+//! per share, one log line and one Warning Event (`ExceedsPolicy`, on the pod) per notebook and
+//! share, and (only with --delete-exceeding-pods) the notebooks deleted so their spawner restarts
+//! them with current rights. A notebook is told once per share and rule: a later, unrelated policy
+//! change does not repeat it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use kube::Client;
 use tokio::sync::Mutex;
 
 use super::live;
+use super::user_events::UserEvents;
+use crate::admission::revocation::Excess;
 use crate::metrics::Metrics;
 use crate::policy::in_force::Policy;
 
@@ -19,15 +23,34 @@ pub struct Revocation {
     delete: bool,
     running: Arc<Mutex<()>>,
     latest: Arc<std::sync::Mutex<Option<Arc<Policy>>>>,
+    /// The bounded, rate-limited queue of Events users see (none when the server has none).
+    events: Option<UserEvents>,
+    /// What was already logged and told (pod, share, mounted, granted, rule), as of the last scan.
+    told: Arc<std::sync::Mutex<HashSet<Told>>>,
+}
+
+type Told = (String, String, String, String, String, String);
+
+fn told(e: &Excess) -> Told {
+    (
+        e.namespace.clone(),
+        e.uid.clone().unwrap_or_else(|| e.pod.clone()),
+        e.share.clone(),
+        e.mounted.clone(),
+        e.granted.clone(),
+        e.reason.clone(),
+    )
 }
 
 impl Revocation {
-    pub fn new(client: Client, delete: bool) -> Revocation {
+    pub fn new(client: Client, delete: bool, events: Option<UserEvents>) -> Revocation {
         Revocation {
             client,
             delete,
             running: Arc::new(Mutex::new(())),
             latest: Arc::new(std::sync::Mutex::new(None)),
+            events,
+            told: Arc::new(std::sync::Mutex::new(HashSet::new())),
         }
     }
 
@@ -38,6 +61,7 @@ impl Revocation {
         }
         let (client, delete) = (self.client.clone(), self.delete);
         let (running, latest) = (Arc::clone(&self.running), Arc::clone(&self.latest));
+        let (events, told_before) = (self.events.clone(), Arc::clone(&self.told));
         tokio::spawn(async move {
             let _one_at_a_time = running.lock().await;
             let Some(policy) = latest.lock().ok().and_then(|mut l| l.take()) else {
@@ -46,7 +70,20 @@ impl Revocation {
             match live::exceeding_pods(&client, &policy.snapshot, None).await {
                 Ok(found) => {
                     let mut pods: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
+                    let now: HashSet<Told> = found.iter().map(told).collect();
+                    let before = told_before
+                        .lock()
+                        .map(|mut t| std::mem::replace(&mut *t, now))
+                        .unwrap_or_default();
+                    let mut notices = Vec::new();
                     for e in &found {
+                        pods.entry(&e.share)
+                            .or_default()
+                            .insert((&e.namespace, &e.pod));
+                        if before.contains(&told(e)) {
+                            continue;
+                        }
+                        notices.push(e.notice());
                         tracing::warn!(
                             namespace = %e.namespace,
                             pod = %e.pod,
@@ -57,9 +94,9 @@ impl Revocation {
                             reason = %e.reason,
                             "a running notebook mounts more than current policy grants; it keeps that mount until it restarts"
                         );
-                        pods.entry(&e.share)
-                            .or_default()
-                            .insert((&e.namespace, &e.pod));
+                    }
+                    if let Some(events) = &events {
+                        events.offer(notices);
                     }
                     let counts: Vec<(String, usize)> = pods
                         .iter()

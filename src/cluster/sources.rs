@@ -39,6 +39,7 @@ pub fn start(
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
     delete_exceeding: bool,
+    events: Option<super::user_events::UserEvents>,
 ) -> Sources {
     let mut tasks = Vec::new();
     let provisioner = super::provisioner::Provisioner::new();
@@ -54,7 +55,7 @@ pub fn start(
         metrics: metrics.clone(),
         events: PolicyEvents::new(client.clone()),
         reported: HashMap::new(),
-        revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding),
+        revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding, events),
         provisioner: provisioner.clone(),
     };
     let ready = readiness.clone();

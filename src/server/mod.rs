@@ -216,7 +216,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
             let (events, writer) =
                 crate::cluster::user_events::UserEvents::new(client.clone(), state.metrics.clone());
             background.push(tokio::spawn(writer));
-            state.events = Some(events);
+            state.events = Some(events.clone());
             let started = sources::start(
                 client,
                 &namespace,
@@ -224,6 +224,7 @@ pub async fn start(config: Config) -> Result<Handle, ServeError> {
                 state.readiness.clone(),
                 state.metrics.clone(),
                 config.delete_exceeding_pods,
+                Some(events),
             );
             background.extend(started.tasks);
             let mut view = started.view;

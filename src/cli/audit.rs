@@ -12,7 +12,7 @@ use crate::admission::request::{Requester, pod_request};
 use crate::admission::{ClaimInfo, ClaimLookup, Context, ListedClaims, NoClaims, Review, review};
 use crate::files::read;
 use crate::keys;
-use crate::policy::yaml;
+use crate::policy::{provision, yaml};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -82,10 +82,16 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
     };
     // A claims listing is the namespace's claims in full: share and library claims are judged
     // from it as the server judges them from its cache. Without one, they are not judged.
-    let listed = match &args.claims {
-        Some(path) => Some(ListedClaims(read_claims(path, &namespace)?)),
+    let objects = match &args.claims {
+        Some(path) => Some(read_claim_objects(path, &namespace)?),
         None => None,
     };
+    let listed = objects.as_ref().map(|o| ListedClaims(claim_infos(o)));
+    // Provisioned claims the policy no longer provisions here (kept, with their data).
+    let orphans = objects
+        .as_ref()
+        .map(|o| provision::orphaned(&policy, &ns, o))
+        .unwrap_or_default();
     let claims: &dyn ClaimLookup = match &listed {
         Some(listed) => listed,
         None => &NoClaims,
@@ -103,7 +109,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         stamp_key: None,
     };
     let outcome = review(ctx, &request);
-    print(args.output, &pod, &outcome)?;
+    print(args.output, &pod, &outcome, &orphans)?;
     Ok(if outcome.allowed() { 0 } else { 1 })
 }
 
@@ -111,15 +117,34 @@ pub(super) fn read_claims(
     path: &std::path::Path,
     namespace: &str,
 ) -> Result<HashMap<(String, String), ClaimInfo>, String> {
+    Ok(claim_infos(&read_claim_objects(path, namespace)?))
+}
+
+fn claim_infos(claims: &[PersistentVolumeClaim]) -> HashMap<(String, String), ClaimInfo> {
+    claims
+        .iter()
+        .map(|pvc| {
+            let ns = pvc.metadata.namespace.clone().unwrap_or_default();
+            let name = pvc.metadata.name.clone().unwrap_or_default();
+            ((ns, name), ClaimInfo::of(pvc))
+        })
+        .collect()
+}
+
+/// The claims of a listing, each with its namespace (`namespace` when it names none).
+fn read_claim_objects(
+    path: &std::path::Path,
+    namespace: &str,
+) -> Result<Vec<PersistentVolumeClaim>, String> {
     let text = read(path).map_err(|e| e.to_string())?;
     let (docs, error) = yaml::read_stream(&text);
     if let Some(e) = error {
         return Err(format!("{}:{}: {}", path.display(), e.line, e.message));
     }
-    let mut claims = HashMap::new();
+    let mut claims = Vec::new();
     for doc in docs.iter().filter(|d| d.get("kind").is_some()) {
         for item in doc.manifest_objects() {
-            let pvc: PersistentVolumeClaim =
+            let mut pvc: PersistentVolumeClaim =
                 serde_json::from_value(item.to_json()).map_err(|e| {
                     format!(
                         "{}:{}: not a PersistentVolumeClaim: {e}",
@@ -127,19 +152,23 @@ pub(super) fn read_claims(
                         item.line
                     )
                 })?;
-            let ns = pvc
-                .metadata
+            pvc.metadata
                 .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.to_string());
-            let name = pvc.metadata.name.clone().unwrap_or_default();
-            claims.insert((ns, name), ClaimInfo::of(&pvc));
+                .get_or_insert_with(|| namespace.to_string());
+            claims.push(pvc);
         }
     }
     Ok(claims)
 }
 
-pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<(), String> {
+/// The answer for the pod; with a claims listing, the provisioned claims the policy no longer
+/// provisions in the namespace (`orphans`, kept with their data).
+pub(super) fn print(
+    output: AuditOutput,
+    pod: &Pod,
+    outcome: &Review,
+    orphans: &[provision::Orphan],
+) -> Result<(), String> {
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {
         AuditOutput::Json => {
@@ -151,6 +180,7 @@ pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<
                 "patch": outcome.patch,
                 "warnings": outcome.warnings,
                 "auditAnnotations": outcome.audit_annotations,
+                "orphanedClaims": orphans,
             });
             out!("{}", text(&out)?);
         }
@@ -194,6 +224,14 @@ pub(super) fn print(output: AuditOutput, pod: &Pod, outcome: &Review) -> Result<
             }
             if let Some(m) = outcome.audit_annotations.get(keys::AUDIT_MOUNTS) {
                 out!("audit annotation mounts: {m}");
+            }
+            for o in orphans {
+                out!(
+                    "provisioned claim no longer in policy: '{}' in namespace '{}' (made for {}); notebook-volumes keeps it and its data: delete it by hand when no longer needed",
+                    o.claim,
+                    o.namespace,
+                    o.owner
+                );
             }
         }
     }

@@ -268,3 +268,58 @@ pub fn existing_of(pvc: Option<&PersistentVolumeClaim>) -> Existing {
         Some(_) => Existing::Unmanaged,
     }
 }
+
+/// A claim the reconciler provisioned for a share or library that no longer has it here (gone
+/// from the policy, out of scope, another claim, no `storage`): left with its data, reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Orphan {
+    pub namespace: String,
+    pub claim: String,
+    /// `share <name>` or `library <name>`, from the claim's labels.
+    pub owner: String,
+}
+
+/// The managed claims among `claims` in `ns` that the policy no longer provisions there.
+pub fn orphaned<'c>(
+    snapshot: &PolicySnapshot,
+    ns: &NamespaceInfo,
+    claims: impl IntoIterator<Item = &'c PersistentVolumeClaim>,
+) -> Vec<Orphan> {
+    let mut out = Vec::new();
+    for pvc in claims {
+        let in_ns = pvc
+            .metadata
+            .namespace
+            .as_deref()
+            .is_none_or(|n| n == ns.name);
+        if !in_ns || !is_managed(pvc) {
+            continue;
+        }
+        let claim = pvc.metadata.name.clone().unwrap_or_default();
+        let label = |key: &str| pvc.metadata.labels.as_ref()?.get(key).cloned();
+        let provisions = |scope: &super::model::Scope, claim_name: &str, storage: bool| {
+            storage && scope.includes(ns) && claim_name == claim
+        };
+        let (owner, kept) = if let Some(name) = label(keys::SHARE_LABEL) {
+            let kept = snapshot.shares().iter().any(|s| {
+                s.name == name && provisions(&s.scope, &s.claim_name, s.storage.is_some())
+            });
+            (format!("share {name}"), kept)
+        } else if let Some(name) = label(keys::LIBRARY_LABEL) {
+            let kept = snapshot.libraries().iter().any(|l| {
+                l.name == name && provisions(&l.scope, &l.claim_name, l.storage.is_some())
+            });
+            (format!("library {name}"), kept)
+        } else {
+            ("(no share or library label)".to_string(), false)
+        };
+        if !kept {
+            out.push(Orphan {
+                namespace: ns.name.clone(),
+                claim,
+                owner,
+            });
+        }
+    }
+    out
+}

@@ -586,3 +586,40 @@ fn check_validates_the_groups_annotation_and_unusable_claims() {
     );
     assert_eq!(run(&["check", &path]).status.code(), Some(0));
 }
+
+/// A claim the reconciler provisioned for a share the policy no longer has (or no longer
+/// provisions here) is listed by `audit --claims`: kept with its data, to delete by hand.
+#[test]
+fn audit_claims_listing_reports_provisioned_claims_no_longer_in_policy() {
+    let managed = |name: &str, share: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: ds-team, labels: {{notebook-volumes.io/managed-by: notebook-volumes, notebook-volumes.io/share: {share}}}}}\nspec: {{accessModes: [ReadWriteMany]}}\nstatus: {{phase: Bound, accessModes: [ReadWriteMany]}}\n"
+        )
+    };
+    // `archive` is in no policy; `finance` is, without `storage` (an administrator's claim now).
+    let listing = [
+        managed("old-archive", "archive"),
+        managed("finance-data", "finance"),
+    ]
+    .concat();
+    let (_d, path) = temp_file("claims.yaml", &listing);
+    let o = audit(
+        "examples/pods/kubespawner-alice.yaml",
+        &["--claims", &path, "--output", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(
+        out["orphanedClaims"],
+        serde_json::json!([
+            {"namespace": "ds-team", "claim": "old-archive", "owner": "share archive"},
+            {"namespace": "ds-team", "claim": "finance-data", "owner": "share finance"}
+        ])
+    );
+    let text = audit("examples/pods/kubespawner-alice.yaml", &["--claims", &path]);
+    assert!(
+        stdout(&text).contains("provisioned claim no longer in policy: 'old-archive' in namespace 'ds-team' (made for share archive)"),
+        "{}",
+        stdout(&text)
+    );
+}

@@ -322,3 +322,38 @@ fn volume_names_are_deterministic_short_and_distinct() {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     );
 }
+
+#[test]
+fn a_provisioned_claim_still_in_policy_is_not_an_orphan() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use notebook_volumes::policy::provision::orphaned;
+    let claim = |name: &str, labels: serde_json::Value| -> PersistentVolumeClaim {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "team-a", "labels": labels}
+        }))
+        .expect("claim")
+    };
+    let managed = |key: &str, value: &str| serde_json::json!({(keys::MANAGED_BY_LABEL): keys::MANAGED_BY, (key): value});
+    let claims = [
+        claim("finance-data", managed(keys::SHARE_LABEL, "finance")),
+        claim("apps", managed(keys::LIBRARY_LABEL, "apps")),
+        claim("old", managed(keys::SHARE_LABEL, "gone")),
+        claim("apps-elsewhere", managed(keys::LIBRARY_LABEL, "apps")),
+        claim("plain", serde_json::json!({})),
+    ];
+    let found = orphaned(&snapshot(), &NamespaceInfo::new("team-a"), &claims);
+    let names: Vec<&str> = found.iter().map(|o| o.claim.as_str()).collect();
+    assert_eq!(names, ["old", "apps-elsewhere"]);
+    // The class library reaches only team-a: in team-b its claim is left behind.
+    let in_b: Vec<PersistentVolumeClaim> = claims[..2]
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            c.metadata.namespace = Some("team-b".into());
+            c
+        })
+        .collect();
+    let found = orphaned(&snapshot(), &NamespaceInfo::new("team-b"), &in_b);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].owner, "library apps");
+}

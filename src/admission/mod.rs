@@ -18,6 +18,7 @@ pub(crate) mod home_level;
 pub(crate) mod identity;
 pub(crate) mod inject;
 pub mod notices;
+pub(crate) mod object_name;
 pub(crate) mod outcome;
 pub(crate) mod patch;
 pub(crate) mod pod;

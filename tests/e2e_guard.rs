@@ -390,6 +390,110 @@ async fn a_reowned_home_is_refused_to_its_former_owner() {
     env.stop().await;
 }
 
+/// A first launch creates the home claim without reading it first when the cache of home claims
+/// knows none of that name; the creation is the check (atomic: it fails if the name is taken).
+/// A claim the cache does not hold (no home label: made before the namespace was enabled, or
+/// by an administrator) is still read live and its owner still refuses another user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_launch_creates_the_home_directly_and_a_claim_outside_the_cache_is_read_live() {
+    let env = Env::start().await;
+    let hub = env.pods_as(HUB);
+    let lookups = |source: &'static str| {
+        let env = &env;
+        async move {
+            counter(
+                &env.metrics().await,
+                &format!("notebook_volumes_home_lookups_total{{source=\"{source}\"}}"),
+            )
+        }
+    };
+    let claim_reviews = || {
+        let env = &env;
+        async move {
+            counter(
+                &env.metrics().await,
+                "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
+            )
+        }
+    };
+    // (Registering the webhook made dry runs, each read live.)
+    let (absent, live) = (lookups("absent").await, lookups("live").await);
+    let reviewed = claim_reviews().await;
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-alice", "alice", &[]),
+    )
+    .await
+    .expect("alice's first launch");
+    let home = env.claims().get("home-alice").await.expect("home created");
+    assert_eq!(
+        home.metadata.annotations.unwrap()[notebook_volumes::keys::OWNER_ANNOTATION],
+        "alice"
+    );
+    assert_eq!(
+        lookups("absent").await,
+        absent + 1.0,
+        "created without a read"
+    );
+    assert_eq!(lookups("live").await, live);
+    // The API server did not ask the claim guard about the webhook's own claim
+    // (matchConditions), and still asks about a user's.
+    assert_eq!(claim_reviews().await, reviewed);
+    allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
+    let scratch = serde_json::from_value(json!({
+        "metadata": {"name": "bobs-scratch"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("claim");
+    kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
+        env.cluster.client_as("bob", &[]),
+        env.ns.name(),
+    )
+    .create(&PostParams::default(), &scratch)
+    .await
+    .expect("bob's own claim");
+    assert_eq!(claim_reviews().await, reviewed + 1.0);
+
+    // An administrator made carol's claim for mallory, without the home label.
+    let taken = serde_json::from_value(json!({
+        "metadata": {"name": "home-carol", "annotations": {"notebook-volumes.io/owner": "mallory"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("claim");
+    env.claims()
+        .create(&PostParams::default(), &taken)
+        .await
+        .expect("an administrator creates the claim");
+    let message = denial(
+        hub.create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-carol", "carol", &[]),
+        )
+        .await,
+    );
+    assert_contains(&message, &["'home-carol'", "belongs to user 'mallory'"]);
+    assert_eq!(
+        lookups("live").await,
+        live + 1.0,
+        "the taken name was read live"
+    );
+    assert_eq!(lookups("absent").await, absent + 1.0);
+
+    // A dry run creates nothing, so it is decided from a live read.
+    hub.create(&dry_run(), &notebook_pod("jupyter-dave", "dave", &[]))
+        .await
+        .expect("dave's dry run");
+    assert_eq!(lookups("live").await, live + 2.0);
+    assert!(
+        env.claims()
+            .get_opt("home-dave")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    env.stop().await;
+}
+
 /// `kubectl set image` on another user's notebook: the container would restart as the
 /// requester's code with the notebook's mounts and environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

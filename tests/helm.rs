@@ -508,6 +508,51 @@ fn the_schema_refuses_bad_values_with_a_message_naming_them() {
     assert!(fine.success, "{}", fine.stderr);
 }
 
+/// `notebook-volumes check` of a policy render: its exit status and output.
+fn check(yaml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("policies.yaml");
+    std::fs::write(&file, yaml).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notebook-volumes"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .expect("run notebook-volumes check");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_zero_to_jupyterhub_values_of_the_install_guide_render_valid_policy() {
+    let guide = read(&root().join("docs/install.md"));
+    let start = guide
+        .find("# notebook-volumes-values.yaml\n")
+        .expect("the Z2JH values file in docs/install.md");
+    let block = &guide[start..];
+    let values = &block[..block.find("```").expect("end of the block")];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("z2jh.yaml");
+    std::fs::write(&file, values).expect("write");
+    let out = template_in(
+        NAMESPACE,
+        &[file],
+        &json!({}),
+        &["--show-only", "templates/policies.yaml"],
+    );
+    assert!(out.success, "{}", out.stderr);
+    let (ok, report) = check(&out.stdout);
+    assert!(
+        ok && report.contains("3 unit(s): 1 share(s), 0 library(ies); 0 error(s), 0 warning(s)"),
+        "{report}"
+    );
+}
+
 // --- the same objects as kustomize ---------------------------------------------------------
 
 /// kustomize `dir` against the chart with `values` (and the namespace rendered, as the base has
@@ -857,8 +902,6 @@ async fn check_policies(client: &Client) {
         ]
     );
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("stored.yaml");
     // As `kubectl get -o yaml` prints them (block YAML: `check` refuses deeply nested flow
     // collections, which the JSON of managedFields would be).
     let text: Vec<String> = stored
@@ -866,18 +909,10 @@ async fn check_policies(client: &Client) {
         .iter()
         .map(|cm| serde_saphyr::to_string(cm).expect("YAML"))
         .collect();
-    std::fs::write(&file, text.join("\n---\n")).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notebook-volumes"))
-        .arg("check")
-        .arg(&file)
-        .output()
-        .expect("run notebook-volumes check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, report) = check(&text.join("\n---\n"));
     assert!(
-        out.status.success()
-            && stdout.contains("4 unit(s): 4 share(s), 1 library(ies); 0 error(s), 0 warning(s)"),
-        "check of the stored policy ConfigMaps:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        ok && report.contains("4 unit(s): 4 share(s), 1 library(ies); 0 error(s), 0 warning(s)"),
+        "check of the stored policy ConfigMaps:\n{report}"
     );
 }
 

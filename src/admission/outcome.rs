@@ -74,6 +74,25 @@ pub enum Effect {
     },
 }
 
+/// One line naming the object, not the whole claim: what an operator reads in a log.
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::CreateClaim(pvc) => write!(
+                f,
+                "create claim {}/{}",
+                pvc.metadata.namespace.as_deref().unwrap_or_default(),
+                pvc.metadata.name.as_deref().unwrap_or_default()
+            ),
+            Effect::GrowClaim {
+                namespace,
+                claim,
+                size,
+            } => write!(f, "grow claim {namespace}/{claim} to {size}"),
+        }
+    }
+}
+
 /// The full outcome of one admission.
 #[derive(Debug, Clone, Default)]
 pub struct Review {

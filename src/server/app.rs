@@ -296,7 +296,7 @@ async fn offline(
     let ns = NamespaceInfo::new(req.namespace.as_deref().unwrap_or_default());
     let outcome = decide(state, req, policy, &ns, None, off_worker).await?;
     for effect in &outcome.effects {
-        tracing::info!(?effect, "serving from local files: not performing");
+        tracing::debug!(%effect, "serving from local files: not performing");
     }
     Ok(outcome)
 }

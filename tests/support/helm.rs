@@ -30,7 +30,7 @@ impl Helm {
         let (status, last) = crate::process::run_script("tests/helm/build.sh")?;
         if !status.success() {
             return Err(format!(
-                "building helm failed ({status}); run `bash tests/helm/build.sh` to see why"
+                "building helm failed ({status}); run `make helm-bin` to see why, or set {HELM_BIN_ENV} to a helm v3 binary"
             ));
         }
         let bin = last

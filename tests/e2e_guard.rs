@@ -642,6 +642,68 @@ async fn a_project_editor_cannot_act_as_the_webhooks_service_account() {
     env.stop().await;
 }
 
+/// Installed where the claims webhook's `matchConditions` do not name the webhook's own service
+/// account (another namespace, an edited manifest), the webhook's own claim creation is sent to
+/// the claim guard, which allows it: a first launch still gets its home, only one round trip later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_claims_match_condition_the_guard_allows_the_webhooks_own_home_claim() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let env = Env::start().await;
+    let name = format!("nv-{}", env.ns.name());
+    let configs = kube::Api::<ValidatingWebhookConfiguration>::all(env.admin.clone());
+    let stored = configs.get(&name).await.expect("registration");
+    let index = stored
+        .webhooks
+        .iter()
+        .flatten()
+        .position(|w| w.name == "claims.notebook-volumes.io")
+        .expect("claims webhook");
+    let patch = json!([{"op": "remove", "path": format!("/webhooks/{index}/matchConditions")}]);
+    configs
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(patch).expect("patch")),
+        )
+        .await
+        .expect("matchConditions removed");
+    let reviewed = || {
+        let env = &env;
+        async move {
+            counter(
+                &env.metrics().await,
+                "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
+            )
+        }
+    };
+    let hub = env.pods_as(HUB);
+    // The API server picks the change up asynchronously: launch users until a home claim
+    // creation reaches the claim guard.
+    let mut n = 0;
+    wait_until(
+        "the webhook's own claim creation reaches the claim guard",
+        std::time::Duration::from_secs(20),
+        || {
+            n += 1;
+            let user = format!("user{n}");
+            let hub = hub.clone();
+            let before = reviewed();
+            async move {
+                let before = before.await;
+                hub.create(
+                    &PostParams::default(),
+                    &notebook_pod(&format!("jupyter-{user}"), &user, &[]),
+                )
+                .await
+                .expect("the first launch is allowed, its home created");
+                reviewed().await > before
+            }
+        },
+    )
+    .await;
+    env.stop().await;
+}
+
 /// `kubectl set image` on another user's notebook: the container would restart as the
 /// requester's code with the notebook's mounts and environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,7 +142,7 @@ pub fn locate_images() -> Result<PathBuf, String> {
 
 /// Runs a script of the repository with its stderr shown (a first build takes minutes and
 /// shows progress): its exit status and the last line it printed.
-fn run_script(path: &str) -> Result<(std::process::ExitStatus, Option<String>), String> {
+pub(crate) fn run_script(path: &str) -> Result<(std::process::ExitStatus, Option<String>), String> {
     let script = crate::repo(path);
     let output = Command::new("bash")
         .arg(&script)

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhook,
-    ValidatingWebhookConfiguration, WebhookClientConfig,
+    MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -197,15 +198,18 @@ pub async fn register_webhooks(
                     .collect(),
                 notebook_namespace,
             ),
-            guard_webhook(
-                "claims.notebook-volumes.io",
-                client_config("/claims"),
-                vec![
-                    rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
-                    rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
-                ],
-                notebook_namespace,
-            ),
+            ValidatingWebhook {
+                match_conditions: Some(claim_conditions(admin).await),
+                ..guard_webhook(
+                    "claims.notebook-volumes.io",
+                    client_config("/claims"),
+                    vec![
+                        rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
+                        rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
+                    ],
+                    notebook_namespace,
+                )
+            },
         ]),
     };
     Api::<ValidatingWebhookConfiguration>::all(admin.clone())
@@ -253,6 +257,39 @@ fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
         ),
         ..Default::default()
     }
+}
+
+/// The claims webhook's `matchConditions` as shipped, naming the identity the test webhook runs
+/// as (the `admin` client's) instead of the shipped service account.
+async fn claim_conditions(admin: &Client) -> Vec<MatchCondition> {
+    let text = std::fs::read_to_string(crate::repo(
+        "manifests/base/validatingwebhookconfiguration.yaml",
+    ))
+    .expect("manifest");
+    let shipped: ValidatingWebhookConfiguration = serde_saphyr::from_str(&text).expect("yaml");
+    let review = Api::<SelfSubjectReview>::all(admin.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .expect("SelfSubjectReview");
+    let me = review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .expect("the test webhook's identity");
+    let mut conditions = shipped
+        .webhooks
+        .into_iter()
+        .flatten()
+        .find(|w| w.name == "claims.notebook-volumes.io")
+        .and_then(|w| w.match_conditions)
+        .expect("the claims webhook's matchConditions");
+    for c in &mut conditions {
+        c.expression = c.expression.replace(
+            "system:serviceaccount:notebook-volumes:notebook-volumes",
+            &me,
+        );
+    }
+    conditions
 }
 
 /// A validating webhook of the guard (connections, claims) for the notebook namespace.

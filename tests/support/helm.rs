@@ -27,18 +27,15 @@ pub struct Helm {
 impl Helm {
     /// Locates (building on first use) the helm binary.
     pub fn new() -> Result<Helm, String> {
-        let (status, last) = crate::process::run_script("tests/helm/build.sh")?;
-        if !status.success() {
-            return Err(format!(
-                "building helm failed ({status}); run `make helm-bin` to see why, or set {HELM_BIN_ENV} to a helm v3 binary"
-            ));
-        }
-        let bin = last
-            .map(PathBuf::from)
-            .ok_or("tests/helm/build.sh printed no binary path")?;
-        if !bin.is_file() {
-            return Err(format!("helm binary not found at {}", bin.display()));
-        }
+        let bin = crate::process::built_binary(
+            "tests/helm/build.sh",
+            |status| {
+                format!(
+                    "building helm failed ({status}); run `make helm-bin` to see why, or set {HELM_BIN_ENV} to a helm v3 binary"
+                )
+            },
+            |bin| format!("helm binary not found at {}", bin.display()),
+        )?;
         let home = tempfile::tempdir().map_err(|e| format!("a home for helm: {e}"))?;
         Ok(Helm { bin, home })
     }

@@ -8,12 +8,12 @@ use kube::runtime::watcher;
 use super::readiness::Readiness;
 
 /// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
-/// mark the cache stale until its next event.
+/// mark the cache stale until its next event. `synced` marks the first complete listing.
 pub async fn drive<K, S>(
     stream: S,
     what: &'static str,
     readiness: Arc<Readiness>,
-    mut on_event: impl FnMut(&watcher::Event<K>),
+    synced: fn(&Readiness),
 ) where
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
 {
@@ -22,7 +22,9 @@ pub async fn drive<K, S>(
         match item {
             Ok(event) => {
                 readiness.watch_ok(what);
-                on_event(&event)
+                if matches!(event, watcher::Event::InitDone) {
+                    synced(&readiness);
+                }
             }
             Err(error) => {
                 readiness.watch_failed(what);

@@ -90,16 +90,11 @@ pub fn start(
         ns_writer,
         watcher(ns_api, watcher::Config::default()).default_backoff(),
     );
-    let ready = readiness.clone();
     tasks.push(tokio::spawn(drive(
         ns_stream,
         CACHES[1],
         readiness.clone(),
-        move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                ready.namespaces_synced();
-            }
-        },
+        Readiness::namespaces_synced,
     )));
 
     let pvc_api: Api<PersistentVolumeClaim> = Api::all(client.clone());
@@ -107,16 +102,11 @@ pub fn start(
     let (pvc_store, pvc_writer) = reflector::store();
     let pvc_stream =
         reflector::reflector(pvc_writer, watcher(pvc_api, pvc_config).default_backoff());
-    let ready = readiness.clone();
     tasks.push(tokio::spawn(drive(
         pvc_stream,
         CACHES[2],
         readiness.clone(),
-        move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                ready.home_claims_synced();
-            }
-        },
+        Readiness::home_claims_synced,
     )));
 
     let (volume_store, volume_task) = super::volume_claims::start(client.clone(), readiness);

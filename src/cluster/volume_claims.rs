@@ -32,12 +32,12 @@ pub fn start(
             .default_backoff()
             .modify(slim),
     );
-    let ready = readiness.clone();
-    let task = tokio::spawn(drive(stream, VOLUME_CLAIMS, readiness, move |event| {
-        if matches!(event, watcher::Event::InitDone) {
-            ready.volume_claims_synced();
-        }
-    }));
+    let task = tokio::spawn(drive(
+        stream,
+        VOLUME_CLAIMS,
+        readiness,
+        Readiness::volume_claims_synced,
+    ));
     (store, task)
 }
 

@@ -398,27 +398,12 @@ async fn a_reowned_home_is_refused_to_its_former_owner() {
 async fn a_first_launch_creates_the_home_directly_and_a_claim_outside_the_cache_is_read_live() {
     let env = Env::start().await;
     let hub = env.pods_as(HUB);
-    let lookups = |source: &'static str| {
-        let env = &env;
-        async move {
-            counter(
-                &env.metrics().await,
-                &format!("notebook_volumes_home_lookups_total{{source=\"{source}\"}}"),
-            )
-        }
-    };
-    let claim_reviews = || {
-        let env = &env;
-        async move {
-            counter(
-                &env.metrics().await,
-                "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
-            )
-        }
-    };
     // (Registering the webhook made dry runs, each read live.)
-    let (absent, live) = (lookups("absent").await, lookups("live").await);
-    let reviewed = claim_reviews().await;
+    let (absent, live) = (
+        home_lookups(&env, "absent").await,
+        home_lookups(&env, "live").await,
+    );
+    let reviewed = claim_reviews(&env).await;
     hub.create(
         &PostParams::default(),
         &notebook_pod("jupyter-alice", "alice", &[]),
@@ -431,20 +416,16 @@ async fn a_first_launch_creates_the_home_directly_and_a_claim_outside_the_cache_
         "alice"
     );
     assert_eq!(
-        lookups("absent").await,
+        home_lookups(&env, "absent").await,
         absent + 1.0,
         "created without a read"
     );
-    assert_eq!(lookups("live").await, live);
+    assert_eq!(home_lookups(&env, "live").await, live);
     // The API server did not ask the claim guard about the webhook's own claim
     // (matchConditions), and still asks about a user's.
-    assert_eq!(claim_reviews().await, reviewed);
+    assert_eq!(claim_reviews(&env).await, reviewed);
     allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
-    let scratch = serde_json::from_value(json!({
-        "metadata": {"name": "bobs-scratch"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
-    }))
-    .expect("claim");
+    let scratch = claim(json!({"name": "bobs-scratch"}));
     kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
         env.cluster.client_as("bob", &[]),
         env.ns.name(),
@@ -452,14 +433,12 @@ async fn a_first_launch_creates_the_home_directly_and_a_claim_outside_the_cache_
     .create(&PostParams::default(), &scratch)
     .await
     .expect("bob's own claim");
-    assert_eq!(claim_reviews().await, reviewed + 1.0);
+    assert_eq!(claim_reviews(&env).await, reviewed + 1.0);
 
     // An administrator made carol's claim for mallory, without the home label.
-    let taken = serde_json::from_value(json!({
-        "metadata": {"name": "home-carol", "annotations": {"notebook-volumes.io/owner": "mallory"}},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
-    }))
-    .expect("claim");
+    let taken = claim(
+        json!({"name": "home-carol", "annotations": {"notebook-volumes.io/owner": "mallory"}}),
+    );
     env.claims()
         .create(&PostParams::default(), &taken)
         .await
@@ -473,17 +452,17 @@ async fn a_first_launch_creates_the_home_directly_and_a_claim_outside_the_cache_
     );
     assert_contains(&message, &["'home-carol'", "belongs to user 'mallory'"]);
     assert_eq!(
-        lookups("live").await,
+        home_lookups(&env, "live").await,
         live + 1.0,
         "the taken name was read live"
     );
-    assert_eq!(lookups("absent").await, absent + 1.0);
+    assert_eq!(home_lookups(&env, "absent").await, absent + 1.0);
 
     // A dry run creates nothing, so it is decided from a live read.
     hub.create(&dry_run(), &notebook_pod("jupyter-dave", "dave", &[]))
         .await
         .expect("dave's dry run");
-    assert_eq!(lookups("live").await, live + 2.0);
+    assert_eq!(home_lookups(&env, "live").await, live + 2.0);
     assert!(
         env.claims()
             .get_opt("home-dave")
@@ -506,16 +485,14 @@ async fn a_first_launch_never_takes_a_name_held_outside_the_home_cache() {
     let env = Env::start().await;
     let hub = env.pods_as(HUB);
     allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
-    let spec =
-        json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
     let mallory = kube::Api::<PersistentVolumeClaim>::namespaced(
         env.cluster.client_as("mallory", &[]),
         env.ns.name(),
     );
     for name in ["home-erin", "home-erin--secret"] {
-        let claim = serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec}))
-            .expect("claim");
-        let refused = mallory.create(&PostParams::default(), &claim).await;
+        let refused = mallory
+            .create(&PostParams::default(), &claim(json!({"name": name})))
+            .await;
         let Err(kube::Error::Api(status)) = refused else {
             panic!("mallory took {name}: {refused:?}");
         };
@@ -536,15 +513,11 @@ async fn a_first_launch_never_takes_a_name_held_outside_the_home_cache() {
 
     // An administrator's claim of carol's home name for mallory, without the home label, held
     // by a finalizer and deleted: Terminating, and in no cache of home claims.
-    let held = serde_json::from_value(json!({
-        "metadata": {
-            "name": "home-carol",
-            "annotations": {"notebook-volumes.io/owner": "mallory"},
-            "finalizers": ["example.com/hold"]
-        },
-        "spec": spec
-    }))
-    .expect("claim");
+    let held = claim(json!({
+        "name": "home-carol",
+        "annotations": {"notebook-volumes.io/owner": "mallory"},
+        "finalizers": ["example.com/hold"]
+    }));
     env.claims()
         .create(&PostParams::default(), &held)
         .await
@@ -553,16 +526,10 @@ async fn a_first_launch_never_takes_a_name_held_outside_the_home_cache() {
         .delete("home-carol", &Default::default())
         .await
         .expect("delete");
-    let lookups = |source: &'static str| {
-        let env = &env;
-        async move {
-            counter(
-                &env.metrics().await,
-                &format!("notebook_volumes_home_lookups_total{{source=\"{source}\"}}"),
-            )
-        }
-    };
-    let (absent, live) = (lookups("absent").await, lookups("live").await);
+    let (absent, live) = (
+        home_lookups(&env, "absent").await,
+        home_lookups(&env, "live").await,
+    );
     let message = denial(
         hub.create(
             &PostParams::default(),
@@ -572,8 +539,8 @@ async fn a_first_launch_never_takes_a_name_held_outside_the_home_cache() {
     );
     assert_contains(&message, &["'home-carol'", "belongs to user 'mallory'"]);
     // Presumed absent, the create found the name taken, and the live read decided.
-    assert_eq!(lookups("live").await, live + 1.0);
-    assert_eq!(lookups("absent").await, absent);
+    assert_eq!(home_lookups(&env, "live").await, live + 1.0);
+    assert_eq!(home_lookups(&env, "absent").await, absent);
     let still = env.claims().get("home-carol").await.expect("still there");
     assert!(still.metadata.deletion_timestamp.is_some());
     env.claims()
@@ -667,15 +634,6 @@ async fn without_the_claims_match_condition_the_guard_allows_the_webhooks_own_ho
         )
         .await
         .expect("matchConditions removed");
-    let reviewed = || {
-        let env = &env;
-        async move {
-            counter(
-                &env.metrics().await,
-                "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
-            )
-        }
-    };
     let hub = env.pods_as(HUB);
     // The API server picks the change up asynchronously: launch users until a home claim
     // creation reaches the claim guard.
@@ -687,16 +645,16 @@ async fn without_the_claims_match_condition_the_guard_allows_the_webhooks_own_ho
             n += 1;
             let user = format!("user{n}");
             let hub = hub.clone();
-            let before = reviewed();
+            let env = &env;
             async move {
-                let before = before.await;
+                let before = claim_reviews(env).await;
                 hub.create(
                     &PostParams::default(),
                     &notebook_pod(&format!("jupyter-{user}"), &user, &[]),
                 )
                 .await
                 .expect("the first launch is allowed, its home created");
-                reviewed().await > before
+                claim_reviews(env).await > before
             }
         },
     )
@@ -747,6 +705,31 @@ async fn a_notebooks_image_is_changed_only_by_its_user() {
         .await
         .expect("alice updates her own notebook's image");
     env.stop().await;
+}
+
+/// Home claim lookups of notebook admissions from `source` so far (`cache`, `absent`, `live`).
+async fn home_lookups(env: &Env, source: &str) -> f64 {
+    counter(
+        &env.metrics().await,
+        &format!("notebook_volumes_home_lookups_total{{source=\"{source}\"}}"),
+    )
+}
+
+/// Claim CREATEs the claim guard has allowed so far (requests the API server sent it).
+async fn claim_reviews(env: &Env) -> f64 {
+    counter(
+        &env.metrics().await,
+        "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
+    )
+}
+
+/// A 1 GiB ReadWriteOnce claim with `metadata`.
+fn claim(metadata: Value) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
+    serde_json::from_value(json!({
+        "metadata": metadata,
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("claim")
 }
 
 /// The value of the sample `series` (name and labels, as exported) in a /metrics text.

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build test unit lint bench bench-cluster faults load profile cluster cluster-bin node-deps hub-deps hub demo clean
+.PHONY: build test unit lint bench bench-cluster faults load profile cluster cluster-bin helm-bin node-deps hub-deps hub demo clean
 
 build:
 	$(CARGO) build --release --locked
@@ -12,7 +12,7 @@ build:
 # tests/e2e_node.rs, a real kubelet and controllers: needs root, see node-deps; in
 # tests/e2e_hub.rs, JupyterHub with KubeSpawner on that node, see hub-deps). The fault suite
 # (tests/faults) runs in its short form here, about a minute.
-test: lint cluster-bin node-deps hub-deps
+test: lint cluster-bin helm-bin node-deps hub-deps
 	$(CARGO) build --locked --examples
 	$(CARGO) test --locked --bench decision --bench worst_case
 	$(CARGO) test --locked --lib --bins --tests
@@ -29,6 +29,11 @@ lint:
 # cached outside the repository; prints the binary's path.
 cluster-bin:
 	@bash tests/cluster/build.sh
+
+# helm v3 for the chart tests (tests/helm.rs), built once from the Go module proxy and cached
+# outside the repository like the test API server; prints the binary's path.
+helm-bin:
+	@bash tests/helm/build.sh
 
 # What the test node needs: containerd, runc, CNI plugins and iptables installed from Debian
 # packages when missing (apt-get, as root), and the test images built (cached).

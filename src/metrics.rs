@@ -291,7 +291,7 @@ impl Metrics {
         );
         registry.register(
             "notebook_volumes_home_lookups",
-            "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; live: read from the API server)",
+            "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; absent: the cache knew no such claim and it was created directly; live: read from the API server)",
             home_lookups.clone(),
         );
         registry.register(
@@ -320,7 +320,7 @@ impl Metrics {
         for reason in EVENT_DROP_REASONS {
             let _ = events_dropped.get_or_create(&ReasonLabel { reason });
         }
-        for source in ["cache", "live"] {
+        for source in ["cache", "absent", "live"] {
             let _ = home_lookups.get_or_create(&SourceLabel { source });
         }
         for reason in ["grown", "refused", "dropped"] {

@@ -390,6 +390,278 @@ async fn a_reowned_home_is_refused_to_its_former_owner() {
     env.stop().await;
 }
 
+/// A first launch creates the home claim without reading it first when the cache of home claims
+/// knows none of that name; the creation is the check (atomic: it fails if the name is taken).
+/// A claim the cache does not hold (no home label: made before the namespace was enabled, or
+/// by an administrator) is still read live and its owner still refuses another user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_launch_creates_the_home_directly_and_a_claim_outside_the_cache_is_read_live() {
+    let env = Env::start().await;
+    let hub = env.pods_as(HUB);
+    // (Registering the webhook made dry runs, each read live.)
+    let (absent, live) = (
+        home_lookups(&env, "absent").await,
+        home_lookups(&env, "live").await,
+    );
+    let reviewed = claim_reviews(&env).await;
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-alice", "alice", &[]),
+    )
+    .await
+    .expect("alice's first launch");
+    let home = env.claims().get("home-alice").await.expect("home created");
+    assert_eq!(
+        home.metadata.annotations.unwrap()[notebook_volumes::keys::OWNER_ANNOTATION],
+        "alice"
+    );
+    assert_eq!(
+        home_lookups(&env, "absent").await,
+        absent + 1.0,
+        "created without a read"
+    );
+    assert_eq!(home_lookups(&env, "live").await, live);
+    // The API server did not ask the claim guard about the webhook's own claim
+    // (matchConditions), and still asks about a user's.
+    assert_eq!(claim_reviews(&env).await, reviewed);
+    allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
+    let scratch = claim(json!({"name": "bobs-scratch"}));
+    kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
+        env.cluster.client_as("bob", &[]),
+        env.ns.name(),
+    )
+    .create(&PostParams::default(), &scratch)
+    .await
+    .expect("bob's own claim");
+    assert_eq!(claim_reviews(&env).await, reviewed + 1.0);
+
+    // An administrator made carol's claim for mallory, without the home label.
+    let taken = claim(
+        json!({"name": "home-carol", "annotations": {"notebook-volumes.io/owner": "mallory"}}),
+    );
+    env.claims()
+        .create(&PostParams::default(), &taken)
+        .await
+        .expect("an administrator creates the claim");
+    let message = denial(
+        hub.create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-carol", "carol", &[]),
+        )
+        .await,
+    );
+    assert_contains(&message, &["'home-carol'", "belongs to user 'mallory'"]);
+    assert_eq!(
+        home_lookups(&env, "live").await,
+        live + 1.0,
+        "the taken name was read live"
+    );
+    assert_eq!(home_lookups(&env, "absent").await, absent + 1.0);
+
+    // A dry run creates nothing, so it is decided from a live read.
+    hub.create(&dry_run(), &notebook_pod("jupyter-dave", "dave", &[]))
+        .await
+        .expect("dave's dry run");
+    assert_eq!(home_lookups(&env, "live").await, live + 2.0);
+    assert!(
+        env.claims()
+            .get_opt("home-dave")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    env.stop().await;
+}
+
+/// The direct creation of a first launch against claims the cache of home claims cannot vouch
+/// for: a user racing the webhook for a home name nobody has yet (the claim guard reserves the
+/// name, and its secret-level name, whether or not the claim exists, so only the webhook's
+/// create can succeed), and a claim of the home's name that is unlabelled, another user's and
+/// being deleted (Terminating: the create answers AlreadyExists, and the live read's owner
+/// refuses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_launch_never_takes_a_name_held_outside_the_home_cache() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let env = Env::start().await;
+    let hub = env.pods_as(HUB);
+    allow_everyone_to_edit_claims(&env.admin, env.ns.name()).await;
+    let mallory = kube::Api::<PersistentVolumeClaim>::namespaced(
+        env.cluster.client_as("mallory", &[]),
+        env.ns.name(),
+    );
+    for name in ["home-erin", "home-erin--secret"] {
+        let refused = mallory
+            .create(&PostParams::default(), &claim(json!({"name": name})))
+            .await;
+        let Err(kube::Error::Api(status)) = refused else {
+            panic!("mallory took {name}: {refused:?}");
+        };
+        assert_eq!(status.code, 403, "{status:?}");
+        assert_contains(&status.message, &["reserved"]);
+    }
+    hub.create(
+        &PostParams::default(),
+        &notebook_pod("jupyter-erin", "erin", &[]),
+    )
+    .await
+    .expect("erin's first launch");
+    let home = env.claims().get("home-erin").await.expect("erin's home");
+    assert_eq!(
+        home.metadata.annotations.unwrap()[notebook_volumes::keys::OWNER_ANNOTATION],
+        "erin"
+    );
+
+    // An administrator's claim of carol's home name for mallory, without the home label, held
+    // by a finalizer and deleted: Terminating, and in no cache of home claims.
+    let held = claim(json!({
+        "name": "home-carol",
+        "annotations": {"notebook-volumes.io/owner": "mallory"},
+        "finalizers": ["example.com/hold"]
+    }));
+    env.claims()
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("an administrator creates the claim");
+    env.claims()
+        .delete("home-carol", &Default::default())
+        .await
+        .expect("delete");
+    let (absent, live) = (
+        home_lookups(&env, "absent").await,
+        home_lookups(&env, "live").await,
+    );
+    let message = denial(
+        hub.create(
+            &PostParams::default(),
+            &notebook_pod("jupyter-carol", "carol", &[]),
+        )
+        .await,
+    );
+    assert_contains(&message, &["'home-carol'", "belongs to user 'mallory'"]);
+    // Presumed absent, the create found the name taken, and the live read decided.
+    assert_eq!(home_lookups(&env, "live").await, live + 1.0);
+    assert_eq!(home_lookups(&env, "absent").await, absent);
+    let still = env.claims().get("home-carol").await.expect("still there");
+    assert!(still.metadata.deletion_timestamp.is_some());
+    env.claims()
+        .patch(
+            "home-carol",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("release the claim");
+    env.stop().await;
+}
+
+/// The claims webhook skips only requests whose username is the webhook's service account
+/// (matchConditions, by its full name, namespace included). A project member with the built-in
+/// `edit` role cannot become that identity: neither impersonate it (as a service account or as a
+/// user of that name), nor mint a token for it, nor run a pod in its namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_editor_cannot_act_as_the_webhooks_service_account() {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let env = Env::start().await;
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "mallory-edit"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}]
+    }))
+    .expect("binding");
+    kube::Api::<RoleBinding>::namespaced(env.admin.clone(), env.ns.name())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("mallory edits the namespace");
+    let admin = env.admin.clone();
+    let may = move |attributes: Value| {
+        let admin = admin.clone();
+        async move {
+            let review: SubjectAccessReview = serde_json::from_value(json!({
+                "spec": {"user": "mallory", "groups": ["system:authenticated"], "resourceAttributes": attributes}
+            }))
+            .expect("review");
+            kube::Api::<SubjectAccessReview>::all(admin)
+                .create(&PostParams::default(), &review)
+                .await
+                .expect("SubjectAccessReview")
+                .status
+                .is_some_and(|s| s.allowed)
+        }
+    };
+    // The binding is in place: she creates pods in her namespace.
+    let own = json!({"verb": "create", "resource": "pods", "namespace": env.ns.name()});
+    wait_until(
+        "mallory's binding",
+        std::time::Duration::from_secs(10),
+        || may(own.clone()),
+    )
+    .await;
+    let webhook = [
+        json!({"verb": "impersonate", "resource": "serviceaccounts", "namespace": "notebook-volumes", "name": "notebook-volumes"}),
+        json!({"verb": "impersonate", "resource": "users", "name": "system:serviceaccount:notebook-volumes:notebook-volumes"}),
+        json!({"verb": "create", "resource": "serviceaccounts", "subresource": "token", "namespace": "notebook-volumes", "name": "notebook-volumes"}),
+        json!({"verb": "create", "resource": "pods", "namespace": "notebook-volumes"}),
+    ];
+    for attributes in webhook {
+        assert!(!may(attributes.clone()).await, "mallory may {attributes}");
+    }
+    env.stop().await;
+}
+
+/// Installed where the claims webhook's `matchConditions` do not name the webhook's own service
+/// account (another namespace, an edited manifest), the webhook's own claim creation is sent to
+/// the claim guard, which allows it: a first launch still gets its home, only one round trip later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_claims_match_condition_the_guard_allows_the_webhooks_own_home_claim() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let env = Env::start().await;
+    let name = format!("nv-{}", env.ns.name());
+    let configs = kube::Api::<ValidatingWebhookConfiguration>::all(env.admin.clone());
+    let stored = configs.get(&name).await.expect("registration");
+    let index = stored
+        .webhooks
+        .iter()
+        .flatten()
+        .position(|w| w.name == "claims.notebook-volumes.io")
+        .expect("claims webhook");
+    let patch = json!([{"op": "remove", "path": format!("/webhooks/{index}/matchConditions")}]);
+    configs
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(patch).expect("patch")),
+        )
+        .await
+        .expect("matchConditions removed");
+    let hub = env.pods_as(HUB);
+    // The API server picks the change up asynchronously: launch users until a home claim
+    // creation reaches the claim guard.
+    let mut n = 0;
+    wait_until(
+        "the webhook's own claim creation reaches the claim guard",
+        std::time::Duration::from_secs(20),
+        || {
+            n += 1;
+            let user = format!("user{n}");
+            let hub = hub.clone();
+            let env = &env;
+            async move {
+                let before = claim_reviews(env).await;
+                hub.create(
+                    &PostParams::default(),
+                    &notebook_pod(&format!("jupyter-{user}"), &user, &[]),
+                )
+                .await
+                .expect("the first launch is allowed, its home created");
+                claim_reviews(env).await > before
+            }
+        },
+    )
+    .await;
+    env.stop().await;
+}
+
 /// `kubectl set image` on another user's notebook: the container would restart as the
 /// requester's code with the notebook's mounts and environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,6 +705,31 @@ async fn a_notebooks_image_is_changed_only_by_its_user() {
         .await
         .expect("alice updates her own notebook's image");
     env.stop().await;
+}
+
+/// Home claim lookups of notebook admissions from `source` so far (`cache`, `absent`, `live`).
+async fn home_lookups(env: &Env, source: &str) -> f64 {
+    counter(
+        &env.metrics().await,
+        &format!("notebook_volumes_home_lookups_total{{source=\"{source}\"}}"),
+    )
+}
+
+/// Claim CREATEs the claim guard has allowed so far (requests the API server sent it).
+async fn claim_reviews(env: &Env) -> f64 {
+    counter(
+        &env.metrics().await,
+        "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
+    )
+}
+
+/// A 1 GiB ReadWriteOnce claim with `metadata`.
+fn claim(metadata: Value) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
+    serde_json::from_value(json!({
+        "metadata": metadata,
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("claim")
 }
 
 /// The value of the sample `series` (name and labels, as exported) in a /metrics text.

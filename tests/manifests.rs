@@ -199,6 +199,23 @@ fn claims_webhook_matches_the_design() {
     let pods: MutatingWebhookConfiguration = one("MutatingWebhookConfiguration");
     let pods = pods.webhooks.expect("webhooks");
     assert_eq!(h.namespace_selector, pods[0].namespace_selector);
+    // Only the webhook's own requests skip the call: its service account, by full name.
+    let deployment: Deployment = one("Deployment");
+    let account = format!(
+        "system:serviceaccount:{}:{}",
+        deployment.metadata.namespace.as_deref().expect("namespace"),
+        deployment
+            .spec
+            .and_then(|s| s.template.spec)
+            .and_then(|s| s.service_account_name)
+            .expect("service account")
+    );
+    let conditions = h.match_conditions.as_ref().expect("matchConditions");
+    assert_eq!(conditions.len(), 1);
+    assert_eq!(
+        conditions[0].expression,
+        format!("request.userInfo.username != '{account}'")
+    );
 }
 
 #[test]

@@ -31,11 +31,12 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
-use kube::discovery::{self, Scope};
-use kube::{Api, Client, ResourceExt};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery;
+use kube::{Api, Client};
 use notebook_volumes::policy::{PolicySnapshot, unit_from_config_map};
 use serde_json::json;
+use support::apply::{describe, gvk};
 use support::{DeleteOnDrop, TestCluster};
 
 const MANAGER: &str = "notebook-volumes-test";
@@ -58,64 +59,11 @@ fn render(dir: &str) -> Vec<DynamicObject> {
     objects
 }
 
-fn gvk(obj: &DynamicObject) -> GroupVersionKind {
-    let types = obj.types.as_ref().expect("apiVersion and kind");
-    let (group, version) = match types.api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", types.api_version.as_str()),
-    };
-    GroupVersionKind::gvk(group, version, &types.kind)
-}
-
-fn describe(obj: &DynamicObject) -> String {
-    let gvk = gvk(obj);
-    match &obj.metadata.namespace {
-        Some(ns) => format!("{} {ns}/{}", gvk.kind, obj.name_any()),
-        None => format!("{} {}", gvk.kind, obj.name_any()),
-    }
-}
-
-/// Server-side applies one object, finding its resource by discovery.
-async fn apply(client: &Client, obj: &DynamicObject) -> Result<DynamicObject, String> {
-    let gvk = gvk(obj);
-    let (resource, caps) = discovery::pinned_kind(client, &gvk)
-        .await
-        .map_err(|e| format!("{}: not served: {e}", describe(obj)))?;
-    let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => {
-            let ns =
-                obj.metadata.namespace.as_deref().ok_or_else(|| {
-                    format!("{}: namespaced kind without a namespace", describe(obj))
-                })?;
-            Api::namespaced_with(client.clone(), ns, &resource)
-        }
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
-    };
-    let name = obj
-        .metadata
-        .name
-        .as_deref()
-        .ok_or_else(|| format!("{}: no name", describe(obj)))?;
-    api.patch(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(|e| format!("{}: {e}", describe(obj)))
-}
-
 /// Applies Namespaces first, then the rest in rendered order; panics listing every failure.
 async fn apply_all(client: &Client, what: &str, objects: &[DynamicObject]) {
-    let (namespaces, rest): (Vec<&DynamicObject>, Vec<&DynamicObject>) =
-        objects.iter().partition(|o| gvk(o).kind == "Namespace");
-    let mut errors = Vec::new();
-    for obj in namespaces.into_iter().chain(rest) {
-        if let Err(e) = apply(client, obj).await {
-            errors.push(e);
-        }
+    if let Err(errors) = support::apply::apply_all(client, MANAGER, objects).await {
+        panic!("applying {what}:\n{errors}");
     }
-    assert!(errors.is_empty(), "applying {what}:\n{}", errors.join("\n"));
 }
 
 /// Removes what the test created, for runs against a long-lived cluster

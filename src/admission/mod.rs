@@ -19,6 +19,7 @@ pub(crate) mod identity;
 pub(crate) mod inject;
 pub(crate) mod namespace_scope;
 pub mod notices;
+pub(crate) mod object_name;
 pub(crate) mod outcome;
 pub(crate) mod patch;
 pub(crate) mod pod;

@@ -5,6 +5,7 @@
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::core::admission::{AdmissionRequest, Operation};
 
+use super::object_name::object_name;
 use super::outcome::{Effect, Review};
 use super::pod;
 
@@ -158,12 +159,7 @@ fn classify(warning: &str) -> (bool, &'static str) {
 /// the notebook controllers show on the Notebook), else on the pod's name when it has one (what
 /// KubeSpawner's progress reads), else on the namespace. An UPDATE's pod exists.
 fn denied_regarding(req: &AdmissionRequest<Pod>, pod: &Pod, namespace: &str) -> ObjectReference {
-    let name = pod
-        .metadata
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| req.name.clone());
+    let name = object_name(&pod.metadata, &req.name);
     if req.operation == Operation::Update {
         return pod_reference(namespace, &name, pod.metadata.uid.clone());
     }

@@ -74,6 +74,25 @@ pub enum Effect {
     },
 }
 
+/// One line naming the object, not the whole claim: what an operator reads in a log.
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::CreateClaim(pvc) => write!(
+                f,
+                "create claim {}/{}",
+                pvc.metadata.namespace.as_deref().unwrap_or_default(),
+                pvc.metadata.name.as_deref().unwrap_or_default()
+            ),
+            Effect::GrowClaim {
+                namespace,
+                claim,
+                size,
+            } => write!(f, "grow claim {namespace}/{claim} to {size}"),
+        }
+    }
+}
+
 /// The full outcome of one admission.
 #[derive(Debug, Clone, Default)]
 pub struct Review {
@@ -129,14 +148,12 @@ impl Review {
     }
 
     /// The wire answer to the request `base` was made from (`AdmissionResponse::from(&req)`);
-    /// the patch is serialised here, once.
-    pub fn response(&self, base: AdmissionResponse) -> AdmissionResponse {
+    /// the patch is serialised here, once, and moved rather than copied.
+    pub fn response(self, base: AdmissionResponse) -> AdmissionResponse {
         let mut response = base;
-        response
-            .audit_annotations
-            .extend(self.audit_annotations.clone());
+        response.audit_annotations.extend(self.audit_annotations);
         if !self.warnings.is_empty() {
-            response.warnings = Some(self.warnings.clone());
+            response.warnings = Some(self.warnings);
         }
         if let Some(denial) = &self.denial {
             return forbid(response, &denial.to_string());
@@ -144,12 +161,11 @@ impl Review {
         if self.patch.is_empty() {
             return response;
         }
-        match response
-            .clone()
-            .with_patch(json_patch::Patch(self.patch.clone()))
-        {
+        // `with_patch` takes the response; the copy (without the patch) answers if it fails.
+        let fallback = response.clone();
+        match response.with_patch(json_patch::Patch(self.patch)) {
             Ok(r) => r,
-            Err(e) => forbid(response, &e.to_string()),
+            Err(e) => forbid(fallback, &e.to_string()),
         }
     }
 }

@@ -11,6 +11,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::Value;
 
 use super::identity::{self, IdentitySource};
+use super::object_name::object_name;
 use super::stamp::{self, StampKey};
 use crate::keys;
 use crate::policy::PolicySnapshot;
@@ -168,12 +169,7 @@ pub fn review_workload(
             );
         }
     };
-    let name = object
-        .metadata
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| req.name.clone());
+    let name = object_name(&object.metadata, &req.name);
     let annotations = annotations_at(&value, kind.annotations_path());
     let current = stamp::stamp_in(annotations.as_ref()).map(str::to_string);
     let ns = ctx.namespace;

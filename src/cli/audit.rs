@@ -90,8 +90,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
     // Provisioned claims the policy no longer provisions here (kept, with their data).
     let orphans = objects
         .as_ref()
-        .map(|o| provision::orphaned(&policy, &ns, o))
-        .unwrap_or_default();
+        .map(|o| provision::orphaned(&policy, &ns, o));
     let claims: &dyn ClaimLookup = match &listed {
         Some(listed) => listed,
         None => &NoClaims,
@@ -109,7 +108,7 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         stamp_key: None,
     };
     let outcome = review(ctx, &request);
-    print(args.output, &pod, &outcome, &orphans)?;
+    print(args.output, &pod, &outcome, orphans.as_deref())?;
     Ok(if outcome.allowed() { 0 } else { 1 })
 }
 
@@ -161,18 +160,18 @@ fn read_claim_objects(
     Ok(claims)
 }
 
-/// The answer for the pod; with a claims listing, the provisioned claims the policy no longer
-/// provisions in the namespace (`orphans`, kept with their data).
+/// The answer for the pod; with a claims listing (`orphans` is `Some`), the provisioned claims
+/// the policy no longer provisions in the namespace (kept with their data).
 pub(super) fn print(
     output: AuditOutput,
     pod: &Pod,
     outcome: &Review,
-    orphans: &[provision::Orphan],
+    orphans: Option<&[provision::Orphan]>,
 ) -> Result<(), String> {
     let text = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| e.to_string());
     match output {
         AuditOutput::Json => {
-            let out = json!({
+            let mut out = json!({
                 "allowed": outcome.allowed(),
                 "user": outcome.user,
                 "message": outcome.message(),
@@ -180,8 +179,10 @@ pub(super) fn print(
                 "patch": outcome.patch,
                 "warnings": outcome.warnings,
                 "auditAnnotations": outcome.audit_annotations,
-                "orphanedClaims": orphans,
             });
+            if let Some(orphans) = orphans {
+                out["orphanedClaims"] = json!(orphans);
+            }
             out!("{}", text(&out)?);
         }
         AuditOutput::Patch => out!(
@@ -225,7 +226,7 @@ pub(super) fn print(
             if let Some(m) = outcome.audit_annotations.get(keys::AUDIT_MOUNTS) {
                 out!("audit annotation mounts: {m}");
             }
-            for o in orphans {
+            for o in orphans.unwrap_or_default() {
                 out!(
                     "provisioned claim no longer in policy: '{}' in namespace '{}' (made for {}); notebook-volumes keeps it and its data: delete it by hand when no longer needed",
                     o.claim,

@@ -150,7 +150,7 @@ pub fn run(a: WorkloadAudit<'_>, kind: WorkloadKind, object: &Value) -> Result<i
             }
             if let Some((pod, decision)) = &pod_review {
                 out!("its first pod, created by a trusted controller:");
-                super::audit::print(AuditOutput::Text, pod, decision, &[])?;
+                super::audit::print(AuditOutput::Text, pod, decision, None)?;
             }
         }
         AuditOutput::Json => {

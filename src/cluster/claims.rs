@@ -81,6 +81,19 @@ pub fn cached_home(
     vouched.then_some(pvc)
 }
 
+/// The cache of home-labelled claims is current and holds no claim named `name`: a first
+/// launch, most likely. Only a hint: a claim without the home label (one a spawner made, or
+/// created while the namespace was not enabled) is not in this cache, nor one created a moment
+/// ago; the caller creates the claim directly and reads it live if the creation finds it there.
+pub fn cache_knows_none(
+    cache: &Store<PersistentVolumeClaim>,
+    watch_current: bool,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    watch_current && cache.get(&ObjectRef::new(name).within(namespace)).is_none()
+}
+
 /// GET one claim; `None` when it does not exist.
 pub async fn get(
     client: &Client,
@@ -114,9 +127,12 @@ pub async fn get_pod(
 /// What creating the home claim came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
-    Created,
+    /// This call made it.
+    New,
     /// Another admission of the same user created it first.
     AlreadyOwned,
+    /// A claim of that name is there (only from `try_create`, which does not read it).
+    Exists,
 }
 
 /// Creates the home claim; on AlreadyExists, accepts it only if it belongs to `user`.
@@ -125,21 +141,40 @@ pub async fn create(
     pvc: &PersistentVolumeClaim,
     user: &str,
 ) -> Result<Created, ClaimError> {
-    let namespace = pvc.metadata.namespace.clone().unwrap_or_default();
-    let name = pvc.metadata.name.clone().unwrap_or_default();
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
-    match api.create(&PostParams::default(), pvc).await {
-        Ok(_) => Ok(Created::Created),
-        Err(kube::Error::Api(status)) if status.code == 409 => {
+    match try_create(client, pvc).await? {
+        Created::Exists => {
+            let (namespace, name) = namespace_and_name(pvc);
             let existing = get(client, &namespace, &name).await?;
             check_owner(&namespace, &name, existing.as_ref(), user).map(|()| Created::AlreadyOwned)
         }
+        done => Ok(done),
+    }
+}
+
+/// Creates the claim, or reports `Created::Exists` (AlreadyExists) without reading it: the
+/// API server's create is the atomic "if absent" the caller builds on.
+pub async fn try_create(
+    client: &Client,
+    pvc: &PersistentVolumeClaim,
+) -> Result<Created, ClaimError> {
+    let (namespace, name) = namespace_and_name(pvc);
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    match api.create(&PostParams::default(), pvc).await {
+        Ok(_) => Ok(Created::New),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Created::Exists),
         Err(source) => Err(ClaimError::Create {
             namespace,
             name,
             source: Box::new(source),
         }),
     }
+}
+
+fn namespace_and_name(pvc: &PersistentVolumeClaim) -> (String, String) {
+    (
+        pvc.metadata.namespace.clone().unwrap_or_default(),
+        pvc.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 fn check_owner(

@@ -8,11 +8,25 @@ use kube::runtime::watcher;
 use super::readiness::Readiness;
 
 /// Polls a reflector stream forever; watch errors are logged (the backoff retries them) and
-/// mark the cache stale until its next event.
+/// mark the cache stale until its next event. `synced` marks the first complete listing.
 pub async fn drive<K, S>(
     stream: S,
     what: &'static str,
     readiness: Arc<Readiness>,
+    synced: fn(&Readiness),
+) where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    drive_with(stream, what, readiness, synced, |_| {}).await
+}
+
+/// `drive`, also handing every event to `on_event` (after `synced` for the first listing): the
+/// provisioning reconciler is nudged from here.
+pub async fn drive_with<K, S>(
+    stream: S,
+    what: &'static str,
+    readiness: Arc<Readiness>,
+    synced: fn(&Readiness),
     mut on_event: impl FnMut(&watcher::Event<K>),
 ) where
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
@@ -22,7 +36,10 @@ pub async fn drive<K, S>(
         match item {
             Ok(event) => {
                 readiness.watch_ok(what);
-                on_event(&event)
+                if matches!(event, watcher::Event::InitDone) {
+                    synced(&readiness);
+                }
+                on_event(&event);
             }
             Err(error) => {
                 readiness.watch_failed(what);

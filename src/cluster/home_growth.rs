@@ -12,8 +12,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::mpsc;
 
+use super::background_queue::BackgroundQueue;
 use crate::keys;
 use crate::metrics::Metrics;
 
@@ -26,7 +26,7 @@ type Job = (String, String, String);
 /// The decision side of the queue; cheap to clone.
 #[derive(Clone)]
 pub struct HomeGrowth {
-    tx: mpsc::Sender<Job>,
+    queue: BackgroundQueue<Job>,
     metrics: Arc<Metrics>,
 }
 
@@ -35,47 +35,41 @@ impl HomeGrowth {
         client: Client,
         metrics: Arc<Metrics>,
     ) -> (HomeGrowth, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let growth = HomeGrowth {
-            tx,
-            metrics: metrics.clone(),
-        };
-        (growth, tokio::spawn(drain(client, rx, metrics)))
+        let (queue, task) = BackgroundQueue::start(QUEUE, client, metrics.clone(), grow_and_record);
+        (HomeGrowth { queue, metrics }, task)
     }
 
     /// Queues a growth; never waits.
     pub fn offer(&self, namespace: &str, claim: &str, size: &str) {
         let job = (namespace.to_string(), claim.to_string(), size.to_string());
-        if self.tx.try_send(job).is_err() {
+        if !self.queue.offer(job) {
             self.metrics.home_growth("dropped");
         }
     }
 }
 
-async fn drain(client: Client, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    while let Some((namespace, claim, size)) = rx.recv().await {
-        let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
-        let result = grow(&client, &claims, &claim, &size).await;
-        let (outcome, note) = match result {
-            Ok(()) => ("grown", None),
-            Err(reason) => ("refused", Some(format!("{size}: {reason}"))),
-        };
-        metrics.home_growth(outcome);
-        let annotation = note
-            .clone()
-            .map_or(serde_json::Value::Null, serde_json::Value::from);
-        let patch =
-            json!({"metadata": {"annotations": {keys::GROWTH_REFUSED_ANNOTATION: annotation}}});
-        if let Err(error) = claims
-            .patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            tracing::warn!(%namespace, %claim, %error, "cannot record the home claim's growth");
-        }
-        match note {
-            None => tracing::info!(%namespace, %claim, %size, "home claim grown"),
-            Some(note) => tracing::warn!(%namespace, %claim, %note, "home claim not grown"),
-        }
+/// Grows one claim and records the outcome: the metric, the claim's annotation, a log line.
+async fn grow_and_record(client: Client, metrics: Arc<Metrics>, (namespace, claim, size): Job) {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    let result = grow(&client, &claims, &claim, &size).await;
+    let (outcome, note) = match result {
+        Ok(()) => ("grown", None),
+        Err(reason) => ("refused", Some(format!("{size}: {reason}"))),
+    };
+    metrics.home_growth(outcome);
+    let annotation = note
+        .clone()
+        .map_or(serde_json::Value::Null, serde_json::Value::from);
+    let patch = json!({"metadata": {"annotations": {keys::GROWTH_REFUSED_ANNOTATION: annotation}}});
+    if let Err(error) = claims
+        .patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(%namespace, %claim, %error, "cannot record the home claim's growth");
+    }
+    match note {
+        None => tracing::info!(%namespace, %claim, %size, "home claim grown"),
+        Some(note) => tracing::warn!(%namespace, %claim, %note, "home claim not grown"),
     }
 }
 

@@ -12,8 +12,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::mpsc;
 
+use super::background_queue::BackgroundQueue;
 use crate::keys;
 use crate::metrics::Metrics;
 
@@ -28,7 +28,7 @@ type Job = (String, String);
 /// The launch side of the queue; cheap to clone.
 #[derive(Clone)]
 pub struct HomeTouch {
-    tx: mpsc::Sender<Job>,
+    queue: BackgroundQueue<Job>,
     /// Claim → the day (`YYYY-MM-DD`, UTC) it was last offered.
     offered: Arc<Mutex<HashMap<Job, String>>>,
     metrics: Arc<Metrics>,
@@ -45,13 +45,13 @@ impl HomeTouch {
         client: Client,
         metrics: Arc<Metrics>,
     ) -> (HomeTouch, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (queue, task) = BackgroundQueue::start(QUEUE, client, metrics.clone(), stamp);
         let touch = HomeTouch {
-            tx,
+            queue,
             offered: Arc::new(Mutex::new(HashMap::new())),
-            metrics: metrics.clone(),
+            metrics,
         };
-        (touch, tokio::spawn(drain(client, rx, metrics)))
+        (touch, task)
     }
 
     /// After a launch mounting home `claim`, whose annotation says `stamped`: queues a stamp
@@ -74,7 +74,7 @@ impl HomeTouch {
             }
             offered.insert(job.clone(), today);
         }
-        if self.tx.try_send(job.clone()).is_err() {
+        if !self.queue.offer(job.clone()) {
             self.metrics.home_touch_dropped();
             // Forgotten, so that the next launch offers it again.
             if let Ok(mut offered) = self.offered.lock() {
@@ -84,22 +84,20 @@ impl HomeTouch {
     }
 }
 
-/// Writes each queued stamp with a merge patch of the one annotation.
-async fn drain(client: Client, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    while let Some((namespace, claim)) = rx.recv().await {
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
-        let now = Timestamp::now().to_string();
-        let patch = json!({"metadata": {"annotations": {keys::LAST_USED_ANNOTATION: now}}});
-        match api
-            .patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => metrics.home_touched(),
-            Err(error) => tracing::warn!(
-                %namespace, %claim, %error,
-                "cannot record the home claim's last use; check that the webhook may patch persistentvolumeclaims"
-            ),
-        }
+/// Writes one claim's stamp with a merge patch of the one annotation.
+async fn stamp(client: Client, metrics: Arc<Metrics>, (namespace, claim): Job) {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    let now = Timestamp::now().to_string();
+    let patch = json!({"metadata": {"annotations": {keys::LAST_USED_ANNOTATION: now}}});
+    match api
+        .patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => metrics.home_touched(),
+        Err(error) => tracing::warn!(
+            %namespace, %claim, %error,
+            "cannot record the home claim's last use; check that the webhook may patch persistentvolumeclaims"
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The cluster edge of the server: reflector caches of policy ConfigMaps, namespaces and home
 //! claims, home claim I/O, and Events on invalid policy. The decision itself stays pure.
 
+pub(crate) mod background_queue;
 pub(crate) mod claims;
 pub(crate) mod drive;
 pub(crate) mod events;

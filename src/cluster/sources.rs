@@ -14,7 +14,7 @@ use kube::{Api, Client, Resource};
 use tokio::task::JoinHandle;
 
 use super::ClusterView;
-use super::drive::drive;
+use super::drive::{drive, drive_with};
 use super::events::PolicyEvents;
 use super::readiness::{CACHES, Readiness};
 use crate::keys;
@@ -94,17 +94,14 @@ pub fn start(
         ns_writer,
         watcher(ns_api, watcher::Config::default()).default_backoff(),
     );
-    let ready = readiness.clone();
     let nudge = provisioner.clone();
-    tasks.push(tokio::spawn(drive(
+    tasks.push(tokio::spawn(drive_with(
         ns_stream,
         CACHES[1],
         readiness.clone(),
+        Readiness::namespaces_synced,
+        // A namespace labelled (or created labelled) gets its provisioned claims.
         move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                ready.namespaces_synced();
-            }
-            // A namespace labelled (or created labelled) gets its provisioned claims.
             if !matches!(event, watcher::Event::Init | watcher::Event::InitApply(_)) {
                 nudge.nudge();
             }
@@ -116,16 +113,11 @@ pub fn start(
     let (pvc_store, pvc_writer) = reflector::store();
     let pvc_stream =
         reflector::reflector(pvc_writer, watcher(pvc_api, pvc_config).default_backoff());
-    let ready = readiness.clone();
     tasks.push(tokio::spawn(drive(
         pvc_stream,
         CACHES[2],
         readiness.clone(),
-        move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                ready.home_claims_synced();
-            }
-        },
+        Readiness::home_claims_synced,
     )));
 
     let (volume_store, volume_task) =

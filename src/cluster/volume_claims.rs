@@ -14,7 +14,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
-use super::drive::drive;
+use super::drive::drive_with;
 use super::provisioner::Provisioner;
 use super::readiness::{CACHES, Readiness};
 use crate::keys;
@@ -36,18 +36,15 @@ pub fn start(
             .default_backoff()
             .modify(slim),
     );
-    let ready = readiness.clone();
-    let task = tokio::spawn(drive(
+    let task = tokio::spawn(drive_with(
         stream,
         VOLUME_CLAIMS,
         readiness,
-        move |event| match event {
-            watcher::Event::InitDone => {
-                ready.volume_claims_synced();
+        Readiness::volume_claims_synced,
+        move |event| {
+            if matches!(event, watcher::Event::InitDone | watcher::Event::Delete(_)) {
                 provisioner.nudge();
             }
-            watcher::Event::Delete(_) => provisioner.nudge(),
-            _ => {}
         },
     ));
     (store, task)

@@ -296,7 +296,7 @@ async fn offline(
     let ns = NamespaceInfo::new(req.namespace.as_deref().unwrap_or_default());
     let outcome = decide(state, req, policy, &ns, None, off_worker).await?;
     for effect in &outcome.effects {
-        tracing::info!(?effect, "serving from local files: not performing");
+        tracing::debug!(%effect, "serving from local files: not performing");
     }
     Ok(outcome)
 }
@@ -310,26 +310,99 @@ async fn with_cluster(
 ) -> Result<Review, Denial> {
     let ns = namespace_in_scope(state, cluster, req).await?;
     let key = state.stamp_key.load_full();
-    let home = fetch_home(state, cluster, policy, &ns, req, key.as_deref()).await?;
-    let stamped = home
-        .as_ref()
-        .map(|(_, name, pvc)| (name.clone(), last_used(pvc.as_deref())));
-    let outcome = decide(state, req, policy, &ns, home, off_worker).await?;
+    let lookup = find_home(state, cluster, policy, &ns, req, key.as_deref());
+    if let HomeLookup::PresumedAbsent(expected) = &lookup {
+        let home = Some((ns.name.clone(), expected.name.clone(), None));
+        let outcome = decide(state, req, policy, &ns, home.clone(), off_worker).await?;
+        if let Some(outcome) = first_launch(state, cluster, req, outcome).await {
+            state.metrics.home_lookup("absent");
+            return Ok(finish(cluster, &ns, home.as_ref(), outcome));
+        }
+    }
+    let home = read_home(state, cluster, &ns, lookup).await?;
+    let outcome = decide(state, req, policy, &ns, home.clone(), off_worker).await?;
     if req.dry_run || !outcome.allowed() {
         return Ok(outcome);
     }
     let outcome = perform(state, cluster, outcome).await;
-    if let Some((claim, stamped)) = stamped.filter(|_| outcome.allowed())
+    Ok(finish(cluster, &ns, home.as_ref(), outcome))
+}
+
+/// The home claim as the lookup found it: the cache's, or read live (also when a presumed
+/// absence did not make a plain first launch: a dry run, a denial, or the claim was there).
+async fn read_home(
+    state: &AppState,
+    cluster: &ClusterView,
+    ns: &NamespaceInfo,
+    lookup: HomeLookup,
+) -> Result<Option<FetchedHome>, Denial> {
+    let name = match lookup {
+        HomeLookup::None => return Ok(None),
+        HomeLookup::Cached(fetched) => {
+            state.metrics.home_lookup("cache");
+            return Ok(Some(fetched));
+        }
+        HomeLookup::PresumedAbsent(HomeClaim { name, .. }) | HomeLookup::Live(name) => name,
+    };
+    state.metrics.home_lookup("live");
+    let pvc = claims::get(&cluster.client, &ns.name, &name)
+        .await
+        .map_err(|e| Denial::Unavailable(e.to_string()))?;
+    Ok(Some((ns.name.clone(), name, pvc.map(Arc::new))))
+}
+
+/// An allowed admission that mounts the home: queues its last-used stamp (never awaited).
+fn finish(
+    cluster: &ClusterView,
+    ns: &NamespaceInfo,
+    home: Option<&FetchedHome>,
+    outcome: Review,
+) -> Review {
+    if let Some((_, claim, pvc)) = home
+        && outcome.allowed()
         && outcome
             .mounts
             .iter()
-            .any(|m| m.claim_name == claim && m.source == MountSource::Home)
+            .any(|m| &m.claim_name == claim && m.source == MountSource::Home)
     {
         cluster
             .home_touch
-            .offer(&ns.name, &claim, stamped.as_deref());
+            .offer(&ns.name, claim, last_used(pvc.as_deref()).as_deref());
     }
-    Ok(outcome)
+    outcome
+}
+
+/// A first launch decided with no home claim: when the answer is an allowed, real (not dry-run)
+/// admission that creates exactly the home claim, the claim is created directly, and the
+/// outcome stands if the API server made it (its create is atomic: nobody had the name). `None`
+/// when anything else is the case, the claim included: the caller then decides from a live read.
+async fn first_launch(
+    state: &AppState,
+    cluster: &ClusterView,
+    req: &AdmissionRequest<Pod>,
+    outcome: Review,
+) -> Option<Review> {
+    let [Effect::CreateClaim(pvc)] = outcome.effects.as_slice() else {
+        return None;
+    };
+    if req.dry_run || !outcome.allowed() {
+        return None;
+    }
+    let user = outcome.user.clone().unwrap_or_default();
+    match claims::try_create(&cluster.client, pvc).await {
+        Ok(Created::New) => {
+            home_created(state, pvc, &user);
+            Some(outcome)
+        }
+        Ok(_) => None,
+        // As `perform` answers a creation that failed.
+        Err(e) => Some(outcome.deny(Denial::Unavailable(e.to_string()))),
+    }
+}
+
+fn home_created(state: &AppState, pvc: &PersistentVolumeClaim, user: &str) {
+    state.metrics.claim_created();
+    tracing::info!(claim = ?pvc.metadata.name, %user, "home claim created");
 }
 
 /// The request's namespace, once the webhook itself sees it as enabled: anyone reaching the
@@ -355,17 +428,28 @@ async fn namespace_in_scope(
         })
 }
 
-/// The home claim the decision will look at: from the cache when it vouches for the claim
-/// (`claims::cached_home`: the user's own, current), else read live (the cache may not have the
-/// claim created a moment ago, and a denial is never decided from it).
-async fn fetch_home(
+/// Where the decision's home claim comes from.
+enum HomeLookup {
+    /// No home claim to look at (not a notebook CREATE, no user, no Home).
+    None,
+    /// The cache vouches for the user's claim (`claims::cached_home`: the user's own, current).
+    Cached(FetchedHome),
+    /// The current cache knows no claim of that name: decided as a first launch, the claim
+    /// created directly; anything else falls back to a live read.
+    PresumedAbsent(HomeClaim),
+    /// Read live (named claim): the cache cannot vouch, and a denial is never decided from it.
+    Live(String),
+}
+
+/// The home claim the decision will look at, as far as memory can tell (no I/O).
+fn find_home(
     state: &AppState,
     cluster: &ClusterView,
     policy: &Policy,
     ns: &NamespaceInfo,
     req: &AdmissionRequest<Pod>,
     stamp_key: Option<&crate::admission::stamp::StampKey>,
-) -> Result<Option<FetchedHome>, Denial> {
+) -> HomeLookup {
     let probe = Context {
         policy: &policy.snapshot,
         namespace: ns,
@@ -373,21 +457,24 @@ async fn fetch_home(
         webhook_user: None,
         stamp_key,
     };
-    let Some(HomeClaim { user, name }) = expected_home(probe, req) else {
-        return Ok(None);
+    let Some(expected) = expected_home(probe, req) else {
+        return HomeLookup::None;
     };
     let watch_current = !state.readiness.home_claims_stale();
-    if let Some(pvc) =
-        claims::cached_home(&cluster.home_claims, watch_current, &ns.name, &name, &user)
-    {
-        state.metrics.home_lookup("cache");
-        return Ok(Some((ns.name.clone(), name, Some(pvc))));
+    let cache = &cluster.home_claims;
+    if let Some(pvc) = claims::cached_home(
+        cache,
+        watch_current,
+        &ns.name,
+        &expected.name,
+        &expected.user,
+    ) {
+        return HomeLookup::Cached((ns.name.clone(), expected.name, Some(pvc)));
     }
-    state.metrics.home_lookup("live");
-    let pvc = claims::get(&cluster.client, &ns.name, &name)
-        .await
-        .map_err(|e| Denial::Unavailable(e.to_string()))?;
-    Ok(Some((ns.name.clone(), name, pvc.map(Arc::new))))
+    if claims::cache_knows_none(cache, watch_current, &ns.name, &expected.name) {
+        return HomeLookup::PresumedAbsent(expected);
+    }
+    HomeLookup::Live(expected.name)
 }
 
 /// The home claim's last-used stamp, if it has one.
@@ -415,10 +502,7 @@ async fn perform(state: &AppState, cluster: &ClusterView, outcome: Review) -> Re
             }
         };
         match claims::create(&cluster.client, pvc, &user).await {
-            Ok(Created::Created) => {
-                state.metrics.claim_created();
-                tracing::info!(claim = ?pvc.metadata.name, %user, "home claim created");
-            }
+            Ok(Created::New) => home_created(state, pvc, &user),
             Ok(_) => {}
             Err(e) => return outcome.deny(Denial::Unavailable(e.to_string())),
         }

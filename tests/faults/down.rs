@@ -13,8 +13,8 @@ use notebook_volumes::keys;
 use serde_json::json;
 
 use super::stream::{self, Row};
-use super::support::TestNamespace;
 use super::support::webhook::{allow_everyone_to_edit, dry_run, notebook_pod, wait_until};
+use super::support::{TestCluster, TestNamespace};
 use super::{Report, Scale, Setup, notebooks, pods_in};
 
 pub async fn run(scale: Scale, report: &mut Report) {
@@ -121,14 +121,15 @@ pub async fn run(scale: Scale, report: &mut Report) {
     let samples = stream::start(setup.pods(), load, notebooks("nomutating"))
         .finish()
         .await;
-    // The validating configuration still guards claims, as the runbook says.
+    // The validating configuration still guards a project member's claims, as the runbook says
+    // (the webhook's own requests skip it: its matchConditions).
     let claim: PersistentVolumeClaim = serde_json::from_value(json!({
         "metadata": {"name": "created-while-down"},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
     }))
     .expect("claim");
-    let claim_refused = setup
-        .claims()
+    let member = TestCluster::shared().client_as("bob", &[]);
+    let claim_refused = Api::<PersistentVolumeClaim>::namespaced(member, setup.ns.name())
         .create(&PostParams::default(), &claim)
         .await
         .is_err();

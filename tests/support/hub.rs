@@ -421,36 +421,17 @@ async fn hub_token(admin: &Client, namespace: &str) -> String {
         name: Some(name.into()),
         ..Default::default()
     };
-    let created = |r: Result<_, kube::Error>| match r {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => panic!("{e}"),
+    let hub_namespace = Namespace {
+        metadata: meta(hub_ns),
+        ..Default::default()
     };
-    created(
-        Api::<Namespace>::all(admin.clone())
-            .create(
-                &PostParams::default(),
-                &Namespace {
-                    metadata: meta(hub_ns),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(|_| ()),
-    );
+    create_unless_present(&Api::all(admin.clone()), &hub_namespace).await;
     let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), hub_ns);
-    created(
-        accounts
-            .create(
-                &PostParams::default(),
-                &ServiceAccount {
-                    metadata: meta(hub_sa),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(|_| ()),
-    );
+    let account = ServiceAccount {
+        metadata: meta(hub_sa),
+        ..Default::default()
+    };
+    create_unless_present(&accounts, &account).await;
     let role: Role = serde_json::from_value(json!({
         "metadata": {"name": "jupyterhub"},
         "rules": [
@@ -492,6 +473,18 @@ async fn hub_token(admin: &Client, namespace: &str) -> String {
         .as_str()
         .expect("token")
         .to_owned()
+}
+
+/// Creates `object`, keeping the one already there (409: it exists).
+async fn create_unless_present<K>(api: &Api<K>, object: &K)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// The admin kubeconfig with its user replaced by `token`: the hub acts as its service account.

@@ -16,9 +16,11 @@
 //! }
 //! ```
 
+pub mod apply;
 pub mod cleanup;
 pub mod cluster;
 pub mod env;
+pub mod helm;
 pub mod http;
 pub mod hub;
 pub mod namespace;
@@ -39,6 +41,7 @@ pub fn repo(path: &str) -> std::path::PathBuf {
 
 pub use cleanup::DeleteOnDrop;
 pub use cluster::{KUBECONFIG_ENV, TestCluster};
+pub use helm::{Helm, HelmOutput};
 pub use namespace::TestNamespace;
 pub use process::kustomize;
 pub use recording_webhook::{AdmissionCall, RecordingWebhook, WEBHOOK_ANNOTATION};

@@ -89,22 +89,20 @@ pub fn locate_binary() -> Result<PathBuf, String> {
             ))
         };
     }
-    let (status, last) = run_script("tests/cluster/build.sh")?;
-    if !status.success() {
-        return Err(format!(
-            "building the test API server failed ({status}); run `make cluster-bin` to see why"
-        ));
-    }
-    let bin = last
-        .map(PathBuf::from)
-        .ok_or("tests/cluster/build.sh printed no binary path")?;
-    if !bin.is_file() {
-        return Err(format!(
-            "testcluster binary not found at {}: run `make cluster-bin`",
-            bin.display()
-        ));
-    }
-    Ok(bin)
+    built_binary(
+        "tests/cluster/build.sh",
+        |status| {
+            format!(
+                "building the test API server failed ({status}); run `make cluster-bin` to see why"
+            )
+        },
+        |bin| {
+            format!(
+                "testcluster binary not found at {}: run `make cluster-bin`",
+                bin.display()
+            )
+        },
+    )
 }
 
 /// Renders the kustomization in `dir` with `testcluster kustomize DIR` (the
@@ -140,9 +138,29 @@ pub fn locate_images() -> Result<PathBuf, String> {
     }
 }
 
+/// The binary a build script of the repository makes (or finds) and names on its last line;
+/// `failed` and `missing` word the errors when the script fails or names no file.
+pub(crate) fn built_binary(
+    script: &str,
+    failed: impl FnOnce(std::process::ExitStatus) -> String,
+    missing: impl FnOnce(&Path) -> String,
+) -> Result<PathBuf, String> {
+    let (status, last) = run_script(script)?;
+    if !status.success() {
+        return Err(failed(status));
+    }
+    let bin = last
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{script} printed no binary path"))?;
+    if !bin.is_file() {
+        return Err(missing(&bin));
+    }
+    Ok(bin)
+}
+
 /// Runs a script of the repository with its stderr shown (a first build takes minutes and
 /// shows progress): its exit status and the last line it printed.
-fn run_script(path: &str) -> Result<(std::process::ExitStatus, Option<String>), String> {
+pub(crate) fn run_script(path: &str) -> Result<(std::process::ExitStatus, Option<String>), String> {
     let script = crate::repo(path);
     let output = Command::new("bash")
         .arg(&script)

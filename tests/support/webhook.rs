@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhook,
-    ValidatingWebhookConfiguration, WebhookClientConfig,
+    MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -123,49 +124,47 @@ pub async fn register_webhooks(
         service: None,
     };
     let labels = selector;
+    // Both mutating webhooks act in the labelled notebook namespace.
+    let mutating_webhook = |name: &str, path: &str, rules, side_effects: &str| MutatingWebhook {
+        name: name.into(),
+        client_config: client_config(path),
+        rules: Some(rules),
+        namespace_selector: Some(labels(&[
+            (keys::INJECT_LABEL, keys::INJECT_ENABLED),
+            ("kubernetes.io/metadata.name", notebook_namespace),
+        ])),
+        side_effects: side_effects.into(),
+        reinvocation_policy: Some("IfNeeded".into()),
+        failure_policy: Some("Fail".into()),
+        timeout_seconds: Some(15),
+        admission_review_versions: vec!["v1".into()],
+        ..Default::default()
+    };
     let mutating = MutatingWebhookConfiguration {
         metadata: named(name),
         webhooks: Some(vec![
-            MutatingWebhook {
-                name: "pods.notebook-volumes.io".into(),
-                client_config: client_config("/mutate"),
-                rules: Some(vec![
+            mutating_webhook(
+                "pods.notebook-volumes.io",
+                "/mutate",
+                vec![
                     rule("", "pods", &["CREATE"]),
                     rule("", "pods/ephemeralcontainers", &["UPDATE"]),
                     rule("", "pods", &["UPDATE"]),
-                ]),
-                namespace_selector: Some(labels(&[
-                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                    ("kubernetes.io/metadata.name", notebook_namespace),
-                ])),
-                side_effects: "NoneOnDryRun".into(),
-                reinvocation_policy: Some("IfNeeded".into()),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            },
-            MutatingWebhook {
-                name: "workloads.notebook-volumes.io".into(),
-                client_config: client_config("/workloads"),
-                rules: Some(vec![
+                ],
+                "NoneOnDryRun",
+            ),
+            mutating_webhook(
+                "workloads.notebook-volumes.io",
+                "/workloads",
+                vec![
                     rule("apps", "statefulsets", &["CREATE", "UPDATE"]),
                     RuleWithOperations {
                         api_versions: Some(vec!["v1".into(), "v1beta1".into(), "v1alpha1".into()]),
                         ..rule("kubeflow.org", "notebooks", &["CREATE", "UPDATE"])
                     },
-                ]),
-                namespace_selector: Some(labels(&[
-                    (keys::INJECT_LABEL, keys::INJECT_ENABLED),
-                    ("kubernetes.io/metadata.name", notebook_namespace),
-                ])),
-                side_effects: "None".into(),
-                reinvocation_policy: Some("IfNeeded".into()),
-                failure_policy: Some("Fail".into()),
-                timeout_seconds: Some(15),
-                admission_review_versions: vec!["v1".into()],
-                ..Default::default()
-            },
+                ],
+                "None",
+            ),
         ]),
     };
     Api::<MutatingWebhookConfiguration>::all(admin.clone())
@@ -199,15 +198,18 @@ pub async fn register_webhooks(
                     .collect(),
                 notebook_namespace,
             ),
-            guard_webhook(
-                "claims.notebook-volumes.io",
-                client_config("/claims"),
-                vec![
-                    rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
-                    rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
-                ],
-                notebook_namespace,
-            ),
+            ValidatingWebhook {
+                match_conditions: Some(claim_conditions(admin).await),
+                ..guard_webhook(
+                    "claims.notebook-volumes.io",
+                    client_config("/claims"),
+                    vec![
+                        rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
+                        rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
+                    ],
+                    notebook_namespace,
+                )
+            },
         ]),
     };
     Api::<ValidatingWebhookConfiguration>::all(admin.clone())
@@ -255,6 +257,39 @@ fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
         ),
         ..Default::default()
     }
+}
+
+/// The claims webhook's `matchConditions` as shipped, naming the identity the test webhook runs
+/// as (the `admin` client's) instead of the shipped service account.
+async fn claim_conditions(admin: &Client) -> Vec<MatchCondition> {
+    let text = std::fs::read_to_string(crate::repo(
+        "manifests/base/validatingwebhookconfiguration.yaml",
+    ))
+    .expect("manifest");
+    let shipped: ValidatingWebhookConfiguration = serde_saphyr::from_str(&text).expect("yaml");
+    let review = Api::<SelfSubjectReview>::all(admin.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .expect("SelfSubjectReview");
+    let me = review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .expect("the test webhook's identity");
+    let mut conditions = shipped
+        .webhooks
+        .into_iter()
+        .flatten()
+        .find(|w| w.name == "claims.notebook-volumes.io")
+        .and_then(|w| w.match_conditions)
+        .expect("the claims webhook's matchConditions");
+    for c in &mut conditions {
+        c.expression = c.expression.replace(
+            "system:serviceaccount:notebook-volumes:notebook-volumes",
+            &me,
+        );
+    }
+    conditions
 }
 
 /// A validating webhook of the guard (connections, claims) for the notebook namespace.
@@ -313,34 +348,25 @@ pub async fn allow_everyone_to_edit(admin: &Client, ns: &str) {
 
 /// The StatefulSet and Notebook rights of `edit`, for every authenticated user.
 pub async fn allow_everyone_to_edit_workloads(admin: &Client, ns: &str) {
-    let all = [
-        "create", "get", "list", "watch", "update", "patch", "delete",
-    ];
-    grant_everyone(
-        admin,
-        ns,
-        "workload-users",
-        vec![
-            allow("apps", &["statefulsets"], &all),
-            allow("kubeflow.org", &["notebooks"], &all),
-        ],
-    )
-    .await;
+    let resources = [("apps", "statefulsets"), ("kubeflow.org", "notebooks")];
+    grant_everyone(admin, ns, "workload-users", edit_rules(&resources)).await;
 }
 
 /// The claim and snapshot rights of `edit`, for every authenticated user.
 pub async fn allow_everyone_to_edit_claims(admin: &Client, ns: &str) {
-    let all = EDIT_VERBS;
-    grant_everyone(
-        admin,
-        ns,
-        "claim-users",
-        vec![
-            allow("", &["persistentvolumeclaims"], &all),
-            allow("snapshot.storage.k8s.io", &["volumesnapshots"], &all),
-        ],
-    )
-    .await;
+    let resources = [
+        ("", "persistentvolumeclaims"),
+        ("snapshot.storage.k8s.io", "volumesnapshots"),
+    ];
+    grant_everyone(admin, ns, "claim-users", edit_rules(&resources)).await;
+}
+
+/// One rule a `(API group, resource)` with the verbs of `edit`.
+fn edit_rules(resources: &[(&str, &str)]) -> Vec<PolicyRule> {
+    resources
+        .iter()
+        .map(|(group, resource)| allow(group, &[resource], &EDIT_VERBS))
+        .collect()
 }
 
 /// Lets every authenticated user open connections into pods of the namespace, as `edit` does.

@@ -14,21 +14,15 @@ pub const KINDS: &[&str] = &["Share", "Home", "Library", "Groups", "Settings"];
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShareDoc {
     pub name: String,
-    #[serde(default)]
     pub namespaces: Option<Vec<String>>,
-    #[serde(default)]
     pub namespace_selector: Option<LabelSelector>,
     pub claim_name: String,
     pub mount_path: String,
-    #[serde(default)]
     pub sub_path: Option<String>,
     pub level: LevelDoc,
-    #[serde(default)]
     pub readers: Option<PrincipalsDoc>,
-    #[serde(default)]
     pub writers: Option<PrincipalsDoc>,
     /// Where the claim's volume comes from, when notebook-volumes provisions the claim.
-    #[serde(default)]
     pub storage: Option<StorageDoc>,
 }
 
@@ -36,17 +30,11 @@ pub struct ShareDoc {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StorageDoc {
-    #[serde(default)]
     pub storage_class_name: Option<String>,
-    #[serde(default)]
     pub size: Option<String>,
-    #[serde(default)]
     pub access_mode: Option<String>,
-    #[serde(default)]
     pub nfs: Option<NfsDoc>,
-    #[serde(default)]
     pub csi: Option<CsiDoc>,
-    #[serde(default)]
     pub host_path: Option<HostPathDoc>,
 }
 
@@ -92,15 +80,11 @@ pub struct PrincipalsDoc {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HomeDoc {
-    #[serde(default)]
     pub namespaces: Option<Vec<String>>,
-    #[serde(default)]
     pub namespace_selector: Option<LabelSelector>,
     pub claim_name_template: String,
     pub mount_path: String,
-    #[serde(default)]
     pub create: Option<HomeCreateDoc>,
-    #[serde(default)]
     pub secret_home: Option<SecretHomeDoc>,
     /// Size tiers by group for the claims `create` makes; the first tier naming one of the
     /// user's groups wins, `create.size` otherwise.
@@ -127,9 +111,7 @@ pub enum SecretHomeDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HomeCreateDoc {
     pub size: String,
-    #[serde(default)]
     pub storage_class_name: Option<String>,
-    #[serde(default)]
     pub access_modes: Option<Vec<String>>,
 }
 
@@ -137,28 +119,21 @@ pub struct HomeCreateDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LibraryDoc {
     pub name: String,
-    #[serde(default)]
     pub namespaces: Option<Vec<String>>,
-    #[serde(default)]
     pub namespace_selector: Option<LabelSelector>,
     pub claim_name: String,
     pub mount_path: String,
-    #[serde(default)]
     pub lmod: Option<LmodDoc>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    #[serde(default)]
     pub storage: Option<StorageDoc>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LmodDoc {
-    #[serde(default)]
     pub module_path: Option<Vec<String>>,
-    #[serde(default)]
     pub lmod_root: Option<String>,
-    #[serde(default)]
     pub default_modules: Option<Vec<String>>,
 }
 
@@ -175,20 +150,15 @@ pub struct SettingsDoc {
     pub trusted_spawners: Vec<String>,
     #[serde(default)]
     pub trusted_controllers: Vec<String>,
-    #[serde(default)]
     pub username_annotations: Option<Vec<String>>,
-    #[serde(default)]
     pub notebook_selector: Option<Vec<LabelSelector>>,
-    #[serde(default)]
     pub administrators: Option<PrincipalsDoc>,
     #[serde(default)]
     pub allowed_volume_types: Vec<String>,
     #[serde(default, rename = "allowedCSIDrivers")]
     pub allowed_csi_drivers: Vec<String>,
     /// `""` turns groups from the spawner off.
-    #[serde(default)]
     pub groups_annotation: Option<String>,
-    #[serde(default)]
     pub unusable_claims: Option<UnusableClaimsDoc>,
 }
 

@@ -53,7 +53,11 @@ mod tests {
             ["NAME", "LEVEL", "BY"],
             [
                 ["a".to_string(), "private".to_string(), "x".to_string()],
-                ["longer-name".to_string(), "public".to_string(), String::new()],
+                [
+                    "longer-name".to_string(),
+                    "public".to_string(),
+                    String::new(),
+                ],
             ],
         );
         assert_eq!(

@@ -10,21 +10,54 @@ use super::selector::LabelSelector;
 /// The kinds a policy document may have.
 pub const KINDS: &[&str] = &["Share", "Home", "Library", "Groups", "Settings"];
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ShareDoc {
-    pub name: String,
-    pub namespaces: Option<Vec<String>>,
-    pub namespace_selector: Option<LabelSelector>,
-    pub claim_name: String,
-    pub mount_path: String,
-    pub sub_path: Option<String>,
-    pub level: LevelDoc,
-    pub readers: Option<PrincipalsDoc>,
-    pub writers: Option<PrincipalsDoc>,
-    /// Where the claim's volume comes from, when notebook-volumes provisions the claim.
-    pub storage: Option<StorageDoc>,
+/// A Share and a Library are both a claim mounted in the notebooks of the namespaces in scope;
+/// this writes their common fields once while keeping `deny_unknown_fields` (which serde's
+/// `flatten` would disable).
+macro_rules! mounted_claim_doc {
+    ($(#[$meta:meta])* $doc:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $doc {
+            pub name: String,
+            pub namespaces: Option<Vec<String>>,
+            pub namespace_selector: Option<LabelSelector>,
+            pub claim_name: String,
+            pub mount_path: String,
+            /// Where the claim's volume comes from, when notebook-volumes provisions the claim.
+            pub storage: Option<StorageDoc>,
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $doc {
+            pub fn mounted_claim(&self) -> MountedClaim<'_> {
+                MountedClaim {
+                    name: &self.name,
+                    namespaces: &self.namespaces,
+                    namespace_selector: &self.namespace_selector,
+                    claim_name: &self.claim_name,
+                    mount_path: &self.mount_path,
+                }
+            }
+        }
+    };
 }
+
+/// The common fields of a Share and a Library, for the checks they share.
+pub struct MountedClaim<'d> {
+    pub name: &'d str,
+    pub namespaces: &'d Option<Vec<String>>,
+    pub namespace_selector: &'d Option<LabelSelector>,
+    pub claim_name: &'d str,
+    pub mount_path: &'d str,
+}
+
+mounted_claim_doc!(ShareDoc {
+    sub_path: Option<String>,
+    level: LevelDoc,
+    readers: Option<PrincipalsDoc>,
+    writers: Option<PrincipalsDoc>,
+});
 
 /// `storage` of a Share or Library: a StorageClass (dynamic) or one static volume source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -115,19 +148,11 @@ pub struct HomeCreateDoc {
     pub access_modes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LibraryDoc {
-    pub name: String,
-    pub namespaces: Option<Vec<String>>,
-    pub namespace_selector: Option<LabelSelector>,
-    pub claim_name: String,
-    pub mount_path: String,
-    pub lmod: Option<LmodDoc>,
+mounted_claim_doc!(LibraryDoc {
+    lmod: Option<LmodDoc>,
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    pub storage: Option<StorageDoc>,
-}
+    env: BTreeMap<String, String>,
+});
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

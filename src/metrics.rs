@@ -149,6 +149,8 @@ pub struct Metrics {
     provisioned: Family<ObjectLabel, Counter>,
     provision_failures: Counter,
     provision_conflicts: Gauge,
+    openshift_groups: Gauge,
+    openshift_groups_skipped: Gauge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -206,6 +208,18 @@ impl Metrics {
         let provisioned = Family::<ObjectLabel, Counter>::default();
         let provision_failures = Counter::default();
         let provision_conflicts = Gauge::default();
+        let openshift_groups = Gauge::default();
+        let openshift_groups_skipped = Gauge::default();
+        registry.register(
+            "notebook_volumes_openshift_groups",
+            "OpenShift Group objects indexed for group membership (Settings.openshiftGroups: auto; counted after each change)",
+            openshift_groups.clone(),
+        );
+        registry.register(
+            "notebook_volumes_openshift_groups_skipped",
+            "OpenShift Group objects skipped because of their shape or a cap (they grant nothing; counted after each change)",
+            openshift_groups_skipped.clone(),
+        );
         registry.register(
             "notebook_volumes_provisioned",
             "Share and library claims and PersistentVolumes the reconciler created, by object (claim, volume)",
@@ -349,6 +363,8 @@ impl Metrics {
             provisioned,
             provision_failures,
             provision_conflicts,
+            openshift_groups,
+            openshift_groups_skipped,
         }
     }
 
@@ -477,6 +493,14 @@ impl Metrics {
     pub fn set_provision_conflicts(&self, conflicts: usize) {
         self.provision_conflicts
             .set(i64::try_from(conflicts).unwrap_or(i64::MAX));
+    }
+
+    /// OpenShift Groups indexed and skipped, after each change of them.
+    pub fn set_openshift_groups(&self, indexed: usize, skipped: usize) {
+        self.openshift_groups
+            .set(i64::try_from(indexed).unwrap_or(i64::MAX));
+        self.openshift_groups_skipped
+            .set(i64::try_from(skipped).unwrap_or(i64::MAX));
     }
 
     /// OpenMetrics text exposition.

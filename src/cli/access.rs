@@ -57,10 +57,12 @@ fn print_user(
     let rows: Vec<_> = shares.iter().map(|s| (*s, explain(s, &subject))).collect();
     match args.output {
         AccessOutput::Json => {
-            let groups: BTreeMap<&str, Vec<&str>> = subject
+            let groups: BTreeMap<&str, Vec<String>> = subject
                 .groups
                 .iter()
-                .map(|(g, sources)| (g.as_str(), sources.iter().map(|s| s.as_str()).collect()))
+                .map(|(g, sources)| {
+                    (g.as_str(), sources.iter().map(ToString::to_string).collect())
+                })
                 .collect();
             let shares_json: Vec<_> = rows
                 .iter()
@@ -90,7 +92,7 @@ fn print_user(
         }
         AccessOutput::Table => {
             for (g, sources) in &subject.groups {
-                let from: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+                let from: Vec<String> = sources.iter().map(ToString::to_string).collect();
                 out!("group {g}: from {}", from.join(", "));
             }
             let width = rows
@@ -157,7 +159,7 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
     for u in users {
         let subject = Subject {
             user: Some(u.clone()),
-            groups: policy.groups_of(&u).cloned().unwrap_or_default(),
+            groups: policy.groups_of(&u),
         };
         rows.push(row("user", u, subject));
     }

@@ -190,6 +190,15 @@ pub struct SettingsDoc {
     pub groups_annotation: Option<String>,
     #[serde(default)]
     pub unusable_claims: Option<UnusableClaimsDoc>,
+    #[serde(default)]
+    pub openshift_groups: Option<OpenShiftGroupsDoc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenShiftGroupsDoc {
+    Auto,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -216,10 +216,8 @@ writers: {users: [erin]}
     fn openshift() -> std::sync::Arc<OpenShiftGroups> {
         let ml = serde_json::json!(["bob"]);
         let team = serde_json::json!(["alice"]);
-        let (groups, skipped) = OpenShiftGroups::index([
-            (Some("ml"), Some(&ml)),
-            (Some("finance-team"), Some(&team)),
-        ]);
+        let (groups, skipped) =
+            OpenShiftGroups::index([(Some("ml"), Some(&ml)), (Some("finance-team"), Some(&team))]);
         assert!(skipped.is_empty());
         std::sync::Arc::new(groups)
     }
@@ -228,7 +226,11 @@ writers: {users: [erin]}
     fn openshift_groups_grant_only_when_the_settings_say_auto() {
         let on = policy_with("kind: Settings\nopenshiftGroups: auto\n---\n")
             .with_openshift_groups(openshift());
-        let finance = on.shares().iter().find(|s| s.name == "finance").expect("finance");
+        let finance = on
+            .shares()
+            .iter()
+            .find(|s| s.name == "finance")
+            .expect("finance");
         let bob = SourcedSubject::new(&on, "bob", &[], &[]);
         assert_eq!(
             explain(finance, &bob).1.map(|g| g.to_string()).as_deref(),
@@ -245,7 +247,11 @@ writers: {users: [erin]}
 
         let off = policy_with("kind: Settings\nopenshiftGroups: off\n---\n")
             .with_openshift_groups(openshift());
-        let finance = off.shares().iter().find(|s| s.name == "finance").expect("finance");
+        let finance = off
+            .shares()
+            .iter()
+            .find(|s| s.name == "finance")
+            .expect("finance");
         assert_eq!(
             explain(finance, &SourcedSubject::new(&off, "bob", &[], &[])),
             (Access::None, None)
@@ -254,6 +260,9 @@ writers: {users: [erin]}
         // Without a Settings document: off.
         let default = policy().with_openshift_groups(openshift());
         assert!(default.groups_of("bob").is_empty());
-        assert_eq!(default.groups_of("alice"), ["finance-team".to_string()].into());
+        assert_eq!(
+            default.groups_of("alice"),
+            ["finance-team".to_string()].into()
+        );
     }
 }

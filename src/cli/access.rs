@@ -42,6 +42,10 @@ pub struct AccessArgs {
     /// With --user: the user's own Kubernetes groups (a pod they create themselves), g1,g2.
     #[arg(long, value_delimiter = ',', requires = "user")]
     pub requester_groups: Vec<String>,
+    /// OpenShift Group manifests, a file or directory (`oc get groups -o yaml`): their members
+    /// get those groups when the Settings say `openshiftGroups: auto`, as in the webhook.
+    #[arg(long)]
+    pub openshift_groups: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     pub output: AccessOutput,
 }
@@ -61,7 +65,10 @@ fn print_user(
                 .groups
                 .iter()
                 .map(|(g, sources)| {
-                    (g.as_str(), sources.iter().map(ToString::to_string).collect())
+                    (
+                        g.as_str(),
+                        sources.iter().map(ToString::to_string).collect(),
+                    )
                 })
                 .collect();
             let shares_json: Vec<_> = rows
@@ -168,6 +175,7 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
 
 pub fn run(args: &AccessArgs) -> Result<i32, String> {
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let policy = super::openshift_groups::attach(policy, args.openshift_groups.as_deref())?;
     let shares: Vec<&Share> = match &args.namespace {
         Some(name) => {
             let ns = policy_args::namespace_info(name, &args.namespace_labels);

@@ -22,7 +22,7 @@ use super::readiness::{CACHES, Readiness};
 use crate::metrics::Metrics;
 use crate::policy::OpenShiftGroupsMode;
 use crate::policy::in_force::Policy;
-use crate::policy::openshift_groups::{OpenShiftGroups, Skipped};
+use crate::policy::openshift_groups::{MAX_GROUPS, OpenShiftGroups, Skipped};
 
 const CACHE: &str = CACHES[4];
 /// How often the Settings are looked at, and changed Groups re-indexed (changes in one tick
@@ -194,7 +194,8 @@ impl Source {
     /// Hands a complete index to the compiler when it differs from the last one; skipped Groups
     /// are logged when they change and counted.
     fn publish(&mut self, groups: OpenShiftGroups, skipped: Vec<Skipped>) {
-        self.metrics.set_openshift_groups(groups.len(), skipped.len());
+        self.metrics
+            .set_openshift_groups(groups.len(), skipped.len());
         if skipped != self.last_skipped && !skipped.is_empty() {
             let named: Vec<String> = skipped
                 .iter()
@@ -216,6 +217,40 @@ impl Source {
             true
         });
     }
+}
+
+/// Objects asked for per list page by `list`.
+const PAGE: u32 = 500;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot list OpenShift Groups: {0}; the caller needs list on groups.user.openshift.io, or set openshiftGroups: off in the Settings"
+)]
+pub struct ListError(#[source] kube::Error);
+
+/// Every Group the API server serves, indexed (`audit --live`); none where it serves no Groups.
+/// Reads at most one page past the Group cap: the rest would be skipped anyway.
+pub async fn list(client: &Client) -> Result<(OpenShiftGroups, Vec<Skipped>), String> {
+    let Some(resource) = served(client).await.map_err(|e| e.to_string())? else {
+        return Ok((OpenShiftGroups::default(), Vec::new()));
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let mut objects = Vec::new();
+    let mut params = kube::api::ListParams::default().limit(PAGE);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| ListError(e).to_string())?;
+        objects.extend(page.items);
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() && objects.len() <= MAX_GROUPS => {
+                params = params.continue_token(&token);
+            }
+            _ => break,
+        }
+    }
+    Ok(OpenShiftGroups::from_objects(objects.iter()))
 }
 
 /// The Group resource, when the API server serves it with list and watch.

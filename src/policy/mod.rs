@@ -27,9 +27,9 @@ pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,
 };
 pub use model::{
-    DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo, OpenShiftGroupsMode,
-    Principals, Scope,
-    SecretHome, Settings, Share, SizeTier, Storage, StorageSource, UnusableClaims,
+    DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo,
+    OpenShiftGroupsMode, Principals, Scope, SecretHome, Settings, Share, SizeTier, Storage,
+    StorageSource, UnusableClaims,
 };
 pub use origin::{Finding, Origin, Severity};
 pub use parse::Source;

@@ -40,7 +40,9 @@ impl SkipReason {
             SkipReason::BadUsers => "`users` is not a list of strings",
             SkipReason::UserNameTooLong => "a username is longer than 512 bytes",
             SkipReason::TooManyUsers => "the Group lists more than 10000 users",
-            SkipReason::TooManyGroups => "more than 10000 Groups: those after the first 10000 by name are skipped",
+            SkipReason::TooManyGroups => {
+                "more than 10000 Groups: those after the first 10000 by name are skipped"
+            }
             SkipReason::TooManyMemberships => "more than 200000 memberships over all Groups",
         }
     }
@@ -218,7 +220,10 @@ mod tests {
             ("ok", json!(["alice"])),
         ]);
         assert_eq!(idx.groups_of("alice"), Some(&set(&["ok"])));
-        let reasons: Vec<_> = skipped.iter().map(|s| (s.name.as_str(), s.reason)).collect();
+        let reasons: Vec<_> = skipped
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason))
+            .collect();
         assert_eq!(
             reasons,
             [
@@ -255,7 +260,10 @@ mod tests {
             OpenShiftGroups::index(names.iter().rev().map(|n| (Some(n.as_str()), Some(&users))));
         assert_eq!(idx.len(), MAX_GROUPS);
         let skipped: Vec<_> = skipped.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(skipped, [names[MAX_GROUPS].as_str(), names[MAX_GROUPS + 1].as_str()]);
+        assert_eq!(
+            skipped,
+            [names[MAX_GROUPS].as_str(), names[MAX_GROUPS + 1].as_str()]
+        );
     }
 
     #[test]

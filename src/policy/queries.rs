@@ -41,7 +41,12 @@ impl PolicySnapshot {
     /// `Settings.openshiftGroups` is `auto`, those of the OpenShift Groups that list the user.
     pub fn groups_of(&self, user: &str) -> BTreeSet<String> {
         let mut groups = self.policy_groups_of(user).cloned().unwrap_or_default();
-        groups.extend(self.openshift_groups_of(user).into_iter().flatten().cloned());
+        groups.extend(
+            self.openshift_groups_of(user)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         groups
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::check::{Item, check_document};
 use super::cross_check::{Accepted, Pending, cross_check};
-use super::model::{Home, Library, Settings};
+use super::model::{Home, Library, OpenShiftGroupsMode, Settings};
 use super::openshift_groups::OpenShiftGroups;
 use super::origin::{Finding, Severity};
 use super::parse::{ParsedDoc, Source, parse_source};
@@ -169,12 +169,18 @@ impl PolicySnapshot {
                 .filter(|(_, g)| !self.members.contains_key(*g))
                 .collect();
             named.sort();
+            let openshift = self.settings.openshift_groups == OpenShiftGroupsMode::Auto;
             for (field, group) in named {
-                let finding = doc.finding(
-                    Severity::Warning,
-                    field,
-                    format!("group '{group}' is defined in no Groups document; only users whose identity provider reports it will match"),
-                );
+                let message = if openshift {
+                    format!(
+                        "group '{group}' is defined in no Groups document; only members of an OpenShift Group of that name, and users whose identity provider or hub reports it, will match"
+                    )
+                } else {
+                    format!(
+                        "group '{group}' is defined in no Groups document; only users whose identity provider reports it will match"
+                    )
+                };
+                let finding = doc.finding(Severity::Warning, field, message);
                 if let Some(report) = self
                     .reports
                     .iter_mut()

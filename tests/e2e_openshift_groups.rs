@@ -1,0 +1,281 @@
+//! End-to-end against the real API server serving OpenShift's `Group` API (a CustomResourceDefinition
+//! of `groups.user.openshift.io`, cluster-scoped, `users: [string]`): with `openshiftGroups: auto`
+//! a Group's members get the shares granted to it, read-write or read-only as the share says, and
+//! lose them when the Group stops listing them; with the setting off a Group grants nothing; a
+//! webhook that starts with the setting on is ready only with the Groups listed.
+
+use nv_test_support as support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client};
+use notebook_volumes::keys;
+use serde_json::json;
+use support::env::*;
+use support::webhook::*;
+use support::{TestCluster, TestNamespace, install_crypto_provider};
+
+const LAB_PATH: &str = "/opt/app-root/src/shares/lab";
+
+/// Installs the Group CRD (shared by the tests of this binary) and waits until it is served.
+async fn install_group_api(admin: &Client) {
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "groups.user.openshift.io"},
+        "spec": {
+            "group": "user.openshift.io",
+            "scope": "Cluster",
+            "names": {"plural": "groups", "singular": "group", "kind": "Group"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true,
+                    "properties": {
+                        "users": {"type": "array", "nullable": true, "items": {"type": "string"}}
+                    }
+                }}
+            }]
+        }
+    }))
+    .expect("CRD");
+    let crds = Api::<CustomResourceDefinition>::all(admin.clone());
+    crds.patch(
+        "groups.user.openshift.io",
+        &PatchParams::apply("notebook-volumes-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("Group CRD");
+    let groups = groups_api(admin);
+    wait_until("the Group API is served", Duration::from_secs(30), || {
+        let groups = groups.clone();
+        async move { groups.list(&Default::default()).await.is_ok() }
+    })
+    .await;
+}
+
+fn groups_api(admin: &Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("user.openshift.io", "v1", "Group");
+    Api::all_with(
+        admin.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, "groups"),
+    )
+}
+
+/// Creates or replaces the Group `name` listing `users`.
+async fn set_group(admin: &Client, name: &str, users: &[&str]) {
+    let group = json!({
+        "apiVersion": "user.openshift.io/v1", "kind": "Group",
+        "metadata": {"name": name}, "users": users
+    });
+    groups_api(admin)
+        .patch(
+            name,
+            &PatchParams::apply("notebook-volumes-tests").force(),
+            &Patch::Apply(&group),
+        )
+        .await
+        .expect("Group");
+}
+
+/// A private share `lab` whose writers and readers are only OpenShift Groups (and `carol`, so a
+/// test can tell when the share is in force).
+fn lab_policy(writers: &str, readers: &str) -> BTreeMap<String, String> {
+    let share = format!(
+        "kind: Share\nname: lab\nclaimName: lab-data\nmountPath: {LAB_PATH}\nlevel: private\n\
+         writers: {{groups: [{writers}]}}\nreaders: {{users: [carol], groups: [{readers}]}}\n"
+    );
+    [("lab.yaml".to_string(), share)].into()
+}
+
+/// The example Settings with `openshiftGroups` set to `mode`.
+fn example_with(ns: &str, mode: &str) -> BTreeMap<String, String> {
+    let mut policy = example_policy(ns);
+    if let Some(settings) = policy.get_mut("settings.yaml") {
+        *settings = settings.replacen(
+            "kind: Settings\n",
+            &format!("kind: Settings\nopenshiftGroups: {mode}\n"),
+            1,
+        );
+    }
+    policy
+}
+
+/// How the `lab` share is mounted in a dry-run hub notebook of `user`: `rw`, `ro`, or `None`.
+async fn lab(env: &Env, user: &str) -> Option<String> {
+    let hub = env.cluster.client_as_service_account(HUB.0, HUB.1);
+    let pod = notebook_pod(&format!("jupyter-{user}"), user, &[]);
+    let (pod, warnings) = create_with_warnings(&hub, env.ns.name(), &pod, true)
+        .await
+        .expect("admitted");
+    let read_only = mounts(&pod, "notebook")
+        .into_iter()
+        .find(|(path, _)| path == LAB_PATH)
+        .map(|(_, ro)| ro);
+    let mounted = annotation(&pod, keys::MOUNTS_ANNOTATION)
+        .unwrap_or_default()
+        .split(',')
+        .find_map(|m| m.strip_prefix("lab=").map(str::to_string));
+    // The mount flag and the annotation agree.
+    assert_eq!(
+        read_only.map(|ro| if ro { "ro" } else { "rw" }),
+        mounted.as_deref(),
+        "{warnings:?}"
+    );
+    mounted
+}
+
+async fn wait_for_lab(env: &Env, what: &str, user: &str, expected: Option<&str>) {
+    wait_until(what, Duration::from_secs(20), || async move {
+        lab(env, user).await.as_deref() == expected
+    })
+    .await;
+}
+
+async fn set_policy(env: &Env, name: &str, data: BTreeMap<String, String>) {
+    let config_maps = Api::<ConfigMap>::namespaced(env.admin.clone(), env.policy_ns.name());
+    config_maps
+        .patch(
+            name,
+            &PatchParams::apply("notebook-volumes-tests").force(),
+            &Patch::Apply(&policy_config_map(name, data)),
+        )
+        .await
+        .expect("policy ConfigMap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_get_shares_while_the_group_lists_them_and_the_setting_is_auto() {
+    let env = Env::start().await;
+    let ns = env.ns.name();
+    install_group_api(&env.admin).await;
+    // Groups are cluster-scoped: named after the test's namespace.
+    let (writers, readers) = (format!("{ns}-lab-writers"), format!("{ns}-lab-readers"));
+    set_group(&env.admin, &writers, &["alice"]).await;
+    set_group(&env.admin, &readers, &["bob"]).await;
+    ready_claims(&env.admin, ns, &["lab-data"], "ReadWriteMany").await;
+    set_policy(&env, "lab", lab_policy(&writers, &readers)).await;
+    wait_for_lab(&env, "the lab share is in force", "carol", Some("ro")).await;
+
+    // The example Settings do not name openshiftGroups: off, the Groups grant nothing.
+    assert_eq!(lab(&env, "alice").await, None);
+    assert_eq!(lab(&env, "bob").await, None);
+
+    set_policy(&env, "policy", example_with(ns, "auto")).await;
+    wait_for_lab(&env, "alice writes through her Group", "alice", Some("rw")).await;
+    assert_eq!(lab(&env, "bob").await.as_deref(), Some("ro"));
+    assert_eq!(lab(&env, "dave").await, None, "listed in no Group");
+
+    // Edited Groups: alice leaves the writers; she is added to the readers.
+    set_group(&env.admin, &writers, &[]).await;
+    wait_for_lab(&env, "alice has left the writers", "alice", None).await;
+    set_group(&env.admin, &readers, &["bob", "alice"]).await;
+    wait_for_lab(&env, "alice reads as a reader", "alice", Some("ro")).await;
+    // A deleted Group grants nothing.
+    groups_api(&env.admin)
+        .delete(&readers, &DeleteParams::default())
+        .await
+        .expect("delete Group");
+    wait_for_lab(&env, "the readers Group is gone", "bob", None).await;
+
+    // A Group over a cap (a username longer than 512 bytes) is skipped whole and counted.
+    let long = "x".repeat(600);
+    set_group(&env.admin, &writers, &["alice", &long]).await;
+    wait_until(
+        "the skipped Group is counted",
+        Duration::from_secs(20),
+        || async {
+            env.metrics().await.lines().any(|l| {
+                l.starts_with("notebook_volumes_openshift_groups_skipped ")
+                    && l.split(' ').nth(1).and_then(|v| v.parse::<f64>().ok()) >= Some(1.0)
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        lab(&env, "alice").await,
+        None,
+        "a skipped Group grants nothing"
+    );
+
+    // Back to off: the Group that lists alice grants nothing again.
+    set_group(&env.admin, &writers, &["alice"]).await;
+    wait_for_lab(&env, "alice writes again", "alice", Some("rw")).await;
+    set_policy(&env, "policy", example_with(ns, "off")).await;
+    wait_for_lab(&env, "off: the Group grants nothing", "alice", None).await;
+    for name in [&writers] {
+        let _ = groups_api(&env.admin)
+            .delete(name, &DeleteParams::default())
+            .await;
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_starting_with_auto_is_ready_only_with_the_groups_listed() {
+    install_crypto_provider();
+    let cluster = TestCluster::shared();
+    let admin = cluster.admin_client();
+    install_group_api(&admin).await;
+    let ns = TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
+    let policy_ns = TestNamespace::new("nv-policy").await;
+    let writers = format!("{}-lab-writers", ns.name());
+    set_group(&admin, &writers, &["alice"]).await;
+    let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name());
+    for (name, data) in [
+        ("policy", example_with(ns.name(), "auto")),
+        ("lab", lab_policy(&writers, "nobody-reads")),
+    ] {
+        config_maps
+            .create(&PostParams::default(), &policy_config_map(name, data))
+            .await
+            .expect("policy ConfigMap");
+    }
+    allow_everyone_to_edit(&admin, ns.name()).await;
+    ready_claims(&admin, ns.name(), EXAMPLE_CLAIMS, "ReadWriteMany").await;
+    ready_claims(&admin, ns.name(), &["lab-data"], "ReadWriteMany").await;
+    // Waits until /readyz would say ready.
+    let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
+    // The first decision after ready already has the Group: no waiting.
+    assert!(
+        server
+            .state
+            .policy
+            .load()
+            .snapshot
+            .groups_of("alice")
+            .contains(&writers),
+        "ready before the Groups were in the policy"
+    );
+    let (status, body) = http_get(server.probe_addr, "/readyz").await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    let mut env = Env {
+        cluster,
+        admin: admin.clone(),
+        ns,
+        policy_ns,
+        server: Some(server),
+        certs,
+        ca_bundle: generated.ca_cert_pem.clone(),
+        _registrations: Vec::new(),
+    };
+    env.register().await;
+    assert_eq!(lab(&env, "alice").await.as_deref(), Some("rw"));
+    let metrics = env.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("notebook_volumes_openshift_groups ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let _ = groups_api(&admin)
+        .delete(&writers, &DeleteParams::default())
+        .await;
+    env.stop().await;
+}

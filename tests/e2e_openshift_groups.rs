@@ -279,3 +279,61 @@ async fn a_webhook_starting_with_auto_is_ready_only_with_the_groups_listed() {
         .await;
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_notebooks_beyond_a_changed_group_are_counted_and_listed() {
+    let env = Env::start().await;
+    let ns = env.ns.name();
+    install_group_api(&env.admin).await;
+    let writers = format!("{ns}-lab-writers");
+    set_group(&env.admin, &writers, &["alice"]).await;
+    ready_claims(&env.admin, ns, &["lab-data"], "ReadWriteMany").await;
+    set_policy(&env, "lab", lab_policy(&writers, "nobody-reads")).await;
+    set_policy(&env, "policy", example_with(ns, "auto")).await;
+    wait_for_lab(&env, "alice writes through her Group", "alice", Some("rw")).await;
+    let hub = env.cluster.client_as_service_account(HUB.0, HUB.1);
+    let pod = notebook_pod("jupyter-alice", "alice", &[]);
+    let (pod, _) = create_with_warnings(&hub, ns, &pod, false)
+        .await
+        .expect("admitted");
+    assert!(mounts(&pod, "notebook").contains(&(LAB_PATH.to_string(), false)));
+    let audit = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_notebook-volumes"))
+            .args(["audit", "--live", "--namespace", ns, "--output", "json"])
+            .args(["--policy-namespace", env.policy_ns.name()])
+            .env("KUBECONFIG", env.cluster.kubeconfig_path())
+            .output()
+            .expect("audit runs")
+    };
+    // `audit --live` reads the Groups as the webhook does: alice's notebook is within policy.
+    let before = audit();
+    assert_eq!(before.status.code(), Some(0), "{before:?}");
+
+    // She leaves the Group: her running notebook now writes a share she is not granted.
+    set_group(&env.admin, &writers, &[]).await;
+    wait_until(
+        "the webhook counts the notebook beyond policy",
+        Duration::from_secs(20),
+        || async {
+            env.metrics().await.lines().any(|l| {
+                l.starts_with("notebook_volumes_pods_exceeding_policy{share=\"lab\"}")
+                    && !l.ends_with(" 0")
+            })
+        },
+    )
+    .await;
+    let after = audit();
+    assert_eq!(after.status.code(), Some(1), "{after:?}");
+    let out: serde_json::Value = serde_json::from_slice(&after.stdout).expect("JSON");
+    let found = out["exceeding"].as_array().expect("exceeding");
+    assert!(
+        found
+            .iter()
+            .any(|e| e["pod"] == "jupyter-alice" && e["share"] == "lab"),
+        "{out}"
+    );
+    let _ = groups_api(&env.admin)
+        .delete(&writers, &DeleteParams::default())
+        .await;
+    env.stop().await;
+}

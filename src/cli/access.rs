@@ -10,7 +10,7 @@ use super::policy_args::{self, PolicyNamespace};
 use crate::admission::access::share_access;
 use crate::admission::grant::{SourcedSubject, explain};
 use crate::admission::{Access, Subject};
-use crate::policy::{PolicySnapshot, Share};
+use crate::policy::{OpenShiftGroupsMode, PolicySnapshot, Share};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AccessOutput {
@@ -136,7 +136,8 @@ pub struct Row {
     pub access: Vec<Access>,
 }
 
-/// Users and groups named anywhere in the policy, plus `*` for any notebook user.
+/// Users and groups named anywhere in the policy (and the members of OpenShift Groups when the
+/// Settings use them), plus `*` for any notebook user.
 pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
     let mut users = BTreeSet::new();
     let mut groups = BTreeSet::new();
@@ -149,6 +150,10 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
     for (group, members) in policy.group_members() {
         groups.insert(group.clone());
         users.extend(members.iter().cloned());
+    }
+    // Members of OpenShift Groups, when the Settings use them.
+    if policy.settings().openshift_groups == OpenShiftGroupsMode::Auto {
+        users.extend(policy.openshift_groups().users().cloned());
     }
     let row = |kind, name: String, subject: Subject| Row {
         kind,

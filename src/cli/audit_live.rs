@@ -37,8 +37,7 @@ async fn live(client: Client, args: &AuditArgs) -> Result<Vec<Excess>, String> {
         for s in &skipped {
             eprintln!(
                 "OpenShift Group '{}' skipped, as the webhook skips it: {}",
-                s.name,
-                s.reason.as_str()
+                s.name, s.reason
             );
         }
         policy.with_openshift_groups(std::sync::Arc::new(groups))

@@ -54,8 +54,7 @@ pub fn load(path: &Path) -> Result<OpenShiftGroups, String> {
     for s in &skipped {
         eprintln!(
             "OpenShift Group '{}' skipped, as the webhook skips it: {}",
-            s.name,
-            s.reason.as_str()
+            s.name, s.reason
         );
     }
     Ok(groups)

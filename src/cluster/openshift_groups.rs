@@ -91,8 +91,12 @@ impl Source {
                 continue;
             }
             match served(&self.client).await {
-                Ok(Some(resource)) => self.watch(resource).await,
+                Ok(Some(resource)) => {
+                    self.readiness.watch_ok(CACHE);
+                    self.watch(resource).await
+                }
                 Ok(None) => {
+                    self.readiness.watch_ok(CACHE);
                     tracing::debug!("the API server serves no groups.user.openshift.io");
                     self.publish(OpenShiftGroups::default(), Vec::new());
                     self.idle(REDISCOVER).await;
@@ -200,7 +204,7 @@ impl Source {
             let named: Vec<String> = skipped
                 .iter()
                 .take(LOGGED_SKIPS)
-                .map(|s| format!("'{}': {}", s.name, s.reason.as_str()))
+                .map(|s| format!("'{}': {}", s.name, s.reason))
                 .collect();
             tracing::warn!(
                 skipped = skipped.len(),

@@ -149,4 +149,20 @@ mod tests {
         r.watch_failed("home PersistentVolumeClaims");
         assert!(r.home_claims_stale());
     }
+
+    #[test]
+    fn the_openshift_groups_are_waited_for_like_the_caches() {
+        let r = Readiness::default();
+        r.config_maps_synced();
+        r.namespaces_synced();
+        r.home_claims_synced();
+        r.volume_claims_synced();
+        r.stamp_key_loaded();
+        assert!(r.config_maps_listed());
+        assert_eq!(r.pending(), ["OpenShift Groups"]);
+        r.openshift_groups_synced();
+        assert!(r.is_ready());
+        r.watch_failed("OpenShift Groups");
+        assert_eq!(r.stale(), ["OpenShift Groups"]);
+    }
 }

@@ -32,18 +32,28 @@ pub enum SkipReason {
     TooManyMemberships,
 }
 
-impl SkipReason {
-    pub fn as_str(self) -> &'static str {
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SkipReason::NoName => "the Group has no name",
-            SkipReason::NameTooLong => "the Group's name is longer than 253 bytes",
-            SkipReason::BadUsers => "`users` is not a list of strings",
-            SkipReason::UserNameTooLong => "a username is longer than 512 bytes",
-            SkipReason::TooManyUsers => "the Group lists more than 10000 users",
-            SkipReason::TooManyGroups => {
-                "more than 10000 Groups: those after the first 10000 by name are skipped"
+            SkipReason::NoName => f.write_str("the Group has no name"),
+            SkipReason::NameTooLong => {
+                write!(f, "the Group's name is longer than {MAX_GROUP_NAME} bytes")
             }
-            SkipReason::TooManyMemberships => "more than 200000 memberships over all Groups",
+            SkipReason::BadUsers => f.write_str("`users` is not a list of strings"),
+            SkipReason::UserNameTooLong => {
+                write!(f, "a username is longer than {MAX_USER_NAME} bytes")
+            }
+            SkipReason::TooManyUsers => {
+                write!(f, "the Group lists more than {MAX_USERS_PER_GROUP} users")
+            }
+            SkipReason::TooManyGroups => write!(
+                f,
+                "more than {MAX_GROUPS} Groups: those after the first {MAX_GROUPS} by name are skipped"
+            ),
+            SkipReason::TooManyMemberships => write!(
+                f,
+                "more than {MAX_MEMBERSHIPS} memberships over all Groups: later Groups by name are skipped"
+            ),
         }
     }
 }
@@ -132,6 +142,11 @@ impl OpenShiftGroups {
     /// The Groups that list this user.
     pub fn groups_of(&self, user: &str) -> Option<&BTreeSet<String>> {
         self.user_groups.get(user)
+    }
+
+    /// Every user some Group lists.
+    pub fn users(&self) -> impl Iterator<Item = &String> {
+        self.user_groups.keys()
     }
 
     /// Groups indexed.

@@ -701,6 +701,15 @@ fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
         "{out}"
     );
 
+    // The matrix has a row for a user only an OpenShift Group names.
+    let o = run(&["access", "--policies", &auto, "--openshift-groups", &groups]);
+    let out = stdout(&o);
+    let bob = out
+        .lines()
+        .find(|l| l.starts_with("user:bob"))
+        .expect("bob's row");
+    assert!(bob.split_whitespace().nth(1) == Some("ro"), "{out}");
+
     // Off: the same Groups grant nothing, and stderr says why.
     let off_dir = tempfile::tempdir().unwrap();
     let off = openshift_policy(off_dir.path(), "off");

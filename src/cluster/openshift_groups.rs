@@ -28,6 +28,8 @@ const CACHE: &str = CACHES[4];
 /// How often the Settings are looked at, and changed Groups re-indexed (changes in one tick
 /// coalesce: a group sync touching hundreds of Groups costs one index and one compile).
 const TICK: Duration = Duration::from_millis(500);
+/// How often the start waits for the policy to be listed: readiness waits on this step.
+const STARTING: Duration = Duration::from_millis(50);
 /// How often the API server is asked again whether it serves Groups.
 const REDISCOVER: Duration = Duration::from_secs(60);
 /// Wait after a failed discovery (the Groups stay pending meanwhile).
@@ -82,7 +84,7 @@ impl Source {
         loop {
             // The Settings are known once the policy ConfigMaps are listed.
             if !self.readiness.config_maps_listed() {
-                tokio::time::sleep(TICK).await;
+                tokio::time::sleep(STARTING).await;
                 continue;
             }
             if self.mode() == OpenShiftGroupsMode::Off {

@@ -10,79 +10,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::{Api, Client};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use notebook_volumes::keys;
-use serde_json::json;
+use support::TestCluster;
 use support::env::*;
+use support::openshift::*;
 use support::webhook::*;
-use support::{TestCluster, TestNamespace, install_crypto_provider};
 
 const LAB_PATH: &str = "/opt/app-root/src/shares/lab";
-
-/// Installs the Group CRD (shared by the tests of this binary) and waits until it is served.
-async fn install_group_api(admin: &Client) {
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "groups.user.openshift.io"},
-        "spec": {
-            "group": "user.openshift.io",
-            "scope": "Cluster",
-            "names": {"plural": "groups", "singular": "group", "kind": "Group"},
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "x-kubernetes-preserve-unknown-fields": true,
-                    "properties": {
-                        "users": {"type": "array", "nullable": true, "items": {"type": "string"}}
-                    }
-                }}
-            }]
-        }
-    }))
-    .expect("CRD");
-    let crds = Api::<CustomResourceDefinition>::all(admin.clone());
-    crds.patch(
-        "groups.user.openshift.io",
-        &PatchParams::apply("notebook-volumes-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("Group CRD");
-    let groups = groups_api(admin);
-    wait_until("the Group API is served", Duration::from_secs(30), || {
-        let groups = groups.clone();
-        async move { groups.list(&Default::default()).await.is_ok() }
-    })
-    .await;
-}
-
-fn groups_api(admin: &Client) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("user.openshift.io", "v1", "Group");
-    Api::all_with(
-        admin.clone(),
-        &ApiResource::from_gvk_with_plural(&gvk, "groups"),
-    )
-}
-
-/// Creates or replaces the Group `name` listing `users`.
-async fn set_group(admin: &Client, name: &str, users: &[&str]) {
-    let group = json!({
-        "apiVersion": "user.openshift.io/v1", "kind": "Group",
-        "metadata": {"name": name}, "users": users
-    });
-    groups_api(admin)
-        .patch(
-            name,
-            &PatchParams::apply("notebook-volumes-tests").force(),
-            &Patch::Apply(&group),
-        )
-        .await
-        .expect("Group");
-}
 
 /// A private share `lab` whose writers and readers are only OpenShift Groups (and `carol`, so a
 /// test can tell when the share is in force).
@@ -92,19 +28,6 @@ fn lab_policy(writers: &str, readers: &str) -> BTreeMap<String, String> {
          writers: {{groups: [{writers}]}}\nreaders: {{users: [carol], groups: [{readers}]}}\n"
     );
     [("lab.yaml".to_string(), share)].into()
-}
-
-/// The example Settings with `openshiftGroups` set to `mode`.
-fn example_with(ns: &str, mode: &str) -> BTreeMap<String, String> {
-    let mut policy = example_policy(ns);
-    if let Some(settings) = policy.get_mut("settings.yaml") {
-        *settings = settings.replacen(
-            "kind: Settings\n",
-            &format!("kind: Settings\nopenshiftGroups: {mode}\n"),
-            1,
-        );
-    }
-    policy
 }
 
 /// How the `lab` share is mounted in a dry-run hub notebook of `user`: `rw`, `ro`, or `None`.
@@ -219,53 +142,32 @@ async fn group_members_get_shares_while_the_group_lists_them_and_the_setting_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_starting_with_auto_is_ready_only_with_the_groups_listed() {
-    install_crypto_provider();
-    let cluster = TestCluster::shared();
-    let admin = cluster.admin_client();
+    let admin = TestCluster::shared().admin_client();
     install_group_api(&admin).await;
-    let ns = TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
-    let policy_ns = TestNamespace::new("nv-policy").await;
-    let writers = format!("{}-lab-writers", ns.name());
+    let writers = "lab-writers-at-start".to_string();
     set_group(&admin, &writers, &["alice"]).await;
-    let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name());
-    for (name, data) in [
-        ("policy", example_with(ns.name(), "auto")),
-        ("lab", lab_policy(&writers, "nobody-reads")),
-    ] {
-        config_maps
-            .create(&PostParams::default(), &policy_config_map(name, data))
-            .await
-            .expect("policy ConfigMap");
-    }
-    allow_everyone_to_edit(&admin, ns.name()).await;
-    ready_claims(&admin, ns.name(), EXAMPLE_CLAIMS, "ReadWriteMany").await;
-    ready_claims(&admin, ns.name(), &["lab-data"], "ReadWriteMany").await;
-    // Waits until /readyz would say ready.
-    let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
-    // The first decision after ready already has the Group: no waiting.
-    assert!(
-        server
-            .state
-            .policy
-            .load()
-            .snapshot
-            .groups_of("alice")
-            .contains(&writers),
-        "ready before the Groups were in the policy"
-    );
-    let (status, body) = http_get(server.probe_addr, "/readyz").await;
-    assert_eq!((status, body.as_str()), (200, "ready\n"));
-    let mut env = Env {
-        cluster,
-        admin: admin.clone(),
-        ns,
-        policy_ns,
-        server: Some(server),
-        certs,
-        ca_bundle: generated.ca_cert_pem.clone(),
-        _registrations: Vec::new(),
+    let policies = |ns: &str| {
+        vec![
+            ("policy".to_string(), example_with(ns, "auto")),
+            ("lab".to_string(), lab_policy(&writers, "nobody-reads")),
+        ]
     };
-    env.register().await;
+    let env = start_with_policies(policies, &["lab-data"], |server| {
+        // The moment it is ready, the policy has the Group: no pod is decided without it.
+        assert!(
+            server
+                .state
+                .policy
+                .load()
+                .snapshot
+                .groups_of("alice")
+                .contains(&writers),
+            "ready before the Groups were in the policy"
+        );
+    })
+    .await;
+    let (status, body) = http_get(env.server().probe_addr, "/readyz").await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
     assert_eq!(lab(&env, "alice").await.as_deref(), Some("rw"));
     let metrics = env.metrics().await;
     assert!(

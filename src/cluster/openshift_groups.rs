@@ -88,7 +88,7 @@ impl Source {
                 continue;
             }
             if self.mode() == OpenShiftGroupsMode::Off {
-                self.publish(OpenShiftGroups::default(), Vec::new());
+                self.publish_none();
                 tokio::time::sleep(TICK).await;
                 continue;
             }
@@ -100,7 +100,7 @@ impl Source {
                 Ok(None) => {
                     self.readiness.watch_ok(CACHE);
                     tracing::debug!("the API server serves no groups.user.openshift.io");
-                    self.publish(OpenShiftGroups::default(), Vec::new());
+                    self.publish_none();
                     self.idle(REDISCOVER).await;
                 }
                 Err(error) => {
@@ -161,7 +161,7 @@ impl Source {
                 _ = tick.tick() => {
                     if self.mode() == OpenShiftGroupsMode::Off {
                         tracing::info!("openshiftGroups is off: OpenShift Groups no longer grant");
-                        self.publish(OpenShiftGroups::default(), Vec::new());
+                        self.publish_none();
                         return;
                     }
                     if changed && listed {
@@ -173,7 +173,7 @@ impl Source {
                         failing_since = Some(Instant::now());
                         if let Ok(None) = served(&self.client).await {
                             tracing::info!("the API server no longer serves groups.user.openshift.io");
-                            self.publish(OpenShiftGroups::default(), Vec::new());
+                            self.publish_none();
                             return;
                         }
                     }
@@ -185,21 +185,33 @@ impl Source {
     /// Indexes the complete list in the store on a blocking thread and hands it on.
     async fn index(&mut self, store: &Store<DynamicObject>) {
         let objects = store.state();
+        let last = self.tx.borrow().clone();
+        // Comparing two large indexes is as heavy as building one: both off the async workers.
         let built = tokio::task::spawn_blocking(move || {
-            OpenShiftGroups::from_objects(objects.iter().map(Arc::as_ref))
+            let (groups, skipped) = OpenShiftGroups::from_objects(objects.iter().map(Arc::as_ref));
+            let changed = last.as_deref() != Some(&groups);
+            (groups, skipped, changed)
         })
         .await;
         match built {
-            Ok((groups, skipped)) => self.publish(groups, skipped),
+            Ok((groups, skipped, changed)) => self.publish(groups, skipped, changed),
             Err(error) => {
                 tracing::error!(%error, "indexing OpenShift Groups failed; the previous index stays in force")
             }
         }
     }
 
-    /// Hands a complete index to the compiler when it differs from the last one; skipped Groups
-    /// are logged when they change and counted.
-    fn publish(&mut self, groups: OpenShiftGroups, skipped: Vec<Skipped>) {
+    /// No Groups: the Settings do not use them, or the API server does not serve them. Cheap to
+    /// compare (a non-empty index differs by its length).
+    fn publish_none(&mut self) {
+        let groups = OpenShiftGroups::default();
+        let changed = self.tx.borrow().as_deref() != Some(&groups);
+        self.publish(groups, Vec::new(), changed);
+    }
+
+    /// Hands a complete index to the compiler when it `changed` from the last one; skipped
+    /// Groups are logged when they change and counted.
+    fn publish(&mut self, groups: OpenShiftGroups, skipped: Vec<Skipped>, changed: bool) {
         self.metrics
             .set_openshift_groups(groups.len(), skipped.len());
         if skipped != self.last_skipped && !skipped.is_empty() {
@@ -215,13 +227,9 @@ impl Source {
             );
         }
         self.last_skipped = skipped;
-        self.tx.send_if_modified(|current| {
-            if current.as_deref() == Some(&groups) {
-                return false;
-            }
-            *current = Some(Arc::new(groups));
-            true
-        });
+        if changed {
+            self.tx.send_replace(Some(Arc::new(groups)));
+        }
     }
 }
 

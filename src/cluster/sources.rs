@@ -104,7 +104,9 @@ pub fn start(
                     if let Some(groups) = groups
                         && listed
                     {
-                        if *groups != **compiler.policy.load().snapshot.openshift_groups() {
+                        // The feed changes only with the index; an empty one the policy
+                        // already has (the Groups off, or not served) needs no compile.
+                        if !(groups.is_empty() && compiler.openshift.is_empty()) {
                             compiler.openshift = groups;
                             compiler.recompile().await;
                         }

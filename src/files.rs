@@ -61,7 +61,7 @@ pub fn read(path: &Path) -> Result<String, LoadError> {
     })
 }
 
-fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+pub(crate) fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let err = |source| LoadError::Read {
         path: path.display().to_string(),
         source,

@@ -157,6 +157,8 @@ pub struct Metrics {
     provisioned: Tally,
     provision_failures: Counter,
     provision_conflicts: Gauge,
+    openshift_groups: Gauge,
+    openshift_groups_skipped: Gauge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -204,6 +206,16 @@ impl Metrics {
             provision_conflicts: r.add(
                 "notebook_volumes_provision_conflicts",
                 "Provisioned share or library claims whose name is taken by a claim notebook-volumes did not make (left alone; counted after each pass)",
+                Gauge::default(),
+            ),
+            openshift_groups: r.add(
+                "notebook_volumes_openshift_groups",
+                "OpenShift Group objects indexed for group membership (Settings.openshiftGroups: auto; counted after each change)",
+                Gauge::default(),
+            ),
+            openshift_groups_skipped: r.add(
+                "notebook_volumes_openshift_groups_skipped",
+                "OpenShift Group objects skipped because of their shape or a cap (they grant nothing; counted after each change)",
                 Gauge::default(),
             ),
             admissions: r.add(
@@ -412,6 +424,14 @@ impl Metrics {
     pub fn set_provision_conflicts(&self, conflicts: usize) {
         self.provision_conflicts
             .set(i64::try_from(conflicts).unwrap_or(i64::MAX));
+    }
+
+    /// OpenShift Groups indexed and skipped, after each change of them.
+    pub fn set_openshift_groups(&self, indexed: usize, skipped: usize) {
+        self.openshift_groups
+            .set(i64::try_from(indexed).unwrap_or(i64::MAX));
+        self.openshift_groups_skipped
+            .set(i64::try_from(skipped).unwrap_or(i64::MAX));
     }
 
     /// OpenMetrics text exposition.

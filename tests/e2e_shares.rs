@@ -294,6 +294,9 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
     .await;
 
     // alice sees it on her notebook: a Warning naming the share and the rule as it stands now.
+    // The other tests' webhooks on this API server scan every enabled namespace against their
+    // own policies (which do not reach this one): only this policy's Events count here.
+    let own_policy = format!("defined in ConfigMap {}/", env.policy_ns.name());
     let events = Api::<Event>::namespaced(env.admin.clone(), ns);
     let exceeds = || async {
         events
@@ -304,6 +307,7 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
             .into_iter()
             .filter(|e| {
                 e.reason.as_deref() == Some("ExceedsPolicy")
+                    && e.note.as_deref().is_some_and(|n| n.contains(&own_policy))
                     && e.regarding.as_ref().is_some_and(|r| {
                         r.kind.as_deref() == Some("Pod")
                             && r.name.as_deref() == Some("jupyter-alice")
@@ -337,6 +341,7 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
             .items
             .iter()
             .all(|e| e.reason.as_deref() != Some("ExceedsPolicy")
+                || !e.note.as_deref().is_some_and(|n| n.contains(&own_policy))
                 || e.regarding.as_ref().and_then(|r| r.name.as_deref()) != Some("jupyter-bob")),
         "bob's notebook does not exceed policy"
     );

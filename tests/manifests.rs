@@ -398,6 +398,12 @@ fn rbac_reads_only_the_stamp_key_secret_and_notebooks() {
                 && r["resources"] == serde_json::json!(["notebooks"])
                 && r["verbs"] == serde_json::json!(["get"]))
     );
+    // OpenShift Group membership: read only.
+    assert!(cluster.iter().any(
+        |r| r["apiGroups"] == serde_json::json!(["user.openshift.io"])
+            && r["resources"] == serde_json::json!(["groups"])
+            && r["verbs"] == serde_json::json!(["get", "list", "watch"])
+    ));
 }
 
 /// Provisioned share volumes: the webhook may create and read PersistentVolumes, never change or

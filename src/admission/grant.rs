@@ -10,29 +10,26 @@ use super::identity::Subject;
 use crate::policy::{Level, PolicySnapshot, Principals, Share};
 
 /// Where one of the user's groups came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GroupSource {
-    /// A `Groups` policy document.
-    Policy,
+    /// A `Groups` policy document, in this unit (ConfigMap or file).
+    Policy(String),
     /// The groups annotation a trusted spawner wrote (JupyterHub groups).
     Hub,
     /// The Kubernetes groups of the requester (a user creating their own pod).
     Requester,
-}
-
-impl GroupSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupSource::Policy => "Groups document",
-            GroupSource::Hub => "hub annotation",
-            GroupSource::Requester => "requester's groups",
-        }
-    }
+    /// An OpenShift `Group` object of the group's name (`Settings.openshiftGroups: auto`).
+    OpenShift,
 }
 
 impl fmt::Display for GroupSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            GroupSource::Policy(unit) => write!(f, "Groups document in {unit}"),
+            GroupSource::Hub => f.write_str("hub annotation"),
+            GroupSource::Requester => f.write_str("requester's groups"),
+            GroupSource::OpenShift => f.write_str("OpenShift Group"),
+        }
     }
 }
 
@@ -44,18 +41,25 @@ pub struct SourcedSubject {
 }
 
 impl SourcedSubject {
-    /// The user with the groups of the policy, the hub and the requester.
+    /// The user with the groups of the policy (`Groups` documents, OpenShift Groups when the
+    /// Settings use them), the hub and the requester.
     pub fn new(policy: &PolicySnapshot, user: &str, hub: &[String], requester: &[String]) -> Self {
         let mut groups: BTreeMap<String, BTreeSet<GroupSource>> = BTreeMap::new();
-        for g in policy.groups_of(user).into_iter().flatten() {
+        for g in policy.policy_groups_of(user).into_iter().flatten() {
+            let sources = groups.entry(g.clone()).or_default();
+            for unit in policy.group_units(g).into_iter().flatten() {
+                sources.insert(GroupSource::Policy(unit.clone()));
+            }
+        }
+        for g in policy.openshift_groups_of(user).into_iter().flatten() {
             groups
                 .entry(g.clone())
                 .or_default()
-                .insert(GroupSource::Policy);
+                .insert(GroupSource::OpenShift);
         }
         for (list, source) in [(hub, GroupSource::Hub), (requester, GroupSource::Requester)] {
             for g in list {
-                groups.entry(g.clone()).or_default().insert(source);
+                groups.entry(g.clone()).or_default().insert(source.clone());
             }
         }
         SourcedSubject {
@@ -96,7 +100,7 @@ impl fmt::Display for Grant {
                 group,
                 sources,
             } => {
-                let from: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+                let from: Vec<String> = sources.iter().map(ToString::to_string).collect();
                 write!(f, "{list}.groups '{group}' (from {})", from.join(", "))
             }
             Grant::Public => f.write_str("public share"),
@@ -136,17 +140,23 @@ fn named_in(
         .map(|(group, sources)| Grant::Group {
             list,
             group: group.clone(),
-            sources: sources.iter().copied().collect(),
+            sources: sources.iter().cloned().collect(),
         })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::openshift_groups::OpenShiftGroups;
     use crate::policy::{PolicySnapshot, Unit, units_from_text};
 
     fn policy() -> PolicySnapshot {
-        let text = r#"
+        policy_with("")
+    }
+
+    fn policy_with(settings: &str) -> PolicySnapshot {
+        let text = settings.to_string()
+            + r#"
 kind: Groups
 groups:
   finance-team: [alice]
@@ -166,7 +176,7 @@ mountPath: /shares/datasets
 level: public
 writers: {users: [erin]}
 "#;
-        let (units, findings): (Vec<Unit>, _) = units_from_text("p.yaml", text, "nv");
+        let (units, findings): (Vec<Unit>, _) = units_from_text("p.yaml", &text, "nv");
         assert!(findings.is_empty(), "{findings:?}");
         crate::policy::in_force::Policy::compile(units).snapshot
     }
@@ -181,7 +191,7 @@ writers: {users: [erin]}
         assert_eq!(access, Access::Rw);
         assert_eq!(
             grant.map(|g| g.to_string()).as_deref(),
-            Some("writers.groups 'finance-team' (from Groups document)")
+            Some("writers.groups 'finance-team' (from Groups document in p.yaml)")
         );
         let bob = SourcedSubject::new(&policy, "bob", &["ml".into()], &["ml".into()]);
         assert_eq!(
@@ -199,6 +209,60 @@ writers: {users: [erin]}
         assert_eq!(
             explain(datasets, &erin),
             (Access::Rw, Some(Grant::User { list: "writers" }))
+        );
+    }
+
+    /// OpenShift Groups naming `bob` in `ml` and `alice` in `finance-team`.
+    fn openshift() -> std::sync::Arc<OpenShiftGroups> {
+        let ml = serde_json::json!(["bob"]);
+        let team = serde_json::json!(["alice"]);
+        let (groups, skipped) =
+            OpenShiftGroups::index([(Some("ml"), Some(&ml)), (Some("finance-team"), Some(&team))]);
+        assert!(skipped.is_empty());
+        std::sync::Arc::new(groups)
+    }
+
+    #[test]
+    fn openshift_groups_grant_only_when_the_settings_say_auto() {
+        let on = policy_with("kind: Settings\nopenshiftGroups: auto\n---\n")
+            .with_openshift_groups(openshift());
+        let finance = on
+            .shares()
+            .iter()
+            .find(|s| s.name == "finance")
+            .expect("finance");
+        let bob = SourcedSubject::new(&on, "bob", &[], &[]);
+        assert_eq!(
+            explain(finance, &bob).1.map(|g| g.to_string()).as_deref(),
+            Some("writers.groups 'ml' (from OpenShift Group)")
+        );
+        assert_eq!(on.groups_of("bob"), ["ml".to_string()].into());
+        // Both sources of one group are named.
+        let alice = SourcedSubject::new(&on, "alice", &[], &[]);
+        let sources: Vec<String> = alice.groups["finance-team"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(sources, ["Groups document in p.yaml", "OpenShift Group"]);
+
+        let off = policy_with("kind: Settings\nopenshiftGroups: off\n---\n")
+            .with_openshift_groups(openshift());
+        let finance = off
+            .shares()
+            .iter()
+            .find(|s| s.name == "finance")
+            .expect("finance");
+        assert_eq!(
+            explain(finance, &SourcedSubject::new(&off, "bob", &[], &[])),
+            (Access::None, None)
+        );
+        assert!(off.groups_of("bob").is_empty());
+        // Without a Settings document: off.
+        let default = policy().with_openshift_groups(openshift());
+        assert!(default.groups_of("bob").is_empty());
+        assert_eq!(
+            default.groups_of("alice"),
+            ["finance-team".to_string()].into()
         );
     }
 }

@@ -106,7 +106,7 @@ pub fn identify(
         let value = annotations?.get(key).filter(|v| !v.trim().is_empty())?;
         Some((key, value))
     });
-    let policy_groups = |user: &str| policy.groups_of(user).cloned().unwrap_or_default();
+    let policy_groups = |user: &str| policy.groups_of(user);
     let hub = groups_annotation(policy, annotations);
     if settings.trusted_spawners.contains(&requester) {
         return Ok(match named {

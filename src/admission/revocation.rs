@@ -71,7 +71,7 @@ pub fn exceeding(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> Vec<
     let Some(user) = pod::annotation(pod, keys::USER_ANNOTATION) else {
         return Vec::new();
     };
-    let mut groups: BTreeSet<String> = policy.groups_of(user).cloned().unwrap_or_default();
+    let mut groups: BTreeSet<String> = policy.groups_of(user);
     if let Some(hub) = pod::annotation(pod, keys::GROUPS_ANNOTATION) {
         groups.extend(parse_hub_groups(hub).unwrap_or_default());
     }

@@ -129,7 +129,7 @@ pub fn identify_pod(
     let mut identity = match user {
         Some(user) => Identity::new(
             Subject {
-                groups: policy.groups_of(&user).cloned().unwrap_or_default(),
+                groups: policy.groups_of(&user),
                 user: Some(user),
             },
             IdentitySource::Stamp,

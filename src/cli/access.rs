@@ -11,7 +11,7 @@ use super::policy_args::{self, PolicyNamespace};
 use crate::admission::access::share_access;
 use crate::admission::grant::{SourcedSubject, explain};
 use crate::admission::{Access, Subject};
-use crate::policy::{PolicySnapshot, Share};
+use crate::policy::{OpenShiftGroupsMode, PolicySnapshot, Share};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AccessOutput {
@@ -43,6 +43,10 @@ pub struct AccessArgs {
     /// With --user: the user's own Kubernetes groups (a pod they create themselves), g1,g2.
     #[arg(long, value_delimiter = ',', requires = "user")]
     pub requester_groups: Vec<String>,
+    /// OpenShift Group manifests, a file or directory (`oc get groups -o yaml`): their members
+    /// get those groups when the Settings say `openshiftGroups: auto`, as in the webhook.
+    #[arg(long)]
+    pub openshift_groups: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     pub output: AccessOutput,
 }
@@ -58,10 +62,15 @@ fn print_user(
     let rows: Vec<_> = shares.iter().map(|s| (*s, explain(s, &subject))).collect();
     match args.output {
         AccessOutput::Json => {
-            let groups: BTreeMap<&str, Vec<&str>> = subject
+            let groups: BTreeMap<&str, Vec<String>> = subject
                 .groups
                 .iter()
-                .map(|(g, sources)| (g.as_str(), sources.iter().map(|s| s.as_str()).collect()))
+                .map(|(g, sources)| {
+                    (
+                        g.as_str(),
+                        sources.iter().map(ToString::to_string).collect(),
+                    )
+                })
                 .collect();
             let shares_json: Vec<_> = rows
                 .iter()
@@ -91,7 +100,7 @@ fn print_user(
         }
         AccessOutput::Table => {
             for (g, sources) in &subject.groups {
-                let from: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+                let from: Vec<String> = sources.iter().map(ToString::to_string).collect();
                 out!("group {g}: from {}", from.join(", "));
             }
             let cells = rows.iter().map(|(s, (access, grant))| {
@@ -117,7 +126,8 @@ pub struct Row {
     pub access: Vec<Access>,
 }
 
-/// Users and groups named anywhere in the policy, plus `*` for any notebook user.
+/// Users and groups named anywhere in the policy (and the members of OpenShift Groups when the
+/// Settings use them), plus `*` for any notebook user.
 pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
     let mut users = BTreeSet::new();
     let mut groups = BTreeSet::new();
@@ -130,6 +140,10 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
     for (group, members) in policy.group_members() {
         groups.insert(group.clone());
         users.extend(members.iter().cloned());
+    }
+    // Members of OpenShift Groups, when the Settings use them.
+    if policy.settings().openshift_groups == OpenShiftGroupsMode::Auto {
+        users.extend(policy.openshift_groups().users().cloned());
     }
     let row = |kind, name: String, subject: Subject| Row {
         kind,
@@ -147,7 +161,7 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
     for u in users {
         let subject = Subject {
             user: Some(u.clone()),
-            groups: policy.groups_of(&u).cloned().unwrap_or_default(),
+            groups: policy.groups_of(&u),
         };
         rows.push(row("user", u, subject));
     }
@@ -156,6 +170,7 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
 
 pub fn run(args: &AccessArgs) -> Result<i32, String> {
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let policy = super::openshift_groups::attach(policy, args.openshift_groups.as_deref())?;
     let shares: Vec<&Share> = match &args.namespace {
         Some(name) => {
             let ns = policy_args::namespace_info(name, &args.namespace_labels);

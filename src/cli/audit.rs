@@ -50,6 +50,10 @@ pub struct AuditArgs {
     /// The requester's groups, g1,g2.
     #[arg(long, value_delimiter = ',')]
     pub requester_groups: Vec<String>,
+    /// OpenShift Group manifests, a file or directory (`oc get groups -o yaml`), used when the
+    /// Settings say `openshiftGroups: auto`; with --live they are read from the cluster.
+    #[arg(long, conflicts_with = "live")]
+    pub openshift_groups: Option<PathBuf>,
     /// Answer as for `kubectl create --dry-run=server` (no claim would be created).
     #[arg(long)]
     pub dry_run: bool,
@@ -64,6 +68,7 @@ pub struct AuditArgs {
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
+    let policy = super::openshift_groups::attach(policy, args.openshift_groups.as_deref())?;
     let path = args.pod.as_ref().ok_or("--pod is required")?;
     let pod_text = read(path).map_err(|e| e.to_string())?;
     let pod: Pod = yaml::from_str(&pod_text)

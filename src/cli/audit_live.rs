@@ -12,7 +12,7 @@ use super::policy_args;
 use crate::admission::revocation::Excess;
 use crate::keys;
 use crate::policy::in_force::Policy;
-use crate::policy::{PolicySnapshot, unit_from_config_map};
+use crate::policy::{OpenShiftGroupsMode, PolicySnapshot, unit_from_config_map};
 
 pub fn run(args: &AuditArgs) -> Result<i32, String> {
     if matches!(args.output, AuditOutput::Patch | AuditOutput::Pod) {
@@ -28,6 +28,21 @@ async fn live(client: Client, args: &AuditArgs) -> Result<Vec<Excess>, String> {
         cluster_policy(&client, &args.policy_namespace.policy_namespace).await?
     } else {
         policy_args::load_snapshot(&args.policies, &args.policy_namespace)?
+    };
+    // Members of OpenShift Groups are entitled as in the webhook.
+    let policy = if policy.settings().openshift_groups == OpenShiftGroupsMode::Auto {
+        let (groups, skipped) = crate::cluster::openshift_groups::list(&client)
+            .await
+            .map_err(|e| e.to_string())?;
+        for s in &skipped {
+            eprintln!(
+                "OpenShift Group '{}' skipped, as the webhook skips it: {}",
+                s.name, s.reason
+            );
+        }
+        policy.with_openshift_groups(std::sync::Arc::new(groups))
+    } else {
+        policy
     };
     crate::cluster::live::exceeding_pods(&client, &policy, args.namespace.as_deref())
         .await

@@ -24,6 +24,7 @@ pub(crate) mod certs;
 pub(crate) mod check;
 pub mod homes;
 pub(crate) mod kube_client;
+pub(crate) mod openshift_groups;
 pub(crate) mod output;
 pub mod policy_args;
 pub(crate) mod serve;

@@ -11,18 +11,22 @@ pub struct Readiness {
     namespaces: AtomicBool,
     home_claims: AtomicBool,
     volume_claims: AtomicBool,
+    /// OpenShift Groups listed, or known not to be needed (the Settings do not use them, or the
+    /// API server does not serve them).
+    openshift_groups: AtomicBool,
     /// Per cache (in `CACHES` order): a watch failed and no event has arrived since.
-    stale: [AtomicBool; 4],
+    stale: [AtomicBool; 5],
     /// The stamp key Secret has been read (or created).
     stamp_key: AtomicBool,
 }
 
 /// The caches, as `/readyz` names them.
-pub const CACHES: [&str; 4] = [
+pub const CACHES: [&str; 5] = [
     "policy ConfigMaps",
     "namespaces",
     "home PersistentVolumeClaims",
     "PersistentVolumeClaims",
+    "OpenShift Groups",
 ];
 
 impl Readiness {
@@ -33,6 +37,7 @@ impl Readiness {
         r.namespaces_synced();
         r.home_claims_synced();
         r.volume_claims_synced();
+        r.openshift_groups_synced();
         r.stamp_key_loaded();
         r
     }
@@ -57,6 +62,15 @@ impl Readiness {
         self.volume_claims.store(true, Ordering::Release);
     }
 
+    pub fn openshift_groups_synced(&self) {
+        self.openshift_groups.store(true, Ordering::Release);
+    }
+
+    /// Whether the policy ConfigMaps have been listed (the Settings are known).
+    pub fn config_maps_listed(&self) -> bool {
+        self.config_maps.load(Ordering::Acquire)
+    }
+
     /// The caches not listed yet.
     pub fn pending(&self) -> Vec<&'static str> {
         let mut pending: Vec<&'static str> = [
@@ -64,6 +78,7 @@ impl Readiness {
             &self.namespaces,
             &self.home_claims,
             &self.volume_claims,
+            &self.openshift_groups,
         ]
         .into_iter()
         .zip(CACHES)
@@ -133,5 +148,21 @@ mod tests {
         assert!(!r.home_claims_stale());
         r.watch_failed("home PersistentVolumeClaims");
         assert!(r.home_claims_stale());
+    }
+
+    #[test]
+    fn the_openshift_groups_are_waited_for_like_the_caches() {
+        let r = Readiness::default();
+        r.config_maps_synced();
+        r.namespaces_synced();
+        r.home_claims_synced();
+        r.volume_claims_synced();
+        r.stamp_key_loaded();
+        assert!(r.config_maps_listed());
+        assert_eq!(r.pending(), ["OpenShift Groups"]);
+        r.openshift_groups_synced();
+        assert!(r.is_ready());
+        r.watch_failed("OpenShift Groups");
+        assert_eq!(r.stale(), ["OpenShift Groups"]);
     }
 }

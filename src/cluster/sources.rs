@@ -20,6 +20,7 @@ use super::readiness::{CACHES, Readiness};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::policy::in_force::Policy;
+use crate::policy::openshift_groups::OpenShiftGroups;
 use crate::policy::{Severity, unit_from_config_map};
 
 const CONFIG_MAPS: &str = CACHES[0];
@@ -57,32 +58,61 @@ pub fn start(
         reported: HashMap::new(),
         revocation: super::revocation::Revocation::new(client.clone(), delete_exceeding, events),
         provisioner: provisioner.clone(),
+        openshift: Arc::default(),
     };
+    let (mut groups_feed, groups_task) = super::openshift_groups::start(
+        client.clone(),
+        Arc::clone(&compiler_policy),
+        readiness.clone(),
+        metrics.clone(),
+    );
+    tasks.push(groups_task);
     let ready = readiness.clone();
     tasks.push(tokio::spawn(async move {
         let mut stream = std::pin::pin!(cm_stream);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(event) => {
-                    ready.watch_ok(CONFIG_MAPS);
-                    if matches!(
-                        event,
-                        watcher::Event::Apply(_)
-                            | watcher::Event::Delete(_)
-                            | watcher::Event::InitDone
-                    ) {
-                        compiler.recompile().await;
+        let mut listed = false;
+        loop {
+            tokio::select! {
+                item = stream.next() => match item {
+                    Some(Ok(event)) => {
+                        ready.watch_ok(CONFIG_MAPS);
+                        if matches!(
+                            event,
+                            watcher::Event::Apply(_)
+                                | watcher::Event::Delete(_)
+                                | watcher::Event::InitDone
+                        ) {
+                            compiler.recompile().await;
+                        }
+                        if matches!(event, watcher::Event::InitDone) {
+                            listed = true;
+                            ready.config_maps_synced();
+                        }
                     }
-                    if matches!(event, watcher::Event::InitDone) {
-                        ready.config_maps_synced();
+                    Some(Err(error)) => {
+                        ready.watch_failed(CONFIG_MAPS);
+                        tracing::warn!(
+                            %error,
+                            "watching policy ConfigMaps failed; retrying with backoff"
+                        )
                     }
-                }
-                Err(error) => {
-                    ready.watch_failed(CONFIG_MAPS);
-                    tracing::warn!(
-                        %error,
-                        "watching policy ConfigMaps failed; retrying with backoff"
-                    )
+                    None => break,
+                },
+                Ok(()) = groups_feed.changed() => {
+                    let groups = groups_feed.borrow_and_update().clone();
+                    // Known only once the Settings are (the ConfigMaps listed).
+                    if let Some(groups) = groups
+                        && listed
+                    {
+                        // The feed changes only with the index; an empty one the policy
+                        // already has (the Groups off, or not served) needs no compile.
+                        if !(groups.is_empty() && compiler.openshift.is_empty()) {
+                            compiler.openshift = groups;
+                            compiler.recompile().await;
+                        }
+                        // A snapshot with the complete list is in force.
+                        ready.openshift_groups_synced();
+                    }
                 }
             }
         }
@@ -164,6 +194,8 @@ struct Compiler {
     revocation: super::revocation::Revocation,
     /// Provisioned claims for each new policy.
     provisioner: super::provisioner::Provisioner,
+    /// The OpenShift Group members each snapshot is compiled with.
+    openshift: Arc<OpenShiftGroups>,
 }
 
 impl Compiler {
@@ -186,7 +218,9 @@ impl Compiler {
             .zip(config_maps.iter())
             .collect();
         let previous = self.policy.load_full();
-        let compiled = tokio::task::spawn_blocking(move || previous.recompile(units)).await;
+        let openshift = Arc::clone(&self.openshift);
+        let compiled =
+            tokio::task::spawn_blocking(move || previous.recompile_with(units, openshift)).await;
         let policy = match compiled {
             Ok(policy) => policy,
             Err(error) => {

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use super::document::{
-    Document, HomeDoc, LevelDoc, LibraryDoc, MountedClaim, PrincipalsDoc, SecretHomeDoc,
-    SettingsDoc, ShareDoc, UnusableClaimsDoc,
+    Document, HomeDoc, LevelDoc, LibraryDoc, MountedClaim, OpenShiftGroupsDoc, PrincipalsDoc,
+    SecretHomeDoc, SettingsDoc, ShareDoc, UnusableClaimsDoc,
 };
 use super::model::{
-    Home, HomeCreate, Level, Library, Principals, Scope, SecretHome, Settings, Share, SizeTier,
-    UnusableClaims,
+    Home, HomeCreate, Level, Library, OpenShiftGroupsMode, Principals, Scope, SecretHome, Settings,
+    Share, SizeTier, UnusableClaims,
 };
 use super::origin::Finding;
 use super::parse::ParsedDoc;
@@ -449,9 +449,14 @@ fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
         None | Some(UnusableClaimsDoc::Skip) => UnusableClaims::Skip,
         Some(UnusableClaimsDoc::Deny) => UnusableClaims::Deny,
     };
+    let openshift_groups = match s.openshift_groups {
+        None | Some(OpenShiftGroupsDoc::Off) => OpenShiftGroupsMode::Off,
+        Some(OpenShiftGroupsDoc::Auto) => OpenShiftGroupsMode::Auto,
+    };
     Settings {
         groups_annotation,
         unusable_claims,
+        openshift_groups,
         trusted_spawners: s.trusted_spawners.clone(),
         trusted_controllers: s.trusted_controllers.clone(),
         username_annotations,

@@ -185,6 +185,14 @@ pub struct SettingsDoc {
     /// `""` turns groups from the spawner off.
     pub groups_annotation: Option<String>,
     pub unusable_claims: Option<UnusableClaimsDoc>,
+    pub openshift_groups: Option<OpenShiftGroupsDoc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenShiftGroupsDoc {
+    Auto,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

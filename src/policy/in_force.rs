@@ -2,6 +2,9 @@
 //! accepted version of each unit protected. Pure; the server swaps it atomically on change.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::openshift_groups::OpenShiftGroups;
 
 use super::protection::Protection;
 use super::snapshot::{PolicySnapshot, Unit};
@@ -28,7 +31,13 @@ impl Policy {
     /// are gone (ConfigMap deleted) are forgotten; accepted ones record their new protection.
     /// CPU-bound (5,000 shares take about 0.1 s): call it off the async workers.
     pub fn recompile(&self, units: Vec<Unit>) -> Policy {
-        let snapshot = PolicySnapshot::compile_with(&units, &self.last_accepted);
+        self.recompile_with(units, Arc::clone(self.snapshot.openshift_groups()))
+    }
+
+    /// `recompile` with new OpenShift Group members (the server's watch of them changed).
+    pub fn recompile_with(&self, units: Vec<Unit>, openshift: Arc<OpenShiftGroups>) -> Policy {
+        let snapshot = PolicySnapshot::compile_with(&units, &self.last_accepted)
+            .with_openshift_groups(openshift);
         let mut last_accepted: BTreeMap<String, Protection> = units
             .iter()
             .filter_map(|u| {

@@ -9,6 +9,7 @@ pub(crate) mod document;
 pub(crate) mod home_template;
 pub(crate) mod in_force;
 pub(crate) mod model;
+pub mod openshift_groups;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod protection;
@@ -26,8 +27,9 @@ pub use config_map::{
     DEFAULT_POLICY_NAMESPACE, is_policy_config_map, unit_from_config_map, units_from_text,
 };
 pub use model::{
-    DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo, Principals, Scope,
-    SecretHome, Settings, Share, SizeTier, Storage, StorageSource, UnusableClaims,
+    DEFAULT_GROUPS_ANNOTATION, Home, HomeCreate, Level, Library, NamespaceInfo,
+    OpenShiftGroupsMode, Principals, Scope, SecretHome, Settings, Share, SizeTier, Storage,
+    StorageSource, UnusableClaims,
 };
 pub use origin::{Finding, Origin, Severity};
 pub use parse::Source;

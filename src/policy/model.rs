@@ -228,6 +228,29 @@ pub struct Settings {
     pub groups_annotation: Option<String>,
     /// What a notebook gets when a share's or library's claim is missing or unusable here.
     pub unusable_claims: UnusableClaims,
+    /// Whether OpenShift `Group` objects (`user.openshift.io/v1`) add to users' groups.
+    pub openshift_groups: OpenShiftGroupsMode,
+}
+
+/// Whether the members of OpenShift `Group` objects get those groups. Off unless a `Settings`
+/// document asks: turning it on widens access (every Group whose name a share names grants), so
+/// no install or upgrade does it without a policy edit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OpenShiftGroupsMode {
+    #[default]
+    Off,
+    /// Watch the Groups when the API server serves `groups.user.openshift.io` (checked again
+    /// every minute, so a later install is picked up).
+    Auto,
+}
+
+impl OpenShiftGroupsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenShiftGroupsMode::Off => "off",
+            OpenShiftGroupsMode::Auto => "auto",
+        }
+    }
 }
 
 /// A share or library whose claim is missing, not Bound, or lacks a many-node access mode in
@@ -282,6 +305,7 @@ impl Default for Settings {
             allowed_csi_drivers: BTreeSet::new(),
             groups_annotation: Some(DEFAULT_GROUPS_ANNOTATION.to_string()),
             unusable_claims: UnusableClaims::Skip,
+            openshift_groups: OpenShiftGroupsMode::Off,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! scope, a claim's shares, group membership and what rejected units protect.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use super::model::{Home, Library, NamespaceInfo, Settings, Share};
+use super::model::{Home, Library, NamespaceInfo, OpenShiftGroupsMode, Settings, Share};
+use super::openshift_groups::OpenShiftGroups;
 use super::origin::Finding;
 use super::protection::Protection;
 use super::snapshot::{PolicySnapshot, UnitReport};
@@ -35,9 +37,40 @@ impl PolicySnapshot {
         self.homes.iter().find(|h| h.scope.includes(ns))
     }
 
+    /// Every group the policy gives this user: those of the `Groups` documents and, when
+    /// `Settings.openshiftGroups` is `auto`, those of the OpenShift Groups that list the user.
+    pub fn groups_of(&self, user: &str) -> BTreeSet<String> {
+        let mut groups = self.policy_groups_of(user).cloned().unwrap_or_default();
+        groups.extend(
+            self.openshift_groups_of(user)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        groups
+    }
+
     /// Groups the `Groups` documents give this user.
-    pub fn groups_of(&self, user: &str) -> Option<&BTreeSet<String>> {
+    pub fn policy_groups_of(&self, user: &str) -> Option<&BTreeSet<String>> {
         self.user_groups.get(user)
+    }
+
+    /// The OpenShift Groups that list this user, when `Settings.openshiftGroups` is `auto`.
+    pub fn openshift_groups_of(&self, user: &str) -> Option<&BTreeSet<String>> {
+        match self.settings.openshift_groups {
+            OpenShiftGroupsMode::Auto => self.openshift.groups_of(user),
+            OpenShiftGroupsMode::Off => None,
+        }
+    }
+
+    /// The OpenShift Groups the policy was compiled with (whether or not the Settings use them).
+    pub fn openshift_groups(&self) -> &Arc<OpenShiftGroups> {
+        &self.openshift
+    }
+
+    /// The units whose `Groups` documents define this group.
+    pub fn group_units(&self, group: &str) -> Option<&BTreeSet<String>> {
+        self.group_units.get(group)
     }
 
     /// Group name → members, from the `Groups` documents.

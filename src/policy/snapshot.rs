@@ -3,10 +3,12 @@
 //! the pod's scope (`queries`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::check::{Item, check_document};
 use super::cross_check::{Accepted, Pending, cross_check};
-use super::model::{Home, Library, Settings};
+use super::model::{Home, Library, OpenShiftGroupsMode, Settings};
+use super::openshift_groups::OpenShiftGroups;
 use super::origin::{Finding, Severity};
 use super::parse::{ParsedDoc, Source, parse_source};
 use super::protection::Protection;
@@ -38,6 +40,11 @@ pub struct PolicySnapshot {
     pub(super) has_settings: bool,
     pub(super) members: BTreeMap<String, BTreeSet<String>>,
     pub(super) user_groups: HashMap<String, BTreeSet<String>>,
+    /// Group → the units whose `Groups` documents define it.
+    pub(super) group_units: BTreeMap<String, BTreeSet<String>>,
+    /// Members of OpenShift `Group` objects; they count only when `Settings.openshiftGroups`
+    /// is `auto`.
+    pub(super) openshift: Arc<OpenShiftGroups>,
     /// Unit name → what it protects, for every rejected unit.
     pub(super) rejected: BTreeMap<String, Protection>,
     /// Claim → the rejected unit that protects it.
@@ -103,7 +110,7 @@ impl PolicySnapshot {
                     committed.insert(share);
                 }
                 for item in pending.others {
-                    snap.add(item);
+                    snap.add(item, &unit.name);
                 }
             } else {
                 rejected.push(unit);
@@ -121,13 +128,23 @@ impl PolicySnapshot {
         snap
     }
 
-    fn add(&mut self, item: Item) {
+    /// The same policy with these OpenShift Group members.
+    pub fn with_openshift_groups(mut self, groups: Arc<OpenShiftGroups>) -> PolicySnapshot {
+        self.openshift = groups;
+        self
+    }
+
+    fn add(&mut self, item: Item, unit: &str) {
         match item {
             Item::Share(s) => self.shares.insert(s),
             Item::Home(h) => self.homes.push(h),
             Item::Library(l) => self.libraries.push(l),
             Item::Groups(groups) => {
                 for (group, users) in groups {
+                    self.group_units
+                        .entry(group.clone())
+                        .or_default()
+                        .insert(unit.to_string());
                     self.members.entry(group).or_default().extend(users);
                 }
             }
@@ -152,12 +169,18 @@ impl PolicySnapshot {
                 .filter(|(_, g)| !self.members.contains_key(*g))
                 .collect();
             named.sort();
+            let openshift = self.settings.openshift_groups == OpenShiftGroupsMode::Auto;
             for (field, group) in named {
-                let finding = doc.finding(
-                    Severity::Warning,
-                    field,
-                    format!("group '{group}' is defined in no Groups document; only users whose identity provider reports it will match"),
-                );
+                let message = if openshift {
+                    format!(
+                        "group '{group}' is defined in no Groups document; only members of an OpenShift Group of that name, and users whose identity provider or hub reports it, will match"
+                    )
+                } else {
+                    format!(
+                        "group '{group}' is defined in no Groups document; only users whose identity provider reports it will match"
+                    )
+                };
+                let finding = doc.finding(Severity::Warning, field, message);
                 if let Some(report) = self
                     .reports
                     .iter_mut()

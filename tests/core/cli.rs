@@ -556,7 +556,10 @@ fn access_for_one_user_names_the_grant_and_the_source_of_each_group() {
         .expect("finance");
     assert_eq!(finance["access"], "rw");
     assert_eq!(finance["grantedBy"], "writers.users");
-    assert_eq!(out["groups"]["finance-admins"][0], "Groups document");
+    assert_eq!(
+        out["groups"]["finance-admins"][0],
+        "Groups document in examples/policies/settings.yaml"
+    );
 }
 
 #[test]
@@ -585,6 +588,164 @@ fn check_validates_the_groups_annotation_and_unusable_claims() {
         "kind: Settings\ngroupsAnnotation: example.org/groups\nunusableClaims: deny\n",
     );
     assert_eq!(run(&["check", &path]).status.code(), Some(0));
+}
+
+#[test]
+fn check_validates_openshift_groups() {
+    let (_d, path) = temp_file(
+        "settings.yaml",
+        "kind: Settings\nopenshiftGroups: sometimes\n",
+    );
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("settings.yaml:2: error: field 'openshiftGroups'")
+            && stdout(&o).contains("expected `auto` or `off`"),
+        "{}",
+        stdout(&o)
+    );
+    for mode in ["auto", "off"] {
+        let (_d, path) = temp_file(
+            "settings.yaml",
+            &format!("kind: Settings\nopenshiftGroups: {mode}\n"),
+        );
+        assert_eq!(run(&["check", &path]).status.code(), Some(0), "{mode}");
+    }
+    // With auto, a group defined in no Groups document may come from OpenShift: the warning says so.
+    let (_d, path) = temp_file(
+        "p.yaml",
+        "kind: Settings\nopenshiftGroups: auto\n---\nkind: Share\nname: lab\nclaimName: lab\nmountPath: /lab\nlevel: private\nreaders: {groups: [lab-team]}\n",
+    );
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("only members of an OpenShift Group of that name"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A policy whose Settings say `openshiftGroups: MODE`, with a share for the group `lab-team`.
+fn openshift_policy(dir: &std::path::Path, mode: &str) -> String {
+    let path = dir.join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "kind: Settings\nopenshiftGroups: {mode}\n---\nkind: Groups\ngroups:\n  lab-team: [erin]\n---\n\
+             kind: Share\nname: lab\nclaimName: lab\nmountPath: /lab\nlevel: private\n\
+             writers: {{groups: [lab-team]}}\nreaders: {{groups: [lab-readers]}}\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups_dir = dir.path().join("groups");
+    std::fs::create_dir(&groups_dir).unwrap();
+    // As `oc get groups -o yaml` prints them.
+    std::fs::write(
+        groups_dir.join("groups.yaml"),
+        "apiVersion: v1\nkind: List\nitems:\n\
+         - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: lab-team}\n  users: [alice, erin]\n\
+         - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: lab-readers}\n  users: [bob]\n\
+         - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: broken}\n  users: alice\n",
+    )
+    .unwrap();
+    let groups = groups_dir.display().to_string();
+    let auto = openshift_policy(dir.path(), "auto");
+    let user = |name: &str, policy: &str| {
+        let o = run(&[
+            "access",
+            "--policies",
+            policy,
+            "--user",
+            name,
+            "--openshift-groups",
+            &groups,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        o
+    };
+    let o = user("alice", &auto);
+    let out = stdout(&o);
+    assert!(
+        out.contains("group lab-team: from OpenShift Group"),
+        "{out}"
+    );
+    let lab = out.lines().find(|l| l.starts_with("lab")).expect("lab row");
+    assert!(
+        lab.contains(" rw ") && lab.contains("writers.groups 'lab-team' (from OpenShift Group)"),
+        "{lab}"
+    );
+    assert!(
+        stderr(&o).contains("OpenShift Group 'broken' skipped")
+            && stderr(&o).contains("`users` is not a list of strings"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&user("bob", &auto));
+    let lab = out.lines().find(|l| l.starts_with("lab")).expect("lab row");
+    assert!(
+        lab.contains(" ro ") && lab.contains("(from OpenShift Group)"),
+        "{lab}"
+    );
+    // Both sources of one group are named.
+    let out = stdout(&user("erin", &auto));
+    assert!(
+        out.contains(&format!(
+            "group lab-team: from Groups document in {auto}, OpenShift Group"
+        )),
+        "{out}"
+    );
+
+    // The matrix has a row for a user only an OpenShift Group names.
+    let o = run(&["access", "--policies", &auto, "--openshift-groups", &groups]);
+    let out = stdout(&o);
+    let bob = out
+        .lines()
+        .find(|l| l.starts_with("user:bob"))
+        .expect("bob's row");
+    assert!(bob.split_whitespace().nth(1) == Some("ro"), "{out}");
+
+    // Off: the same Groups grant nothing, and stderr says why.
+    let off_dir = tempfile::tempdir().unwrap();
+    let off = openshift_policy(off_dir.path(), "off");
+    let o = user("alice", &off);
+    let lab = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("lab"))
+        .map(str::to_string);
+    assert!(
+        lab.as_deref()
+            .is_some_and(|l| l.contains(" - ") || l.trim_end().ends_with('-')),
+        "{lab:?}"
+    );
+    assert!(!stdout(&o).contains("OpenShift Group"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("openshiftGroups: off"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Not a Group: an error naming the file and line.
+    let (_d, bad) = temp_file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    );
+    let o = run(&["access", "--policies", &auto, "--openshift-groups", &bad]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an error, as for an unreadable policy"
+    );
+    assert!(
+        stderr(&o).contains("cm.yaml:1: not an OpenShift Group"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A claim the reconciler provisioned for a share the policy no longer has (or no longer

@@ -185,7 +185,7 @@ fn subject(w: &World, case: &Case) -> Subject {
     } else {
         "direct".to_string()
     };
-    let mut groups: BTreeSet<String> = case.policy.groups_of(&user).cloned().unwrap_or_default();
+    let mut groups: BTreeSet<String> = case.policy.groups_of(&user);
     if !w.via_hub {
         groups.extend(w.user_info_groups.iter().map(|g| format!("g{g}")));
     }

@@ -25,6 +25,7 @@ pub mod http;
 pub mod hub;
 pub mod namespace;
 pub mod node;
+pub mod openshift;
 pub mod pod;
 pub mod process;
 pub mod recording_webhook;

@@ -1,0 +1,134 @@
+//! OpenShift's `Group` API served by the test API server (a CustomResourceDefinition of
+//! `groups.user.openshift.io`, cluster-scoped, `users: [string]`), Groups, and a webhook that
+//! starts with chosen policy ConfigMaps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client};
+use notebook_volumes::keys;
+use notebook_volumes::server::Handle;
+use serde_json::json;
+
+use super::env::{EXAMPLE_CLAIMS, Env, ready_claims};
+use super::webhook::*;
+use super::{TestCluster, TestNamespace, install_crypto_provider};
+
+/// Installs the Group CRD (shared by the tests of a binary) and waits until it is served.
+pub async fn install_group_api(admin: &Client) {
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "groups.user.openshift.io"},
+        "spec": {
+            "group": "user.openshift.io",
+            "scope": "Cluster",
+            "names": {"plural": "groups", "singular": "group", "kind": "Group"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true,
+                    "properties": {
+                        "users": {"type": "array", "nullable": true, "items": {"type": "string"}}
+                    }
+                }}
+            }]
+        }
+    }))
+    .expect("CRD");
+    let crds = Api::<CustomResourceDefinition>::all(admin.clone());
+    crds.patch(
+        "groups.user.openshift.io",
+        &PatchParams::apply("notebook-volumes-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("Group CRD");
+    let groups = groups_api(admin);
+    wait_until("the Group API is served", Duration::from_secs(30), || {
+        let groups = groups.clone();
+        async move { groups.list(&Default::default()).await.is_ok() }
+    })
+    .await;
+}
+
+pub fn groups_api(admin: &Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("user.openshift.io", "v1", "Group");
+    Api::all_with(
+        admin.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, "groups"),
+    )
+}
+
+/// Creates or replaces the Group `name` listing `users`.
+pub async fn set_group(admin: &Client, name: &str, users: &[&str]) {
+    let group = json!({
+        "apiVersion": "user.openshift.io/v1", "kind": "Group",
+        "metadata": {"name": name}, "users": users
+    });
+    groups_api(admin)
+        .patch(
+            name,
+            &PatchParams::apply("notebook-volumes-tests").force(),
+            &Patch::Apply(&group),
+        )
+        .await
+        .expect("Group");
+}
+
+/// The example policy with its Settings' `openshiftGroups` set to `mode`.
+pub fn example_with(ns: &str, mode: &str) -> BTreeMap<String, String> {
+    let mut policy = example_policy(ns);
+    if let Some(settings) = policy.get_mut("settings.yaml") {
+        *settings = settings.replacen(
+            "kind: Settings\n",
+            &format!("kind: Settings\nopenshiftGroups: {mode}\n"),
+            1,
+        );
+    }
+    policy
+}
+
+/// A webhook started (and registered) once `policies(notebook namespace)` are in the policy
+/// namespace and the example claims and `claims` are Bound: like `Env::start`, with the policy
+/// in force from the first list. `when_ready` sees the server the moment it is ready, before
+/// the registration takes its time.
+pub async fn start_with_policies(
+    policies: impl Fn(&str) -> Vec<(String, BTreeMap<String, String>)>,
+    claims: &[&str],
+    when_ready: impl FnOnce(&Handle),
+) -> Env {
+    install_crypto_provider();
+    let cluster = TestCluster::shared();
+    let admin = cluster.admin_client();
+    let ns = TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
+    let policy_ns = TestNamespace::new("nv-policy").await;
+    let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name());
+    for (name, data) in policies(ns.name()) {
+        config_maps
+            .create(&PostParams::default(), &policy_config_map(&name, data))
+            .await
+            .expect("policy ConfigMap");
+    }
+    allow_everyone_to_edit(&admin, ns.name()).await;
+    ready_claims(&admin, ns.name(), EXAMPLE_CLAIMS, "ReadWriteMany").await;
+    ready_claims(&admin, ns.name(), claims, "ReadWriteMany").await;
+    let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
+    when_ready(&server);
+    let mut env = Env {
+        cluster,
+        admin,
+        ns,
+        policy_ns,
+        server: Some(server),
+        certs,
+        ca_bundle: generated.ca_cert_pem.clone(),
+        _registrations: Vec::new(),
+    };
+    env.register().await;
+    env
+}

@@ -26,6 +26,14 @@ pub const VOLUME_BINDERS: &[&str] = &[
     "system:kube-controller-manager",
 ];
 
+/// The labels of a provisioned claim: the managed mark the reconciler trusts, and the share or
+/// library it is for, which administrators select by when cleaning up.
+const PROVISION_LABELS: [&str; 3] = [
+    keys::MANAGED_BY_LABEL,
+    keys::SHARE_LABEL,
+    keys::LIBRARY_LABEL,
+];
+
 /// The fields of a claim's spec the guard reads (decoded without the full typed model, so a
 /// field the API server adds later cannot make decoding fail).
 #[derive(Debug, Default, Deserialize)]
@@ -170,10 +178,12 @@ fn create_claim(
             "claim '{name}' sets {mark}, which marks home claims; only notebook-volumes and administrators may mark a claim as someone's home: remove it, or ask an administrator"
         ));
     }
-    if label(object, keys::MANAGED_BY_LABEL).is_some() {
+    if let Some(key) = PROVISION_LABELS
+        .iter()
+        .find(|key| label(object, key).is_some())
+    {
         return Err(format!(
-            "claim '{name}' sets the label {}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may set it: remove it",
-            keys::MANAGED_BY_LABEL
+            "claim '{name}' sets the label {key}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may set it: remove it"
         ));
     }
     let spec = claim_spec(name, object)?;
@@ -224,13 +234,13 @@ fn update_claim(
     );
     let level_changed =
         label(object, keys::HOME_LEVEL_LABEL) != old.and_then(|o| label(o, keys::HOME_LEVEL_LABEL));
-    let managed_changed =
-        label(object, keys::MANAGED_BY_LABEL) != old.and_then(|o| label(o, keys::MANAGED_BY_LABEL));
-    if managed_changed {
+    if let Some(key) = PROVISION_LABELS
+        .iter()
+        .find(|key| label(object, key) != old.and_then(|o| label(o, key)))
+    {
         return Err(format!(
-            "claim '{name}': {} may not set, change or remove the label {}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may: leave it as it is",
+            "claim '{name}': {} may not set, change or remove the label {key}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may: leave it as it is",
             requester.who(),
-            keys::MANAGED_BY_LABEL
         ));
     }
     let changed = if new_label != old_label {

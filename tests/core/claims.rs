@@ -626,3 +626,39 @@ fn claim_guard_keeps_the_managed_label_to_notebook_volumes_and_administrators() 
         "the reconciler's own create"
     );
 }
+
+// The share and library labels name what a provisioned claim is for: administrators clean up by
+// them (`kubectl get pvc -A -l notebook-volumes.io/share=<name>`), so a user's claim must not
+// pass for a share's.
+#[test]
+fn claim_guard_keeps_the_share_and_library_labels_to_notebook_volumes_and_administrators() {
+    let c = ClaimCase::new(ALICE);
+    for key in ["notebook-volumes.io/share", "notebook-volumes.io/library"] {
+        let labelled = marked("scratch", json!({key: "finance"}), json!({}));
+        let create = message(&c.create(labelled.clone()));
+        assert!(
+            create.contains(&format!("sets the label {key}")),
+            "{create}"
+        );
+        let plain = claim("scratch", json!({}));
+        let set = message(&c.update(plain.clone(), labelled.clone()));
+        assert!(
+            set.contains(&format!("may not set, change or remove the label {key}")),
+            "{set}"
+        );
+        assert!(
+            !c.update(labelled.clone(), plain.clone()).allowed,
+            "removing"
+        );
+        let admin = ClaimCase::new("root").groups(&["system:masters"]);
+        assert!(admin.create(labelled.clone()).allowed);
+        assert!(ClaimCase::new(WEBHOOK).create(labelled).allowed);
+    }
+    // Other labels under the prefix, and every other label, stay free.
+    let other = marked(
+        "scratch",
+        json!({"notebook-volumes.io/team": "a", "app": "x"}),
+        json!({}),
+    );
+    assert!(c.create(other).allowed);
+}

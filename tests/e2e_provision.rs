@@ -582,3 +582,76 @@ async fn a_project_member_cannot_take_copy_rebind_or_go_around_a_provisioned_sha
     );
     env.stop().await;
 }
+
+/// The claim guard sees enabled namespaces only. A member of a namespace in a share's scope that
+/// is not enabled yet makes the share's claim with the managed label and a class of their own
+/// (which they could fill before anyone looks); once the namespace is enabled, the reconciler
+/// reports it instead of taking it for provisioned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_label_set_before_the_namespace_was_enabled_is_reported() {
+    let env = Env::start_without_claims().await;
+    let later = TestNamespace::new("nb-later").await;
+    allow_everyone_to_edit_claims(&env.admin, later.name()).await;
+    let forged = plain_claim(
+        "lake-data",
+        json!({keys::MANAGED_BY_LABEL: keys::MANAGED_BY, keys::SHARE_LABEL: "lake"}),
+        json!({"storageClassName": "mine"}),
+    );
+    Api::<PersistentVolumeClaim>::namespaced(env.cluster.client_as("mallory", &[]), later.name())
+        .create(&PostParams::default(), &forged)
+        .await
+        .expect("no guard before the namespace is enabled");
+    add_policy(&env, &[env.ns.name(), later.name()]).await;
+    Api::<Namespace>::all(env.admin.clone())
+        .patch(
+            later.name(),
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {keys::INJECT_LABEL: keys::INJECT_ENABLED}}}),
+            ),
+        )
+        .await
+        .expect("namespace labelled");
+    let _volumes = [
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(
+            env.ns.name(),
+            "archive-data",
+        )),
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(
+            later.name(),
+            "archive-data",
+        )),
+    ];
+    check_static(&env.admin, later.name()).await;
+    let expected = format!("claim 'lake-data' in namespace '{}'", later.name());
+    wait_until(
+        "a ProvisionConflict Event for the forged claim",
+        Duration::from_secs(30),
+        || async {
+            policy_events(&env, "ProvisionConflict")
+                .await
+                .iter()
+                .any(|e| {
+                    e.note.as_deref().is_some_and(|n| {
+                        n.contains(&expected)
+                            && n.contains("is not the claim notebook-volumes provisions")
+                            && n.contains("its storageClassName is 'mine', not 'standard'")
+                    })
+                })
+        },
+    )
+    .await;
+    let metrics = env.metrics().await;
+    assert!(
+        counter(&metrics, "notebook_volumes_provision_conflicts ") >= 1,
+        "{metrics}"
+    );
+    let untouched = claim(&env.admin, later.name(), "lake-data")
+        .await
+        .expect("left as it is");
+    assert_eq!(
+        untouched.spec.and_then(|s| s.storage_class_name).as_deref(),
+        Some("mine")
+    );
+    env.stop().await;
+}

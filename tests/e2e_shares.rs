@@ -250,6 +250,28 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
     let bob = create_notebook(&hub, ns, "bob").await;
     assert!(mounts(&alice, "notebook").contains(&(share("finance"), false)));
     assert!(mounts(&bob, "notebook").contains(&(share("finance"), true)));
+    // mallory's own notebook names a scratch claim of hers like an injected share's volume: the
+    // report must not take it for a share the policy once gave her (a forged ExceedsPolicy, a
+    // gauge series per invented name, her pod deleted with --delete-exceeding-pods).
+    let mut forged = notebook_pod("jupyter-mallory", "mallory", &[]);
+    let spec = forged.spec.as_mut().expect("spec");
+    spec.volumes.get_or_insert_default().push(
+        serde_json::from_value(
+            json!({"name": "nv-share-ghost", "persistentVolumeClaim": {"claimName": "mallory-scratch"}}),
+        )
+        .expect("volume"),
+    );
+    spec.containers[0]
+        .volume_mounts
+        .get_or_insert_default()
+        .push(
+            serde_json::from_value(json!({"name": "nv-share-ghost", "mountPath": "/ghost"}))
+                .expect("mount"),
+        );
+    let mallory = env.cluster.client_as("mallory", &[]);
+    create_with_warnings(&mallory, ns, &forged, false)
+        .await
+        .expect("her own notebook with her own claim");
     let audit = |output: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_notebook-volumes"))
             .args(["audit", "--live", "--namespace", ns, "--output", output])
@@ -328,6 +350,12 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
             && note.contains("until it restarts"),
         "{note}"
     );
+    assert!(
+        !env.metrics()
+            .await
+            .contains("notebook_volumes_pods_exceeding_policy{share=\"ghost\"}"),
+        "no series for a share that never was"
+    );
     // bob still reads finance: nothing to tell him.
     assert!(
         events
@@ -337,8 +365,11 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
             .items
             .iter()
             .all(|e| e.reason.as_deref() != Some("ExceedsPolicy")
-                || e.regarding.as_ref().and_then(|r| r.name.as_deref()) != Some("jupyter-bob")),
-        "bob's notebook does not exceed policy"
+                || !matches!(
+                    e.regarding.as_ref().and_then(|r| r.name.as_deref()),
+                    Some("jupyter-bob" | "jupyter-mallory")
+                )),
+        "neither bob's nor mallory's notebook exceeds policy"
     );
 
     let json_out = audit("json");

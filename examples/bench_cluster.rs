@@ -4,7 +4,8 @@
 //!
 //! - pod CREATE latency (client side, over TLS), 1 and 8 concurrent clients, `BENCH_PODS` pods
 //!   per series (default 1,000): with the webhook registered, first launches (the webhook creates
-//!   the user's home claim) and later launches (it exists); with no webhook; and with the no-op
+//!   the user's home claim) and later launches (it exists); with no webhook, for the plain pod
+//!   and for the pod as the webhook leaves it (what the larger pod alone costs); and with the no-op
 //!   webhook of benches/noop (same actix-web + rustls stack and certificate, fixed one-operation
 //!   patch), the floor any webhook on this stack pays. These pods are bound to a node that does
 //!   not exist, so nothing runs and only the API path is measured;
@@ -158,6 +159,7 @@ async fn create_latency(pods_per_series: usize, controllers: bool) -> Vec<(Strin
         .expect("probe pod");
     let claims: Vec<String> = probe
         .spec
+        .clone()
         .and_then(|s| s.volumes)
         .unwrap_or_default()
         .into_iter()
@@ -211,6 +213,13 @@ async fn create_latency(pods_per_series: usize, controllers: bool) -> Vec<(Strin
     for clients in CLIENTS {
         let none = create_series(&hub, pods_per_series, clients, &format!("plain{clients}")).await;
         rows.push((format!("no webhook, {clients} client(s)"), none));
+        // The same CREATE of the pod as the webhook leaves it (its volumes, mounts, environment
+        // and annotations) without any webhook: what the larger pod alone costs the API server.
+        let shaped = create_series_of(&hub, pods_per_series, clients, "shaped", Some(&probe)).await;
+        rows.push((
+            format!("no webhook, the pod as the webhook leaves it, {clients} client(s)"),
+            shaped,
+        ));
     }
 
     // The no-op webhook: same certificate files, registered for pods in the same namespace.
@@ -367,17 +376,32 @@ fn env_number(name: &str, default: usize) -> usize {
 /// Creates `n` notebook pods of users `<prefix>-u<i>` with `clients` concurrent clients and
 /// returns each CREATE's latency. Pod names are unique per call.
 async fn create_series(pods: &Api<Pod>, n: usize, clients: usize, users: &str) -> Vec<Duration> {
+    create_series_of(pods, n, clients, users, None).await
+}
+
+/// `create_series`, with copies of `shape` (renamed) instead of fresh notebook pods when given.
+async fn create_series_of(
+    pods: &Api<Pod>,
+    n: usize,
+    clients: usize,
+    users: &str,
+    shape: Option<&Pod>,
+) -> Vec<Duration> {
     static SERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let series = SERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tasks = Vec::new();
     for c in 0..clients {
         let pods = pods.clone();
         let users = users.to_owned();
+        let shape = shape.cloned();
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             for i in (c..n).step_by(clients) {
-                let mut pod =
-                    notebook_pod(&format!("s{series}-{i}"), &format!("{users}-u{i}"), &[]);
+                let name = format!("s{series}-{i}");
+                let mut pod = match &shape {
+                    Some(shape) => renamed(shape, &name),
+                    None => notebook_pod(&name, &format!("{users}-u{i}"), &[]),
+                };
                 if let Some(spec) = pod.spec.as_mut() {
                     spec.node_name = Some("bench-nowhere".into());
                 }
@@ -395,6 +419,20 @@ async fn create_series(pods: &Api<Pod>, n: usize, clients: usize, users: &str) -
         all.extend(t.await.expect("client task"));
     }
     all
+}
+
+/// A copy of a stored pod to create again under `name`: what the server set is cleared.
+fn renamed(stored: &Pod, name: &str) -> Pod {
+    let mut pod = stored.clone();
+    pod.status = None;
+    let meta = &mut pod.metadata;
+    meta.name = Some(name.into());
+    meta.uid = None;
+    meta.resource_version = None;
+    meta.creation_timestamp = None;
+    meta.managed_fields = None;
+    meta.generation = None;
+    pod
 }
 
 fn running_pod(name: &str, user: &str) -> Pod {

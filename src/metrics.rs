@@ -7,6 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Metric;
 use prometheus_client::registry::Registry;
 
 type HistogramFamily = Family<WebhookLabel, Histogram, fn() -> Histogram>;
@@ -43,7 +44,7 @@ macro_rules! label_value {
         }
     )*};
 }
-label_value!(Webhook, Decision, ReloadResult);
+label_value!(Webhook, Decision);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct AdmissionLabels {
@@ -62,39 +63,6 @@ struct WebhookLabel {
 struct DenialLabels {
     webhook: Webhook,
     /// The rule that refused (`Denial::reason`).
-    reason: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ReloadResult {
-    Ok,
-    Error,
-}
-
-impl ReloadResult {
-    fn of(ok: bool) -> ReloadResult {
-        if ok {
-            ReloadResult::Ok
-        } else {
-            ReloadResult::Error
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            ReloadResult::Ok => "ok",
-            ReloadResult::Error => "error",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ResultLabel {
-    result: ReloadResult,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ReasonLabel {
     reason: &'static str,
 }
 
@@ -126,6 +94,46 @@ pub const EVENT_DROP_REASONS: [&str; 5] = [
     "writer_stopped",
 ];
 
+/// A counter family with one label whose values are fixed strings. The known values are
+/// created at 0, so `increase()` and the alerts see the first event.
+struct Tally {
+    key: &'static str,
+    family: Family<[(&'static str, &'static str); 1], Counter>,
+}
+
+impl Tally {
+    fn inc(&self, value: &'static str) {
+        self.family.get_or_create(&[(self.key, value)]).inc();
+    }
+}
+
+/// Registers metrics under their names and help texts.
+struct Registrar(Registry);
+
+impl Registrar {
+    fn add<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    fn tally(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &'static str,
+        known: &[&'static str],
+    ) -> Tally {
+        let tally = Tally {
+            key,
+            family: self.add(name, help, Family::default()),
+        };
+        for value in known {
+            let _ = tally.family.get_or_create(&[(key, *value)]);
+        }
+        tally
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     admissions: Family<AdmissionLabels, Counter>,
@@ -137,33 +145,23 @@ pub struct Metrics {
     claims_created: Counter,
     home_touches: Counter,
     home_touches_dropped: Counter,
-    home_growths: Family<ReasonLabel, Counter>,
-    cert_reloads: Family<ResultLabel, Counter>,
-    client_ca_reloads: Family<ResultLabel, Counter>,
-    rejected: Family<ReasonLabel, Counter>,
+    home_growths: Tally,
+    cert_reloads: Tally,
+    client_ca_reloads: Tally,
+    rejected: Tally,
     events_written: Counter,
-    events_dropped: Family<ReasonLabel, Counter>,
+    events_dropped: Tally,
     certificate_expiry: Gauge,
     exceeding: Family<ShareLabel, Gauge>,
-    home_lookups: Family<SourceLabel, Counter>,
-    provisioned: Family<ObjectLabel, Counter>,
+    home_lookups: Tally,
+    provisioned: Tally,
     provision_failures: Counter,
     provision_conflicts: Gauge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ObjectLabel {
-    object: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ShareLabel {
     share: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct SourceLabel {
-    source: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -177,178 +175,129 @@ impl Default for Metrics {
     }
 }
 
+const RELOAD_RESULTS: [&str; 2] = ["ok", "error"];
+
+fn reload_result(ok: bool) -> &'static str {
+    if ok { "ok" } else { "error" }
+}
+
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::default();
-        let admissions = Family::<AdmissionLabels, Counter>::default();
-        let denials = Family::<DenialLabels, Counter>::default();
-        let latency = HistogramFamily::new_with_constructor(latency_histogram);
-        let policy_reloads = Counter::default();
-        let invalid_units = Gauge::default();
-        let invalid_seen = Counter::default();
-        let claims_created = Counter::default();
-        let home_touches = Counter::default();
-        let home_touches_dropped = Counter::default();
-        let home_growths = Family::<ReasonLabel, Counter>::default();
-        let cert_reloads = Family::<ResultLabel, Counter>::default();
-        let client_ca_reloads = Family::<ResultLabel, Counter>::default();
-        let rejected = Family::<ReasonLabel, Counter>::default();
-        let events_written = Counter::default();
-        let events_dropped = Family::<ReasonLabel, Counter>::default();
-        let certificate_expiry = Gauge::default();
-        let exceeding = Family::<ShareLabel, Gauge>::default();
-        registry.register(
-            "notebook_volumes_pods_exceeding_policy",
-            "Running notebooks that mount a share beyond what current policy grants their user, by share (counted after each policy change)",
-            exceeding.clone(),
-        );
-        let home_lookups = Family::<SourceLabel, Counter>::default();
-        let provisioned = Family::<ObjectLabel, Counter>::default();
-        let provision_failures = Counter::default();
-        let provision_conflicts = Gauge::default();
-        registry.register(
-            "notebook_volumes_provisioned",
-            "Share and library claims and PersistentVolumes the reconciler created, by object (claim, volume)",
-            provisioned.clone(),
-        );
-        registry.register(
-            "notebook_volumes_provision_failures",
-            "Creations of provisioned claims or volumes the API server refused (retried on the next pass)",
-            provision_failures.clone(),
-        );
-        registry.register(
-            "notebook_volumes_provision_conflicts",
-            "Provisioned share or library claims whose name is taken by a claim notebook-volumes did not make (left alone; counted after each pass)",
-            provision_conflicts.clone(),
-        );
-        for object in ["claim", "volume"] {
-            let _ = provisioned.get_or_create(&ObjectLabel { object });
-        }
-        registry.register(
-            "notebook_volumes_admissions",
-            "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
-            admissions.clone(),
-        );
-        registry.register(
-            "notebook_volumes_denials",
-            "Admission requests denied, by webhook and by the rule that refused (share_access, others_home, unavailable, ...)",
-            denials.clone(),
-        );
-        registry.register(
-            "notebook_volumes_admission_duration_seconds",
-            "Time to answer an admission request, including the home claim lookup and creation",
-            latency.clone(),
-        );
-        registry.register(
-            "notebook_volumes_policy_reloads",
-            "Policy snapshots compiled (startup and every change of a policy ConfigMap)",
-            policy_reloads.clone(),
-        );
-        registry.register(
-            "notebook_volumes_policy_invalid_units",
-            "Policy ConfigMaps (or files) currently rejected; their shares are absent and protected",
-            invalid_units.clone(),
-        );
-        registry.register(
-            "notebook_volumes_policy_invalid",
-            "Invalid policy ConfigMap versions observed",
-            invalid_seen.clone(),
-        );
-        registry.register(
-            "notebook_volumes_home_claims_created",
-            "Home PersistentVolumeClaims created by the webhook",
-            claims_created.clone(),
-        );
-        registry.register(
-            "notebook_volumes_home_last_used_written",
-            "Last-used stamps written on home claims (at most one a day per claim)",
-            home_touches.clone(),
-        );
-        registry.register(
-            "notebook_volumes_home_last_used_dropped",
-            "Last-used stamps dropped because the background queue was full",
-            home_touches_dropped.clone(),
-        );
-        registry.register(
-            "notebook_volumes_home_growths",
-            "Home claim growths to the policy's size, by reason (grown, refused, dropped: queue full)",
-            home_growths.clone(),
-        );
-        registry.register(
-            "notebook_volumes_certificate_reloads",
-            "Serving certificate reloads from disk, by result (ok, error)",
-            cert_reloads.clone(),
-        );
-        registry.register(
-            "notebook_volumes_client_ca_reloads",
-            "Client CA (--client-ca-file) reloads from disk, by result (ok, error)",
-            client_ca_reloads.clone(),
-        );
-        registry.register(
-            "notebook_volumes_requests_rejected",
-            "Requests to the webhook port refused before a decision, by reason (body_timeout)",
-            rejected.clone(),
-        );
-        registry.register(
-            "notebook_volumes_home_lookups",
-            "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; absent: the cache knew no such claim and it was created directly; live: read from the API server)",
-            home_lookups.clone(),
-        );
-        registry.register(
-            "notebook_volumes_events_written",
-            "Events users see (denials, read-only mounts, skipped mounts, homes created) recorded",
-            events_written.clone(),
-        );
-        registry.register(
-            "notebook_volumes_events_dropped",
-            "Events users see that were not recorded, by reason (queue_full, rate_limited, pod_absent, write_failed, writer_stopped)",
-            events_dropped.clone(),
-        );
-        registry.register(
-            "notebook_volumes_certificate_expiry_timestamp_seconds",
-            "When the serving certificate being served expires (notAfter, seconds since the epoch)",
-            certificate_expiry.clone(),
-        );
-        // Known label values start at 0, so `increase()` and the alerts see the first event.
-        for result in [ReloadResult::Ok, ReloadResult::Error] {
-            let _ = cert_reloads.get_or_create(&ResultLabel { result });
-            let _ = client_ca_reloads.get_or_create(&ResultLabel { result });
-        }
-        let _ = rejected.get_or_create(&ReasonLabel {
-            reason: "body_timeout",
-        });
-        for reason in EVENT_DROP_REASONS {
-            let _ = events_dropped.get_or_create(&ReasonLabel { reason });
-        }
-        for source in ["cache", "absent", "live"] {
-            let _ = home_lookups.get_or_create(&SourceLabel { source });
-        }
-        for reason in ["grown", "refused", "dropped"] {
-            let _ = home_growths.get_or_create(&ReasonLabel { reason });
-        }
+        let mut r = Registrar(Registry::default());
         Metrics {
-            registry,
-            admissions,
-            denials,
-            latency,
-            policy_reloads,
-            invalid_units,
-            exceeding,
-            invalid_seen,
-            claims_created,
-            home_touches,
-            home_touches_dropped,
-            home_growths,
-            cert_reloads,
-            client_ca_reloads,
-            rejected,
-            events_written,
-            events_dropped,
-            certificate_expiry,
-            home_lookups,
-            provisioned,
-            provision_failures,
-            provision_conflicts,
+            exceeding: r.add(
+                "notebook_volumes_pods_exceeding_policy",
+                "Running notebooks that mount a share beyond what current policy grants their user, by share (counted after each policy change)",
+                Family::default(),
+            ),
+            provisioned: r.tally(
+                "notebook_volumes_provisioned",
+                "Share and library claims and PersistentVolumes the reconciler created, by object (claim, volume)",
+                "object",
+                &["claim", "volume"],
+            ),
+            provision_failures: r.add(
+                "notebook_volumes_provision_failures",
+                "Creations of provisioned claims or volumes the API server refused (retried on the next pass)",
+                Counter::default(),
+            ),
+            provision_conflicts: r.add(
+                "notebook_volumes_provision_conflicts",
+                "Provisioned share or library claims whose name is taken by a claim notebook-volumes did not make (left alone; counted after each pass)",
+                Gauge::default(),
+            ),
+            admissions: r.add(
+                "notebook_volumes_admissions",
+                "Admission requests answered, by webhook (mutate, validate), operation and decision (allowed, denied, error)",
+                Family::default(),
+            ),
+            denials: r.add(
+                "notebook_volumes_denials",
+                "Admission requests denied, by webhook and by the rule that refused (share_access, others_home, unavailable, ...)",
+                Family::default(),
+            ),
+            latency: r.add(
+                "notebook_volumes_admission_duration_seconds",
+                "Time to answer an admission request, including the home claim lookup and creation",
+                HistogramFamily::new_with_constructor(latency_histogram),
+            ),
+            policy_reloads: r.add(
+                "notebook_volumes_policy_reloads",
+                "Policy snapshots compiled (startup and every change of a policy ConfigMap)",
+                Counter::default(),
+            ),
+            invalid_units: r.add(
+                "notebook_volumes_policy_invalid_units",
+                "Policy ConfigMaps (or files) currently rejected; their shares are absent and protected",
+                Gauge::default(),
+            ),
+            invalid_seen: r.add(
+                "notebook_volumes_policy_invalid",
+                "Invalid policy ConfigMap versions observed",
+                Counter::default(),
+            ),
+            claims_created: r.add(
+                "notebook_volumes_home_claims_created",
+                "Home PersistentVolumeClaims created by the webhook",
+                Counter::default(),
+            ),
+            home_touches: r.add(
+                "notebook_volumes_home_last_used_written",
+                "Last-used stamps written on home claims (at most one a day per claim)",
+                Counter::default(),
+            ),
+            home_touches_dropped: r.add(
+                "notebook_volumes_home_last_used_dropped",
+                "Last-used stamps dropped because the background queue was full",
+                Counter::default(),
+            ),
+            home_growths: r.tally(
+                "notebook_volumes_home_growths",
+                "Home claim growths to the policy's size, by reason (grown, refused, dropped: queue full)",
+                "reason",
+                &["grown", "refused", "dropped"],
+            ),
+            cert_reloads: r.tally(
+                "notebook_volumes_certificate_reloads",
+                "Serving certificate reloads from disk, by result (ok, error)",
+                "result",
+                &RELOAD_RESULTS,
+            ),
+            client_ca_reloads: r.tally(
+                "notebook_volumes_client_ca_reloads",
+                "Client CA (--client-ca-file) reloads from disk, by result (ok, error)",
+                "result",
+                &RELOAD_RESULTS,
+            ),
+            rejected: r.tally(
+                "notebook_volumes_requests_rejected",
+                "Requests to the webhook port refused before a decision, by reason (body_timeout)",
+                "reason",
+                &["body_timeout"],
+            ),
+            home_lookups: r.tally(
+                "notebook_volumes_home_lookups",
+                "Home claim lookups of notebook admissions, by source (cache: the cache vouched for the user's claim; absent: the cache knew no such claim and it was created directly; live: read from the API server)",
+                "source",
+                &["cache", "absent", "live"],
+            ),
+            events_written: r.add(
+                "notebook_volumes_events_written",
+                "Events users see (denials, read-only mounts, skipped mounts, homes created) recorded",
+                Counter::default(),
+            ),
+            events_dropped: r.tally(
+                "notebook_volumes_events_dropped",
+                "Events users see that were not recorded, by reason (queue_full, rate_limited, pod_absent, write_failed, writer_stopped)",
+                "reason",
+                &EVENT_DROP_REASONS,
+            ),
+            certificate_expiry: r.add(
+                "notebook_volumes_certificate_expiry_timestamp_seconds",
+                "When the serving certificate being served expires (notAfter, seconds since the epoch)",
+                Gauge::default(),
+            ),
+            registry: r.0,
         }
     }
 
@@ -403,9 +352,7 @@ impl Metrics {
 
     /// Where a notebook admission found its home claim: `cache` or `live`.
     pub fn home_lookup(&self, source: &'static str) {
-        self.home_lookups
-            .get_or_create(&SourceLabel { source })
-            .inc();
+        self.home_lookups.inc(source);
     }
 
     pub fn claim_created(&self) {
@@ -421,28 +368,20 @@ impl Metrics {
     }
 
     pub fn home_growth(&self, reason: &'static str) {
-        self.home_growths
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
+        self.home_growths.inc(reason);
     }
 
     pub fn certificate_reload(&self, ok: bool) {
-        let result = ReloadResult::of(ok);
-        self.cert_reloads
-            .get_or_create(&ResultLabel { result })
-            .inc();
+        self.cert_reloads.inc(reload_result(ok));
     }
 
     pub fn client_ca_reload(&self, ok: bool) {
-        let result = ReloadResult::of(ok);
-        self.client_ca_reloads
-            .get_or_create(&ResultLabel { result })
-            .inc();
+        self.client_ca_reloads.inc(reload_result(ok));
     }
 
     /// A request refused before any decision (slow body).
     pub fn request_rejected(&self, reason: &'static str) {
-        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+        self.rejected.inc(reason);
     }
 
     /// The serving certificate now served expires at `unix_seconds`.
@@ -457,16 +396,12 @@ impl Metrics {
 
     /// An Event users see was dropped (queue full, over the rate, pod never created, write failed).
     pub fn event_dropped(&self, reason: &'static str) {
-        self.events_dropped
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
+        self.events_dropped.inc(reason);
     }
 
     /// The reconciler created a provisioned `object` (`claim` or `volume`).
     pub fn provisioned(&self, object: &'static str) {
-        self.provisioned
-            .get_or_create(&ObjectLabel { object })
-            .inc();
+        self.provisioned.inc(object);
     }
 
     pub fn provision_failed(&self) {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
+use super::output::columns;
 use super::policy_args::{self, PolicyNamespace};
 use crate::admission::access::share_access;
 use crate::admission::grant::{SourcedSubject, explain};
@@ -93,27 +94,16 @@ fn print_user(
                 let from: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
                 out!("group {g}: from {}", from.join(", "));
             }
-            let width = rows
-                .iter()
-                .map(|(s, _)| s.name.len())
-                .max()
-                .unwrap_or(5)
-                .max(5);
-            out!(
-                "{:width$}  {:7}  {:6}  GRANTED BY",
-                "SHARE",
-                "LEVEL",
-                "ACCESS"
-            );
-            for (s, (access, grant)) in &rows {
-                let by = grant.as_ref().map(ToString::to_string).unwrap_or_default();
-                let line = format!(
-                    "{:width$}  {:7}  {:6}  {by}",
-                    s.name,
-                    s.level.as_str(),
-                    access.as_str()
-                );
-                out!("{}", line.trim_end());
+            let cells = rows.iter().map(|(s, (access, grant))| {
+                [
+                    s.name.clone(),
+                    s.level.as_str().to_string(),
+                    access.as_str().to_string(),
+                    grant.as_ref().map(ToString::to_string).unwrap_or_default(),
+                ]
+            });
+            for line in columns(["SHARE", "LEVEL", "ACCESS", "GRANTED BY"], cells) {
+                out!("{line}");
             }
         }
     }

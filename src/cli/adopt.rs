@@ -12,6 +12,7 @@ use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 
+use super::output::columns;
 use super::policy_args::{self, PolicyNamespace};
 use crate::admission::ClaimInfo;
 use crate::admission::adoption::{self, ClaimFacts, Pattern, PodFacts, Row, Verdict};
@@ -133,28 +134,23 @@ fn pod_facts(pod: &Pod) -> PodFacts {
 }
 
 fn print_table(rows: &[Row], dry_run: bool) {
-    let width =
-        |f: &dyn Fn(&Row) -> usize, min: usize| rows.iter().map(f).max().unwrap_or(0).max(min);
-    let wc = width(&|r| r.claim.len(), 5);
-    let wu = width(&|r| r.user.as_deref().map_or(1, str::len), 4);
-    let ws = width(&|r| r.size.len(), 4);
-    out!(
-        "{:wc$}  {:wu$}  {:ws$}  {}",
-        "CLAIM",
-        "USER",
-        "SIZE",
-        if dry_run { "PLAN" } else { "RESULT" }
-    );
-    for r in rows {
-        out!(
-            "{:wc$}  {:wu$}  {:ws$}  {}",
-            r.claim,
-            r.user.as_deref().unwrap_or("-"),
-            r.size,
-            r.verdict
-        );
+    let verdict = if dry_run { "PLAN" } else { "RESULT" };
+    let cells = rows.iter().map(|r| {
+        [
+            r.claim.clone(),
+            r.user.clone().unwrap_or_else(|| "-".to_string()),
+            r.size.clone(),
+            r.verdict.to_string(),
+        ]
+    });
+    let mut lines = columns(["CLAIM", "USER", "SIZE", verdict], cells).into_iter();
+    if let Some(header) = lines.next() {
+        out!("{header}");
+    }
+    for (line, r) in lines.zip(rows) {
+        out!("{line}");
         if let Some(note) = &r.note {
-            out!("{:wc$}  note: {note}", "");
+            out!("  note: {note}");
         }
     }
     if rows.is_empty() {

@@ -11,6 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
 
+use super::output::columns;
 use super::policy_args::{self, PolicyNamespace};
 use crate::admission::ClaimInfo;
 use crate::keys;
@@ -145,28 +146,24 @@ pub fn rows(
 }
 
 fn print(namespace: &str, rows: &[HomeRow]) {
-    out!(
-        "{:<40}  {:<20}  {:<8}  {:<6}  {:<25}  IN POLICY",
-        "CLAIM",
-        "OWNER",
-        "SIZE",
-        "LEVEL",
-        "LAST USED"
-    );
-    for r in rows {
-        out!(
-            "{:<40}  {:<20}  {:<8}  {:<6}  {:<25}  {}",
-            r.claim,
-            r.owner.as_deref().unwrap_or("-"),
-            r.size,
-            if r.secret { "secret" } else { "normal" },
-            r.last_used.as_deref().unwrap_or("never"),
-            match r.in_policy {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "?",
-            }
-        );
+    let cells = rows.iter().map(|r| {
+        let in_policy = match r.in_policy {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "?",
+        };
+        [
+            r.claim.clone(),
+            r.owner.clone().unwrap_or_else(|| "-".to_string()),
+            r.size.clone(),
+            (if r.secret { "secret" } else { "normal" }).to_string(),
+            r.last_used.clone().unwrap_or_else(|| "never".to_string()),
+            in_policy.to_string(),
+        ]
+    });
+    let header = ["CLAIM", "OWNER", "SIZE", "LEVEL", "LAST USED", "IN POLICY"];
+    for line in columns(header, cells) {
+        out!("{line}");
     }
     let review: Vec<&HomeRow> = rows.iter().filter(|r| r.review.is_some()).collect();
     if review.is_empty() {

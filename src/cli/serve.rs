@@ -30,11 +30,8 @@ pub struct ServeArgs {
     #[arg(long, env = "NOTEBOOK_VOLUMES_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
     /// Address of the plain probe port (/healthz, /readyz, /metrics).
-    #[arg(
-        long,
-        env = "NOTEBOOK_VOLUMES_PROBE_LISTEN",
-        default_value = "0.0.0.0:8080"
-    )]
+    #[arg(long, env = "NOTEBOOK_VOLUMES_PROBE_LISTEN")]
+    #[arg(default_value = "0.0.0.0:8080")]
     pub probe_listen: SocketAddr,
     /// Namespace holding the policy ConfigMaps (default: the webhook's own, from POD_NAMESPACE).
     #[arg(long, env = "POD_NAMESPACE")]
@@ -51,12 +48,9 @@ pub struct ServeArgs {
     /// Kubeconfig to use (default: in-cluster service account, then KUBECONFIG / ~/.kube/config).
     #[arg(long, env = "NOTEBOOK_VOLUMES_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
-    #[arg(
-        long,
-        value_enum,
-        env = "NOTEBOOK_VOLUMES_LOG_FORMAT",
-        default_value = "text"
-    )]
+    /// Log lines as text for people or as JSON for a log pipeline.
+    #[arg(long, value_enum, env = "NOTEBOOK_VOLUMES_LOG_FORMAT")]
+    #[arg(default_value = "text")]
     pub log_format: LogFormat,
     /// CA certificate (PEM) that signs the API server's webhook client certificate. When set,
     /// the TLS port accepts only clients presenting a certificate chained to it; re-read when

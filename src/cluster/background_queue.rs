@@ -12,6 +12,9 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 
 /// The offering end; cheap to clone. The task ends when every clone is dropped.
+/// A started queue's sending end and the task that drains it.
+pub type Started<T> = (T, JoinHandle<()>);
+
 pub struct BackgroundQueue<J> {
     tx: mpsc::Sender<J>,
 }
@@ -33,7 +36,7 @@ impl<J: Send + 'static> BackgroundQueue<J> {
         client: Client,
         metrics: Arc<Metrics>,
         work: F,
-    ) -> (Self, JoinHandle<()>)
+    ) -> Started<Self>
     where
         F: Fn(Client, Arc<Metrics>, J) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,

@@ -13,7 +13,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::background_queue::BackgroundQueue;
+use super::background_queue::{BackgroundQueue, Started};
 use crate::keys;
 use crate::metrics::Metrics;
 
@@ -31,10 +31,7 @@ pub struct HomeGrowth {
 }
 
 impl HomeGrowth {
-    pub fn start(
-        client: Client,
-        metrics: Arc<Metrics>,
-    ) -> (HomeGrowth, tokio::task::JoinHandle<()>) {
+    pub fn start(client: Client, metrics: Arc<Metrics>) -> Started<HomeGrowth> {
         let (queue, task) = BackgroundQueue::start(QUEUE, client, metrics.clone(), grow_and_record);
         (HomeGrowth { queue, metrics }, task)
     }

@@ -13,7 +13,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::background_queue::BackgroundQueue;
+use super::background_queue::{BackgroundQueue, Started};
 use crate::keys;
 use crate::metrics::Metrics;
 
@@ -41,10 +41,7 @@ fn day(now: Timestamp) -> String {
 
 impl HomeTouch {
     /// The queue and the task that writes the stamps.
-    pub fn start(
-        client: Client,
-        metrics: Arc<Metrics>,
-    ) -> (HomeTouch, tokio::task::JoinHandle<()>) {
+    pub fn start(client: Client, metrics: Arc<Metrics>) -> Started<HomeTouch> {
         let (queue, task) = BackgroundQueue::start(QUEUE, client, metrics.clone(), stamp);
         let touch = HomeTouch {
             queue,

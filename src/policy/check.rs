@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::document::{
-    Document, HomeDoc, LevelDoc, LibraryDoc, PrincipalsDoc, SecretHomeDoc, SettingsDoc, ShareDoc,
-    UnusableClaimsDoc,
+    Document, HomeDoc, LevelDoc, LibraryDoc, MountedClaim, PrincipalsDoc, SecretHomeDoc,
+    SettingsDoc, ShareDoc, UnusableClaimsDoc,
 };
 use super::model::{
     Home, HomeCreate, Level, Library, Principals, Scope, SecretHome, Settings, Share, SizeTier,
@@ -37,6 +37,14 @@ impl Checker<'_> {
     fn rule(&mut self, field: &str, result: Result<(), String>) {
         if let Err(message) = result {
             self.findings.push(self.doc.error(field, message));
+        }
+    }
+
+    /// An empty string in a list of names would match nobody, or (as a username) anybody
+    /// unauthenticated: each one is an error at its index.
+    fn none_empty(&mut self, field: &str, names: &[String], message: &str) {
+        for (i, _) in names.iter().enumerate().filter(|(_, n)| n.is_empty()) {
+            self.error(&format!("{field}[{i}]"), message);
         }
     }
 
@@ -86,16 +94,8 @@ impl Checker<'_> {
 
     fn principals(&mut self, field: &str, p: &Option<PrincipalsDoc>) -> Principals {
         let p = p.clone().unwrap_or_default();
-        for (i, u) in p.users.iter().enumerate() {
-            if u.is_empty() {
-                self.error(&format!("{field}.users[{i}]"), "empty username");
-            }
-        }
-        for (i, g) in p.groups.iter().enumerate() {
-            if g.is_empty() {
-                self.error(&format!("{field}.groups[{i}]"), "empty group name");
-            }
-        }
+        self.none_empty(&format!("{field}.users"), &p.users, "empty username");
+        self.none_empty(&format!("{field}.groups"), &p.groups, "empty group name");
         Principals {
             users: p.users.into_iter().collect(),
             groups: p.groups.into_iter().collect(),
@@ -132,21 +132,26 @@ pub fn check_document(doc: &ParsedDoc) -> (Option<Item>, Vec<Finding>) {
     (ok.then_some(item), c.findings)
 }
 
-/// Longest name whose volume name (`nv-share-<name>`) is still a DNS-1123 label.
-const MAX_SHARE_NAME: usize = 63 - keys::SHARE_VOLUME_PREFIX.len();
-const MAX_LIBRARY_NAME: usize = 63 - keys::LIBRARY_VOLUME_PREFIX.len();
-
-fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
-    c.rule("name", rules::dns1123_label(&s.name));
-    if s.name.len() > MAX_SHARE_NAME {
+/// What a Share and a Library both name: a volume `<volume_prefix><name>` (so the name must
+/// leave room for the prefix in a DNS-1123 label), the namespaces in scope, the claim and the
+/// mount path.
+fn mounted(c: &mut Checker<'_>, volume_prefix: &str, m: MountedClaim<'_>) -> Scope {
+    c.rule("name", rules::dns1123_label(m.name));
+    let max = 63 - volume_prefix.len();
+    if m.name.len() > max {
         c.error(
             "name",
-            format!("at most {MAX_SHARE_NAME} characters, so that the volume name nv-share-<name> is a valid name"),
+            format!("at most {max} characters, so that the volume name {volume_prefix}<name> is a valid name"),
         );
     }
-    let scope = c.scope(&s.namespaces, &s.namespace_selector);
-    c.rule("claimName", rules::dns1123_subdomain(&s.claim_name));
-    c.rule("mountPath", rules::absolute_path(&s.mount_path));
+    let scope = c.scope(m.namespaces, m.namespace_selector);
+    c.rule("claimName", rules::dns1123_subdomain(m.claim_name));
+    c.rule("mountPath", rules::absolute_path(m.mount_path));
+    scope
+}
+
+fn share(c: &mut Checker<'_>, s: &ShareDoc) -> Share {
+    let scope = mounted(c, keys::SHARE_VOLUME_PREFIX, s.mounted_claim());
     let sub_path = s.sub_path.clone().filter(|p| !p.is_empty());
     if let Some(p) = &sub_path {
         c.rule("subPath", rules::relative_path(p));
@@ -291,16 +296,7 @@ const LMOD_VARIABLES: &[&str] = &[
 ];
 
 fn library(c: &mut Checker<'_>, l: &LibraryDoc) -> Library {
-    c.rule("name", rules::dns1123_label(&l.name));
-    if l.name.len() > MAX_LIBRARY_NAME {
-        c.error(
-            "name",
-            format!("at most {MAX_LIBRARY_NAME} characters, so that the volume name nv-lib-<name> is a valid name"),
-        );
-    }
-    let scope = c.scope(&l.namespaces, &l.namespace_selector);
-    c.rule("claimName", rules::dns1123_subdomain(&l.claim_name));
-    c.rule("mountPath", rules::absolute_path(&l.mount_path));
+    let scope = mounted(c, keys::LIBRARY_VOLUME_PREFIX, l.mounted_claim());
     let mut env = Vec::new();
     if let Some(lmod) = &l.lmod {
         let module_path = lmod
@@ -367,15 +363,13 @@ fn library(c: &mut Checker<'_>, l: &LibraryDoc) -> Library {
 
 fn settings(c: &mut Checker<'_>, s: &SettingsDoc) -> Settings {
     let defaults = Settings::default();
-    for (i, spawner) in s.trusted_spawners.iter().enumerate() {
-        if spawner.is_empty() {
-            c.error(&format!("trustedSpawners[{i}]"), "empty username");
-        }
-    }
+    c.none_empty("trustedSpawners", &s.trusted_spawners, "empty username");
+    c.none_empty(
+        "trustedControllers",
+        &s.trusted_controllers,
+        "empty username",
+    );
     for (i, controller) in s.trusted_controllers.iter().enumerate() {
-        if controller.is_empty() {
-            c.error(&format!("trustedControllers[{i}]"), "empty username");
-        }
         if s.trusted_spawners.contains(controller) {
             c.error(
                 &format!("trustedControllers[{i}]"),

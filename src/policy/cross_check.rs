@@ -186,24 +186,20 @@ fn claim_clashes<'a>(
     let mut out = Vec::new();
     match item {
         Item::Share(s) => {
-            for l in
-                libraries.filter(|l| l.claim_name == s.claim_name && l.scope.may_overlap(&s.scope))
-            {
-                out.push(("claimName", format!(
-                    "claim '{}' is the claim of library '{}' (in {}); a library is mounted in every notebook, so a share may not use its claim",
-                    s.claim_name, l.name, l.origin.unit
-                )));
-            }
+            let libraries = libraries
+                .filter(|l| l.claim_name == s.claim_name && l.scope.may_overlap(&s.scope))
+                .map(|l| (l.name.as_str(), l.origin.unit.as_str()));
+            let why = "a share may not use its claim";
+            out.extend(claim_held(&s.claim_name, "library", why, libraries));
             let user = format!("share '{}' uses it", s.name);
             out.extend(homes_of(&s.claim_name, &s.scope, &user));
         }
         Item::Library(l) => {
-            for s in shares_with_claim(&l.claim_name, &l.scope) {
-                out.push(("claimName", format!(
-                    "claim '{}' is the claim of share '{}' (in {}); a library is mounted in every notebook, so it would expose the share's data",
-                    l.claim_name, s.name, s.origin.unit
-                )));
-            }
+            let shares = shares_with_claim(&l.claim_name, &l.scope)
+                .into_iter()
+                .map(|s| (s.name.as_str(), s.origin.unit.as_str()));
+            let why = "it would expose the share's data";
+            out.extend(claim_held(&l.claim_name, "share", why, shares));
             let user = format!("library '{}' uses it", l.name);
             out.extend(homes_of(&l.claim_name, &l.scope, &user));
         }
@@ -226,6 +222,21 @@ fn claim_clashes<'a>(
         _ => {}
     }
     out
+}
+
+/// `claim` is already the claim of each `(name, unit)` holder of kind `kind`; a library is on
+/// one side of every such clash.
+fn claim_held<'a>(
+    claim: &'a str,
+    kind: &'a str,
+    why: &'a str,
+    holders: impl Iterator<Item = (&'a str, &'a str)> + 'a,
+) -> impl Iterator<Item = (&'static str, String)> + 'a {
+    holders.map(move |(name, unit)| {
+        ("claimName", format!(
+            "claim '{claim}' is the claim of {kind} '{name}' (in {unit}); a library is mounted in every notebook, so {why}"
+        ))
+    })
 }
 
 /// What the units accepted so far hold.

@@ -10,43 +10,64 @@ use super::selector::LabelSelector;
 /// The kinds a policy document may have.
 pub const KINDS: &[&str] = &["Share", "Home", "Library", "Groups", "Settings"];
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ShareDoc {
-    pub name: String,
-    #[serde(default)]
-    pub namespaces: Option<Vec<String>>,
-    #[serde(default)]
-    pub namespace_selector: Option<LabelSelector>,
-    pub claim_name: String,
-    pub mount_path: String,
-    #[serde(default)]
-    pub sub_path: Option<String>,
-    pub level: LevelDoc,
-    #[serde(default)]
-    pub readers: Option<PrincipalsDoc>,
-    #[serde(default)]
-    pub writers: Option<PrincipalsDoc>,
-    /// Where the claim's volume comes from, when notebook-volumes provisions the claim.
-    #[serde(default)]
-    pub storage: Option<StorageDoc>,
+/// A Share and a Library are both a claim mounted in the notebooks of the namespaces in scope;
+/// this writes their common fields once while keeping `deny_unknown_fields` (which serde's
+/// `flatten` would disable).
+macro_rules! mounted_claim_doc {
+    ($(#[$meta:meta])* $doc:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $doc {
+            pub name: String,
+            pub namespaces: Option<Vec<String>>,
+            pub namespace_selector: Option<LabelSelector>,
+            pub claim_name: String,
+            pub mount_path: String,
+            /// Where the claim's volume comes from, when notebook-volumes provisions the claim.
+            pub storage: Option<StorageDoc>,
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $doc {
+            pub fn mounted_claim(&self) -> MountedClaim<'_> {
+                MountedClaim {
+                    name: &self.name,
+                    namespaces: &self.namespaces,
+                    namespace_selector: &self.namespace_selector,
+                    claim_name: &self.claim_name,
+                    mount_path: &self.mount_path,
+                }
+            }
+        }
+    };
 }
+
+/// The common fields of a Share and a Library, for the checks they share.
+pub struct MountedClaim<'d> {
+    pub name: &'d str,
+    pub namespaces: &'d Option<Vec<String>>,
+    pub namespace_selector: &'d Option<LabelSelector>,
+    pub claim_name: &'d str,
+    pub mount_path: &'d str,
+}
+
+mounted_claim_doc!(ShareDoc {
+    sub_path: Option<String>,
+    level: LevelDoc,
+    readers: Option<PrincipalsDoc>,
+    writers: Option<PrincipalsDoc>,
+});
 
 /// `storage` of a Share or Library: a StorageClass (dynamic) or one static volume source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StorageDoc {
-    #[serde(default)]
     pub storage_class_name: Option<String>,
-    #[serde(default)]
     pub size: Option<String>,
-    #[serde(default)]
     pub access_mode: Option<String>,
-    #[serde(default)]
     pub nfs: Option<NfsDoc>,
-    #[serde(default)]
     pub csi: Option<CsiDoc>,
-    #[serde(default)]
     pub host_path: Option<HostPathDoc>,
 }
 
@@ -92,15 +113,11 @@ pub struct PrincipalsDoc {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HomeDoc {
-    #[serde(default)]
     pub namespaces: Option<Vec<String>>,
-    #[serde(default)]
     pub namespace_selector: Option<LabelSelector>,
     pub claim_name_template: String,
     pub mount_path: String,
-    #[serde(default)]
     pub create: Option<HomeCreateDoc>,
-    #[serde(default)]
     pub secret_home: Option<SecretHomeDoc>,
     /// Size tiers by group for the claims `create` makes; the first tier naming one of the
     /// user's groups wins, `create.size` otherwise.
@@ -127,38 +144,21 @@ pub enum SecretHomeDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HomeCreateDoc {
     pub size: String,
-    #[serde(default)]
     pub storage_class_name: Option<String>,
-    #[serde(default)]
     pub access_modes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LibraryDoc {
-    pub name: String,
+mounted_claim_doc!(LibraryDoc {
+    lmod: Option<LmodDoc>,
     #[serde(default)]
-    pub namespaces: Option<Vec<String>>,
-    #[serde(default)]
-    pub namespace_selector: Option<LabelSelector>,
-    pub claim_name: String,
-    pub mount_path: String,
-    #[serde(default)]
-    pub lmod: Option<LmodDoc>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub storage: Option<StorageDoc>,
-}
+    env: BTreeMap<String, String>,
+});
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LmodDoc {
-    #[serde(default)]
     pub module_path: Option<Vec<String>>,
-    #[serde(default)]
     pub lmod_root: Option<String>,
-    #[serde(default)]
     pub default_modules: Option<Vec<String>>,
 }
 
@@ -175,20 +175,15 @@ pub struct SettingsDoc {
     pub trusted_spawners: Vec<String>,
     #[serde(default)]
     pub trusted_controllers: Vec<String>,
-    #[serde(default)]
     pub username_annotations: Option<Vec<String>>,
-    #[serde(default)]
     pub notebook_selector: Option<Vec<LabelSelector>>,
-    #[serde(default)]
     pub administrators: Option<PrincipalsDoc>,
     #[serde(default)]
     pub allowed_volume_types: Vec<String>,
     #[serde(default, rename = "allowedCSIDrivers")]
     pub allowed_csi_drivers: Vec<String>,
     /// `""` turns groups from the spawner off.
-    #[serde(default)]
     pub groups_annotation: Option<String>,
-    #[serde(default)]
     pub unusable_claims: Option<UnusableClaimsDoc>,
 }
 

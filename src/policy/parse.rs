@@ -336,20 +336,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_field_is_an_error_naming_field_and_line() {
-        let text = "kind: Share\nname: a\nclaimName: a\nmountPath: /a\nlevel: public\nwriters:\n  users: [x]\n  grops: [y]\n";
-        let (_, findings) = parse_source(&source(text));
-        assert_eq!(findings.len(), 1, "{findings:?}");
-        assert_eq!(findings[0].field.as_deref(), Some("writers.grops"));
-        assert_eq!(findings[0].line, 8);
-    }
-
-    #[test]
-    fn wrong_type_names_the_field() {
-        let text = "kind: Share\nname: a\nclaimName: a\nmountPath: /a\nlevel: topsecret\n";
-        let (_, findings) = parse_source(&source(text));
-        assert_eq!(findings[0].field.as_deref(), Some("level"));
-        assert_eq!(findings[0].line, 5);
+    fn a_shape_error_names_its_field_and_line() {
+        let share = "kind: Share\nname: a\nclaimName: a\nmountPath: /a\n";
+        for (rest, field, line) in [
+            // an unknown field
+            (
+                "level: public\nwriters:\n  users: [x]\n  grops: [y]\n",
+                "writers.grops",
+                8,
+            ),
+            // a value of the wrong type
+            ("level: topsecret\n", "level", 5),
+        ] {
+            let (_, findings) = parse_source(&source(&format!("{share}{rest}")));
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            assert_eq!(findings[0].field.as_deref(), Some(field));
+            assert_eq!(findings[0].line, line);
+        }
     }
 
     #[test]

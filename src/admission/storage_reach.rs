@@ -30,24 +30,47 @@ pub fn provisioned_reach(policy: &PolicySnapshot, volume: &Volume) -> Option<(St
         .map(|(kind, name, claim, _)| (format!("{kind} '{name}'"), claim.clone()))
 }
 
-/// Whether the inline `volume` can see files of `source`.
+/// Whether the inline `volume` can see files of `source`. An NFS export is also reachable
+/// through a CSI driver for NFS (`nfs.csi.k8s.io` takes `server` and `share` attributes), and a
+/// CSI share on an NFS server through plain NFS: across the two kinds, naming the server is
+/// enough, since what the other attributes mean is the driver's business.
 fn reaches(volume: &Volume, source: &StorageSource) -> bool {
+    let inline_attributes = || {
+        volume
+            .csi
+            .iter()
+            .flat_map(|c| c.volume_attributes.iter().flat_map(|a| a.values()))
+    };
     match source {
         StorageSource::Class(_) => false,
-        StorageSource::Nfs { server, path } => volume
-            .nfs
-            .as_ref()
-            .is_some_and(|nfs| same_host(&nfs.server, server) && paths_overlap(&nfs.path, path)),
+        StorageSource::Nfs { server, path } => {
+            volume
+                .nfs
+                .as_ref()
+                .is_some_and(|nfs| same_host(&nfs.server, server) && paths_overlap(&nfs.path, path))
+                || inline_attributes().any(|value| same_host(value, server))
+        }
         StorageSource::HostPath(path) => volume
             .host_path
             .as_ref()
             .is_some_and(|h| paths_overlap(&h.path, path)),
         // An inline CSI volume is described by driver-specific attributes that cannot be
         // compared with a volume handle: the driver serving a share is enough.
-        StorageSource::Csi { driver, .. } => volume
-            .csi
-            .as_ref()
-            .is_some_and(|c| c.driver.eq_ignore_ascii_case(driver)),
+        StorageSource::Csi {
+            driver,
+            volume_attributes,
+            ..
+        } => {
+            volume
+                .csi
+                .as_ref()
+                .is_some_and(|c| c.driver.eq_ignore_ascii_case(driver))
+                || volume.nfs.as_ref().is_some_and(|nfs| {
+                    volume_attributes
+                        .values()
+                        .any(|value| same_host(&nfs.server, value))
+                })
+        }
     }
 }
 

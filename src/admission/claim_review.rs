@@ -119,6 +119,13 @@ fn check(ctx: Context<'_>, req: &AdmissionRequest<DynamicObject>) -> Result<(), 
         (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Create) => {
             create_snapshot(ctx, requester, name, object)
         }
+        // Snapshot CRDs before external-snapshotter 6.3 (without its validation webhook) let the
+        // source change until the snapshot is taken: a new source is judged as at creation.
+        (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Update)
+            if snapshot_source(object) != req.old_object.as_ref().map_or("", snapshot_source) =>
+        {
+            create_snapshot(ctx, requester, name, object)
+        }
         _ => Ok(()),
     }
 }
@@ -275,24 +282,30 @@ fn update_claim(
     Ok(())
 }
 
-/// Rule 6: a snapshot is a copy that any namespace member can restore into a new claim.
+/// Rule 6: a snapshot is a copy that any namespace member can restore into a new claim (on
+/// creation, and when an update changes what it copies).
 fn create_snapshot(
     ctx: Context<'_>,
     requester: Requester<'_>,
     name: &str,
     object: &DynamicObject,
 ) -> Result<(), String> {
-    let source = object
-        .data
-        .pointer("/spec/source/persistentVolumeClaimName")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
+    let source = snapshot_source(object);
     if source.is_empty() {
         return Ok(());
     }
     let verb = format!("copies claim '{source}' (spec.source.persistentVolumeClaimName)");
     let subject = format!("volume snapshot '{name}'");
     guarded_source(ctx, requester, &subject, &verb, source, "snapshot")
+}
+
+/// The claim a VolumeSnapshot copies (`""` for one made from existing content).
+fn snapshot_source(object: &DynamicObject) -> &str {
+    object
+        .data
+        .pointer("/spec/source/persistentVolumeClaimName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
 }
 
 /// Denies copying `source` into a new object unless the requester may: nobody but administrators

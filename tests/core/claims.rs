@@ -110,18 +110,30 @@ impl ClaimCase {
     }
 
     fn snapshot(&self, name: &str, source: &str) -> AdmissionResponse {
-        let snap = json!({
-            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"source": {"persistentVolumeClaimName": source}}
-        });
         self.run(
             ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
             "CREATE",
-            snap,
+            snapshot_of(name, source),
             Value::Null,
         )
     }
+
+    fn resnapshot(&self, name: &str, old: &str, new: &str) -> AdmissionResponse {
+        self.run(
+            ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
+            "UPDATE",
+            snapshot_of(name, new),
+            snapshot_of(name, old),
+        )
+    }
+}
+
+fn snapshot_of(name: &str, source: &str) -> Value {
+    json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"source": {"persistentVolumeClaimName": source}}
+    })
 }
 
 /// A claim as a user would write it, with `spec` merged over a plain 1Gi RWO request.
@@ -661,4 +673,27 @@ fn claim_guard_keeps_the_share_and_library_labels_to_notebook_volumes_and_admini
         json!({}),
     );
     assert!(c.create(other).allowed);
+}
+
+// Older snapshot CRDs let the source change until the snapshot is taken.
+#[test]
+fn claim_guard_denies_pointing_a_snapshot_at_a_guarded_claim_later() {
+    let c = ClaimCase::new(ALICE);
+    let r = c.resnapshot("s", "scratch", "finance-data");
+    assert!(
+        message(&r).contains("volume snapshot 's' copies claim 'finance-data'"),
+        "{}",
+        message(&r)
+    );
+    assert!(!c.resnapshot("s", "scratch", "home-bob").allowed);
+    assert!(c.resnapshot("s", "scratch", "other-scratch").allowed);
+    assert!(
+        c.resnapshot("s", "scratch", "home-alice").allowed,
+        "her own home"
+    );
+    // An update that leaves the source alone is not judged again (a snapshot an administrator
+    // took of a share keeps its labels editable).
+    assert!(c.resnapshot("s", "finance-data", "finance-data").allowed);
+    let admin = ClaimCase::new("root").groups(&["system:masters"]);
+    assert!(admin.resnapshot("s", "scratch", "finance-data").allowed);
 }

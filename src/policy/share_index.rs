@@ -75,14 +75,33 @@ impl ShareIndex {
     /// Shares whose scope includes the namespace, in policy order. Touches only the shares
     /// listed under that namespace and the unlisted ones (everywhere or by selector).
     pub fn in_namespace(&self, ns: &NamespaceInfo) -> Vec<&Share> {
-        let named = self.by_namespace.get(&ns.name).into_iter().flatten();
-        let wide = self
+        // Both lists are in insertion order already: merged, not sorted, on every admission.
+        let mut named = self
+            .by_namespace
+            .get(&ns.name)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .copied()
+            .peekable();
+        let mut wide = self
             .wide
             .iter()
-            .filter(|&&i| self.shares[i].scope.includes(ns));
-        let mut ids: Vec<usize> = named.chain(wide).copied().collect();
-        ids.sort_unstable();
-        ids.into_iter().map(|i| &self.shares[i]).collect()
+            .copied()
+            .filter(|&i| self.shares[i].scope.includes(ns))
+            .peekable();
+        let mut out = Vec::new();
+        loop {
+            let next = match (named.peek(), wide.peek()) {
+                (Some(&n), Some(&w)) if n <= w => named.next(),
+                (Some(_), Some(_)) => wide.next(),
+                (Some(_), None) => named.next(),
+                (None, _) => wide.next(),
+            };
+            match next {
+                Some(i) => out.push(&self.shares[i]),
+                None => return out,
+            }
+        }
     }
 
     pub fn named(&self, name: &str) -> Option<&Share> {
@@ -212,5 +231,29 @@ mod tests {
             names(index.with_claim_overlapping("c", Some("q"))),
             ["whole"]
         );
+    }
+
+    proptest::proptest! {
+        /// The index gives exactly the shares whose scope includes the namespace, in policy
+        /// order, whatever mix of listed and namespace-wide shares the policy has.
+        #[test]
+        fn a_namespace_gets_its_shares_in_policy_order(
+            scopes in proptest::collection::vec(proptest::option::of(proptest::sample::subsequence(vec!["a", "b", "c"], 0..=3)), 0..40)
+        ) {
+            let mut index = ShareIndex::default();
+            for (i, scope) in scopes.iter().enumerate() {
+                let mut s = share(&format!("s{i}"), &format!("c{i}"), &format!("/p{i}"), None);
+                if let Some(names) = scope {
+                    s.scope = Scope::Namespaces(names.iter().map(|n| n.to_string()).collect());
+                }
+                index.insert(s);
+            }
+            for ns in ["a", "b", "c", "d"] {
+                let ns = NamespaceInfo { name: ns.into(), labels: BTreeMap::new() };
+                let expected: Vec<&Share> =
+                    index.shares().iter().filter(|s| s.scope.includes(&ns)).collect();
+                proptest::prop_assert_eq!(index.in_namespace(&ns), expected);
+            }
+        }
     }
 }

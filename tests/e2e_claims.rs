@@ -354,6 +354,25 @@ async fn users_cannot_snapshot_guarded_claims() {
         .create(&pp, &snapshot("backup", "finance-data"))
         .await
         .expect("administrators may snapshot shares");
+    // Snapshot CRDs older than external-snapshotter 6.3, without its validation webhook, let the
+    // source change after creation (this test's CRD checks nothing either): a snapshot of her own
+    // home, held back (a class that does not exist yet), then pointed at a share.
+    let source = json!({"spec": {"source": {"persistentVolumeClaimName": "finance-data"}}});
+    let message = denied(
+        mallory
+            .patch("own", &PatchParams::default(), &Patch::Merge(&source))
+            .await,
+    );
+    assert!(
+        message.contains("volume snapshot 'own' copies claim 'finance-data'")
+            && message.contains("private share 'finance'"),
+        "{message}"
+    );
+    let untouched = json!({"metadata": {"labels": {"purpose": "before-upgrade"}}});
+    mallory
+        .patch("own", &PatchParams::default(), &Patch::Merge(&untouched))
+        .await
+        .expect("other changes to her snapshot");
     env.stop().await;
 }
 

@@ -333,3 +333,325 @@ async fn a_claim_made_by_someone_else_is_never_adopted_and_is_reported() {
     );
     env.stop().await;
 }
+
+/// The example Settings with inline `nfs` volumes allowed (an administrator's choice for other
+/// exports): the Settings document is one in the whole policy, so the example's is extended.
+async fn allow_inline_nfs(env: &Env) {
+    let config_maps = Api::<ConfigMap>::namespaced(env.admin.clone(), env.policy_ns.name());
+    let mut policy = config_maps.get("policy").await.expect("example policy");
+    let data = policy.data.as_mut().expect("data");
+    let settings = data.get_mut("settings.yaml").expect("settings");
+    *settings = settings.replacen(
+        "kind: Settings\n",
+        "kind: Settings\nallowedVolumeTypes: [nfs]\n",
+        1,
+    );
+    config_maps
+        .replace("policy", &PostParams::default(), &policy)
+        .await
+        .expect("settings changed");
+}
+
+fn nfs_pod(name: &str, path: &str) -> k8s_openapi::api::core::v1::Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {
+            "containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
+            "volumes": [{"name": "v", "nfs": {"server": "NFS.example.org", "path": path}}]
+        }
+    }))
+    .expect("pod")
+}
+
+fn plain_claim(
+    name: &str,
+    labels: serde_json::Value,
+    spec: serde_json::Value,
+) -> PersistentVolumeClaim {
+    let mut spec = spec;
+    spec["accessModes"] = json!(["ReadWriteMany"]);
+    spec["resources"] = json!({"requests": {"storage": "1Gi"}});
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "labels": labels}, "spec": spec
+    }))
+    .expect("claim")
+}
+
+fn refusal<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(s)) if s.code == 403 => s.message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A project member (pods, claims and ConfigMaps of `edit` in the namespace) against a
+/// provisioned share: the export mounted inline although the Settings allow `nfs`, the static
+/// volume bound by name, clones of the claims (also by the StatefulSet controller, which makes
+/// the claims of `volumeClaimTemplates`), the claim deleted and made again with their own spec, a
+/// claim labelled as the share's, and a policy ConfigMap of their own with a `hostPath: /` share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_member_cannot_take_copy_rebind_or_go_around_a_provisioned_share() {
+    let env = Env::start_without_claims().await;
+    let ns = env.ns.name();
+    add_policy(&env, &[ns]).await;
+    wait_for_claim(&env.admin, ns, "lake-data").await;
+    check_static(&env.admin, ns).await;
+    let _volume =
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(ns, "archive-data"));
+    allow_everyone_to_edit_claims(&env.admin, ns).await;
+    grant_everyone(
+        &env.admin,
+        ns,
+        "config-users",
+        vec![allow(
+            "",
+            &["configmaps"],
+            &["create", "get", "list", "update"],
+        )],
+    )
+    .await;
+    let mallory = env.cluster.client_as("mallory", &[]);
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(mallory.clone(), ns);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(mallory.clone(), ns);
+    let pp = PostParams::default();
+
+    // Inline NFS allowed by the Settings: another export mounts, the share's export does not,
+    // nor a directory inside it or above it.
+    allow_inline_nfs(&env).await;
+    let mut n = 0;
+    wait_until(
+        "inline nfs volumes are allowed",
+        Duration::from_secs(20),
+        || {
+            n += 1;
+            let pods = pods.clone();
+            async move {
+                pods.create(
+                    &PostParams::default(),
+                    &nfs_pod(&format!("other-{n}"), "/exports/other"),
+                )
+                .await
+                .is_ok()
+            }
+        },
+    )
+    .await;
+    for (name, path) in [
+        ("export", "/exports/archive"),
+        ("inside", "/exports/archive/2024/"),
+        ("above", "/exports"),
+        ("dotted", "//exports/./x/../archive"),
+    ] {
+        let message = refusal(pods.create(&pp, &nfs_pod(name, path)).await);
+        assert!(
+            message.contains("on the storage notebook-volumes provisions for share 'archive'")
+                && message.contains("mount the claim 'archive-data' instead"),
+            "{path}: {message}"
+        );
+    }
+
+    // The static volume by name, and clones of either claim.
+    let pv = volume_name(ns, "archive-data");
+    let message = refusal(
+        claims
+            .create(
+                &pp,
+                &plain_claim(
+                    "grab",
+                    json!({}),
+                    json!({"storageClassName": "", "volumeName": pv}),
+                ),
+            )
+            .await,
+    );
+    assert!(message.contains("spec.volumeName"), "{message}");
+    for (field, source) in [
+        ("dataSource", "archive-data"),
+        ("dataSourceRef", "lake-data"),
+    ] {
+        let spec = json!({field: {"kind": "PersistentVolumeClaim", "name": source}});
+        let message = refusal(
+            claims
+                .create(&pp, &plain_claim("copy", json!({}), spec))
+                .await,
+        );
+        assert!(
+            message.contains(&format!("clones claim '{source}'")),
+            "{message}"
+        );
+    }
+    let sts_controller = Api::<PersistentVolumeClaim>::namespaced(
+        env.cluster.client_as_service_account(STS.0, STS.1),
+        ns,
+    );
+    let spec = json!({"dataSource": {"kind": "PersistentVolumeClaim", "name": "archive-data"}});
+    let message = refusal(
+        sts_controller
+            .create(&pp, &plain_claim("data-nb-0", json!({}), spec))
+            .await,
+    );
+    assert!(message.contains("clones claim 'archive-data'"), "{message}");
+
+    // Deleting is not guarded (docs/security.md), but the name stays the share's: the member
+    // cannot make it again, and the reconciler does, managed.
+    claims
+        .delete("lake-data", &Default::default())
+        .await
+        .expect("deleted");
+    // No controller-manager runs here: release the pvc-protection finalizer as it would.
+    Api::<PersistentVolumeClaim>::namespaced(env.admin.clone(), ns)
+        .patch(
+            "lake-data",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("finalizer released");
+    wait_until("lake-data is gone", Duration::from_secs(10), || async {
+        claim(&env.admin, ns, "lake-data")
+            .await
+            .is_none_or(|c| c.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    let message = refusal(
+        claims
+            .create(
+                &pp,
+                &plain_claim("lake-data", json!({}), json!({"storageClassName": "mine"})),
+            )
+            .await,
+    );
+    assert!(
+        message.contains("the claim of public share 'lake'"),
+        "{message}"
+    );
+    wait_until(
+        "lake-data is provisioned again",
+        Duration::from_secs(30),
+        || async {
+            claim(&env.admin, ns, "lake-data").await.is_some_and(|c| {
+                c.metadata.deletion_timestamp.is_none()
+                    && label(&c.metadata.labels, keys::MANAGED_BY_LABEL) == Some(keys::MANAGED_BY)
+                    && c.spec.and_then(|s| s.storage_class_name).as_deref() == Some("standard")
+            })
+        },
+    )
+    .await;
+
+    // A claim of their own labelled as the share's (what administrators select when cleaning up).
+    let message = refusal(
+        claims
+            .create(
+                &pp,
+                &plain_claim("decoy", json!({keys::SHARE_LABEL: "archive"}), json!({})),
+            )
+            .await,
+    );
+    assert!(
+        message.contains("sets the label notebook-volumes.io/share"),
+        "{message}"
+    );
+
+    // Policy is read from the webhook's namespace only: a labelled ConfigMap here provisions
+    // nothing, not even with the whole node's file system as its source.
+    let own = "kind: Share\nname: root\nclaimName: root-data\nmountPath: /opt/app-root/src/shares/root\nlevel: public\nstorage: {hostPath: {path: /}}\n";
+    Api::<ConfigMap>::namespaced(mallory.clone(), ns)
+        .create(
+            &pp,
+            &policy_config_map("mine", [("root.yaml".to_string(), own.to_string())].into()),
+        )
+        .await
+        .expect("a ConfigMap in her namespace");
+    Api::<ConfigMap>::namespaced(env.admin.clone(), env.policy_ns.name())
+        .patch(
+            "provisioned",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"nudge": "1"}}})),
+        )
+        .await
+        .expect("a policy change runs a pass");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(claim(&env.admin, ns, "root-data").await.is_none());
+    assert!(
+        Api::<PersistentVolume>::all(env.admin.clone())
+            .get_opt(&volume_name(ns, "root-data"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    env.stop().await;
+}
+
+/// The claim guard sees enabled namespaces only. A member of a namespace in a share's scope that
+/// is not enabled yet makes the share's claim with the managed label and a class of their own
+/// (which they could fill before anyone looks); once the namespace is enabled, the reconciler
+/// reports it instead of taking it for provisioned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_label_set_before_the_namespace_was_enabled_is_reported() {
+    let env = Env::start_without_claims().await;
+    let later = TestNamespace::new("nb-later").await;
+    allow_everyone_to_edit_claims(&env.admin, later.name()).await;
+    let forged = plain_claim(
+        "lake-data",
+        json!({keys::MANAGED_BY_LABEL: keys::MANAGED_BY, keys::SHARE_LABEL: "lake"}),
+        json!({"storageClassName": "mine"}),
+    );
+    Api::<PersistentVolumeClaim>::namespaced(env.cluster.client_as("mallory", &[]), later.name())
+        .create(&PostParams::default(), &forged)
+        .await
+        .expect("no guard before the namespace is enabled");
+    add_policy(&env, &[env.ns.name(), later.name()]).await;
+    Api::<Namespace>::all(env.admin.clone())
+        .patch(
+            later.name(),
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {keys::INJECT_LABEL: keys::INJECT_ENABLED}}}),
+            ),
+        )
+        .await
+        .expect("namespace labelled");
+    let _volumes = [
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(
+            env.ns.name(),
+            "archive-data",
+        )),
+        DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(
+            later.name(),
+            "archive-data",
+        )),
+    ];
+    check_static(&env.admin, later.name()).await;
+    let expected = format!("claim 'lake-data' in namespace '{}'", later.name());
+    wait_until(
+        "a ProvisionConflict Event for the forged claim",
+        Duration::from_secs(30),
+        || async {
+            policy_events(&env, "ProvisionConflict")
+                .await
+                .iter()
+                .any(|e| {
+                    e.note.as_deref().is_some_and(|n| {
+                        n.contains(&expected)
+                            && n.contains("is not the claim notebook-volumes provisions")
+                            && n.contains("its storageClassName is 'mine', not 'standard'")
+                    })
+                })
+        },
+    )
+    .await;
+    let metrics = env.metrics().await;
+    assert!(
+        counter(&metrics, "notebook_volumes_provision_conflicts ") >= 1,
+        "{metrics}"
+    );
+    let untouched = claim(&env.admin, later.name(), "lake-data")
+        .await
+        .expect("left as it is");
+    assert_eq!(
+        untouched.spec.and_then(|s| s.storage_class_name).as_deref(),
+        Some("mine")
+    );
+    env.stop().await;
+}

@@ -250,6 +250,28 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
     let bob = create_notebook(&hub, ns, "bob").await;
     assert!(mounts(&alice, "notebook").contains(&(share("finance"), false)));
     assert!(mounts(&bob, "notebook").contains(&(share("finance"), true)));
+    // mallory's own notebook names a scratch claim of hers like an injected share's volume: the
+    // report must not take it for a share the policy once gave her (a forged ExceedsPolicy, a
+    // gauge series per invented name, her pod deleted with --delete-exceeding-pods).
+    let mut forged = notebook_pod("jupyter-mallory", "mallory", &[]);
+    let spec = forged.spec.as_mut().expect("spec");
+    spec.volumes.get_or_insert_default().push(
+        serde_json::from_value(
+            json!({"name": "nv-share-ghost", "persistentVolumeClaim": {"claimName": "mallory-scratch"}}),
+        )
+        .expect("volume"),
+    );
+    spec.containers[0]
+        .volume_mounts
+        .get_or_insert_default()
+        .push(
+            serde_json::from_value(json!({"name": "nv-share-ghost", "mountPath": "/ghost"}))
+                .expect("mount"),
+        );
+    let mallory = env.cluster.client_as("mallory", &[]);
+    create_with_warnings(&mallory, ns, &forged, false)
+        .await
+        .expect("her own notebook with her own claim");
     let audit = |output: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_notebook-volumes"))
             .args(["audit", "--live", "--namespace", ns, "--output", output])
@@ -297,6 +319,7 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
     // The other tests' webhooks on this API server scan every enabled namespace against their
     // own policies (which do not reach this one): only this policy's Events count here.
     let own_policy = format!("defined in ConfigMap {}/", env.policy_ns.name());
+    let ours = |e: &Event| e.note.as_deref().is_some_and(|n| n.contains(&own_policy));
     let events = Api::<Event>::namespaced(env.admin.clone(), ns);
     let exceeds = || async {
         events
@@ -307,7 +330,7 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
             .into_iter()
             .filter(|e| {
                 e.reason.as_deref() == Some("ExceedsPolicy")
-                    && e.note.as_deref().is_some_and(|n| n.contains(&own_policy))
+                    && ours(e)
                     && e.regarding.as_ref().is_some_and(|r| {
                         r.kind.as_deref() == Some("Pod")
                             && r.name.as_deref() == Some("jupyter-alice")
@@ -332,18 +355,32 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
             && note.contains("until it restarts"),
         "{note}"
     );
-    // bob still reads finance: nothing to tell him.
     assert!(
-        events
-            .list(&ListParams::default())
+        !env.metrics()
             .await
-            .expect("events")
-            .items
-            .iter()
-            .all(|e| e.reason.as_deref() != Some("ExceedsPolicy")
-                || !e.note.as_deref().is_some_and(|n| n.contains(&own_policy))
-                || e.regarding.as_ref().and_then(|r| r.name.as_deref()) != Some("jupyter-bob")),
-        "bob's notebook does not exceed policy"
+            .contains("notebook_volumes_pods_exceeding_policy{share=\"ghost\"}"),
+        "no series for a share that never was"
+    );
+    // bob still reads finance: nothing to tell him. Nor mallory, and no webhook tells anyone
+    // about her invented share.
+    let listed = events.list(&ListParams::default()).await.expect("events");
+    let wrong: Vec<_> = listed
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("ExceedsPolicy"))
+        .filter(|e| {
+            let note = e.note.as_deref().unwrap_or_default();
+            note.contains("share 'ghost'")
+                || (ours(e)
+                    && matches!(
+                        e.regarding.as_ref().and_then(|r| r.name.as_deref()),
+                        Some("jupyter-bob" | "jupyter-mallory")
+                    ))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "neither bob's nor mallory's notebook exceeds policy: {wrong:?}"
     );
 
     let json_out = audit("json");

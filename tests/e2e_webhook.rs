@@ -184,6 +184,15 @@ async fn users_get_their_own_rights_and_cannot_claim_someone_else() {
         .get("pods.notebook-volumes.io/reason")
         .expect("denial reason in the audit log");
     assert!(reason.starts_with("pod claims user 'bob'"), "{reason}");
+    // Nothing was created on carol's behalf: bob's home waits for bob's own first launch.
+    assert!(
+        env.claims()
+            .get_opt("home-bob")
+            .await
+            .expect("read")
+            .is_none(),
+        "a denied pod naming bob made his home"
+    );
     env.stop().await;
 }
 

@@ -190,6 +190,7 @@ fn claims_webhook_matches_the_design() {
         ("", "CREATE", "persistentvolumeclaims"),
         ("", "UPDATE", "persistentvolumeclaims"),
         ("snapshot.storage.k8s.io", "CREATE", "volumesnapshots"),
+        ("snapshot.storage.k8s.io", "UPDATE", "volumesnapshots"),
     ];
     for (g, o, r) in expected {
         assert!(ops.contains(&(g.into(), o.into(), r.into())), "{ops:?}");

@@ -26,6 +26,14 @@ pub const VOLUME_BINDERS: &[&str] = &[
     "system:kube-controller-manager",
 ];
 
+/// The labels of a provisioned claim: the managed mark the reconciler trusts, and the share or
+/// library it is for, which administrators select by when cleaning up.
+const PROVISION_LABELS: [&str; 3] = [
+    keys::MANAGED_BY_LABEL,
+    keys::SHARE_LABEL,
+    keys::LIBRARY_LABEL,
+];
+
 /// The fields of a claim's spec the guard reads (decoded without the full typed model, so a
 /// field the API server adds later cannot make decoding fail).
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +119,13 @@ fn check(ctx: Context<'_>, req: &AdmissionRequest<DynamicObject>) -> Result<(), 
         (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Create) => {
             create_snapshot(ctx, requester, name, object)
         }
+        // Snapshot CRDs before external-snapshotter 6.3 (without its validation webhook) let the
+        // source change until the snapshot is taken: a new source is judged as at creation.
+        (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Update)
+            if snapshot_source(object) != req.old_object.as_ref().map_or("", snapshot_source) =>
+        {
+            create_snapshot(ctx, requester, name, object)
+        }
         _ => Ok(()),
     }
 }
@@ -170,10 +185,12 @@ fn create_claim(
             "claim '{name}' sets {mark}, which marks home claims; only notebook-volumes and administrators may mark a claim as someone's home: remove it, or ask an administrator"
         ));
     }
-    if label(object, keys::MANAGED_BY_LABEL).is_some() {
+    if let Some(key) = PROVISION_LABELS
+        .iter()
+        .find(|key| label(object, key).is_some())
+    {
         return Err(format!(
-            "claim '{name}' sets the label {}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may set it: remove it",
-            keys::MANAGED_BY_LABEL
+            "claim '{name}' sets the label {key}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may set it: remove it"
         ));
     }
     let spec = claim_spec(name, object)?;
@@ -224,13 +241,13 @@ fn update_claim(
     );
     let level_changed =
         label(object, keys::HOME_LEVEL_LABEL) != old.and_then(|o| label(o, keys::HOME_LEVEL_LABEL));
-    let managed_changed =
-        label(object, keys::MANAGED_BY_LABEL) != old.and_then(|o| label(o, keys::MANAGED_BY_LABEL));
-    if managed_changed {
+    if let Some(key) = PROVISION_LABELS
+        .iter()
+        .find(|key| label(object, key) != old.and_then(|o| label(o, key)))
+    {
         return Err(format!(
-            "claim '{name}': {} may not set, change or remove the label {}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may: leave it as it is",
+            "claim '{name}': {} may not set, change or remove the label {key}, which marks the share and library claims notebook-volumes provisions; only notebook-volumes and administrators may: leave it as it is",
             requester.who(),
-            keys::MANAGED_BY_LABEL
         ));
     }
     let changed = if new_label != old_label {
@@ -265,24 +282,30 @@ fn update_claim(
     Ok(())
 }
 
-/// Rule 6: a snapshot is a copy that any namespace member can restore into a new claim.
+/// Rule 6: a snapshot is a copy that any namespace member can restore into a new claim (on
+/// creation, and when an update changes what it copies).
 fn create_snapshot(
     ctx: Context<'_>,
     requester: Requester<'_>,
     name: &str,
     object: &DynamicObject,
 ) -> Result<(), String> {
-    let source = object
-        .data
-        .pointer("/spec/source/persistentVolumeClaimName")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
+    let source = snapshot_source(object);
     if source.is_empty() {
         return Ok(());
     }
     let verb = format!("copies claim '{source}' (spec.source.persistentVolumeClaimName)");
     let subject = format!("volume snapshot '{name}'");
     guarded_source(ctx, requester, &subject, &verb, source, "snapshot")
+}
+
+/// The claim a VolumeSnapshot copies (`""` for one made from existing content).
+fn snapshot_source(object: &DynamicObject) -> &str {
+    object
+        .data
+        .pointer("/spec/source/persistentVolumeClaimName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
 }
 
 /// Denies copying `source` into a new object unless the requester may: nobody but administrators

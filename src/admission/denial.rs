@@ -149,6 +149,16 @@ pub enum Denial {
     InlineVolume { volume: String, kind: String },
 
     #[error(
+        "volume '{volume}' is an inline '{kind}' volume on the storage notebook-volumes provisions for {owner}; that data is reached only through its claim, with the rights the policy gives: mount the claim '{claim}' instead (notebooks get it injected when entitled)"
+    )]
+    InlineProvisioned {
+        volume: String,
+        kind: String,
+        owner: String,
+        claim: String,
+    },
+
+    #[error(
         "home claim '{claim}' in namespace '{namespace}' belongs to user '{owner}', not '{user}'; check the Home claimNameTemplate or the claim's {} annotation",
         keys::OWNER_ANNOTATION
     )]
@@ -274,7 +284,9 @@ impl Denial {
             | Denial::EphemeralCrossNamespace { .. }
             | Denial::EphemeralClone { .. }
             | Denial::EphemeralReservedName { .. } => "ephemeral_volume",
-            Denial::InlineCsi { .. } | Denial::InlineVolume { .. } => "inline_volume",
+            Denial::InlineCsi { .. }
+            | Denial::InlineVolume { .. }
+            | Denial::InlineProvisioned { .. } => "inline_volume",
             Denial::HomeOwnedByOther { .. } | Denial::HomeNotMarked { .. } => "home_claim",
             Denial::RawDevice { .. } => "raw_device",
             Denial::HomeIsReserved { .. } => "home_template",

@@ -14,6 +14,7 @@ use super::identity::Subject;
 use super::patch::PatchBuilder;
 use super::pod::{self, ContainerKind};
 use super::reserved::{Reservation, reservation};
+use super::storage_reach::provisioned_reach;
 use crate::keys;
 use crate::policy::rules::SAFE_VOLUME_TYPES;
 use crate::policy::{Level, Library, NamespaceInfo, PolicySnapshot, Share};
@@ -399,7 +400,8 @@ impl<'a, 'p> Guard<'a, 'p> {
     }
 
     /// Inline volumes can reach a share's storage without its claim: only the safe kinds, and
-    /// those the policy allows, are admitted.
+    /// those the policy allows, are admitted, and never on storage a share or library has
+    /// provisioned (`storage_reach`).
     fn inline(&self, volume: &Volume, kind: &str) -> Result<(), Denial> {
         let settings = self.policy.settings();
         if SAFE_VOLUME_TYPES.contains(&kind) {
@@ -407,21 +409,27 @@ impl<'a, 'p> Guard<'a, 'p> {
         }
         if kind == "csi" {
             let driver = volume.csi.as_ref().map_or("", |c| c.driver.as_str());
-            if settings.allowed_csi_drivers.contains(driver) {
-                return Ok(());
+            if !settings.allowed_csi_drivers.contains(driver) {
+                return Err(Denial::InlineCsi {
+                    volume: volume.name.clone(),
+                    driver: driver.into(),
+                });
             }
-            return Err(Denial::InlineCsi {
+        } else if !settings.allowed_volume_types.contains(kind) {
+            return Err(Denial::InlineVolume {
                 volume: volume.name.clone(),
-                driver: driver.into(),
+                kind: kind.into(),
             });
         }
-        if settings.allowed_volume_types.contains(kind) {
-            return Ok(());
+        match provisioned_reach(self.policy, volume) {
+            None => Ok(()),
+            Some((owner, claim)) => Err(Denial::InlineProvisioned {
+                volume: volume.name.clone(),
+                kind: kind.into(),
+                owner,
+                claim,
+            }),
         }
-        Err(Denial::InlineVolume {
-            volume: volume.name.clone(),
-            kind: kind.into(),
-        })
     }
 }
 

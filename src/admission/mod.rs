@@ -29,6 +29,7 @@ pub(crate) mod reserved;
 pub(crate) mod review;
 pub mod revocation;
 pub mod stamp;
+pub(crate) mod storage_reach;
 pub mod triage;
 pub mod workload;
 

@@ -101,8 +101,9 @@ pub fn exceeding(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> Vec<
                 let granted = effective_access(share, &subject, secret_in_pod);
                 (share.name.clone(), granted, rule(share, user, granted))
             }
-            // The webhook mounted a share whose policy is gone from this namespace.
-            None => match share_name {
+            // The webhook mounted a share whose policy is gone from this namespace: its record
+            // on the pod says so (a volume name alone is the pod author's to choose).
+            None => match share_name.filter(|name| recorded(pod, name)) {
                 Some(name) => (
                     name.to_string(),
                     Access::None,
@@ -129,6 +130,16 @@ pub fn exceeding(policy: &PolicySnapshot, ns: &NamespaceInfo, pod: &Pod) -> Vec<
         }
     }
     out
+}
+
+/// Whether the webhook's record of what it mounted (`notebook-volumes.io/mounts`, written at
+/// creation and changed by administrators only) names `share`. Linear in the annotation.
+fn recorded(pod: &Pod, share: &str) -> bool {
+    pod::annotation(pod, keys::MOUNTS_ANNOTATION).is_some_and(|mounts| {
+        mounts
+            .split(',')
+            .any(|entry| entry.split_once('=').is_some_and(|(name, _)| name == share))
+    })
 }
 
 fn volume_read_only(volume: &k8s_openapi::api::core::v1::Volume) -> bool {
@@ -205,7 +216,11 @@ mod tests {
     }
 
     fn notebook(user: &str, read_only: bool, hub_groups: Option<&str>) -> Pod {
-        let mut annotations = serde_json::json!({(keys::USER_ANNOTATION): user});
+        let access = if read_only { "ro" } else { "rw" };
+        let mut annotations = serde_json::json!({
+            (keys::USER_ANNOTATION): user,
+            (keys::MOUNTS_ANNOTATION): format!("home=rw,finance={access}"),
+        });
         if let Some(g) = hub_groups {
             annotations[keys::GROUPS_ANNOTATION] = g.into();
         }
@@ -287,5 +302,32 @@ mod tests {
             "{}",
             found[0].reason
         );
+    }
+
+    #[test]
+    fn a_volume_named_like_a_share_the_webhook_never_mounted_is_not_reported() {
+        let ns = NamespaceInfo::new("ds");
+        let mut pod = notebook("mallory", false, None);
+        let spec = pod.spec.as_mut().expect("spec");
+        for volume in spec.volumes.iter_mut().flatten() {
+            volume.name = "nv-share-ghost".into();
+            volume
+                .persistent_volume_claim
+                .as_mut()
+                .expect("claim")
+                .claim_name = "scratch".into();
+        }
+        for mount in spec.containers[0].volume_mounts.iter_mut().flatten() {
+            mount.name = "nv-share-ghost".into();
+        }
+        assert!(exceeding(&policy("erin"), &ns, &pod).is_empty());
+        // Nor when the record names it only as part of another entry.
+        let mut record = |value: &str| {
+            let annotations = pod.metadata.annotations.get_or_insert_default();
+            annotations.insert(keys::MOUNTS_ANNOTATION.into(), value.into());
+            exceeding(&policy("erin"), &ns, &pod).len()
+        };
+        assert_eq!(record("ghostly=rw,home=rw"), 0);
+        assert_eq!(record("home=rw,ghost=rw"), 1, "the webhook mounted it");
     }
 }

@@ -176,12 +176,13 @@ async fn apply(inputs: &Inputs, step: Step) -> Option<Conflict> {
             owner,
             namespace,
             claim,
+            reason,
         } => {
             return Some(Conflict {
                 owner,
                 namespace,
                 claim,
-                reason: "a claim of that name exists without the label notebook-volumes.io/managed-by=notebook-volumes".into(),
+                reason,
             });
         }
         Step::Create {

@@ -1,6 +1,6 @@
 //! The cache behind claim readiness: every PersistentVolumeClaim, reduced to its name, phase and
 //! access modes. The API cannot select claims by their namespace's label, so the watch is
-//! cluster-wide; each object is slimmed as it arrives (about 200 bytes a claim), so memory stays
+//! cluster-wide; each object is slimmed as it arrives (a few hundred bytes a claim), so memory stays
 //! linear in the number of claims and small.
 
 use std::sync::Arc;
@@ -51,7 +51,8 @@ pub fn start(
 }
 
 /// Keeps what `ClaimInfo::of` reads for readiness (name, namespace, phase, access modes) and
-/// the managed label the reconciler reads.
+/// what the reconciler reads: the managed label and the claim's source (class, volume name,
+/// data source, selector: `provision::Shape`).
 fn slim(pvc: &mut PersistentVolumeClaim) {
     let meta = std::mem::take(&mut pvc.metadata);
     let managed = meta
@@ -69,6 +70,12 @@ fn slim(pvc: &mut PersistentVolumeClaim) {
     };
     pvc.spec = pvc.spec.take().map(|spec| PersistentVolumeClaimSpec {
         access_modes: spec.access_modes,
+        storage_class_name: spec.storage_class_name,
+        volume_name: spec.volume_name,
+        data_source: spec.data_source,
+        data_source_ref: spec.data_source_ref,
+        // Only whether it is set: a selector can be long, and it is the user's to write.
+        selector: spec.selector.map(|_| Default::default()),
         ..Default::default()
     });
     pvc.status = pvc.status.take().map(|status| PersistentVolumeClaimStatus {
@@ -115,5 +122,26 @@ mod tests {
         slim(&mut pvc);
         assert!(crate::policy::provision::is_managed(&pvc));
         assert_eq!(pvc.metadata.labels.as_ref().map(|l| l.len()), Some(1));
+    }
+
+    #[test]
+    fn slimming_keeps_the_source_the_reconciler_compares_and_not_a_selectors_content() {
+        let values: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+        let mut pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "data", "namespace": "ns"},
+            "spec": {"storageClassName": "fast", "volumeName": "pv-1",
+                     "dataSource": {"kind": "PersistentVolumeClaim", "name": "src"},
+                     "selector": {"matchExpressions": [{"key": "k", "operator": "In", "values": values}]}}
+        }))
+        .expect("claim");
+        let before = crate::policy::provision::Shape::of(&pvc);
+        slim(&mut pvc);
+        assert_eq!(crate::policy::provision::Shape::of(&pvc), before);
+        assert!(before.filled);
+        let selector = pvc
+            .spec
+            .and_then(|s| s.selector)
+            .expect("selector kept as set");
+        assert!(selector.match_expressions.is_none());
     }
 }

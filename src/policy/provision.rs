@@ -20,14 +20,77 @@ use super::snapshot::PolicySnapshot;
 use crate::keys;
 
 /// What exists under a planned claim's name in its namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Existing {
     Absent,
-    /// Labelled `notebook-volumes.io/managed-by=notebook-volumes`: provisioned earlier.
-    Managed,
+    /// Labelled `notebook-volumes.io/managed-by=notebook-volumes`: provisioned earlier, if its
+    /// source is the one the plan gives it.
+    Managed(Shape),
     /// Someone else's claim: never adopted, never changed; reported.
     Unmanaged,
 }
+
+/// Where a claim takes its volume from: what the plan compares on a claim that carries the
+/// managed label. The claim guard keeps that label to the webhook and administrators, but only in
+/// enabled namespaces: a claim made before its namespace was enabled may carry it with a source of
+/// its maker's choosing (a class they filled, a clone), and must not pass for provisioned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub storage_class_name: Option<String>,
+    pub volume_name: Option<String>,
+    /// `dataSource`, `dataSourceRef` or `selector` set: provisioned claims have none.
+    pub filled: bool,
+}
+
+impl Shape {
+    pub fn of(pvc: &PersistentVolumeClaim) -> Shape {
+        let spec = pvc.spec.as_ref();
+        Shape {
+            storage_class_name: spec.and_then(|s| s.storage_class_name.clone()),
+            volume_name: spec.and_then(|s| s.volume_name.clone()),
+            filled: spec.is_some_and(|s| {
+                s.data_source.is_some() || s.data_source_ref.is_some() || s.selector.is_some()
+            }),
+        }
+    }
+
+    /// How this claim differs from the one the plan makes for `storage` (`None`: it does not).
+    /// A class claim's `volumeName` is the PV controller's once bound, so it is not compared.
+    fn differs(&self, storage: &Storage, namespace: &str, claim: &str) -> Option<String> {
+        if self.filled {
+            return Some("it sets a dataSource, dataSourceRef or selector".into());
+        }
+        let class = self.storage_class_name.as_deref();
+        match &storage.source {
+            StorageSource::Class(want) if class != Some(want.as_str()) => Some(format!(
+                "its storageClassName is {}, not '{want}'",
+                quoted(class)
+            )),
+            StorageSource::Class(_) => None,
+            _ => {
+                let want = volume_name(namespace, claim);
+                if self.volume_name.as_deref() != Some(want.as_str()) {
+                    Some(format!(
+                        "its volumeName is {}, not '{want}'",
+                        quoted(self.volume_name.as_deref())
+                    ))
+                } else if class.is_some_and(|c| !c.is_empty()) {
+                    Some(format!("its storageClassName is {}, not ''", quoted(class)))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn quoted(value: Option<&str>) -> String {
+    value.map_or("unset".into(), |v| format!("'{v}'"))
+}
+
+/// Why a claim name is reported rather than provisioned.
+pub const UNMANAGED: &str =
+    "a claim of that name exists without the label notebook-volumes.io/managed-by=notebook-volumes";
 
 /// The share or library a claim is provisioned for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +111,13 @@ pub enum Step {
         claim: Box<PersistentVolumeClaim>,
         volume: Option<Box<PersistentVolume>>,
     },
-    /// The claim exists without the managed label: left alone, reported.
+    /// The claim exists without the managed label, or with it and another source: left alone,
+    /// reported with `reason`.
     Conflict {
         owner: Owner,
         namespace: String,
         claim: String,
+        reason: String,
     },
 }
 
@@ -99,11 +164,25 @@ pub fn plan(
                 unit: unit.to_string(),
             };
             match existing(&ns.name, claim) {
-                Existing::Managed => {}
+                Existing::Managed(shape) => {
+                    if let Some(difference) = shape.differs(storage, &ns.name, claim) {
+                        steps.push(Step::Conflict {
+                            owner,
+                            namespace: ns.name.clone(),
+                            claim: claim.to_string(),
+                            reason: format!(
+                                "a claim of that name carries the label {}={} but is not the claim notebook-volumes provisions ({difference}): it was made or changed where the claim guard did not see it (before the namespace was enabled, or with the guard removed)",
+                                keys::MANAGED_BY_LABEL,
+                                keys::MANAGED_BY
+                            ),
+                        });
+                    }
+                }
                 Existing::Unmanaged => steps.push(Step::Conflict {
                     owner,
                     namespace: ns.name.clone(),
                     claim: claim.to_string(),
+                    reason: UNMANAGED.into(),
                 }),
                 Existing::Absent => {
                     let volume = storage
@@ -264,7 +343,7 @@ pub fn is_managed(pvc: &PersistentVolumeClaim) -> bool {
 pub fn existing_of(pvc: Option<&PersistentVolumeClaim>) -> Existing {
     match pvc {
         None => Existing::Absent,
-        Some(pvc) if is_managed(pvc) => Existing::Managed,
+        Some(pvc) if is_managed(pvc) => Existing::Managed(Shape::of(pvc)),
         Some(_) => Existing::Unmanaged,
     }
 }

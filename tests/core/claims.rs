@@ -110,18 +110,30 @@ impl ClaimCase {
     }
 
     fn snapshot(&self, name: &str, source: &str) -> AdmissionResponse {
-        let snap = json!({
-            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"source": {"persistentVolumeClaimName": source}}
-        });
         self.run(
             ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
             "CREATE",
-            snap,
+            snapshot_of(name, source),
             Value::Null,
         )
     }
+
+    fn resnapshot(&self, name: &str, old: &str, new: &str) -> AdmissionResponse {
+        self.run(
+            ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
+            "UPDATE",
+            snapshot_of(name, new),
+            snapshot_of(name, old),
+        )
+    }
+}
+
+fn snapshot_of(name: &str, source: &str) -> Value {
+    json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"source": {"persistentVolumeClaimName": source}}
+    })
 }
 
 /// A claim as a user would write it, with `spec` merged over a plain 1Gi RWO request.
@@ -625,4 +637,63 @@ fn claim_guard_keeps_the_managed_label_to_notebook_volumes_and_administrators() 
         webhook.create(managed).allowed,
         "the reconciler's own create"
     );
+}
+
+// The share and library labels name what a provisioned claim is for: administrators clean up by
+// them (`kubectl get pvc -A -l notebook-volumes.io/share=<name>`), so a user's claim must not
+// pass for a share's.
+#[test]
+fn claim_guard_keeps_the_share_and_library_labels_to_notebook_volumes_and_administrators() {
+    let c = ClaimCase::new(ALICE);
+    for key in ["notebook-volumes.io/share", "notebook-volumes.io/library"] {
+        let labelled = marked("scratch", json!({key: "finance"}), json!({}));
+        let create = message(&c.create(labelled.clone()));
+        assert!(
+            create.contains(&format!("sets the label {key}")),
+            "{create}"
+        );
+        let plain = claim("scratch", json!({}));
+        let set = message(&c.update(plain.clone(), labelled.clone()));
+        assert!(
+            set.contains(&format!("may not set, change or remove the label {key}")),
+            "{set}"
+        );
+        assert!(
+            !c.update(labelled.clone(), plain.clone()).allowed,
+            "removing"
+        );
+        let admin = ClaimCase::new("root").groups(&["system:masters"]);
+        assert!(admin.create(labelled.clone()).allowed);
+        assert!(ClaimCase::new(WEBHOOK).create(labelled).allowed);
+    }
+    // Other labels under the prefix, and every other label, stay free.
+    let other = marked(
+        "scratch",
+        json!({"notebook-volumes.io/team": "a", "app": "x"}),
+        json!({}),
+    );
+    assert!(c.create(other).allowed);
+}
+
+// Older snapshot CRDs let the source change until the snapshot is taken.
+#[test]
+fn claim_guard_denies_pointing_a_snapshot_at_a_guarded_claim_later() {
+    let c = ClaimCase::new(ALICE);
+    let r = c.resnapshot("s", "scratch", "finance-data");
+    assert!(
+        message(&r).contains("volume snapshot 's' copies claim 'finance-data'"),
+        "{}",
+        message(&r)
+    );
+    assert!(!c.resnapshot("s", "scratch", "home-bob").allowed);
+    assert!(c.resnapshot("s", "scratch", "other-scratch").allowed);
+    assert!(
+        c.resnapshot("s", "scratch", "home-alice").allowed,
+        "her own home"
+    );
+    // An update that leaves the source alone is not judged again (a snapshot an administrator
+    // took of a share keeps its labels editable).
+    assert!(c.resnapshot("s", "finance-data", "finance-data").allowed);
+    let admin = ClaimCase::new("root").groups(&["system:masters"]);
+    assert!(admin.resnapshot("s", "scratch", "finance-data").allowed);
 }

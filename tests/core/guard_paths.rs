@@ -216,6 +216,72 @@ fn inline_volumes_that_reach_storage_directly_are_denied_unless_settings_allow_t
     );
 }
 
+/// Inline types the Settings allow, and shares and a library whose storage notebook-volumes
+/// provisions (one share out of this namespace's scope: its data is the same everywhere).
+const PROVISIONED_WITH_INLINE_ALLOWED: &str = "kind: Settings\nallowedVolumeTypes: [nfs, hostPath]\nallowedCSIDrivers: [cephfs.csi.ceph.com, nfs.csi.k8s.io, smb.csi.k8s.io]\n---\nkind: Share\nname: archive\nnamespaces: [elsewhere]\nclaimName: archive-data\nmountPath: /data/archive\nlevel: private\nwriters: {users: [alice]}\nstorage: {nfs: {server: nfs.example.org, path: /exports/archive}}\n---\nkind: Share\nname: lab\nclaimName: lab-data\nmountPath: /data/lab\nlevel: private\nreaders: {users: [alice]}\nstorage: {csi: {driver: cephfs.csi.ceph.com, volumeHandle: lab}}\n---\nkind: Library\nname: apps\nclaimName: apps\nmountPath: /opt/apps\nstorage: {hostPath: {path: /srv/apps}}\n---\nkind: Share\nname: files\nclaimName: files-data\nmountPath: /data/files\nlevel: public\nstorage: {csi: {driver: nfs.csi.example.com, volumeHandle: files, volumeAttributes: {server: files.example.org, share: /vol/files}}}\n";
+
+#[test]
+fn inline_volumes_the_settings_allow_may_not_reach_provisioned_storage() {
+    let case = || Case::new(policy(PROVISIONED_WITH_INLINE_ALLOWED), "bob");
+    for (volume, owner) in [
+        (
+            "nfs: {server: nfs.example.org, path: /exports/archive}",
+            "share 'archive'",
+        ),
+        (
+            "nfs: {server: NFS.Example.org., path: /exports/archive/2024/}",
+            "share 'archive'",
+        ),
+        (
+            "nfs: {server: nfs.example.org, path: /exports}",
+            "share 'archive'",
+        ),
+        ("nfs: {server: nfs.example.org, path: /}", "share 'archive'"),
+        (
+            "nfs: {server: nfs.example.org, path: '//exports/./x/../archive'}",
+            "share 'archive'",
+        ),
+        ("hostPath: {path: /srv/apps}", "library 'apps'"),
+        (
+            "hostPath: {path: /srv/apps/modulefiles/Core}",
+            "library 'apps'",
+        ),
+        ("hostPath: {path: /}", "library 'apps'"),
+        ("hostPath: {path: /srv/./apps}", "library 'apps'"),
+        (
+            "csi: {driver: cephfs.csi.ceph.com, volumeAttributes: {fsName: lab}}",
+            "share 'lab'",
+        ),
+        // The NFS export through the CSI driver for NFS, and an NFS-backed CSI share through
+        // plain NFS.
+        (
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: nfs.example.org, share: /exports}}",
+            "share 'archive'",
+        ),
+        (
+            "nfs: {server: files.example.org, path: /vol/other}",
+            "share 'files'",
+        ),
+    ] {
+        denied_with(
+            &case().review(&inline_pod(volume)),
+            &["volume 'v'", owner, "through its claim"],
+        );
+    }
+    // Storage beside the provisioned exports stays as the Settings allow it.
+    for volume in [
+        "nfs: {server: nfs.example.org, path: /exports/other}",
+        "nfs: {server: nfs.example.org, path: /exports/archive-old}",
+        "nfs: {server: other.example.org, path: /exports/archive}",
+        "hostPath: {path: /srv/other}",
+        "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: //scratch.example.org/s}}",
+        "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org}}",
+    ] {
+        let outcome = case().review(&inline_pod(volume));
+        assert!(outcome.allowed(), "{volume}: {:?}", outcome.message());
+    }
+}
+
 fn device_pod(claim: &str) -> Pod {
     pod(&format!(
         "metadata: {{name: x}}\nspec:\n  containers: [{{name: c, volumeDevices: [{{name: v, devicePath: /dev/xvda}}]}}]\n  volumes: [{{name: v, persistentVolumeClaim: {{claimName: {claim}}}}}]\n"

@@ -3,7 +3,7 @@
 //! source) only where nothing of that name exists; someone else's claim is a conflict.
 
 use notebook_volumes::keys;
-use notebook_volumes::policy::provision::{Existing, Step, plan, volume_name};
+use notebook_volumes::policy::provision::{Existing, Shape, Step, plan, volume_name};
 use notebook_volumes::policy::{NamespaceInfo, PolicySnapshot, Severity, StorageSource};
 
 use crate::fixtures::policy;
@@ -233,13 +233,22 @@ fn the_plan_creates_each_provisioned_claim_in_every_enabled_namespace_in_scope()
     );
 }
 
+/// The source the plan gives `finance-data` (NFS) in `ns`.
+fn planned_static(ns: &str) -> Shape {
+    Shape {
+        storage_class_name: Some(String::new()),
+        volume_name: Some(volume_name(ns, "finance-data")),
+        filled: false,
+    }
+}
+
 #[test]
 fn the_plan_leaves_managed_claims_and_reports_foreign_ones() {
     let steps = plan(
         &snapshot(),
         &namespaces(&["team-a", "team-b"]),
         |ns, claim| match (ns, claim) {
-            ("team-a", "finance-data") => Existing::Managed,
+            ("team-a", "finance-data") => Existing::Managed(planned_static("team-a")),
             ("team-b", "finance-data") => Existing::Unmanaged,
             _ => Existing::Absent,
         },
@@ -252,6 +261,7 @@ fn the_plan_leaves_managed_claims_and_reports_foreign_ones() {
                 owner,
                 namespace,
                 claim,
+                ..
             } => Some((owner.name.as_str(), namespace.as_str(), claim.as_str())),
             _ => None,
         })
@@ -356,4 +366,97 @@ fn a_provisioned_claim_still_in_policy_is_not_an_orphan() {
     let found = orphaned(&snapshot(), &NamespaceInfo::new("team-b"), &in_b);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].owner, "library apps");
+}
+
+/// A claim with the managed label but a source the plan would not give it was made where the
+/// claim guard did not look (before its namespace was enabled): reported, never taken for
+/// provisioned.
+#[test]
+fn a_managed_label_on_a_claim_the_plan_would_not_make_is_a_conflict() {
+    let class = |name: Option<&str>| Shape {
+        storage_class_name: name.map(str::to_string),
+        ..Shape::default()
+    };
+    let cases = [
+        (
+            "finance-data",
+            class(Some("standard")),
+            "its volumeName is unset",
+        ),
+        (
+            "finance-data",
+            Shape {
+                volume_name: Some(volume_name("team-b", "finance-data")),
+                ..planned_static("team-a")
+            },
+            "its volumeName is 'nv-",
+        ),
+        (
+            "finance-data",
+            Shape {
+                storage_class_name: Some("fast".into()),
+                ..planned_static("team-a")
+            },
+            "its storageClassName is 'fast', not ''",
+        ),
+        (
+            "finance-data",
+            Shape {
+                filled: true,
+                ..planned_static("team-a")
+            },
+            "dataSource",
+        ),
+        (
+            "apps",
+            class(Some("fast")),
+            "its storageClassName is 'fast', not 'standard'",
+        ),
+        ("apps", class(None), "its storageClassName is unset"),
+        (
+            "apps",
+            Shape {
+                filled: true,
+                ..class(Some("standard"))
+            },
+            "dataSource",
+        ),
+    ];
+    for (name, shape, words) in cases {
+        let steps = plan(&snapshot(), &namespaces(&["team-a"]), |_, claim| {
+            if claim == name {
+                Existing::Managed(shape.clone())
+            } else {
+                Existing::Absent
+            }
+        });
+        let reasons: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Conflict { claim, reason, .. } if claim == name => Some(reason.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reasons.len() == 1
+                && reasons[0].contains(words)
+                && reasons[0].contains("before the namespace was enabled"),
+            "{name} {shape:?}: {reasons:?}"
+        );
+        assert!(!created(&steps).iter().any(|(_, c, _)| c == name));
+    }
+    // As planned, with the class claim bound (its volumeName the PV controller's): nothing to do.
+    let bound = Shape {
+        volume_name: Some("pvc-1234".into()),
+        ..class(Some("standard"))
+    };
+    let steps = plan(
+        &snapshot(),
+        &namespaces(&["team-a"]),
+        |_, claim| match claim {
+            "apps" => Existing::Managed(bound.clone()),
+            _ => Existing::Managed(planned_static("team-a")),
+        },
+    );
+    assert!(steps.is_empty(), "{steps:?}");
 }

@@ -205,7 +205,11 @@ pub async fn register_webhooks(
                     client_config("/claims"),
                     vec![
                         rule("", "persistentvolumeclaims", &["CREATE", "UPDATE"]),
-                        rule("snapshot.storage.k8s.io", "volumesnapshots", &["CREATE"]),
+                        rule(
+                            "snapshot.storage.k8s.io",
+                            "volumesnapshots",
+                            &["CREATE", "UPDATE"],
+                        ),
                     ],
                     notebook_namespace,
                 )

@@ -154,6 +154,14 @@ mod tests {
         policy_with("")
     }
 
+    fn finance_of(policy: &PolicySnapshot) -> &Share {
+        let shares = policy.shares();
+        shares
+            .iter()
+            .find(|s| s.name == "finance")
+            .expect("finance")
+    }
+
     fn policy_with(settings: &str) -> PolicySnapshot {
         let text = settings.to_string()
             + r#"
@@ -226,11 +234,7 @@ writers: {users: [erin]}
     fn openshift_groups_grant_only_when_the_settings_say_auto() {
         let on = policy_with("kind: Settings\nopenshiftGroups: auto\n---\n")
             .with_openshift_groups(openshift());
-        let finance = on
-            .shares()
-            .iter()
-            .find(|s| s.name == "finance")
-            .expect("finance");
+        let finance = finance_of(&on);
         let bob = SourcedSubject::new(&on, "bob", &[], &[]);
         assert_eq!(
             explain(finance, &bob).1.map(|g| g.to_string()).as_deref(),
@@ -247,11 +251,7 @@ writers: {users: [erin]}
 
         let off = policy_with("kind: Settings\nopenshiftGroups: off\n---\n")
             .with_openshift_groups(openshift());
-        let finance = off
-            .shares()
-            .iter()
-            .find(|s| s.name == "finance")
-            .expect("finance");
+        let finance = finance_of(&off);
         assert_eq!(
             explain(finance, &SourcedSubject::new(&off, "bob", &[], &[])),
             (Access::None, None)

@@ -18,13 +18,13 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::readiness::{CACHES, Readiness};
+use super::readiness::{Cache, Readiness};
 use crate::metrics::Metrics;
 use crate::policy::OpenShiftGroupsMode;
 use crate::policy::in_force::Policy;
 use crate::policy::openshift_groups::{MAX_GROUPS, OpenShiftGroups, Skipped};
 
-const CACHE: &str = CACHES[4];
+const CACHE: Cache = Cache::OpenShiftGroups;
 /// How often the Settings are looked at, and changed Groups re-indexed (changes in one tick
 /// coalesce: a group sync touching hundreds of Groups costs one index and one compile).
 const TICK: Duration = Duration::from_millis(500);

@@ -3,41 +3,58 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The caches the webhook waits for before it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    ConfigMaps,
+    Namespaces,
+    HomeClaims,
+    VolumeClaims,
+    /// Listed, or known not to be needed (the Settings do not use them, or the API server does
+    /// not serve them).
+    OpenShiftGroups,
+}
+
+impl Cache {
+    pub const ALL: [Cache; 5] = [
+        Cache::ConfigMaps,
+        Cache::Namespaces,
+        Cache::HomeClaims,
+        Cache::VolumeClaims,
+        Cache::OpenShiftGroups,
+    ];
+
+    /// As `/readyz` and the logs name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::ConfigMaps => "policy ConfigMaps",
+            Cache::Namespaces => "namespaces",
+            Cache::HomeClaims => "home PersistentVolumeClaims",
+            Cache::VolumeClaims => "PersistentVolumeClaims",
+            Cache::OpenShiftGroups => "OpenShift Groups",
+        }
+    }
+}
+
 /// Initial syncs the webhook waits for before it is ready, and which caches are re-watching
 /// after a watch error (an API server restart, a network cut).
 #[derive(Debug, Default)]
 pub struct Readiness {
-    config_maps: AtomicBool,
-    namespaces: AtomicBool,
-    home_claims: AtomicBool,
-    volume_claims: AtomicBool,
-    /// OpenShift Groups listed, or known not to be needed (the Settings do not use them, or the
-    /// API server does not serve them).
-    openshift_groups: AtomicBool,
-    /// Per cache (in `CACHES` order): a watch failed and no event has arrived since.
+    /// Per cache (in `Cache::ALL` order): its first complete list has arrived.
+    listed: [AtomicBool; 5],
+    /// Per cache: a watch failed and no event has arrived since.
     stale: [AtomicBool; 5],
     /// The stamp key Secret has been read (or created).
     stamp_key: AtomicBool,
 }
 
-/// The caches, as `/readyz` names them.
-pub const CACHES: [&str; 5] = [
-    "policy ConfigMaps",
-    "namespaces",
-    "home PersistentVolumeClaims",
-    "PersistentVolumeClaims",
-    "OpenShift Groups",
-];
-
 impl Readiness {
     /// Ready from the start (policy loaded from files).
     pub fn ready() -> Readiness {
         let r = Readiness::default();
-        r.config_maps_synced();
-        r.namespaces_synced();
-        r.home_claims_synced();
-        r.volume_claims_synced();
-        r.openshift_groups_synced();
+        for cache in Cache::ALL {
+            r.synced(cache);
+        }
         r.stamp_key_loaded();
         r
     }
@@ -46,45 +63,19 @@ impl Readiness {
         self.stamp_key.store(true, Ordering::Release);
     }
 
-    pub fn config_maps_synced(&self) {
-        self.config_maps.store(true, Ordering::Release);
-    }
-
-    pub fn namespaces_synced(&self) {
-        self.namespaces.store(true, Ordering::Release);
-    }
-
-    pub fn home_claims_synced(&self) {
-        self.home_claims.store(true, Ordering::Release);
-    }
-
-    pub fn volume_claims_synced(&self) {
-        self.volume_claims.store(true, Ordering::Release);
-    }
-
-    pub fn openshift_groups_synced(&self) {
-        self.openshift_groups.store(true, Ordering::Release);
+    /// The first complete list of `cache` has arrived.
+    pub fn synced(&self, cache: Cache) {
+        self.listed[cache as usize].store(true, Ordering::Release);
     }
 
     /// Whether the policy ConfigMaps have been listed (the Settings are known).
     pub fn config_maps_listed(&self) -> bool {
-        self.config_maps.load(Ordering::Acquire)
+        self.listed[Cache::ConfigMaps as usize].load(Ordering::Acquire)
     }
 
     /// The caches not listed yet.
     pub fn pending(&self) -> Vec<&'static str> {
-        let mut pending: Vec<&'static str> = [
-            &self.config_maps,
-            &self.namespaces,
-            &self.home_claims,
-            &self.volume_claims,
-            &self.openshift_groups,
-        ]
-        .into_iter()
-        .zip(CACHES)
-        .filter(|(flag, _)| !flag.load(Ordering::Acquire))
-        .map(|(_, name)| name)
-        .collect();
+        let mut pending = self.named(&self.listed, false);
         if !self.stamp_key.load(Ordering::Acquire) {
             pending.push("the stamp key Secret");
         }
@@ -95,33 +86,34 @@ impl Readiness {
         self.pending().is_empty()
     }
 
-    /// The watch of `cache` (one of `CACHES`) failed: until its next event, admissions use the
-    /// last complete list of it.
-    pub fn watch_failed(&self, cache: &str) {
-        if let Some(i) = CACHES.iter().position(|c| *c == cache) {
-            self.stale[i].store(true, Ordering::Release);
-        }
+    /// The watch of `cache` failed: until its next event, admissions use the last complete list
+    /// of it.
+    pub fn watch_failed(&self, cache: Cache) {
+        self.stale[cache as usize].store(true, Ordering::Release);
     }
 
     /// An event arrived on the watch of `cache`: it is current again.
-    pub fn watch_ok(&self, cache: &str) {
-        if let Some(i) = CACHES.iter().position(|c| *c == cache) {
-            self.stale[i].store(false, Ordering::Release);
-        }
+    pub fn watch_ok(&self, cache: Cache) {
+        self.stale[cache as usize].store(false, Ordering::Release);
     }
 
     /// Whether the home claims' watch failed and has not delivered an event since.
     pub fn home_claims_stale(&self) -> bool {
-        self.stale[2].load(Ordering::Acquire)
+        self.stale[Cache::HomeClaims as usize].load(Ordering::Acquire)
     }
 
     /// The caches whose watch failed and has not delivered an event since.
     pub fn stale(&self) -> Vec<&'static str> {
-        CACHES
+        self.named(&self.stale, true)
+    }
+
+    /// The names of the caches whose flag is `set`.
+    fn named(&self, flags: &[AtomicBool; 5], set: bool) -> Vec<&'static str> {
+        Cache::ALL
             .iter()
-            .zip(&self.stale)
-            .filter(|(_, flag)| flag.load(Ordering::Acquire))
-            .map(|(name, _)| *name)
+            .zip(flags)
+            .filter(|(_, flag)| flag.load(Ordering::Acquire) == set)
+            .map(|(cache, _)| cache.name())
             .collect()
     }
 }
@@ -134,35 +126,37 @@ mod tests {
     fn a_failed_watch_is_stale_until_its_next_event() {
         let r = Readiness::ready();
         assert!(r.stale().is_empty());
-        r.watch_failed("namespaces");
-        r.watch_failed("policy ConfigMaps");
+        r.watch_failed(Cache::Namespaces);
+        r.watch_failed(Cache::ConfigMaps);
         assert_eq!(r.stale(), ["policy ConfigMaps", "namespaces"]);
         assert!(
             r.is_ready(),
             "stale caches do not make a listed replica unready"
         );
-        r.watch_ok("policy ConfigMaps");
-        assert_eq!(r.stale(), ["namespaces"]);
-        r.watch_failed("no such cache");
+        r.watch_ok(Cache::ConfigMaps);
         assert_eq!(r.stale(), ["namespaces"]);
         assert!(!r.home_claims_stale());
-        r.watch_failed("home PersistentVolumeClaims");
+        r.watch_failed(Cache::HomeClaims);
         assert!(r.home_claims_stale());
     }
 
     #[test]
     fn the_openshift_groups_are_waited_for_like_the_caches() {
         let r = Readiness::default();
-        r.config_maps_synced();
-        r.namespaces_synced();
-        r.home_claims_synced();
-        r.volume_claims_synced();
+        for cache in [
+            Cache::ConfigMaps,
+            Cache::Namespaces,
+            Cache::HomeClaims,
+            Cache::VolumeClaims,
+        ] {
+            r.synced(cache);
+        }
         r.stamp_key_loaded();
         assert!(r.config_maps_listed());
         assert_eq!(r.pending(), ["OpenShift Groups"]);
-        r.openshift_groups_synced();
+        r.synced(Cache::OpenShiftGroups);
         assert!(r.is_ready());
-        r.watch_failed("OpenShift Groups");
+        r.watch_failed(Cache::OpenShiftGroups);
         assert_eq!(r.stale(), ["OpenShift Groups"]);
     }
 }

@@ -16,14 +16,12 @@ use tokio::task::JoinHandle;
 use super::ClusterView;
 use super::drive::{drive, drive_with};
 use super::events::PolicyEvents;
-use super::readiness::{CACHES, Readiness};
+use super::readiness::{Cache, Readiness};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::policy::in_force::Policy;
 use crate::policy::openshift_groups::OpenShiftGroups;
 use crate::policy::{Severity, unit_from_config_map};
-
-const CONFIG_MAPS: &str = CACHES[0];
 
 /// Background tasks feeding the caches; abort them on shutdown.
 pub struct Sources {
@@ -75,7 +73,7 @@ pub fn start(
             tokio::select! {
                 item = stream.next() => match item {
                     Some(Ok(event)) => {
-                        ready.watch_ok(CONFIG_MAPS);
+                        ready.watch_ok(Cache::ConfigMaps);
                         if matches!(
                             event,
                             watcher::Event::Apply(_)
@@ -86,11 +84,11 @@ pub fn start(
                         }
                         if matches!(event, watcher::Event::InitDone) {
                             listed = true;
-                            ready.config_maps_synced();
+                            ready.synced(Cache::ConfigMaps);
                         }
                     }
                     Some(Err(error)) => {
-                        ready.watch_failed(CONFIG_MAPS);
+                        ready.watch_failed(Cache::ConfigMaps);
                         tracing::warn!(
                             %error,
                             "watching policy ConfigMaps failed; retrying with backoff"
@@ -111,7 +109,7 @@ pub fn start(
                             compiler.recompile().await;
                         }
                         // A snapshot with the complete list is in force.
-                        ready.openshift_groups_synced();
+                        ready.synced(Cache::OpenShiftGroups);
                     }
                 }
             }
@@ -127,9 +125,8 @@ pub fn start(
     let nudge = provisioner.clone();
     tasks.push(tokio::spawn(drive_with(
         ns_stream,
-        CACHES[1],
+        Cache::Namespaces,
         readiness.clone(),
-        Readiness::namespaces_synced,
         // A namespace labelled (or created labelled) gets its provisioned claims.
         move |event| {
             if !matches!(event, watcher::Event::Init | watcher::Event::InitApply(_)) {
@@ -145,9 +142,8 @@ pub fn start(
         reflector::reflector(pvc_writer, watcher(pvc_api, pvc_config).default_backoff());
     tasks.push(tokio::spawn(drive(
         pvc_stream,
-        CACHES[2],
+        Cache::HomeClaims,
         readiness.clone(),
-        Readiness::home_claims_synced,
     )));
 
     let (volume_store, volume_task) =

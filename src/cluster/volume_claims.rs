@@ -16,10 +16,8 @@ use tokio::task::JoinHandle;
 
 use super::drive::drive_with;
 use super::provisioner::Provisioner;
-use super::readiness::{CACHES, Readiness};
+use super::readiness::{Cache, Readiness};
 use crate::keys;
-
-const VOLUME_CLAIMS: &str = CACHES[3];
 
 /// Starts the reflector; `readiness` records its initial list.
 /// A deleted claim nudges `provisioner` (a provisioned claim is made again).
@@ -38,9 +36,8 @@ pub fn start(
     );
     let task = tokio::spawn(drive_with(
         stream,
-        VOLUME_CLAIMS,
+        Cache::VolumeClaims,
         readiness,
-        Readiness::volume_claims_synced,
         move |event| {
             if matches!(event, watcher::Event::InitDone | watcher::Event::Delete(_)) {
                 provisioner.nudge();

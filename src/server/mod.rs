@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::sources;
 use crate::files::{LoadError, load_policies_in};
 use crate::policy::Severity;
-pub use state::{AppState, Policy, Readiness};
+pub use state::{AppState, Cache, Policy, Readiness};
 
 /// Where policy comes from.
 pub enum PolicySource {

@@ -9,7 +9,7 @@ use crate::admission::stamp::StampKey;
 
 use super::limits::RequestLimits;
 use crate::cluster::ClusterView;
-pub use crate::cluster::readiness::Readiness;
+pub use crate::cluster::readiness::{Cache, Readiness};
 use crate::cluster::user_events::UserEvents;
 use crate::metrics::Metrics;
 use crate::policy::Unit;

@@ -1,6 +1,8 @@
 //! One webhook server in this process, registered with the test API server the way the shipped
 //! manifests register it, scoped to one test's namespaces; shared by the end-to-end tests.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -45,25 +47,39 @@ impl Env {
     }
 
     async fn start_with(claims: bool) -> Env {
+        let policies = |ns: &str| vec![("policy".to_string(), example_policy(ns))];
+        let claims = if claims { EXAMPLE_CLAIMS } else { &[] };
+        Env::start_with_policies(policies, claims, |_| {}).await
+    }
+
+    /// A webhook started (and registered) once `policies(notebook namespace)` (ConfigMap name,
+    /// data) are in the policy namespace and `claims` are Bound, so the policy is in force from
+    /// the first list. `when_ready` sees the server the moment it is ready, before the
+    /// registration takes its time.
+    pub async fn start_with_policies(
+        policies: impl Fn(&str) -> Vec<(String, BTreeMap<String, String>)>,
+        claims: &[&str],
+        when_ready: impl FnOnce(&Handle),
+    ) -> Env {
         install_crypto_provider();
         let cluster = TestCluster::shared();
         let admin = cluster.admin_client();
         let ns =
             TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
         let policy_ns = TestNamespace::new("nv-policy").await;
-        Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name())
-            .create(
-                &PostParams::default(),
-                &policy_config_map("policy", example_policy(ns.name())),
-            )
-            .await
-            .expect("policy ConfigMap");
-        allow_everyone_to_edit(&admin, ns.name()).await;
-        if claims {
-            ready_claims(&admin, ns.name(), EXAMPLE_CLAIMS, "ReadWriteMany").await;
+        let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name());
+        for (name, data) in policies(ns.name()) {
+            config_maps
+                .create(&PostParams::default(), &policy_config_map(&name, data))
+                .await
+                .expect("policy ConfigMap");
         }
-
+        allow_everyone_to_edit(&admin, ns.name()).await;
+        if !claims.is_empty() {
+            ready_claims(&admin, ns.name(), claims, "ReadWriteMany").await;
+        }
         let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
+        when_ready(&server);
         let mut env = Env {
             cluster,
             admin,

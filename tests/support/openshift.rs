@@ -5,18 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, Client};
-use notebook_volumes::keys;
 use notebook_volumes::server::Handle;
 use serde_json::json;
 
-use super::env::{EXAMPLE_CLAIMS, Env, ready_claims};
+use super::env::{EXAMPLE_CLAIMS, Env};
 use super::webhook::*;
-use super::{TestCluster, TestNamespace, install_crypto_provider};
 
 /// Installs the Group CRD (shared by the tests of a binary) and waits until it is served.
 pub async fn install_group_api(admin: &Client) {
@@ -93,42 +90,12 @@ pub fn example_with(ns: &str, mode: &str) -> BTreeMap<String, String> {
     policy
 }
 
-/// A webhook started (and registered) once `policies(notebook namespace)` are in the policy
-/// namespace and the example claims and `claims` are Bound: like `Env::start`, with the policy
-/// in force from the first list. `when_ready` sees the server the moment it is ready, before
-/// the registration takes its time.
+/// `Env::start_with_policies` with the example claims and `claims` Bound.
 pub async fn start_with_policies(
     policies: impl Fn(&str) -> Vec<(String, BTreeMap<String, String>)>,
     claims: &[&str],
     when_ready: impl FnOnce(&Handle),
 ) -> Env {
-    install_crypto_provider();
-    let cluster = TestCluster::shared();
-    let admin = cluster.admin_client();
-    let ns = TestNamespace::with_labels("nb", &[(keys::INJECT_LABEL, keys::INJECT_ENABLED)]).await;
-    let policy_ns = TestNamespace::new("nv-policy").await;
-    let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), policy_ns.name());
-    for (name, data) in policies(ns.name()) {
-        config_maps
-            .create(&PostParams::default(), &policy_config_map(&name, data))
-            .await
-            .expect("policy ConfigMap");
-    }
-    allow_everyone_to_edit(&admin, ns.name()).await;
-    ready_claims(&admin, ns.name(), EXAMPLE_CLAIMS, "ReadWriteMany").await;
-    ready_claims(&admin, ns.name(), claims, "ReadWriteMany").await;
-    let (server, certs, generated) = start_webhook(admin.clone(), policy_ns.name()).await;
-    when_ready(&server);
-    let mut env = Env {
-        cluster,
-        admin,
-        ns,
-        policy_ns,
-        server: Some(server),
-        certs,
-        ca_bundle: generated.ca_cert_pem.clone(),
-        _registrations: Vec::new(),
-    };
-    env.register().await;
-    env
+    let all: Vec<&str> = EXAMPLE_CLAIMS.iter().chain(claims).copied().collect();
+    Env::start_with_policies(policies, &all, when_ready).await
 }

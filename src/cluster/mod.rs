@@ -9,6 +9,7 @@ pub(crate) mod home_growth;
 pub(crate) mod home_touch;
 pub(crate) mod identity;
 pub mod live;
+pub(crate) mod off_workers;
 pub(crate) mod openshift_groups;
 pub(crate) mod provisioner;
 pub(crate) mod readiness;

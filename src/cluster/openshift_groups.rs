@@ -18,6 +18,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::off_workers::off_workers;
 use super::readiness::{Cache, Readiness};
 use crate::metrics::Metrics;
 use crate::policy::OpenShiftGroupsMode;
@@ -187,17 +188,15 @@ impl Source {
         let objects = store.state();
         let last = self.tx.borrow().clone();
         // Comparing two large indexes is as heavy as building one: both off the async workers.
-        let built = tokio::task::spawn_blocking(move || {
+        let failed = "indexing OpenShift Groups failed";
+        let built = off_workers(failed, "the previous index stays in force", move || {
             let (groups, skipped) = OpenShiftGroups::from_objects(objects.iter().map(Arc::as_ref));
             let changed = last.as_deref() != Some(&groups);
             (groups, skipped, changed)
         })
         .await;
-        match built {
-            Ok((groups, skipped, changed)) => self.publish(groups, skipped, changed),
-            Err(error) => {
-                tracing::error!(%error, "indexing OpenShift Groups failed; the previous index stays in force")
-            }
+        if let Some((groups, skipped, changed)) = built {
+            self.publish(groups, skipped, changed);
         }
     }
 

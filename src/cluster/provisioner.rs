@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::events::truncate;
+use super::off_workers::off_workers;
 use super::readiness::Readiness;
 use crate::metrics::Metrics;
 use crate::policy::in_force::Policy;
@@ -94,16 +95,12 @@ async fn run(inputs: Inputs, nudge: Arc<Notify>) {
         let policy = inputs.policy.load_full();
         let namespaces = enabled(&inputs.namespaces, &inputs.own_namespace);
         let claims = inputs.claims.clone();
-        let planned = tokio::task::spawn_blocking(move || {
+        let failed = "planning provisioned claims failed";
+        let planned = off_workers(failed, "retrying on the next change", move || {
             plan_from_cache(&policy.snapshot, &namespaces, &claims)
-        })
-        .await;
-        let steps = match planned {
-            Ok(steps) => steps,
-            Err(error) => {
-                tracing::error!(%error, "planning provisioned claims failed; retrying on the next change");
-                continue;
-            }
+        });
+        let Some(steps) = planned.await else {
+            continue;
         };
         let mut conflicts = HashSet::new();
         let mut events = 0;

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use super::ClusterView;
 use super::drive::{drive, drive_with};
 use super::events::PolicyEvents;
+use super::off_workers::off_workers;
 use super::readiness::{Cache, Readiness};
 use crate::keys;
 use crate::metrics::Metrics;
@@ -215,14 +216,13 @@ impl Compiler {
             .collect();
         let previous = self.policy.load_full();
         let openshift = Arc::clone(&self.openshift);
-        let compiled =
-            tokio::task::spawn_blocking(move || previous.recompile_with(units, openshift)).await;
-        let policy = match compiled {
-            Ok(policy) => policy,
-            Err(error) => {
-                tracing::error!(%error, "compiling the policy failed; the previous policy stays in force");
-                return;
-            }
+        let failed = "compiling the policy failed";
+        let then = "the previous policy stays in force";
+        let compiled = off_workers(failed, then, move || {
+            previous.recompile_with(units, openshift)
+        });
+        let Some(policy) = compiled.await else {
+            return;
         };
         let mut still_invalid = HashMap::new();
         for report in policy.snapshot.rejected_units() {

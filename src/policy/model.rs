@@ -206,6 +206,32 @@ pub struct Library {
     pub origin: Origin,
 }
 
+/// A Share and a Library each hold one claim in the namespaces their scope reaches, which
+/// notebook-volumes may provision: what the provisioning plan reads of either.
+pub trait ClaimHolder {
+    /// `share` or `library`, as messages and labels name it.
+    const KIND: &'static str;
+    fn name(&self) -> &str;
+    fn scope(&self) -> &Scope;
+    fn claim_name(&self) -> &str;
+    fn storage(&self) -> Option<&Storage>;
+    fn origin(&self) -> &Origin;
+}
+
+macro_rules! claim_holder {
+    ($($holder:ty => $kind:literal),*) => {$(
+        impl ClaimHolder for $holder {
+            const KIND: &'static str = $kind;
+            fn name(&self) -> &str { &self.name }
+            fn scope(&self) -> &Scope { &self.scope }
+            fn claim_name(&self) -> &str { &self.claim_name }
+            fn storage(&self) -> Option<&Storage> { self.storage.as_ref() }
+            fn origin(&self) -> &Origin { &self.origin }
+        }
+    )*};
+}
+claim_holder!(Share => "share", Library => "library");
+
 /// The `Settings` document, or its defaults when there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sha2::{Digest, Sha256};
 
-use super::model::{NamespaceInfo, Storage, StorageSource};
+use super::model::{ClaimHolder, NamespaceInfo, Scope, Storage, StorageSource};
 use super::snapshot::PolicySnapshot;
 use crate::keys;
 
@@ -121,6 +121,17 @@ pub enum Step {
     },
 }
 
+/// The holders that carry a `storage` source: `((kind, name, unit), scope, claim, storage)`.
+fn with_storage<T: ClaimHolder>(
+    holders: &[T],
+) -> impl Iterator<Item = ((&'static str, &str, &str), &Scope, &str, &Storage)> {
+    holders.iter().filter_map(|h| {
+        let storage = h.storage()?;
+        let owner = (T::KIND, h.name(), h.origin().unit.as_str());
+        Some((owner, h.scope(), h.claim_name(), storage))
+    })
+}
+
 /// The steps for `namespaces` (the enabled ones, already filtered): one per namespace and
 /// provisioned claim in scope that is absent or someone else's. Linear in namespaces × shares
 /// with storage; shares of one claim (distinct subPaths, equal storage by `check`) give one step.
@@ -129,24 +140,8 @@ pub fn plan(
     namespaces: &[NamespaceInfo],
     existing: impl Fn(&str, &str) -> Existing,
 ) -> Vec<Step> {
-    let shares = snapshot.shares().iter().filter_map(|s| {
-        let storage = s.storage.as_ref()?;
-        Some((
-            ("share", &s.name, &s.origin.unit),
-            &s.scope,
-            &s.claim_name,
-            storage,
-        ))
-    });
-    let libraries = snapshot.libraries().iter().filter_map(|l| {
-        let storage = l.storage.as_ref()?;
-        Some((
-            ("library", &l.name, &l.origin.unit),
-            &l.scope,
-            &l.claim_name,
-            storage,
-        ))
-    });
+    let shares = with_storage(snapshot.shares());
+    let libraries = with_storage(snapshot.libraries());
     let provisioned: Vec<_> = shares.chain(libraries).collect();
     let mut steps = Vec::new();
     if provisioned.is_empty() {
@@ -155,7 +150,7 @@ pub fn plan(
     for ns in namespaces {
         let mut seen: HashSet<&str> = HashSet::new();
         for ((kind, name, unit), scope, claim, storage) in &provisioned {
-            if !scope.includes(ns) || !seen.insert(claim.as_str()) {
+            if !scope.includes(ns) || !seen.insert(claim) {
                 continue;
             }
             let owner = Owner {

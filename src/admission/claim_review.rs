@@ -105,29 +105,40 @@ fn check(ctx: Context<'_>, req: &AdmissionRequest<DynamicObject>) -> Result<(), 
         .as_deref()
         .filter(|n| !n.is_empty())
         .unwrap_or(&req.name);
+    let asked = Asked {
+        ctx,
+        requester,
+        name,
+        object,
+    };
     match (
         req.kind.group.as_str(),
         req.kind.kind.as_str(),
         &req.operation,
     ) {
-        ("", "PersistentVolumeClaim", Operation::Create) => {
-            create_claim(ctx, requester, name, object)
-        }
+        ("", "PersistentVolumeClaim", Operation::Create) => create_claim(asked),
         ("", "PersistentVolumeClaim", Operation::Update) => {
-            update_claim(requester, name, object, req.old_object.as_ref())
+            update_claim(asked, req.old_object.as_ref())
         }
-        (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Create) => {
-            create_snapshot(ctx, requester, name, object)
-        }
+        (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Create) => create_snapshot(asked),
         // Snapshot CRDs before external-snapshotter 6.3 (without its validation webhook) let the
         // source change until the snapshot is taken: a new source is judged as at creation.
         (SNAPSHOT_GROUP, "VolumeSnapshot", Operation::Update)
             if snapshot_source(object) != req.old_object.as_ref().map_or("", snapshot_source) =>
         {
-            create_snapshot(ctx, requester, name, object)
+            create_snapshot(asked)
         }
         _ => Ok(()),
     }
+}
+
+/// One request as the rules read it: who asks, for which object, under which policy.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    ctx: Context<'a>,
+    requester: Requester<'a>,
+    name: &'a str,
+    object: &'a DynamicObject,
 }
 
 /// The requester's raw username.
@@ -146,12 +157,13 @@ impl Requester<'_> {
 
 /// Rules 1-5 for a new claim: reserved names, home and managed marks, static binding, clone
 /// sources.
-fn create_claim(
-    ctx: Context<'_>,
-    requester: Requester<'_>,
-    name: &str,
-    object: &DynamicObject,
-) -> Result<(), String> {
+fn create_claim(asked: Asked<'_>) -> Result<(), String> {
+    let Asked {
+        ctx,
+        requester,
+        name,
+        object,
+    } = asked;
     if let Some(unit) = protected_home(ctx, name) {
         return Err(format!(
             "claim name '{name}' is reserved by a Home template of {unit}, a policy that failed validation; it stays reserved until that policy is fixed: ask an administrator"
@@ -225,12 +237,13 @@ fn create_claim(
 
 /// Rule 3 on UPDATE (the home marks), and the one-time `spec.volumeName` that an unbound claim
 /// still accepts (rule 5 would otherwise be a create-then-update away).
-fn update_claim(
-    requester: Requester<'_>,
-    name: &str,
-    object: &DynamicObject,
-    old: Option<&DynamicObject>,
-) -> Result<(), String> {
+fn update_claim(asked: Asked<'_>, old: Option<&DynamicObject>) -> Result<(), String> {
+    let Asked {
+        requester,
+        name,
+        object,
+        ..
+    } = asked;
     let (new_label, new_owner) = (
         label(object, keys::HOME_LABEL),
         annotation(object, keys::OWNER_ANNOTATION),
@@ -284,19 +297,21 @@ fn update_claim(
 
 /// Rule 6: a snapshot is a copy that any namespace member can restore into a new claim (on
 /// creation, and when an update changes what it copies).
-fn create_snapshot(
-    ctx: Context<'_>,
-    requester: Requester<'_>,
-    name: &str,
-    object: &DynamicObject,
-) -> Result<(), String> {
-    let source = snapshot_source(object);
+fn create_snapshot(asked: Asked<'_>) -> Result<(), String> {
+    let source = snapshot_source(asked.object);
     if source.is_empty() {
         return Ok(());
     }
     let verb = format!("copies claim '{source}' (spec.source.persistentVolumeClaimName)");
-    let subject = format!("volume snapshot '{name}'");
-    guarded_source(ctx, requester, &subject, &verb, source, "snapshot")
+    let subject = format!("volume snapshot '{}'", asked.name);
+    guarded_source(
+        asked.ctx,
+        asked.requester,
+        &subject,
+        &verb,
+        source,
+        "snapshot",
+    )
 }
 
 /// The claim a VolumeSnapshot copies (`""` for one made from existing content).

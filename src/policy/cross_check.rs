@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::check::Item;
 use super::home_template::home_user;
-use super::model::{Home, Library, Scope, Share};
+use super::model::{ClaimHolder, Home, Library, Scope, Share};
 use super::origin::Finding;
 use super::parse::ParsedDoc;
 use super::rules::{path_within, paths_overlap};
@@ -186,22 +186,14 @@ fn claim_clashes<'a>(
     let mut out = Vec::new();
     match item {
         Item::Share(s) => {
-            let libraries = libraries
-                .filter(|l| l.claim_name == s.claim_name && l.scope.may_overlap(&s.scope))
-                .map(|l| (l.name.as_str(), l.origin.unit.as_str()));
+            let libraries =
+                libraries.filter(|l| l.claim_name == s.claim_name && l.scope.may_overlap(&s.scope));
             let why = "a share may not use its claim";
-            out.extend(claim_held(&s.claim_name, "library", why, libraries));
-            let user = format!("share '{}' uses it", s.name);
-            out.extend(homes_of(&s.claim_name, &s.scope, &user));
+            out = clashes_of(s, libraries, why, homes_of);
         }
         Item::Library(l) => {
-            let shares = shares_with_claim(&l.claim_name, &l.scope)
-                .into_iter()
-                .map(|s| (s.name.as_str(), s.origin.unit.as_str()));
-            let why = "it would expose the share's data";
-            out.extend(claim_held(&l.claim_name, "share", why, shares));
-            let user = format!("library '{}' uses it", l.name);
-            out.extend(homes_of(&l.claim_name, &l.scope, &user));
+            let shares = shares_with_claim(&l.claim_name, &l.scope).into_iter();
+            out = clashes_of(l, shares, "it would expose the share's data", homes_of);
         }
         Item::Home(h) => {
             let template = &h.claim_name_template;
@@ -224,19 +216,29 @@ fn claim_clashes<'a>(
     out
 }
 
-/// `claim` is already the claim of each `(name, unit)` holder of kind `kind`; a library is on
-/// one side of every such clash.
-fn claim_held<'a>(
-    claim: &'a str,
-    kind: &'a str,
-    why: &'a str,
-    holders: impl Iterator<Item = (&'a str, &'a str)> + 'a,
-) -> impl Iterator<Item = (&'static str, String)> + 'a {
-    holders.map(move |(name, unit)| {
-        ("claimName", format!(
-            "claim '{claim}' is the claim of {kind} '{name}' (in {unit}); a library is mounted in every notebook, so {why}"
-        ))
-    })
+/// The claim of `held` (a share or a library) is also the claim of each of `others` (the other
+/// kind; a library is on one side of every such clash), or some user's home under a template
+/// (`homes_of(claim, scope, who uses it)`).
+fn clashes_of<'a, H: ClaimHolder, O: ClaimHolder + 'a>(
+    held: &H,
+    others: impl Iterator<Item = &'a O>,
+    why: &str,
+    homes_of: impl FnOnce(&str, &Scope, &str) -> Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    let claim = held.claim_name();
+    let mut out: Vec<_> = others
+        .map(|o| {
+            ("claimName", format!(
+                "claim '{claim}' is the claim of {} '{}' (in {}); a library is mounted in every notebook, so {why}",
+                O::KIND,
+                o.name(),
+                o.origin().unit
+            ))
+        })
+        .collect();
+    let user = format!("{} '{}' uses it", H::KIND, held.name());
+    out.extend(homes_of(claim, held.scope(), &user));
+    out
 }
 
 /// What the units accepted so far hold.

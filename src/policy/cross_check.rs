@@ -133,6 +133,22 @@ pub(super) struct Pending {
 }
 
 impl Pending {
+    /// The unit's libraries so far.
+    fn libraries(&self) -> impl Iterator<Item = &Library> + Clone {
+        self.others.iter().filter_map(|i| match i {
+            Item::Library(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// The unit's Home templates so far.
+    fn homes(&self) -> impl Iterator<Item = &Home> + Clone {
+        self.others.iter().filter_map(|i| match i {
+            Item::Home(h) => Some(h),
+            _ => None,
+        })
+    }
+
     pub(super) fn push(&mut self, item: Item, doc_index: usize) {
         match item {
             Item::Share(s) => {
@@ -260,20 +276,8 @@ pub(super) fn cross_check(
     findings: &mut Vec<Finding>,
 ) {
     let committed = accepted.shares;
-    let libraries = accepted
-        .libraries
-        .iter()
-        .chain(unit.others.iter().filter_map(|i| match i {
-            Item::Library(l) => Some(l),
-            _ => None,
-        }));
-    let homes = accepted
-        .homes
-        .iter()
-        .chain(unit.others.iter().filter_map(|i| match i {
-            Item::Home(h) => Some(h),
-            _ => None,
-        }));
+    let libraries = accepted.libraries.iter().chain(unit.libraries());
+    let homes = accepted.homes.iter().chain(unit.homes());
     let mut err = |field: &str, message: String| findings.push(doc.error(field, message));
     match item {
         Item::Share(s) => {

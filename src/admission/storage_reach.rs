@@ -5,6 +5,8 @@
 //! share's access rules and read-only enforcement. Those are denied whatever the share's scope:
 //! the files are the same in every namespace.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use k8s_openapi::api::core::v1::Volume;
 
 use crate::policy::{PolicySnapshot, StorageSource};
@@ -31,24 +33,31 @@ pub fn provisioned_reach(policy: &PolicySnapshot, volume: &Volume) -> Option<(St
 }
 
 /// Whether the inline `volume` can see files of `source`. An NFS export is also reachable
-/// through a CSI driver for NFS (`nfs.csi.k8s.io` takes `server` and `share` attributes), and a
-/// CSI share on an NFS server through plain NFS: across the two kinds, naming the server is
-/// enough, since what the other attributes mean is the driver's business.
+/// through a CSI driver for NFS (`nfs.csi.k8s.io` takes `server` and `share` attributes), a CSI
+/// share through another driver for the same server, and a CSI share on an NFS server through
+/// plain NFS: across kinds and drivers, naming the server is enough, since what the other
+/// attributes mean is the driver's business.
 fn reaches(volume: &Volume, source: &StorageSource) -> bool {
-    let inline_attributes = || {
+    let inline_hosts = || {
         volume
             .csi
             .iter()
             .flat_map(|c| c.volume_attributes.iter().flat_map(|a| a.values()))
+            .filter_map(|value| host_of(value))
     };
+    let nfs_host = volume.nfs.as_ref().and_then(|nfs| host_of(&nfs.server));
     match source {
         StorageSource::Class(_) => false,
         StorageSource::Nfs { server, path } => {
-            volume
-                .nfs
-                .as_ref()
-                .is_some_and(|nfs| same_host(&nfs.server, server) && paths_overlap(&nfs.path, path))
-                || inline_attributes().any(|value| same_host(value, server))
+            let Some(server) = host_of(server) else {
+                return false;
+            };
+            volume.nfs.as_ref().is_some_and(|nfs| {
+                nfs_host
+                    .as_ref()
+                    .is_some_and(|h| h.same_server(&server, true))
+                    && paths_overlap(&nfs.path, path)
+            }) || inline_hosts().any(|h| h.same_server(&server, false))
         }
         StorageSource::HostPath(path) => volume
             .host_path
@@ -61,52 +70,166 @@ fn reaches(volume: &Volume, source: &StorageSource) -> bool {
             volume_attributes,
             ..
         } => {
-            volume
+            let same_driver = volume
                 .csi
                 .as_ref()
-                .is_some_and(|c| c.driver.eq_ignore_ascii_case(driver))
-                || volume.nfs.as_ref().is_some_and(|nfs| {
-                    volume_attributes
-                        .values()
-                        .any(|value| same_host(&nfs.server, value))
-                })
+                .is_some_and(|c| c.driver.eq_ignore_ascii_case(driver));
+            // Attribute values that name a host in so many words (a dot or a colon): a CSI
+            // share's `fsName: lab` or `mountPermissions: "0777"` are not servers.
+            let servers: Vec<Host> = volume_attributes
+                .values()
+                .filter(|v| v.contains(['.', ':']))
+                .filter_map(|v| host_of(v))
+                .collect();
+            let all: Vec<Host> = volume_attributes
+                .values()
+                .filter_map(|v| host_of(v))
+                .collect();
+            same_driver
+                || inline_hosts().any(|h| servers.iter().any(|s| h.same_server(s, false)))
+                || nfs_host
+                    .as_ref()
+                    .is_some_and(|h| all.iter().any(|s| h.same_server(s, true)))
         }
     }
 }
 
-/// Host names compare without case, a final dot, or IPv6 brackets. (A name and an address of
-/// one server cannot be told apart without DNS: docs/security.md says so.)
-fn same_host(a: &str, b: &str) -> bool {
-    let bare = |h: &str| {
-        h.trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .trim_end_matches('.')
-            .to_ascii_lowercase()
-    };
-    bare(a) == bare(b)
+/// A server as a mount would reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Host {
+    Ip(IpAddr),
+    Name(String),
 }
 
-/// Whether one path is the other, or inside it, after the lexical clean-up a server does
-/// (repeated and trailing slashes, `.`, `..`). A relative path is taken from the root.
+impl Host {
+    /// The same server, as far as can be told without DNS. With `short_names` (two fields that
+    /// are certainly host names), a name also matches its first labels (`nfs` is
+    /// `nfs.example.org` under a search domain).
+    fn same_server(&self, other: &Host, short_names: bool) -> bool {
+        match (self, other) {
+            (Host::Name(a), Host::Name(b)) if short_names => {
+                let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+                long.strip_prefix(short.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+            }
+            _ => self == other,
+        }
+    }
+}
+
+/// The host a server field or attribute value names, the way mount helpers read it: after a
+/// scheme (`nfs://`), `//` or `\\` (SMB), and user info (`user@`); before a path, a port, or a
+/// comma (`mount.nfs` takes the first of `a,b`); without IPv6 brackets or zone, case, or a final
+/// dot. Addresses are compared as numbers, in every form the resolver accepts (`10.1`,
+/// `0x0a000001`, `012.0.0.1`, `::ffff:10.0.0.1` are 10.0.0.1). `None` for a value that is a path
+/// or empty. Linear in the value's length.
+fn host_of(value: &str) -> Option<Host> {
+    let mut v = value.trim();
+    if let Some((scheme, rest)) = v.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        v = rest;
+    } else if let Some(rest) = v.strip_prefix("//").or_else(|| v.strip_prefix("\\\\")) {
+        v = rest;
+    }
+    let authority = v.split(['/', '\\']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let authority = authority.split(',').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(inner) => inner.split(']').next().unwrap_or_default(),
+        // Two colons or more: an IPv6 address without brackets; one: a port or `:path`.
+        None if authority.matches(':').count() > 1 => authority,
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let host = host.split('%').next().unwrap_or_default();
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    if let Some(v4) = inet_aton(&host) {
+        return Some(Host::Ip(IpAddr::V4(v4)));
+    }
+    if let Ok(v6) = host.parse::<Ipv6Addr>() {
+        return Some(Host::Ip(
+            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        ));
+    }
+    Some(Host::Name(host))
+}
+
+/// An IPv4 address in the forms `inet_aton` (and so the resolver behind a mount) accepts: one
+/// to four parts, each decimal, octal (`0` prefix) or hexadecimal (`0x`), the last filling the
+/// bytes left.
+fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let mut parts = [0u32; 4];
+    let mut count = 0;
+    for part in s.split('.') {
+        *parts.get_mut(count)? = c_number(part)?;
+        count += 1;
+    }
+    let (last, head) = parts.get(..count)?.split_last()?;
+    let mut address = 0u32;
+    for (i, byte) in head.iter().enumerate() {
+        if *byte > 255 {
+            return None;
+        }
+        address |= byte << (24 - 8 * i);
+    }
+    let rest_bits = 32 - 8 * head.len();
+    if rest_bits < 32 && *last >= 1 << rest_bits {
+        return None;
+    }
+    Some(Ipv4Addr::from(address | last))
+}
+
+fn c_number(part: &str) -> Option<u32> {
+    let (digits, radix) =
+        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (hex, 16)
+        } else if part.len() > 1
+            && let Some(octal) = part.strip_prefix('0')
+        {
+            (octal, 8)
+        } else {
+            (part, 10)
+        };
+    if part.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    if digits.is_empty() {
+        return Some(0);
+    }
+    u32::from_str_radix(digits, radix).ok()
+}
+
+/// Whether one path is the other, or inside it, after the clean-up a server does (repeated and
+/// trailing slashes, `.`). A `..` after a directory name may climb out of a symbolic link
+/// anywhere (`/var/run/..` is `/`, not `/var`): such a path is taken to overlap everything. A
+/// relative path is taken from the root.
 pub fn paths_overlap(a: &str, b: &str) -> bool {
-    let (a, b) = (components(a), components(b));
+    let (Some(a), Some(b)) = (components(a), components(b)) else {
+        return true;
+    };
     let shorter = a.len().min(b.len());
     a[..shorter] == b[..shorter]
 }
 
-fn components(path: &str) -> Vec<&str> {
+/// The path's names, or `None` when a `..` follows one.
+fn components(path: &str) -> Option<Vec<&str>> {
     let mut out = Vec::new();
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => {
-                out.pop();
-            }
+            // `..` at the root is the root.
+            ".." if out.is_empty() => {}
+            ".." => return None,
             other => out.push(other),
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -138,9 +261,78 @@ mod tests {
     }
 
     #[test]
-    fn hosts_compare_without_case_final_dot_or_brackets() {
-        assert!(same_host("NFS.example.org.", "nfs.example.org"));
-        assert!(same_host("[fd00::4]", "fd00::4"));
-        assert!(!same_host("nfs2.example.org", "nfs.example.org"));
+    fn a_climb_out_of_a_directory_may_be_anywhere() {
+        // /var/run is a link to /run on most hosts: /var/run/../srv is /srv.
+        assert!(paths_overlap("/var/run/../srv/apps", "/srv/apps"));
+        assert!(paths_overlap("/srv/apps", "/exports/l/../../x"));
+        // At the root, `..` stays there.
+        assert!(!paths_overlap("/../srv/other", "/srv/apps"));
+    }
+
+    #[test]
+    fn hosts_compare_as_a_mount_reads_them() {
+        let host = |v: &str| host_of(v).unwrap_or_else(|| panic!("{v}"));
+        let name = host("nfs.example.org");
+        for same in [
+            "NFS.example.org.",
+            " nfs.example.org ",
+            "nfs.example.org,decoy.example.org",
+            "nfs.example.org:/exports",
+            "nfs.example.org:2049",
+            "//nfs.example.org/share",
+            "\\\\nfs.example.org\\share",
+            "nfs://nfs.example.org/exports",
+            "smb://user@nfs.example.org/share",
+        ] {
+            assert_eq!(host(same), name, "{same}");
+        }
+        let v4 = host("10.0.0.7");
+        for same in [
+            "167772167",
+            "0x0a000007",
+            "0XA.0.0.7",
+            "10.7",
+            "10.0.7",
+            "012.0.0.07",
+            "::ffff:10.0.0.7",
+            "[::ffff:a00:7]:/exports",
+            "10.0.0.7.",
+        ] {
+            assert_eq!(host(same), v4, "{same}");
+        }
+        let v6 = host("fd00::7");
+        for same in ["[FD00::0007]", "fd00:0:0:0:0:0:0:7", "[fd00::7%eth0]:/x"] {
+            assert_eq!(host(same), v6, "{same}");
+        }
+        for other in [
+            "nfs2.example.org",
+            "10.0.0.8",
+            "0x0a000008",
+            "fd00::8",
+            "10.256",
+        ] {
+            assert!(
+                host(other) != name && host(other) != v4 && host(other) != v6,
+                "{other}"
+            );
+        }
+        for none in ["", "  ", "/vol/files", "[]"] {
+            assert_eq!(host_of(none), None, "{none}");
+        }
+        // Bytes past their part, or five parts, are not an address.
+        for not_address in ["10.0.0.256", "1.2.3.4.5", "10.0x1000000", "08.0.0.1"] {
+            assert!(matches!(host(not_address), Host::Name(_)), "{not_address}");
+        }
+    }
+
+    #[test]
+    fn a_short_name_is_its_server_only_between_host_fields() {
+        let host = |v: &str| host_of(v).unwrap_or_else(|| panic!("{v}"));
+        let full = host("nfs.example.org");
+        assert!(host("nfs").same_server(&full, true));
+        assert!(host("nfs.example").same_server(&full, true));
+        assert!(!host("nfs").same_server(&full, false));
+        assert!(!host("nfs.exam").same_server(&full, true));
+        assert!(!host("nfs2").same_server(&full, true));
     }
 }

@@ -282,6 +282,101 @@ fn inline_volumes_the_settings_allow_may_not_reach_provisioned_storage() {
     }
 }
 
+/// Shares on an NFS server named by address, IPv4 and IPv6.
+const PROVISIONED_BY_ADDRESS: &str = "---\nkind: Share\nname: ip4\nclaimName: ip4-data\nmountPath: /data/ip4\nlevel: public\nstorage: {nfs: {server: 10.0.0.7, path: /exports/ip4}}\n---\nkind: Share\nname: ip6\nclaimName: ip6-data\nmountPath: /data/ip6\nlevel: public\nstorage: {nfs: {server: 'fd00::7', path: /exports/ip6}}\n";
+
+#[test]
+fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
+    let case = || {
+        Case::new(
+            policy(&format!(
+                "{PROVISIONED_WITH_INLINE_ALLOWED}{PROVISIONED_BY_ADDRESS}"
+            )),
+            "bob",
+        )
+    };
+    for (volume, owner) in [
+        // mount.nfs takes the first of several comma-separated names.
+        (
+            "nfs: {server: 'nfs.example.org,decoy.example.org', path: /exports/archive}",
+            "share 'archive'",
+        ),
+        // A short name under a search domain.
+        (
+            "nfs: {server: nfs, path: /exports/archive}",
+            "share 'archive'",
+        ),
+        // An address in any form the resolver accepts.
+        (
+            "nfs: {server: '167772167', path: /exports/ip4}",
+            "share 'ip4'",
+        ),
+        (
+            "nfs: {server: '0x0a000007', path: /exports/ip4}",
+            "share 'ip4'",
+        ),
+        ("nfs: {server: '10.7', path: /exports/ip4}", "share 'ip4'"),
+        (
+            "nfs: {server: '012.0.0.7', path: /exports/ip4}",
+            "share 'ip4'",
+        ),
+        (
+            "nfs: {server: '::ffff:10.0.0.7', path: /exports/ip4}",
+            "share 'ip4'",
+        ),
+        (
+            "nfs: {server: 'fd00:0:0:0:0:0:0:7', path: /exports/ip6}",
+            "share 'ip6'",
+        ),
+        (
+            "nfs: {server: '[FD00::0007]', path: /exports/ip6}",
+            "share 'ip6'",
+        ),
+        // `..` after a name climbs out of whatever that name links to.
+        (
+            "nfs: {server: nfs.example.org, path: /srv/link/../exports/archive}",
+            "share 'archive'",
+        ),
+        ("hostPath: {path: /var/run/../srv/apps}", "library 'apps'"),
+        // The server inside an attribute of another form, or under another key.
+        (
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {source: 'nfs.example.org:/exports/archive'}}",
+            "share 'archive'",
+        ),
+        (
+            "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//NFS.example.org/archive'}}",
+            "share 'archive'",
+        ),
+        (
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: '167772167', share: /exports/ip4}}",
+            "share 'ip4'",
+        ),
+        // A CSI share's server through another CSI driver.
+        (
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: files.example.org., share: /vol/files}}",
+            "share 'files'",
+        ),
+    ] {
+        denied_with(
+            &case().review(&inline_pod(volume)),
+            &["volume 'v'", owner, "through its claim"],
+        );
+    }
+    // Other servers, and attribute values that are no server, stay as the Settings allow them.
+    for volume in [
+        "nfs: {server: '10.0.0.8', path: /exports/ip4}",
+        "nfs: {server: '0x0a000008', path: /exports/ip4}",
+        "nfs: {server: 'fd00::8', path: /exports/ip6}",
+        "nfs: {server: nfs2, path: /exports/archive}",
+        "nfs: {server: nfs.example.org, path: /../exports/other}",
+        "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org, share: /vol/files, mountPermissions: '0777'}}",
+        "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//scratch.example.org/archive'}}",
+    ] {
+        let outcome = case().review(&inline_pod(volume));
+        assert!(outcome.allowed(), "{volume}: {:?}", outcome.message());
+    }
+}
+
 fn device_pod(claim: &str) -> Pod {
     pod(&format!(
         "metadata: {{name: x}}\nspec:\n  containers: [{{name: c, volumeDevices: [{{name: v, devicePath: /dev/xvda}}]}}]\n  volumes: [{{name: v, persistentVolumeClaim: {{claimName: {claim}}}}}]\n"

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use futures::StreamExt;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::discovery::verbs;
+use kube::discovery::{Scope, verbs};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -266,10 +266,18 @@ pub async fn list(client: &Client) -> Result<(OpenShiftGroups, Vec<Skipped>), St
     Ok(OpenShiftGroups::from_objects(objects.iter()))
 }
 
-/// The Group resource, when the API server serves it with list and watch.
+/// The Group resource, when the API server serves it with list and watch. OpenShift's Groups
+/// are cluster-scoped; a namespaced resource of that name (a CustomResourceDefinition someone
+/// installed) is not them, and namespace roles may write it: it is taken as not served.
 async fn served(client: &Client) -> Result<Option<ApiResource>, DiscoveryError> {
     let gvk = GroupVersionKind::gvk("user.openshift.io", "v1", "Group");
     match kube::discovery::pinned_kind(client, &gvk).await {
+        Ok((_, caps)) if caps.scope != Scope::Cluster => {
+            tracing::warn!(
+                "groups.user.openshift.io is namespaced here, so it is not OpenShift's Group API and anyone who may write it in a namespace could grant groups: it is not read"
+            );
+            Ok(None)
+        }
         Ok((resource, caps)) => Ok((caps.supports_operation(verbs::LIST)
             && caps.supports_operation(verbs::WATCH))
         .then_some(resource)),

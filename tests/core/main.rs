@@ -9,6 +9,7 @@ mod home_levels;
 mod home_sizes;
 mod match_conditions;
 mod notices;
+mod openshift_groups;
 mod properties;
 mod provision;
 mod rules;

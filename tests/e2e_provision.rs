@@ -353,11 +353,15 @@ async fn allow_inline_nfs(env: &Env) {
 }
 
 fn nfs_pod(name: &str, path: &str) -> k8s_openapi::api::core::v1::Pod {
+    nfs_pod_on(name, "NFS.example.org", path)
+}
+
+fn nfs_pod_on(name: &str, server: &str, path: &str) -> k8s_openapi::api::core::v1::Pod {
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {
             "containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
-            "volumes": [{"name": "v", "nfs": {"server": "NFS.example.org", "path": path}}]
+            "volumes": [{"name": "v", "nfs": {"server": server, "path": path}}]
         }
     }))
     .expect("pod")
@@ -448,6 +452,23 @@ async fn a_project_member_cannot_take_copy_rebind_or_go_around_a_provisioned_sha
             message.contains("on the storage notebook-volumes provisions for share 'archive'")
                 && message.contains("mount the claim 'archive-data' instead"),
             "{path}: {message}"
+        );
+    }
+    // The API server takes any server string: the export named the ways a mount reads it
+    // (the first of a comma list, a short name) or climbing out of a link is refused too.
+    for (name, server, path) in [
+        (
+            "comma",
+            "nfs.example.org,decoy.example.org",
+            "/exports/archive",
+        ),
+        ("short", "nfs", "/exports/archive"),
+        ("climb", "nfs.example.org", "/srv/link/../exports/archive"),
+    ] {
+        let message = refusal(pods.create(&pp, &nfs_pod_on(name, server, path)).await);
+        assert!(
+            message.contains("for share 'archive'"),
+            "{server}:{path}: {message}"
         );
     }
 

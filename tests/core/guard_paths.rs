@@ -338,6 +338,11 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
             "share 'archive'",
         ),
         ("hostPath: {path: /var/run/../srv/apps}", "library 'apps'"),
+        // The hostPath type changes what the kubelet checks, not where the path is.
+        (
+            "hostPath: {path: /srv/apps/, type: DirectoryOrCreate}",
+            "library 'apps'",
+        ),
         // The server inside an attribute of another form, or under another key.
         (
             "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {source: 'nfs.example.org:/exports/archive'}}",
@@ -362,6 +367,12 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
             &["volume 'v'", owner, "through its claim"],
         );
     }
+    // Without Settings, no inline storage volume is allowed at all.
+    denied_with(
+        &Case::new(policy(PROVISIONED_BY_ADDRESS), "bob")
+            .review(&inline_pod("nfs: {server: '10.0.0.8', path: /exports/ip4}")),
+        &["inline 'nfs' volume", "allowedVolumeTypes"],
+    );
     // Other servers, and attribute values that are no server, stay as the Settings allow them.
     for volume in [
         "nfs: {server: '10.0.0.8', path: /exports/ip4}",
@@ -725,4 +736,25 @@ fn secret_notebook_makes_inline_storage_the_settings_allow_read_only_too() {
     assert!(outcome.allowed(), "{:?}", outcome.message());
     let patched = apply(&plain, &outcome);
     assert!(mounts_of(&patched, "notebook").contains(&("/out".to_string(), false)));
+}
+
+#[test]
+fn a_debug_container_may_not_mount_an_inline_volume_that_now_reaches_provisioned_storage() {
+    // A pod admitted before the archive share's storage was in the policy, with inline NFS
+    // volumes of its export and of another one; pod UPDATEs cannot add volumes, but a debug
+    // container can mount one the pod has.
+    let running = "metadata: {name: job}\nspec:\n  containers: [{name: c}]\n  volumes:\n  - {name: archive, nfs: {server: nfs.example.org, path: /exports/archive}}\n  - {name: other, nfs: {server: nfs.example.org, path: /exports/other}}\n";
+    let add = |debug: &str| {
+        Case::new(policy(PROVISIONED_WITH_INLINE_ALLOWED), "bob").review_update(
+            &pod(running),
+            &with_debug(running, debug),
+            true,
+        )
+    };
+    denied_with(
+        &add("{name: d, volumeMounts: [{name: archive, mountPath: /a}]}"),
+        &["volume 'archive'", "share 'archive'", "through its claim"],
+    );
+    let other = add("{name: d, volumeMounts: [{name: other, mountPath: /o}]}");
+    assert!(other.allowed(), "{:?}", other.message());
 }

@@ -56,7 +56,7 @@ fn reaches(volume: &Volume, source: &StorageSource) -> bool {
                 nfs_host
                     .as_ref()
                     .is_some_and(|h| h.same_server(&server, true))
-                    && paths_overlap(&nfs.path, path)
+                    && export_reached(&nfs.path, path)
             }) || inline_hosts().any(|h| h.same_server(&server, false))
         }
         StorageSource::HostPath(path) => volume
@@ -217,6 +217,21 @@ pub fn paths_overlap(a: &str, b: &str) -> bool {
     a[..shorter] == b[..shorter]
 }
 
+/// Whether an NFS mount of `inline` can reach `export` on the same server. Besides the paths
+/// overlapping, an NFSv4 server with a pseudo-root (`fsid=0` on `/exports`) serves
+/// `/exports/archive` as `/archive`: a path overlapping any tail of the export's names may be it.
+/// Quadratic in the export's names only (the policy's path); linear in the inline path.
+fn export_reached(inline: &str, export: &str) -> bool {
+    let (Some(inline), Some(export)) = (components(inline), components(export)) else {
+        return true;
+    };
+    let overlap = |tail: &[&str]| {
+        let shorter = inline.len().min(tail.len());
+        inline[..shorter] == tail[..shorter]
+    };
+    export.is_empty() || (0..export.len()).any(|k| export.get(k..).is_some_and(overlap))
+}
+
 /// The path's names, or `None` when a `..` follows one.
 fn components(path: &str) -> Option<Vec<&str>> {
     let mut out = Vec::new();
@@ -258,6 +273,23 @@ mod tests {
         ] {
             assert!(!paths_overlap(a, b), "{a} {b}");
         }
+    }
+
+    #[test]
+    fn an_export_is_reached_under_any_nfs4_pseudo_root() {
+        for inline in [
+            "/exports/archive",
+            "/archive",
+            "/archive/2024",
+            "/",
+            "/exports",
+        ] {
+            assert!(export_reached(inline, "/exports/archive"), "{inline}");
+        }
+        for inline in ["/exports/other", "/other", "/exports/archive-old", "/2024"] {
+            assert!(!export_reached(inline, "/exports/archive"), "{inline}");
+        }
+        assert!(export_reached("/anything", "/"));
     }
 
     #[test]

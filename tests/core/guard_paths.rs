@@ -332,6 +332,15 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
             "nfs: {server: '[FD00::0007]', path: /exports/ip6}",
             "share 'ip6'",
         ),
+        // The export under an NFSv4 pseudo-root (`fsid=0` on /exports).
+        (
+            "nfs: {server: nfs.example.org, path: /archive}",
+            "share 'archive'",
+        ),
+        (
+            "nfs: {server: nfs.example.org, path: /archive/2024}",
+            "share 'archive'",
+        ),
         // `..` after a name climbs out of whatever that name links to.
         (
             "nfs: {server: nfs.example.org, path: /srv/link/../exports/archive}",
@@ -380,6 +389,7 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
         "nfs: {server: 'fd00::8', path: /exports/ip6}",
         "nfs: {server: nfs2, path: /exports/archive}",
         "nfs: {server: nfs.example.org, path: /../exports/other}",
+        "nfs: {server: nfs.example.org, path: /other}",
         "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org, share: /vol/files, mountPermissions: '0777'}}",
         "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//scratch.example.org/archive'}}",
     ] {

@@ -87,9 +87,10 @@ fn reaches(volume: &Volume, source: &StorageSource) -> bool {
                 .collect();
             same_driver
                 || inline_hosts().any(|h| servers.iter().any(|s| h.same_server(s, false)))
-                || nfs_host
-                    .as_ref()
-                    .is_some_and(|h| all.iter().any(|s| h.same_server(s, true)))
+                // Any value naming the NFS server exactly; a short name only for a host.
+                || nfs_host.as_ref().is_some_and(|h| {
+                    all.contains(h) || servers.iter().any(|s| h.same_server(s, true))
+                })
         }
     }
 }

@@ -365,7 +365,8 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
             "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: '167772167', share: /exports/ip4}}",
             "share 'ip4'",
         ),
-        // A CSI share's server through another CSI driver.
+        // A CSI share's server by its short name, and through another CSI driver.
+        ("nfs: {server: files, path: /x}", "share 'files'"),
         (
             "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: files.example.org., share: /vol/files}}",
             "share 'files'",
@@ -390,6 +391,8 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
         "nfs: {server: nfs2, path: /exports/archive}",
         "nfs: {server: nfs.example.org, path: /../exports/other}",
         "nfs: {server: nfs.example.org, path: /other}",
+        // The CSI share's `share: /vol/files` names no server; `vol` is not one.
+        "nfs: {server: vol.example.org, path: /vol/files}",
         "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org, share: /vol/files, mountPermissions: '0777'}}",
         "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//scratch.example.org/archive'}}",
     ] {

@@ -47,6 +47,13 @@ fn a_users_openshift_groups_count_only_for_pods_decided_to_be_theirs() {
     let own = case("alice").review(&notebook("alice", ""));
     assert_eq!(lab_mount(&own), Some(false), "{:?}", own.message());
 
+    // The hub's own groups are the hub's: a user it names gets only their own.
+    let bob = case(HUB)
+        .groups(&["lab-writers", "system:serviceaccounts"])
+        .review(&notebook("bob", ""));
+    assert!(bob.allowed(), "{:?}", bob.message());
+    assert_eq!(lab_mount(&bob), None);
+
     // mallory naming alice, directly or through a controller that is no trusted spawner.
     for requester in [
         "mallory",
@@ -72,6 +79,20 @@ fn a_users_openshift_groups_count_only_for_pods_decided_to_be_theirs() {
         "metadata: {name: x}\nspec:\n  containers: [{name: c, volumeMounts: [{name: v, mountPath: /x}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: lab-data}}]\n",
     );
     let outcome = case("mallory").review(&direct);
+    assert!(
+        outcome
+            .message()
+            .unwrap_or_default()
+            .contains("may not access"),
+        "{:?}",
+        outcome.message()
+    );
+    // Running her pod as the service account the Group lists changes nothing: the pod's
+    // creator is whose rights apply, not the account its processes run as.
+    let as_runner = pod(
+        "metadata: {name: x}\nspec:\n  serviceAccountName: runner\n  containers: [{name: c, volumeMounts: [{name: v, mountPath: /x}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: lab-data}}]\n",
+    );
+    let outcome = case("mallory").review(&as_runner);
     assert!(
         outcome
             .message()

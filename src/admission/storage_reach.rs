@@ -221,14 +221,17 @@ pub fn paths_overlap(a: &str, b: &str) -> bool {
 /// Whether an NFS mount of `inline` can reach `export` on the same server. Besides the paths
 /// overlapping, an NFSv4 server with a pseudo-root (`fsid=0` on `/exports`) serves
 /// `/exports/archive` as `/archive`: a path overlapping any tail of the export's names may be it.
-/// Quadratic in the export's names only (the policy's path); linear in the inline path.
+/// Names compare without ASCII case, as some servers (Windows) export them. Quadratic in the
+/// export's names only (the policy's path); linear in the inline path.
 fn export_reached(inline: &str, export: &str) -> bool {
     let (Some(inline), Some(export)) = (components(inline), components(export)) else {
         return true;
     };
     let overlap = |tail: &[&str]| {
-        let shorter = inline.len().min(tail.len());
-        inline[..shorter] == tail[..shorter]
+        inline
+            .iter()
+            .zip(tail)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
     };
     export.is_empty() || (0..export.len()).any(|k| export.get(k..).is_some_and(overlap))
 }
@@ -284,6 +287,7 @@ mod tests {
             "/archive/2024",
             "/",
             "/exports",
+            "/Exports/ARCHIVE",
         ] {
             assert!(export_reached(inline, "/exports/archive"), "{inline}");
         }

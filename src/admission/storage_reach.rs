@@ -43,7 +43,7 @@ fn reaches(volume: &Volume, source: &StorageSource) -> bool {
             .csi
             .iter()
             .flat_map(|c| c.volume_attributes.iter().flat_map(|a| a.values()))
-            .filter_map(|value| host_of(value))
+            .flat_map(|value| hosts_in(value))
     };
     let nfs_host = volume.nfs.as_ref().and_then(|nfs| host_of(&nfs.server));
     match source {
@@ -79,11 +79,11 @@ fn reaches(volume: &Volume, source: &StorageSource) -> bool {
             let servers: Vec<Host> = volume_attributes
                 .values()
                 .filter(|v| v.contains(['.', ':']))
-                .filter_map(|v| host_of(v))
+                .flat_map(|v| hosts_in(v))
                 .collect();
             let all: Vec<Host> = volume_attributes
                 .values()
-                .filter_map(|v| host_of(v))
+                .flat_map(|v| hosts_in(v))
                 .collect();
             same_driver
                 || inline_hosts().any(|h| servers.iter().any(|s| h.same_server(s, false)))
@@ -116,6 +116,12 @@ impl Host {
             _ => self == other,
         }
     }
+}
+
+/// Every host an attribute value names: drivers take lists (`mon1:6789,mon2:6789`) and may try
+/// each, so every item counts, not only the first.
+fn hosts_in(value: &str) -> impl Iterator<Item = Host> + '_ {
+    value.split([',', ';', ' ']).filter_map(host_of)
 }
 
 /// The host a server field or attribute value names, the way mount helpers read it: after a
@@ -360,6 +366,20 @@ mod tests {
         for not_address in ["10.0.0.256", "1.2.3.4.5", "10.0x1000000", "08.0.0.1"] {
             assert!(matches!(host(not_address), Host::Name(_)), "{not_address}");
         }
+    }
+
+    #[test]
+    fn every_host_of_an_attribute_list_counts() {
+        let hosts: Vec<Host> =
+            hosts_in("decoy.example.org:6789, nfs.example.org:6789;10.7").collect();
+        assert_eq!(
+            hosts,
+            [
+                Host::Name("decoy.example.org".into()),
+                Host::Name("nfs.example.org".into()),
+                Host::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))),
+            ]
+        );
     }
 
     #[test]

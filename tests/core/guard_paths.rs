@@ -361,6 +361,11 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
             "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//NFS.example.org/archive'}}",
             "share 'archive'",
         ),
+        // The server second in a list a driver may try in turn.
+        (
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: 'scratch.example.org,nfs.example.org'}}",
+            "share 'archive'",
+        ),
         (
             "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: '167772167', share: /exports/ip4}}",
             "share 'ip4'",

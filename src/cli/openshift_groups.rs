@@ -57,6 +57,11 @@ pub fn load(path: &Path) -> Result<OpenShiftGroups, String> {
             s.name, s.reason
         );
     }
+    for (account, namespace) in groups.service_accounts() {
+        eprintln!(
+            "OpenShift Groups list service account '{account}': everyone with edit in namespace '{namespace}' may act as it and has its groups"
+        );
+    }
     Ok(groups)
 }
 

@@ -149,6 +149,21 @@ impl OpenShiftGroups {
         self.user_groups.keys()
     }
 
+    /// Service accounts some Group lists, with the namespace whose `edit` members may act as
+    /// each (the role impersonates the namespace's service accounts), in name order.
+    pub fn service_accounts(&self) -> Vec<(&str, &str)> {
+        let mut accounts: Vec<(&str, &str)> = self
+            .user_groups
+            .keys()
+            .filter_map(|user| {
+                let rest = user.strip_prefix("system:serviceaccount:")?;
+                Some((user.as_str(), rest.split(':').next()?))
+            })
+            .collect();
+        accounts.sort_unstable();
+        accounts
+    }
+
     /// Groups indexed.
     pub fn len(&self) -> usize {
         self.groups

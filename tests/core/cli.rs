@@ -650,7 +650,7 @@ fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
         groups_dir.join("groups.yaml"),
         "apiVersion: v1\nkind: List\nitems:\n\
          - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: lab-team}\n  users: [alice, erin]\n\
-         - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: lab-readers}\n  users: [bob]\n\
+         - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: lab-readers}\n  users: [bob, 'system:serviceaccount:ds-team:runner']\n\
          - apiVersion: user.openshift.io/v1\n  kind: Group\n  metadata: {name: broken}\n  users: alice\n",
     )
     .unwrap();
@@ -679,6 +679,12 @@ fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
     assert!(
         lab.contains(" rw ") && lab.contains("writers.groups 'lab-team' (from OpenShift Group)"),
         "{lab}"
+    );
+    // A service account in a Group is every namespace editor's.
+    assert!(
+        stderr(&o).contains("OpenShift Groups list service account 'system:serviceaccount:ds-team:runner': everyone with edit in namespace 'ds-team'"),
+        "{}",
+        stderr(&o)
     );
     assert!(
         stderr(&o).contains("OpenShift Group 'broken' skipped")

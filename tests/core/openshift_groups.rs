@@ -1,6 +1,6 @@
 //! OpenShift Groups, attacked as a namespace member with `edit`: the Groups of a user count for
-//! the pods that user is decided to own, and no way of naming that user in a pod lends them to
-//! someone else.
+//! the pods that user is decided to own, no way of naming that user in a pod lends them to
+//! someone else, and a Settings document that is not accepted never turns them on.
 
 use std::sync::Arc;
 
@@ -9,7 +9,9 @@ use notebook_volumes::admission::{MountSource, Review};
 use notebook_volumes::policy::openshift_groups::OpenShiftGroups;
 use serde_json::json;
 
-use crate::fixtures::{Case, HUB, pod, policy};
+use notebook_volumes::policy::PolicySnapshot;
+
+use crate::fixtures::{Case, HUB, pod, policy, unit};
 
 const POLICY: &str = "kind: Settings\ntrustedSpawners: [system:serviceaccount:jupyterhub:hub]\nopenshiftGroups: auto\n---\nkind: Share\nname: lab\nclaimName: lab-data\nmountPath: /data/lab\nlevel: private\nwriters: {groups: [lab-writers]}\n";
 
@@ -105,4 +107,31 @@ fn a_users_openshift_groups_count_only_for_pods_decided_to_be_theirs() {
     // namespace may (`edit` includes impersonating its service accounts): docs/security.md.
     let runner = case("system:serviceaccount:ds-team:runner").review(&direct);
     assert!(runner.allowed(), "{:?}", runner.message());
+}
+
+#[test]
+fn a_rejected_settings_document_leaves_the_groups_off() {
+    let users = json!(["alice"]);
+    let groups = Arc::new(OpenShiftGroups::index([(Some("lab-writers"), Some(&users))]).0);
+    let share = "kind: Share\nname: lab\nclaimName: lab-data\nmountPath: /data/lab\nlevel: private\nwriters: {groups: [lab-writers]}\n";
+    let accepted = PolicySnapshot::compile(&[
+        unit("settings.yaml", "kind: Settings\nopenshiftGroups: auto\n"),
+        unit("lab.yaml", share),
+    ])
+    .with_openshift_groups(groups.clone());
+    assert!(accepted.groups_of("alice").contains("lab-writers"));
+    // The same Settings in a unit rejected for another document in it: absent, so off.
+    let rejected = PolicySnapshot::compile(&[
+        unit(
+            "settings.yaml",
+            "kind: Settings\nopenshiftGroups: auto\n---\nkind: Share\nname: broken\n",
+        ),
+        unit("lab.yaml", share),
+    ])
+    .with_openshift_groups(groups);
+    assert!(
+        rejected.groups_of("alice").is_empty(),
+        "{:?}",
+        rejected.groups_of("alice")
+    );
 }

@@ -201,6 +201,8 @@ fn inline_volumes_that_reach_storage_directly_are_denied_unless_settings_allow_t
         "secret: {secretName: s}",
         "downwardAPI: {items: []}",
         "projected: {sources: []}",
+        "projected: {sources: [{serviceAccountToken: {path: t}}, {configMap: {name: c}}]}",
+        "image: {reference: 'quay.io/org/models:1'}",
     ] {
         assert!(
             Case::new(examples(), "bob")

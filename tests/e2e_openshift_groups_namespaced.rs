@@ -20,20 +20,11 @@ use support::webhook::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_in_a_namespace_grants_nothing() {
     let admin = TestCluster::shared().admin_client();
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "groups.user.openshift.io"},
-        "spec": {
-            "group": "user.openshift.io",
-            "scope": "Namespaced",
-            "names": {"plural": "groups", "singular": "group", "kind": "Group"},
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
-            }]
-        }
-    }))
-    .expect("CRD");
+    let crd = group_crd(
+        "Namespaced",
+        json!([group_version("v1", true, json!({}))]),
+        None,
+    );
     let crds = Api::<CustomResourceDefinition>::all(admin.clone());
     crds.create(&PostParams::default(), &crd)
         .await

@@ -16,6 +16,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use notebook_volumes::server::{self, PolicySource};
 use serde_json::json;
 use support::openshift::example_with;
+use support::openshift::{group_crd, group_version};
 use support::webhook::*;
 use support::{TestCluster, TestNamespace, install_crypto_provider};
 
@@ -24,27 +25,15 @@ async fn a_webhook_that_cannot_list_the_groups_is_not_ready() {
     install_crypto_provider();
     let cluster = TestCluster::shared();
     let admin = cluster.admin_client();
-    let version = |name: &str, storage: bool| {
-        json!({
-            "name": name, "served": true, "storage": storage,
-            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
-        })
-    };
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "groups.user.openshift.io"},
-        "spec": {
-            "group": "user.openshift.io",
-            "scope": "Cluster",
-            "names": {"plural": "groups", "singular": "group", "kind": "Group"},
-            "versions": [version("v1", false), version("v1beta1", true)],
-            "conversion": {"strategy": "Webhook", "webhook": {
-                "conversionReviewVersions": ["v1"],
-                "clientConfig": {"url": "https://127.0.0.1:9/convert"}
-            }}
-        }
-    }))
-    .expect("CRD");
+    let versions = json!([
+        group_version("v1", false, json!({})),
+        group_version("v1beta1", true, json!({})),
+    ]);
+    let conversion = json!({"strategy": "Webhook", "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"url": "https://127.0.0.1:9/convert"}
+    }});
+    let crd = group_crd("Cluster", versions, Some(conversion));
     let crds = Api::<CustomResourceDefinition>::all(admin.clone());
     crds.create(&PostParams::default(), &crd)
         .await

@@ -62,6 +62,20 @@ async fn wait_for_claim(admin: &Client, ns: &str, name: &str) -> PersistentVolum
     claim(admin, ns, name).await.expect("claim")
 }
 
+/// Labels namespace `name` for notebook-volumes, as a platform team enables a project.
+async fn enable(admin: &Client, name: &str) {
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {keys::INJECT_LABEL: keys::INJECT_ENABLED}}}),
+            ),
+        )
+        .await
+        .expect("namespace labelled");
+}
+
 fn label<'a>(labels: &'a Option<BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
     labels.as_ref()?.get(key).map(String::as_str)
 }
@@ -146,16 +160,7 @@ async fn a_namespace_enabled_later_gets_the_share_claims_and_its_notebooks_the_m
     );
 
     // Enabling it is enough: the namespace watch nudges the reconciler.
-    Api::<Namespace>::all(env.admin.clone())
-        .patch(
-            later.name(),
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"labels": {keys::INJECT_LABEL: keys::INJECT_ENABLED}}}),
-            ),
-        )
-        .await
-        .expect("namespace labelled");
+    enable(&env.admin, later.name()).await;
     wait_for_claim(&env.admin, later.name(), "lake-data").await;
     check_static(&env.admin, later.name()).await;
     let _volumes = [
@@ -623,16 +628,7 @@ async fn a_managed_label_set_before_the_namespace_was_enabled_is_reported() {
         .await
         .expect("no guard before the namespace is enabled");
     add_policy(&env, &[env.ns.name(), later.name()]).await;
-    Api::<Namespace>::all(env.admin.clone())
-        .patch(
-            later.name(),
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"labels": {keys::INJECT_LABEL: keys::INJECT_ENABLED}}}),
-            ),
-        )
-        .await
-        .expect("namespace labelled");
+    enable(&env.admin, later.name()).await;
     let _volumes = [
         DeleteOnDrop::cluster_scoped::<PersistentVolume>(&volume_name(
             env.ns.name(),

@@ -37,11 +37,7 @@ fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, String) {
 fn check_accepts_the_examples() {
     let o = run(&["check", "examples/policies"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("4 share(s), 1 library(ies); 0 error(s)"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "4 share(s), 1 library(ies); 0 error(s)");
 }
 
 #[test]
@@ -52,11 +48,7 @@ fn check_reports_file_line_and_field_and_exits_1() {
     );
     let o = run(&["check", &path]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains(&format!("{path}:4: error: field 'mountPath'")),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), &format!("{path}:4: error: field 'mountPath'"));
 }
 
 /// A file with several mistakes gives all of them in one run, each with its line: an unknown
@@ -100,10 +92,9 @@ fn check_reads_config_map_manifests() {
     let (_d, path) = temp_file("cm.yaml", manifest);
     let o = run(&["check", "--policy-namespace", "nv", &path]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("(ConfigMap nv/p, key a.yaml, line 6): error: field 'readers'"),
-        "{}",
-        stdout(&o)
+    assert_contains(
+        &stdout(&o),
+        "(ConfigMap nv/p, key a.yaml, line 6): error: field 'readers'",
     );
 }
 
@@ -176,11 +167,7 @@ fn check_lists_the_claims_a_rejected_unit_keeps_protected() {
 fn check_missing_path_exits_2_with_a_message() {
     let o = run(&["check", "does/not/exist"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("cannot read does/not/exist"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "cannot read does/not/exist");
 }
 
 #[test]
@@ -285,16 +272,8 @@ fn a_statefulset_controller_pod_without_a_stamp_gets_nobodys_volumes() {
         &["--requester", crate::fixtures::STS],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("allowed for user: (anonymous)"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(
-        stdout(&o).contains("no stamp notebook-volumes wrote"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "allowed for user: (anonymous)");
+    assert_contains(&stdout(&o), "no stamp notebook-volumes wrote");
 }
 
 #[test]
@@ -369,11 +348,7 @@ fn audit_patch_output_is_a_json_patch_and_text_is_readable() {
     let patch: json_patch::Patch = serde_json::from_slice(&o.stdout).unwrap();
     assert!(!patch.0.is_empty());
     let o = audit(pod, &[]);
-    assert!(
-        stdout(&o).contains("allowed for user: alice"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "allowed for user: alice");
     assert!(stdout(&o).contains("ro  /opt/apps"), "{}", stdout(&o));
 }
 
@@ -382,11 +357,7 @@ fn audit_bad_pod_yaml_exits_2() {
     let (_d, path) = temp_file("pod.yaml", "spec: [not, a, pod\n");
     let o = audit(&path, &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("is not a valid Pod manifest"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "is not a valid Pod manifest");
 }
 
 #[test]
@@ -409,11 +380,7 @@ fn audit_claims_file_supplies_existing_home_claims() {
     let (_d, path) = temp_file("claims.yaml", claims);
     let o = audit("examples/pods/kubespawner-alice.yaml", &["--claims", &path]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("belongs to user 'mallory'"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "belongs to user 'mallory'");
 }
 
 #[test]
@@ -479,13 +446,7 @@ fn audit_claims_listing_judges_share_and_library_claims() {
         claim("apps", "ReadOnlyMany", "Bound"),
     ]
     .concat();
-    let (_d, path) = temp_file("claims.yaml", &listing);
-    let o = audit(
-        "examples/pods/kubespawner-alice.yaml",
-        &["--claims", &path, "--output", "json"],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let out = audit_alice_with_claims(&listing);
     let sources: Vec<&str> = out["mounts"]
         .as_array()
         .expect("mounts")
@@ -564,24 +525,13 @@ fn access_for_one_user_names_the_grant_and_the_source_of_each_group() {
 
 #[test]
 fn check_validates_the_groups_annotation_and_unusable_claims() {
-    let (_d, path) = temp_file(
-        "settings.yaml",
+    check_refuses(
         "kind: Settings\ngroupsAnnotation: notebook-volumes.io/groups\n",
+        &["groupsAnnotation", "webhook's own prefix"],
     );
-    let o = run(&["check", &path]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("groupsAnnotation") && stdout(&o).contains("webhook's own prefix"),
-        "{}",
-        stdout(&o)
-    );
-    let (_d, path) = temp_file("settings.yaml", "kind: Settings\nunusableClaims: wait\n");
-    let o = run(&["check", &path]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("unusableClaims") || stdout(&o).contains("wait"),
-        "{}",
-        stdout(&o)
+    check_refuses(
+        "kind: Settings\nunusableClaims: wait\n",
+        &["unusableClaims"],
     );
     let (_d, path) = temp_file(
         "settings.yaml",
@@ -592,17 +542,12 @@ fn check_validates_the_groups_annotation_and_unusable_claims() {
 
 #[test]
 fn check_validates_openshift_groups() {
-    let (_d, path) = temp_file(
-        "settings.yaml",
+    check_refuses(
         "kind: Settings\nopenshiftGroups: sometimes\n",
-    );
-    let o = run(&["check", &path]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("settings.yaml:2: error: field 'openshiftGroups'")
-            && stdout(&o).contains("expected `auto` or `off`"),
-        "{}",
-        stdout(&o)
+        &[
+            "settings.yaml:2: error: field 'openshiftGroups'",
+            "expected `auto` or `off`",
+        ],
     );
     for mode in ["auto", "off"] {
         let (_d, path) = temp_file(
@@ -618,10 +563,9 @@ fn check_validates_openshift_groups() {
     );
     let o = run(&["check", &path]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("only members of an OpenShift Group of that name"),
-        "{}",
-        stdout(&o)
+    assert_contains(
+        &stdout(&o),
+        "only members of an OpenShift Group of that name",
     );
 }
 
@@ -681,10 +625,9 @@ fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
         "{lab}"
     );
     // A service account in a Group is every namespace editor's.
-    assert!(
-        stderr(&o).contains("OpenShift Groups list service account 'system:serviceaccount:ds-team:runner': everyone with edit in namespace 'ds-team'"),
-        "{}",
-        stderr(&o)
+    assert_contains(
+        &stderr(&o),
+        "OpenShift Groups list service account 'system:serviceaccount:ds-team:runner': everyone with edit in namespace 'ds-team'",
     );
     assert!(
         stderr(&o).contains("OpenShift Group 'broken' skipped")
@@ -730,11 +673,7 @@ fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
         "{lab:?}"
     );
     assert!(!stdout(&o).contains("OpenShift Group"), "{}", stdout(&o));
-    assert!(
-        stderr(&o).contains("openshiftGroups: off"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "openshiftGroups: off");
 
     // Not a Group: an error naming the file and line.
     let (_d, bad) = temp_file(
@@ -747,11 +686,7 @@ fn access_names_openshift_groups_as_the_source_and_only_with_auto() {
         Some(2),
         "an error, as for an unreadable policy"
     );
-    assert!(
-        stderr(&o).contains("cm.yaml:1: not an OpenShift Group"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "cm.yaml:1: not an OpenShift Group");
 }
 
 /// A claim the reconciler provisioned for a share the policy no longer has (or no longer
@@ -769,13 +704,7 @@ fn audit_claims_listing_reports_provisioned_claims_no_longer_in_policy() {
         managed("finance-data", "finance"),
     ]
     .concat();
-    let (_d, path) = temp_file("claims.yaml", &listing);
-    let o = audit(
-        "examples/pods/kubespawner-alice.yaml",
-        &["--claims", &path, "--output", "json"],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let out = audit_alice_with_claims(&listing);
     assert_eq!(
         out["orphanedClaims"],
         serde_json::json!([
@@ -783,10 +712,39 @@ fn audit_claims_listing_reports_provisioned_claims_no_longer_in_policy() {
             {"namespace": "ds-team", "claim": "finance-data", "owner": "share finance"}
         ])
     );
+    let (_d, path) = temp_file("claims.yaml", &listing);
     let text = audit("examples/pods/kubespawner-alice.yaml", &["--claims", &path]);
-    assert!(
-        stdout(&text).contains("provisioned claim no longer in policy: 'old-archive' in namespace 'ds-team' (made for share archive)"),
-        "{}",
-        stdout(&text)
+    assert_contains(
+        &stdout(&text),
+        "provisioned claim no longer in policy: 'old-archive' in namespace 'ds-team' (made for share archive)",
     );
+}
+
+/// `audit --output json` of alice's KubeSpawner pod with `listing` as the namespace's claims;
+/// it must exit 0.
+fn audit_alice_with_claims(listing: &str) -> serde_json::Value {
+    let (_d, path) = temp_file("claims.yaml", listing);
+    let o = audit(
+        "examples/pods/kubespawner-alice.yaml",
+        &["--claims", &path, "--output", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("JSON")
+}
+
+/// `check` of a settings.yaml holding `text` exits 1 with every one of `says` in its report.
+#[track_caller]
+fn check_refuses(text: &str, says: &[&str]) {
+    let (_d, path) = temp_file("settings.yaml", text);
+    let o = run(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    for part in says {
+        assert_contains(&stdout(&o), part);
+    }
+}
+
+/// Fails with the whole text when `text` does not contain `part`.
+#[track_caller]
+fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} not in:\n{text}");
 }

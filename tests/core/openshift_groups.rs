@@ -77,32 +77,20 @@ fn a_users_openshift_groups_count_only_for_pods_decided_to_be_theirs() {
     assert!(claimed.allowed(), "{:?}", claimed.message());
     assert_eq!(lab_mount(&claimed), None);
     // Nor does mounting the share's claim herself work.
-    let direct = pod(
-        "metadata: {name: x}\nspec:\n  containers: [{name: c, volumeMounts: [{name: v, mountPath: /x}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: lab-data}}]\n",
-    );
-    let outcome = case("mallory").review(&direct);
-    assert!(
-        outcome
-            .message()
-            .unwrap_or_default()
-            .contains("may not access"),
-        "{:?}",
-        outcome.message()
-    );
+    let lab_pod = |service_account: &str| {
+        pod(&format!(
+            "metadata: {{name: x}}\nspec:\n{service_account}  containers: [{{name: c, volumeMounts: [{{name: v, mountPath: /x}}]}}]\n  volumes: [{{name: v, persistentVolumeClaim: {{claimName: lab-data}}}}]\n"
+        ))
+    };
+    let direct = lab_pod("");
     // Running her pod as the service account the Group lists changes nothing: the pod's
     // creator is whose rights apply, not the account its processes run as.
-    let as_runner = pod(
-        "metadata: {name: x}\nspec:\n  serviceAccountName: runner\n  containers: [{name: c, volumeMounts: [{name: v, mountPath: /x}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: lab-data}}]\n",
-    );
-    let outcome = case("mallory").review(&as_runner);
-    assert!(
-        outcome
-            .message()
-            .unwrap_or_default()
-            .contains("may not access"),
-        "{:?}",
-        outcome.message()
-    );
+    let as_runner = lab_pod("  serviceAccountName: runner\n");
+    for attempt in [&direct, &as_runner] {
+        let outcome = case("mallory").review(attempt);
+        let message = outcome.message().unwrap_or_default();
+        assert!(message.contains("may not access"), "{message}");
+    }
     // A service account the Group lists is a member whoever acts as it, and every editor of its
     // namespace may (`edit` includes impersonating its service accounts): docs/security.md.
     let runner = case("system:serviceaccount:ds-team:runner").review(&direct);

@@ -15,28 +15,50 @@ use serde_json::json;
 use super::env::{EXAMPLE_CLAIMS, Env};
 use super::webhook::*;
 
-/// Installs the Group CRD (shared by the tests of a binary) and waits until it is served.
-pub async fn install_group_api(admin: &Client) {
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+/// A CustomResourceDefinition of `user.openshift.io` `groups` (kind `Group`) with this scope
+/// (`Cluster` as in OpenShift, or `Namespaced`), these versions and, when given, a conversion.
+pub fn group_crd(
+    scope: &str,
+    versions: serde_json::Value,
+    conversion: Option<serde_json::Value>,
+) -> CustomResourceDefinition {
+    let mut spec = json!({
+        "group": "user.openshift.io",
+        "scope": scope,
+        "names": {"plural": "groups", "singular": "group", "kind": "Group"},
+        "versions": versions,
+    });
+    if let Some(conversion) = conversion {
+        spec["conversion"] = conversion;
+    }
+    serde_json::from_value(json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "groups.user.openshift.io"},
-        "spec": {
-            "group": "user.openshift.io",
-            "scope": "Cluster",
-            "names": {"plural": "groups", "singular": "group", "kind": "Group"},
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "x-kubernetes-preserve-unknown-fields": true,
-                    "properties": {
-                        "users": {"type": "array", "nullable": true, "items": {"type": "string"}}
-                    }
-                }}
-            }]
-        }
+        "spec": spec,
     }))
-    .expect("CRD");
+    .expect("CRD")
+}
+
+/// One served version of the Group CRD, keeping unknown fields, with these `properties`.
+pub fn group_version(
+    name: &str,
+    storage: bool,
+    properties: serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "name": name, "served": true, "storage": storage,
+        "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+            "properties": properties,
+        }}
+    })
+}
+
+/// Installs the Group CRD (shared by the tests of a binary) and waits until it is served.
+pub async fn install_group_api(admin: &Client) {
+    let users = json!({"users": {"type": "array", "nullable": true, "items": {"type": "string"}}});
+    let crd = group_crd("Cluster", json!([group_version("v1", true, users)]), None);
     let crds = Api::<CustomResourceDefinition>::all(admin.clone());
     crds.patch(
         "groups.user.openshift.io",

@@ -103,24 +103,9 @@ fn kustomize(dir: &str) -> Vec<Value> {
     documents(&support::kustomize(&root().join(dir)).unwrap_or_else(|e| panic!("{e}")))
 }
 
-/// The base plus a component, in a temporary kustomization (kustomize takes relative paths only).
+/// The base plus a component.
 fn kustomize_with_component(component: &str) -> Vec<Value> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let up = "../".repeat(dir.path().components().count().saturating_sub(1));
-    let relative = |path: &str| {
-        let absolute = root().join(path).canonicalize().expect("repo path");
-        format!(
-            "{up}{}",
-            absolute.display().to_string().trim_start_matches('/')
-        )
-    };
-    let kustomization = format!(
-        "resources: [{}]\ncomponents: [{}]\n",
-        relative("manifests/base"),
-        relative(component)
-    );
-    std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("write");
-    documents(&support::kustomize(dir.path()).unwrap_or_else(|e| panic!("{e}")))
+    documents(&support::kustomize_base_with(component).unwrap_or_else(|e| panic!("{e}")))
 }
 
 fn key(obj: &Value) -> String {

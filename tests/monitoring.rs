@@ -230,23 +230,8 @@ fn the_dashboard_is_grafana_json_with_unique_panels() {
 
 #[test]
 fn the_component_renders_with_the_base() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    // kustomize takes only relative paths: up from the temporary directory to `/`, then down.
-    let up = "../".repeat(dir.path().components().count().saturating_sub(1));
-    let relative = |path: &str| {
-        let absolute = support::repo(path).canonicalize().expect("repo path");
-        format!(
-            "{up}{}",
-            absolute.display().to_string().trim_start_matches('/')
-        )
-    };
-    let kustomization = format!(
-        "resources: [{}]\ncomponents: [{}]\n",
-        relative("manifests/base"),
-        relative("manifests/components/monitoring")
-    );
-    std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("write");
-    let yaml = support::kustomize(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let yaml = support::kustomize_base_with("manifests/components/monitoring")
+        .unwrap_or_else(|e| panic!("{e}"));
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).expect("yaml");
     let kinds: Vec<(&str, &str)> = docs
         .iter()

@@ -44,6 +44,6 @@ pub use cleanup::DeleteOnDrop;
 pub use cluster::{KUBECONFIG_ENV, TestCluster};
 pub use helm::{Helm, HelmOutput};
 pub use namespace::TestNamespace;
-pub use process::kustomize;
+pub use process::{kustomize, kustomize_base_with};
 pub use recording_webhook::{AdmissionCall, RecordingWebhook, WEBHOOK_ANNOTATION};
 pub use tls::{TestTls, install_crypto_provider};

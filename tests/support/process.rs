@@ -126,6 +126,31 @@ pub fn kustomize(dir: &Path) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))
 }
 
+/// Renders the base manifests with the kustomize `component` (a path in the repository) added,
+/// through a temporary kustomization: kustomize takes relative paths only, so each path goes up
+/// from the temporary directory to `/` and down again.
+pub fn kustomize_base_with(component: &str) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let up = "../".repeat(dir.path().components().count().saturating_sub(1));
+    let relative = |path: &str| -> Result<String, String> {
+        let absolute = crate::repo(path)
+            .canonicalize()
+            .map_err(|e| format!("{path}: {e}"))?;
+        Ok(format!(
+            "{up}{}",
+            absolute.display().to_string().trim_start_matches('/')
+        ))
+    };
+    let kustomization = format!(
+        "resources: [{}]\ncomponents: [{}]\n",
+        relative("manifests/base")?,
+        relative(component)?
+    );
+    std::fs::write(dir.path().join("kustomization.yaml"), kustomization)
+        .map_err(|e| format!("writing the kustomization: {e}"))?;
+    kustomize(dir.path())
+}
+
 /// Directory of the test node's image tarballs: the output of
 /// `tests/cluster/images.sh`, which builds them on first use from the Debian
 /// packages `make node-deps` downloads.

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::output::columns;
-use super::policy_args::{self, PolicyNamespace};
+use super::policy_args::{self, NamespaceArgs, PolicyNamespace};
 use crate::admission::access::share_access;
 use crate::admission::grant::{SourcedSubject, explain};
 use crate::admission::{Access, Subject};
@@ -27,12 +27,8 @@ pub struct AccessArgs {
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub policy_namespace: PolicyNamespace,
-    /// Only shares that reach this namespace (namespaceSelector scopes need --namespace-labels).
-    #[arg(long)]
-    pub namespace: Option<String>,
-    /// Labels of that namespace, k=v,k2=v2.
-    #[arg(long, value_parser = policy_args::parse_labels)]
-    pub namespace_labels: Option<Vec<(String, String)>>,
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
     /// One user's access to each share, with what granted it (which list, which group and where
     /// the group came from) instead of the matrix.
     #[arg(long)]
@@ -171,11 +167,8 @@ pub fn matrix(policy: &PolicySnapshot, shares: &[&Share]) -> Vec<Row> {
 pub fn run(args: &AccessArgs) -> Result<i32, String> {
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
     let policy = super::openshift_groups::attach(policy, args.openshift_groups.as_deref())?;
-    let shares: Vec<&Share> = match &args.namespace {
-        Some(name) => {
-            let ns = policy_args::namespace_info(name, &args.namespace_labels);
-            policy.shares_in_scope(&ns)
-        }
+    let shares: Vec<&Share> = match &args.namespace.namespace {
+        Some(name) => policy.shares_in_scope(&args.namespace.info(name)),
         None => policy.shares().iter().collect(),
     };
     if let Some(user) = &args.user {
@@ -200,7 +193,7 @@ pub fn run(args: &AccessArgs) -> Result<i32, String> {
                 .iter()
                 .map(|s| json!({"name": s.name, "level": s.level.as_str(), "claimName": s.claim_name, "mountPath": s.mount_path}))
                 .collect();
-            let out = json!({"namespace": args.namespace, "shares": shares_json, "principals": principals});
+            let out = json!({"namespace": args.namespace.namespace, "shares": shares_json, "principals": principals});
             out!(
                 "{}",
                 serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use serde_json::json;
 
-use super::policy_args::{self, PolicyNamespace};
+use super::policy_args::{self, NamespaceArgs, PolicyNamespace};
 use crate::admission::request::{Requester, pod_request};
 use crate::admission::{ClaimInfo, ClaimLookup, Context, ListedClaims, NoClaims, Review, review};
 use crate::files::read;
@@ -38,12 +38,8 @@ pub struct AuditArgs {
     /// force; --namespace limits it to one enabled namespace. Exit 1 when there are any.
     #[arg(long)]
     pub live: bool,
-    /// Namespace of the pod (default: the pod's own, else `default`).
-    #[arg(long)]
-    pub namespace: Option<String>,
-    /// Labels of the namespace, k=v,k2=v2 (for namespaceSelector scopes).
-    #[arg(long, value_parser = policy_args::parse_labels)]
-    pub namespace_labels: Option<Vec<(String, String)>>,
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
     /// Who creates the pod (default: the first trusted spawner of the Settings document).
     #[arg(long)]
     pub requester: Option<String>,
@@ -75,10 +71,11 @@ pub fn run(args: &AuditArgs) -> Result<i32, String> {
         .map_err(|e| format!("{} is not a valid Pod manifest: {e}", path.display()))?;
     let namespace = args
         .namespace
+        .namespace
         .clone()
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_else(|| "default".into());
-    let ns = policy_args::namespace_info(&namespace, &args.namespace_labels);
+    let ns = args.namespace.info(&namespace);
     let username = match &args.requester {
         Some(r) => r.clone(),
         None => policy.settings().trusted_spawners.first().cloned().ok_or(

@@ -44,7 +44,7 @@ async fn live(client: Client, args: &AuditArgs) -> Result<Vec<Excess>, String> {
     } else {
         policy
     };
-    crate::cluster::live::exceeding_pods(&client, &policy, args.namespace.as_deref())
+    crate::cluster::live::exceeding_pods(&client, &policy, args.namespace.namespace.as_deref())
         .await
         .map_err(|e| e.to_string())
 }

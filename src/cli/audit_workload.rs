@@ -42,6 +42,7 @@ pub(crate) fn run_if_workload(args: &AuditArgs) -> Result<Option<i32>, String> {
     };
     let namespace = args
         .namespace
+        .namespace
         .clone()
         .or_else(|| {
             value
@@ -52,7 +53,7 @@ pub(crate) fn run_if_workload(args: &AuditArgs) -> Result<Option<i32>, String> {
         .unwrap_or_else(|| "default".into());
     let policy = policy_args::load_snapshot(&args.policies, &args.policy_namespace)?;
     let policy = super::openshift_groups::attach(policy, args.openshift_groups.as_deref())?;
-    let ns = policy_args::namespace_info(&namespace, &args.namespace_labels);
+    let ns = args.namespace.info(&namespace);
     let username = args.requester.clone().ok_or(
         "auditing a StatefulSet or Notebook needs --requester: the user (or trusted spawner) that creates it",
     )?;

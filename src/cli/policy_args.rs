@@ -26,14 +26,25 @@ pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-/// The namespace as `--namespace` and `--namespace-labels` describe it.
-pub fn namespace_info(
-    name: &str,
-    labels: &Option<Vec<(String, String)>>,
-) -> crate::policy::NamespaceInfo {
-    crate::policy::NamespaceInfo {
-        name: name.to_string(),
-        labels: labels.iter().flatten().cloned().collect(),
+/// The namespace `audit` and `access` answer for: one pair of flags, so both read it alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NamespaceArgs {
+    /// The namespace to answer for: the pod's for `audit` (default: the pod's own, else
+    /// `default`); for `access`, only the shares that reach it (default: every share).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Labels of that namespace, k=v,k2=v2 (for namespaceSelector scopes).
+    #[arg(long, value_parser = parse_labels)]
+    pub namespace_labels: Option<Vec<(String, String)>>,
+}
+
+impl NamespaceArgs {
+    /// The namespace `name` with the labels of `--namespace-labels`.
+    pub fn info(&self, name: &str) -> crate::policy::NamespaceInfo {
+        crate::policy::NamespaceInfo {
+            name: name.to_string(),
+            labels: self.namespace_labels.iter().flatten().cloned().collect(),
+        }
     }
 }
 

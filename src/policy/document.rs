@@ -101,12 +101,11 @@ pub enum LevelDoc {
     Secret,
 }
 
+/// Either list may be left out.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PrincipalsDoc {
-    #[serde(default)]
     pub users: Vec<String>,
-    #[serde(default)]
     pub groups: Vec<String>,
 }
 

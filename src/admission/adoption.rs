@@ -96,7 +96,7 @@ pub struct ClaimFacts {
 }
 
 /// What the plan needs of one pod: its user, if it names one, and the claims it mounts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PodFacts {
     pub name: String,
     pub user: Option<String>,

@@ -3,25 +3,48 @@
 
 use std::collections::HashMap;
 
+/// A home claim as the `adopt` and `homes` tables list it in their first three columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimColumns {
+    pub name: String,
+    /// Whose home it is (or would be once adopted), when known.
+    pub user: Option<String>,
+    /// The storage it requests, as written in the claim.
+    pub size: String,
+}
+
+impl ClaimColumns {
+    /// The CLAIM, USER and SIZE cells of a table row (`-` for no user).
+    pub fn cells(&self) -> [String; 3] {
+        [
+            self.name.clone(),
+            self.user.clone().unwrap_or_else(|| "-".to_string()),
+            self.size.clone(),
+        ]
+    }
+}
+
 /// The facts about one existing claim that matter to the guard and the home volume.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimInfo {
+    // Its labels and annotations, set by the webhook or an administrator.
     /// Labelled `notebook-volumes.io/home=true`.
     pub home: bool,
-    /// Value of the `notebook-volumes.io/owner` annotation.
-    pub owner: Option<String>,
-    /// `status.phase` (`Pending`, `Bound`, `Lost`).
-    pub phase: Option<String>,
-    /// The access modes the bound volume has (`status.accessModes`), else those requested.
-    pub access_modes: Vec<String>,
-    /// Marked for deletion (a pod mounting it would wait until the deletion completes).
-    pub deleting: bool,
     /// Labelled `notebook-volumes.io/home-level=secret`: a secret-level home.
     pub secret: bool,
-    /// The storage the claim requests (`spec.resources.requests.storage`).
-    pub requested: Option<String>,
+    /// Value of the `notebook-volumes.io/owner` annotation.
+    pub owner: Option<String>,
     /// Why the webhook could not grow it (`notebook-volumes.io/growth-refused`).
     pub growth_refused: Option<String>,
+    // Its spec and status.
+    /// The storage the claim requests (`spec.resources.requests.storage`).
+    pub requested: Option<String>,
+    /// The access modes the bound volume has (`status.accessModes`), else those requested.
+    pub access_modes: Vec<String>,
+    /// `status.phase` (`Pending`, `Bound`, `Lost`).
+    pub phase: Option<String>,
+    /// Marked for deletion (a pod mounting it would wait until the deletion completes).
+    pub deleting: bool,
 }
 
 /// Existing claims by namespace and name; `None` means the claim does not exist.

@@ -235,13 +235,23 @@ claim_holder!(Share => "share", Library => "library");
 /// The `Settings` document, or its defaults when there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    // Who the user of a pod is, and which groups they have.
     /// In policy order; few enough that a scan beats hashing.
     pub trusted_spawners: Vec<String>,
     /// Controllers whose pods belong to the user in the webhook's stamp on the owning object
     /// (StatefulSet, Notebook) and to nobody else: username annotations are not believed.
     pub trusted_controllers: Vec<String>,
     pub username_annotations: Vec<String>,
+    /// Pod annotation in which a trusted spawner passes the user's groups (comma-separated);
+    /// `None`: groups come only from `Groups` documents and the requester.
+    pub groups_annotation: Option<String>,
+    /// Whether OpenShift `Group` objects (`user.openshift.io/v1`) add to users' groups.
+    pub openshift_groups: OpenShiftGroupsMode,
+    // Which pods get the volumes, and what they get when a claim cannot serve.
     pub notebook_selector: Vec<LabelSelector>,
+    /// What a notebook gets when a share's or library's claim is missing or unusable here.
+    pub unusable_claims: UnusableClaims,
+    // What the guard lets through besides the policy's grants.
     /// Who may create, mark or clone the claims the policy reserves (homes, share and library
     /// claims), besides the webhook itself. Default: the `system:masters` group.
     pub administrators: Principals,
@@ -249,13 +259,6 @@ pub struct Settings {
     pub allowed_volume_types: BTreeSet<String>,
     /// CSI drivers allowed as inline (`csi:`) pod volumes.
     pub allowed_csi_drivers: BTreeSet<String>,
-    /// Pod annotation in which a trusted spawner passes the user's groups (comma-separated);
-    /// `None`: groups come only from `Groups` documents and the requester.
-    pub groups_annotation: Option<String>,
-    /// What a notebook gets when a share's or library's claim is missing or unusable here.
-    pub unusable_claims: UnusableClaims,
-    /// Whether OpenShift `Group` objects (`user.openshift.io/v1`) add to users' groups.
-    pub openshift_groups: OpenShiftGroupsMode,
 }
 
 /// Whether the members of OpenShift `Group` objects get those groups. Off unless a `Settings`

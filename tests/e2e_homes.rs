@@ -92,7 +92,7 @@ async fn adopt_marks_spawner_claims_as_homes_and_refuses_claims_another_user_mou
         .expect("dry run");
     let verdicts: Vec<(String, Verdict)> = plan
         .iter()
-        .map(|r| (r.claim.clone(), r.verdict.clone()))
+        .map(|r| (r.claim.name.clone(), r.verdict.clone()))
         .collect();
     assert_eq!(verdicts.len(), 2, "{verdicts:?}");
     assert_eq!(verdicts[0], ("claim-alice".into(), Verdict::Adopt));
@@ -220,12 +220,12 @@ async fn launches_stamp_the_last_use_once_a_day_and_homes_lists_them() {
         .expect("homes");
     let frank = rows
         .iter()
-        .find(|r| r.claim == "home-frank")
+        .find(|r| r.claim.name == "home-frank")
         .expect("frank's home is listed");
-    assert_eq!(frank.owner.as_deref(), Some("frank"));
-    assert_eq!(frank.size, "2Gi");
+    assert_eq!(frank.claim.user.as_deref(), Some("frank"));
+    assert_eq!(frank.claim.size, "2Gi");
     assert_eq!(frank.last_used.as_deref(), Some(first.as_str()));
-    assert_eq!(frank.in_policy, Some(false));
+    assert_eq!(frank.in_policy, notebook_volumes::cli::homes::InPolicy::No);
     assert!(frank.review.is_some());
     // Listing deletes nothing.
     assert!(claims.get_opt("home-frank").await.unwrap().is_some());

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::claims::ClaimColumns;
 use super::identity::slug;
 use crate::keys;
 use crate::policy::Home;
@@ -140,9 +141,7 @@ impl fmt::Display for Verdict {
 /// One row of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    pub claim: String,
-    pub user: Option<String>,
-    pub size: String,
+    pub claim: ClaimColumns,
     pub verdict: Verdict,
     /// What the administrator should know besides (the Home template names another claim).
     pub note: Option<String>,
@@ -185,9 +184,11 @@ pub fn plan(
                 ))
             });
             Some(Row {
-                claim: c.name.clone(),
-                user,
-                size: c.size.clone(),
+                claim: ClaimColumns {
+                    name: c.name.clone(),
+                    user,
+                    size: c.size.clone(),
+                },
                 verdict,
                 note,
             })
@@ -196,13 +197,14 @@ pub fn plan(
     // Two claims for one user: the webhook trusts either, so neither is adopted silently.
     let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
     for r in &rows {
-        if let (Some(u), Verdict::Adopt | Verdict::Already) = (&r.user, &r.verdict) {
+        if let (Some(u), Verdict::Adopt | Verdict::Already) = (&r.claim.user, &r.verdict) {
             *per_user.entry(u.clone()).or_default() += 1;
         }
     }
     for r in &mut rows {
         if r.verdict == Verdict::Adopt
-            && r.user
+            && r.claim
+                .user
                 .as_ref()
                 .is_some_and(|u| per_user.get(u).copied().unwrap_or(0) > 1)
         {
@@ -320,7 +322,7 @@ mod tests {
         );
         let by: BTreeMap<_, _> = rows
             .iter()
-            .map(|r| (r.claim.as_str(), &r.verdict))
+            .map(|r| (r.claim.name.as_str(), &r.verdict))
             .collect();
         assert_eq!(by.len(), 5, "scratch does not match");
         assert!(matches!(by["claim-gina"], Verdict::Conflict(w) if w.contains("names no user")));
@@ -339,7 +341,7 @@ mod tests {
             &[pod("nb1-0", Some("alice"), &["nb1-workspace"])],
             None,
         );
-        assert_eq!(rows[0].user.as_deref(), Some("alice"));
+        assert_eq!(rows[0].claim.user.as_deref(), Some("alice"));
         assert_eq!(rows[0].verdict, Verdict::Adopt);
         assert!(matches!(&rows[1].verdict, Verdict::Conflict(w) if w.contains("unknown")));
     }

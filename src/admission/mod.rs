@@ -35,7 +35,7 @@ pub mod workload;
 
 pub use access::Access;
 pub use claim_review::review_claim;
-pub use claims::{ClaimInfo, ClaimLookup, ListedClaims, NoClaims};
+pub use claims::{ClaimColumns, ClaimInfo, ClaimLookup, ListedClaims, NoClaims};
 pub use context::Context;
 pub use denial::Denial;
 pub use identity::{Identity, Subject, slug};

@@ -81,15 +81,17 @@ pub async fn execute(client: &kube::Client, args: &AdoptArgs) -> Result<Vec<Row>
     let rows = adoption::plan(&pattern, &claims, &pods, home);
     if !args.dry_run {
         for row in rows.iter().filter(|r| r.verdict == Verdict::Adopt) {
-            let Some(user) = &row.user else { continue };
+            let Some(user) = &row.claim.user else {
+                continue;
+            };
             let marks = json!({"metadata": {
                 "labels": {keys::HOME_LABEL: "true"},
                 "annotations": {keys::OWNER_ANNOTATION: user},
             }});
             claims_api
-                .patch(&row.claim, &PatchParams::default(), &Patch::Merge(&marks))
+                .patch(&row.claim.name, &PatchParams::default(), &Patch::Merge(&marks))
                 .await
-                .map_err(|e| format!("cannot mark claim '{}' as the home of '{user}': {e}; adopt needs an administrator's rights (Settings.administrators)", row.claim))?;
+                .map_err(|e| format!("cannot mark claim '{}' as the home of '{user}': {e}; adopt needs an administrator's rights (Settings.administrators)", row.claim.name))?;
         }
     }
     Ok(rows)
@@ -136,12 +138,8 @@ fn pod_facts(pod: &Pod) -> PodFacts {
 fn print_table(rows: &[Row], dry_run: bool) {
     let verdict = if dry_run { "PLAN" } else { "RESULT" };
     let cells = rows.iter().map(|r| {
-        [
-            r.claim.clone(),
-            r.user.clone().unwrap_or_else(|| "-".to_string()),
-            r.size.clone(),
-            r.verdict.to_string(),
-        ]
+        let [claim, user, size] = r.claim.cells();
+        [claim, user, size, r.verdict.to_string()]
     });
     let mut lines = columns(["CLAIM", "USER", "SIZE", verdict], cells).into_iter();
     if let Some(header) = lines.next() {

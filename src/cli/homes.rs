@@ -14,6 +14,7 @@ use kube::api::ListParams;
 use super::output::columns;
 use super::policy_args::{self, PolicyNamespace};
 use crate::admission::ClaimInfo;
+use crate::admission::claims::ClaimColumns;
 use crate::keys;
 use crate::policy::PolicySnapshot;
 
@@ -38,15 +39,32 @@ pub struct HomesArgs {
 /// One home claim as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HomeRow {
-    pub claim: String,
-    pub owner: Option<String>,
-    pub size: String,
+    /// Its user is the owner annotation's.
+    pub claim: ClaimColumns,
     pub secret: bool,
     pub last_used: Option<String>,
-    /// `None` without policies to compare with.
-    pub in_policy: Option<bool>,
+    pub in_policy: InPolicy,
     /// Why an administrator may want to review it, if anything.
     pub review: Option<String>,
+}
+
+/// Whether a home's owner appears in the policy (the IN POLICY column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPolicy {
+    Yes,
+    No,
+    /// No policies were given to compare with.
+    Unknown,
+}
+
+impl InPolicy {
+    fn cell(self) -> &'static str {
+        match self {
+            InPolicy::Yes => "yes",
+            InPolicy::No => "no",
+            InPolicy::Unknown => "?",
+        }
+    }
 }
 
 /// Runs `homes`.
@@ -114,14 +132,16 @@ pub fn rows(
                 .as_ref()
                 .and_then(|a| a.get(keys::LAST_USED_ANNOTATION))
                 .cloned();
-            let in_policy = named
-                .as_ref()
-                .map(|n| info.owner.as_deref().is_some_and(|o| n.contains(o)));
+            let in_policy = match &named {
+                None => InPolicy::Unknown,
+                Some(n) if info.owner.as_deref().is_some_and(|o| n.contains(o)) => InPolicy::Yes,
+                Some(_) => InPolicy::No,
+            };
             let idle_days = last_used
                 .as_deref()
                 .and_then(|t| t.parse::<Timestamp>().ok())
                 .map(|t| now.as_second().saturating_sub(t.as_second()) / 86_400);
-            let review = if in_policy == Some(false) {
+            let review = if in_policy == InPolicy::No {
                 Some("the owner appears nowhere in the policy".to_string())
             } else if idle_days.is_some_and(|d| d > i64::from(unused_days)) {
                 Some(format!("unused for {} days", idle_days.unwrap_or_default()))
@@ -131,9 +151,11 @@ pub fn rows(
                 None
             };
             HomeRow {
-                claim: pvc.metadata.name.clone().unwrap_or_default(),
-                owner: info.owner,
-                size: info.requested.clone().unwrap_or_default(),
+                claim: ClaimColumns {
+                    name: pvc.metadata.name.clone().unwrap_or_default(),
+                    user: info.owner,
+                    size: info.requested.clone().unwrap_or_default(),
+                },
                 secret: info.secret,
                 last_used,
                 in_policy,
@@ -141,24 +163,20 @@ pub fn rows(
             }
         })
         .collect();
-    out.sort_by(|a, b| a.claim.cmp(&b.claim));
+    out.sort_by(|a, b| a.claim.name.cmp(&b.claim.name));
     out
 }
 
 fn print(namespace: &str, rows: &[HomeRow]) {
     let cells = rows.iter().map(|r| {
-        let in_policy = match r.in_policy {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "?",
-        };
+        let [claim, owner, size] = r.claim.cells();
         [
-            r.claim.clone(),
-            r.owner.clone().unwrap_or_else(|| "-".to_string()),
-            r.size.clone(),
+            claim,
+            owner,
+            size,
             (if r.secret { "secret" } else { "normal" }).to_string(),
             r.last_used.clone().unwrap_or_else(|| "never".to_string()),
-            in_policy.to_string(),
+            r.in_policy.cell().to_string(),
         ]
     });
     let header = ["CLAIM", "OWNER", "SIZE", "LEVEL", "LAST USED", "IN POLICY"];
@@ -172,9 +190,13 @@ fn print(namespace: &str, rows: &[HomeRow]) {
     out!("");
     out!("# For review (nothing was changed). Back a home up before deleting it, e.g.:");
     for r in review {
-        out!("# {}: {}", r.claim, r.review.as_deref().unwrap_or_default());
-        out!("kubectl -n {namespace} get pvc {} -o yaml", r.claim);
-        out!("kubectl -n {namespace} delete pvc {}", r.claim);
+        out!(
+            "# {}: {}",
+            r.claim.name,
+            r.review.as_deref().unwrap_or_default()
+        );
+        out!("kubectl -n {namespace} get pvc {} -o yaml", r.claim.name);
+        out!("kubectl -n {namespace} delete pvc {}", r.claim.name);
     }
 }
 
@@ -212,20 +234,13 @@ mod tests {
         ];
         let rows = rows(&claims, Some(&policy), now, 90);
         assert_eq!(rows[0].review, None);
-        assert_eq!(rows[0].in_policy, Some(true));
-        assert_eq!(rows[0].size, "2Gi");
-        assert!(
-            rows[1]
-                .review
-                .as_deref()
-                .is_some_and(|r| r.contains("unused for 330 days"))
-        );
-        assert_eq!(rows[2].in_policy, Some(false));
-        assert!(
-            rows[2]
-                .review
-                .as_deref()
-                .is_some_and(|r| r.contains("nowhere"))
+        assert_eq!(rows[0].in_policy, InPolicy::Yes);
+        assert_eq!(rows[0].claim.size, "2Gi");
+        assert_eq!(rows[1].review.as_deref(), Some("unused for 330 days"));
+        assert_eq!(rows[2].in_policy, InPolicy::No);
+        assert_eq!(
+            rows[2].review.as_deref(),
+            Some("the owner appears nowhere in the policy")
         );
     }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Load test over TLS on loopback: the real server (`notebook-volumes serve --policies`) next to the
 # no-op baseline (benches/noop: same actix-web + rustls stack, same certificate, parses the body as
-# a serde_json::Value and allows with a fixed one-operation patch), wrk posting a KubeSpawner pod's
-# AdmissionReview. Rounds are interleaved (every target once per round and connection count), the
+# a serde_json::Value and allows with a fixed one-operation patch) and the same no-op answering
+# with the real server's patch for the pod, wrk posting a KubeSpawner pod's AdmissionReview. Rounds are interleaved (every target once per round and connection count), the
 # servers pinned to one core and wrk to another where the machine has two. For each target:
 # CPU µs per admission from the server process's own utime+stime (/proc/PID/stat, robust to
 # other load on the machine), admissions/s and wrk's p50/p99, medians over the rounds.
@@ -65,11 +65,16 @@ generate_policy() {
     }' >"$dir/bench-shares.yaml"
 }
 
-# name port policy-dir binary
+# name port policy-dir binary. noop-answer is the no-op answering with the patch the real server
+# gives this pod with the example policies (read from the examples target once it answers): what
+# receiving the review and sending an answer of the real size cost without any decision.
 targets=("noop 18444 - -")
 port=18445
 probe=18090
 targets+=("examples $port examples/policies $bin")
+examples_port=$port
+port=$((port + 1))
+targets+=("noop-answer $port - -")
 for n in $share_sets; do
     port=$((port + 1))
     generate_policy "$n" "$work/policy-$n"
@@ -78,6 +83,7 @@ done
 if [[ -n "${BEFORE:-}" ]]; then
     for t in "${targets[@]:1}"; do
         read -r name _ policy _ <<<"$t"
+        [[ "$name" == noop* ]] && continue
         port=$((port + 1))
         targets+=("before-$name $port $policy $BEFORE")
     done
@@ -85,9 +91,21 @@ fi
 
 start_target() {
     local name="$1" port="$2" policy="$3" server="$4"
-    if [[ "$name" == noop ]]; then
+    if [[ "$name" == noop* ]]; then
+        local patch=()
+        if [[ "$name" == noop-answer ]]; then
+            curl -sk -X POST -H 'Content-Type: application/json' \
+                --data-binary @tests/fixtures/kubespawner-alice.json \
+                "https://127.0.0.1:$examples_port/mutate" |
+                grep -o '"patch":"[^"]*"' | cut -d'"' -f4 | base64 -d >"$work/answer-patch.json"
+            if [[ ! -s "$work/answer-patch.json" ]]; then
+                echo "the examples target gave no patch for the fixture pod; see $work/examples.log" >&2
+                exit 1
+            fi
+            patch=(--patch "$work/answer-patch.json")
+        fi
         "${serve_on[@]}" "$noop" --listen "127.0.0.1:$port" \
-            --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" >"$work/$name.log" 2>&1 &
+            --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" "${patch[@]}" >"$work/$name.log" 2>&1 &
     else
         probe=$((probe + 1))
         "${serve_on[@]}" "$server" serve --policies "$policy" --policy-namespace notebook-volumes \
@@ -168,6 +186,6 @@ done
 echo
 for t in "${targets[@]}"; do
     read -r name _ <<<"$t"
-    [[ "$name" == noop ]] && continue
+    [[ "$name" == noop* ]] && continue
     echo "$name: $(grep -c '"message":"admission"' "$work/$name.log" || true) admissions logged, $(grep -c '"decision":"allowed"' "$work/$name.log" || true) allowed"
 done

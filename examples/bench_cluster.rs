@@ -228,6 +228,7 @@ async fn create_latency(pods_per_series: usize, controllers: bool) -> Vec<(Strin
         &lat.certs.path().join("tls.crt"),
         &lat.certs.path().join("tls.key"),
         2,
+        noop::PATCH,
     )
     .expect("the no-op webhook starts");
     let _noop_registration = register_noop(&lat, noop.addr.port()).await;

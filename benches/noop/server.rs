@@ -1,7 +1,8 @@
 //! A no-op admission webhook on the server's own stack (actix-web, rustls with the same TLS
 //! configuration and certificate files, `TCP_NODELAY`): it parses the body as a
 //! `serde_json::Value` and allows every request with one fixed JSON patch. The floor the real
-//! server is compared against, in `make load` and `make bench-cluster`.
+//! server is compared against, in `make load` and `make bench-cluster`. Given the patch the real
+//! server answers a pod with, it also shows what sending an answer of that size costs alone.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,7 +16,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use notebook_volumes::server;
 
-/// The one operation every answer carries: an annotation (notebook pods always have
+/// The one operation every answer carries by default: an annotation (notebook pods always have
 /// annotations, so `add` below `/metadata/annotations` applies).
 pub const PATCH: &str = r#"[{"op":"add","path":"/metadata/annotations/noop.notebook-volumes.io~1seen","value":"true"}]"#;
 
@@ -48,19 +49,21 @@ pub struct Noop {
 
 impl Noop {
     /// Serves `POST /mutate` on `listen` with the certificate pair at `cert`/`key`, with
-    /// `workers` worker threads (0: one per core, as the real server).
+    /// `workers` worker threads (0: one per core, as the real server), answering every request
+    /// with `patch` (JSON patch text, e.g. [`PATCH`]).
     pub fn start(
         listen: SocketAddr,
         cert: &Path,
         key: &Path,
         workers: usize,
+        patch: &str,
     ) -> std::io::Result<Noop> {
         let config = server::tls_server_config(cert, key).map_err(std::io::Error::other)?;
         let workers = match workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let patch = base64::engine::general_purpose::STANDARD.encode(PATCH);
+        let patch = base64::engine::general_purpose::STANDARD.encode(patch);
         let counts = Arc::new(Counts::default());
         let counted = Arc::clone(&counts);
         let (started_tx, started_rx) = std::sync::mpsc::channel();

@@ -3,51 +3,32 @@
 //! does not take), and an answer serialised straight to bytes with the patch as the base64 string
 //! the API server expects (kube-core would write it as an array of numbers).
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-
 use base64::Engine;
 use kube::Resource;
+use kube::core::TypeMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse};
-use kube::core::{Status, TypeMeta};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
-/// The envelope fields a request is recognised by; everything else is skipped unread.
+/// The review as the fast path reads it: the envelope's type fields, borrowed, and the request.
+/// A request whose object is not of the expected type fails to decode (k8s-openapi checks an
+/// object's `apiVersion` and `kind`), which sends it to the general route.
 #[derive(Deserialize)]
-struct Header<'a> {
+#[serde(bound(deserialize = "T: DeserializeOwned + Resource"))]
+struct Body<'a, T: Resource> {
     #[serde(rename = "apiVersion", borrow, default)]
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    request: Option<RequestHeader<'a>>,
-}
-
-#[derive(Deserialize)]
-struct RequestHeader<'a> {
-    #[serde(borrow, default)]
-    kind: Option<KindHeader<'a>>,
-}
-
-#[derive(Deserialize)]
-struct KindHeader<'a> {
-    #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-}
-
-/// The request of a review, decoded in one pass (kube-core's `AdmissionReview` flattens its type
-/// fields, which makes serde buffer the whole document first).
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "T: DeserializeOwned + Resource"))]
-struct Body<T: Resource> {
     request: AdmissionRequest<T>,
 }
 
 /// The request of a well-formed `api_version` review whose object is of kind `object_kind` (any
-/// kind when `None`), decoded in one pass. `None` when the body is anything else (another version
-/// or kind, no request, an object of another kind, a malformed document): the caller then takes
-/// the general route, which also words the errors.
+/// kind when `None`), decoded in one pass over the body (kube-core's `AdmissionReview` flattens
+/// its type fields, which makes serde buffer the whole document first). `None` when the body is
+/// anything else (another version or kind, no request, an object of another kind, a malformed
+/// document): the caller then takes the general route, which also words the errors.
 pub fn decode_direct<T>(
     body: &[u8],
     api_version: &str,
@@ -56,15 +37,13 @@ pub fn decode_direct<T>(
 where
     T: Resource + DeserializeOwned,
 {
-    let header: Header = serde_json::from_slice(body).ok()?;
-    let request = header.request?;
-    let envelope_ok = header.api_version.as_deref() == Some(api_version)
-        && header.kind.as_deref() == Some("AdmissionReview");
-    let kind = request.kind.as_ref().and_then(|k| k.kind.as_deref());
-    if !envelope_ok || object_kind.is_some_and(|expected| kind != Some(expected)) {
+    let review: Body<T> = serde_json::from_slice(body).ok()?;
+    let envelope_ok = review.api_version.as_deref() == Some(api_version)
+        && review.kind.as_deref() == Some("AdmissionReview");
+    let mut request = review.request;
+    if !envelope_ok || object_kind.is_some_and(|expected| request.kind.kind != expected) {
         return None;
     }
-    let mut request = serde_json::from_slice::<Body<T>>(body).ok()?.request;
     request.types = TypeMeta {
         api_version: api_version.to_string(),
         kind: "AdmissionReview".to_string(),
@@ -72,53 +51,55 @@ where
     Some(request)
 }
 
-/// The answer as the API server reads it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Answer<'a> {
-    api_version: &'a str,
-    kind: &'a str,
-    response: AnswerResponse<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AnswerResponse<'a> {
-    uid: &'a str,
-    allowed: bool,
-    status: &'a Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    audit_annotations: &'a HashMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warnings: Option<&'a Vec<String>>,
-}
-
-/// The AdmissionReview answering with `response`, as JSON bytes. kube-core sets the patch type
-/// exactly when it sets a patch (`with_patch`), so a patch means `JSONPatch`.
+/// The AdmissionReview answering with `response`, as JSON bytes, in the field order kube-core
+/// writes. Written by hand around serde so that the patch, most of the answer, is base64-encoded
+/// straight into the output (a base64 string needs no escaping) and the output is sized once.
+/// kube-core sets the patch type exactly when it sets a patch (`with_patch`), so a patch means
+/// `JSONPatch`.
 pub fn encode(response: &AdmissionResponse) -> Vec<u8> {
-    let patch = response
+    let patch_len = response
         .patch
         .as_ref()
-        .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes));
-    let answer = Answer {
-        api_version: &response.types.api_version,
-        kind: &response.types.kind,
-        response: AnswerResponse {
-            uid: &response.uid,
-            allowed: response.allowed,
-            status: &response.result,
-            patch_type: patch.as_ref().map(|_| "JSONPatch"),
-            patch,
-            audit_annotations: &response.audit_annotations,
-            warnings: response.warnings.as_ref(),
-        },
-    };
-    // Strings, booleans and string maps only: serialising them into memory cannot fail.
-    serde_json::to_vec(&answer).unwrap_or_default()
+        .map_or(0, |p| p.len().div_ceil(3) * 4);
+    let mut out = Vec::with_capacity(512 + patch_len);
+    out.extend_from_slice(b"{\"apiVersion\":");
+    json(&mut out, &response.types.api_version);
+    out.extend_from_slice(b",\"kind\":");
+    json(&mut out, &response.types.kind);
+    out.extend_from_slice(b",\"response\":{\"uid\":");
+    json(&mut out, &response.uid);
+    out.extend_from_slice(if response.allowed {
+        b",\"allowed\":true"
+    } else {
+        b",\"allowed\":false"
+    });
+    out.extend_from_slice(b",\"status\":");
+    json(&mut out, &response.result);
+    if let Some(patch) = &response.patch {
+        out.extend_from_slice(b",\"patch\":\"");
+        let at = out.len();
+        out.resize(at + patch_len, 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(patch, &mut out[at..])
+            .unwrap_or(0);
+        out.truncate(at + written);
+        out.extend_from_slice(b"\",\"patchType\":\"JSONPatch\"");
+    }
+    if !response.audit_annotations.is_empty() {
+        out.extend_from_slice(b",\"auditAnnotations\":");
+        json(&mut out, &response.audit_annotations);
+    }
+    if let Some(warnings) = &response.warnings {
+        out.extend_from_slice(b",\"warnings\":");
+        json(&mut out, warnings);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Strings, booleans, string maps and a Status only: writing them into memory cannot fail.
+fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 #[cfg(test)]
@@ -210,6 +191,56 @@ mod tests {
         assert!(!pod(br#"{"apiVersion": "admission.k8s.io/v1","#));
     }
 
+    use std::collections::HashMap;
+
+    use kube::core::Status;
+
+    /// The answer as serde writes it from a derived struct: `encode` must give the same bytes.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer<'a> {
+        api_version: &'a str,
+        kind: &'a str,
+        response: AnswerResponse<'a>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AnswerResponse<'a> {
+        uid: &'a str,
+        allowed: bool,
+        status: &'a Status,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch_type: Option<&'static str>,
+        #[serde(skip_serializing_if = "HashMap::is_empty")]
+        audit_annotations: &'a HashMap<String, String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warnings: Option<&'a Vec<String>>,
+    }
+
+    fn through_serde(response: &AdmissionResponse) -> Vec<u8> {
+        let patch = response
+            .patch
+            .as_ref()
+            .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes));
+        serde_json::to_vec(&Answer {
+            api_version: &response.types.api_version,
+            kind: &response.types.kind,
+            response: AnswerResponse {
+                uid: &response.uid,
+                allowed: response.allowed,
+                status: &response.result,
+                patch_type: patch.as_ref().map(|_| "JSONPatch"),
+                patch,
+                audit_annotations: &response.audit_annotations,
+                warnings: response.warnings.as_ref(),
+            },
+        })
+        .expect("answer")
+    }
+
     /// What the server answered before: kube-core's serialisation with the patch rewritten.
     fn through_value(response: AdmissionResponse) -> serde_json::Value {
         let patch = response.patch.clone();
@@ -246,9 +277,20 @@ mod tests {
             AdmissionResponse::invalid("not a review"),
         ];
         for response in responses {
-            let encoded: serde_json::Value =
-                serde_json::from_slice(&encode(&response)).expect("encoded JSON");
+            let bytes = encode(&response);
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&through_serde(&response)),
+                "{response:?}"
+            );
+            let encoded: serde_json::Value = serde_json::from_slice(&bytes).expect("encoded JSON");
             assert_eq!(encoded, through_value(response.clone()), "{response:?}");
+        }
+        // Every length of the base64 tail (no padding, one `=`, two).
+        for n in 0..8 {
+            let mut response = AdmissionResponse::from(&req);
+            response.patch = Some(vec![b'x'; n]);
+            assert_eq!(encode(&response), through_serde(&response), "{n} bytes");
         }
         let allowed = AdmissionResponse::from(&req)
             .with_patch(json_patch::Patch(vec![]))

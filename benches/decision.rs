@@ -1,7 +1,8 @@
 //! Decision + patch for one notebook pod against policy sets of 50, 500 and 5,000 shares, with
 //! 200 groups and 10,000 users. Shares are spread over 50 namespaces (plus a few cluster-wide),
 //! so the cost follows the shares in scope for the pod's namespace, not the whole set. A second
-//! group times the compile of the whole policy set, which a policy change costs once.
+//! group times the compile of the whole policy set, which a policy change costs once; another the
+//! server's own work on the KubeSpawner fixture, next to the no-op baseline's.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -201,6 +202,74 @@ fn stamps(c: &mut Criterion) {
     group.finish();
 }
 
+/// The server's own work for one admission, without TLS and HTTP: the KubeSpawner fixture's body
+/// decoded, decided with the example policies (served from files: no cluster), and the answer
+/// encoded, as `POST /mutate` does it; next to the no-op baseline's own work on the same body
+/// (parse as a `serde_json::Value`, read the uid, answer with a fixed patch). Their difference is
+/// what the webhook adds to the no-op in `make load`, before the kernel and TLS costs that follow.
+fn in_process(c: &mut Criterion) {
+    use kube::core::admission::{AdmissionRequest, AdmissionResponse};
+    use notebook_volumes::admission::NoClaims;
+    use notebook_volumes::server::{app, wire};
+    let root = env!("CARGO_MANIFEST_DIR");
+    let body =
+        std::fs::read(format!("{root}/tests/fixtures/kubespawner-alice.json")).expect("fixture");
+    let loaded = notebook_volumes::files::load_policies_in(
+        &[format!("{root}/examples/policies").into()],
+        "notebook-volumes",
+    )
+    .expect("the example policies");
+    let policy = PolicySnapshot::compile(&loaded.units);
+    let request: AdmissionRequest<Pod> = app::decode(&body).expect("review");
+    let ns = NamespaceInfo::new(request.namespace.as_deref().unwrap_or_default());
+    let ctx = Context {
+        policy: &policy,
+        namespace: &ns,
+        claims: &NoClaims,
+        webhook_user: None,
+        stamp_key: None,
+    };
+    assert!(
+        !review(ctx, &request).patch.is_empty(),
+        "the fixture gets a patch"
+    );
+    let mut group = c.benchmark_group("admission_in_process");
+    group.bench_function("decode", |b| {
+        b.iter(|| app::decode::<Pod>(std::hint::black_box(&body)).expect("review"))
+    });
+    group.bench_function("decision", |b| {
+        b.iter(|| review(ctx, std::hint::black_box(&request)))
+    });
+    group.bench_function("decode_decide_encode", |b| {
+        b.iter(|| {
+            let request: AdmissionRequest<Pod> =
+                app::decode(std::hint::black_box(&body)).expect("review");
+            let outcome = review(ctx, &request);
+            wire::encode(&outcome.response(AdmissionResponse::from(&request)))
+        })
+    });
+    let noop_patch = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        r#"[{"op":"add","path":"/metadata/annotations/noop.notebook-volumes.io~1seen","value":"true"}]"#,
+    );
+    group.bench_function("noop", |b| {
+        b.iter(|| {
+            let review: serde_json::Value =
+                serde_json::from_slice(std::hint::black_box(&body)).expect("json");
+            let uid = review
+                .pointer("/request/uid")
+                .and_then(|u| u.as_str())
+                .unwrap_or_default();
+            serde_json::to_vec(&serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "response": {"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": noop_patch}
+            }))
+            .expect("answer")
+        })
+    });
+    group.finish();
+}
+
 /// A policy change takes effect after a full compile: it must stay well under a second.
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("policy_compile");
@@ -220,5 +289,5 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, stamps, compile);
+criterion_group!(benches, bench, stamps, in_process, compile);
 criterion_main!(benches);

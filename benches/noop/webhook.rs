@@ -29,7 +29,11 @@ fn main() -> std::io::Result<()> {
                     std::io::Error::other(format!("--patch {value}: not JSON: {e}"))
                 })?;
             }
-            _ => return Err(std::io::Error::other(format!("unknown flag {flag}; {USAGE}"))),
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "unknown flag {flag}; {USAGE}"
+                )));
+            }
         }
     }
     let listen = listen

@@ -11,7 +11,7 @@ pub(crate) mod state;
 pub(crate) mod tls;
 pub(crate) mod tls_config;
 pub(crate) mod tls_files;
-pub(crate) mod wire;
+pub mod wire;
 pub(crate) mod workloads;
 
 use std::net::SocketAddr;

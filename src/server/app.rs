@@ -94,7 +94,17 @@ where
 
 /// Decodes a v1 AdmissionReview of any kind (claims and snapshots share one route).
 pub fn decode_dynamic(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> {
-    if let Some(request) = wire::decode_direct(body, ADMISSION_V1, None) {
+    // An object without type fields goes the general route too: a repeated `kind` or
+    // `apiVersion` in the object makes the one-pass decoding drop both, where a `Value` keeps the
+    // last. The API server always sends them, once.
+    if let Some(request) = wire::decode_direct(body, ADMISSION_V1, None).filter(
+        |r: &AdmissionRequest<DynamicObject>| {
+            [&r.object, &r.old_object]
+                .into_iter()
+                .flatten()
+                .all(|o| o.types.is_some())
+        },
+    ) {
         return Ok(request);
     }
     let review: AdmissionReview<DynamicObject> = serde_json::from_value(envelope(body)?)?;
@@ -852,7 +862,35 @@ async fn admit_workload(state: web::Data<AppState>, body: web::Bytes) -> HttpRes
 
 #[cfg(test)]
 mod tests {
-    use super::proxied_pod;
+    use kube::core::TypeMeta;
+
+    use super::{decode_dynamic, proxied_pod};
+
+    /// A repeated type field in the object: the answer reads the object as a `Value` would (the
+    /// last entry), not as the one-pass decoding alone would (no type fields at all).
+    #[test]
+    fn objects_with_repeated_type_fields_keep_them() {
+        let path = format!(
+            "{}/tests/fixtures/carol-claims-bob.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read_to_string(&path).expect("fixture");
+        for repeated in [r#""kind": "Pod","#, r#""apiVersion": "v1","#] {
+            let body = body.replacen(r#""object": {"#, &format!(r#""object": {{{repeated}"#), 1);
+            let req = decode_dynamic(body.as_bytes()).expect("decoded");
+            let object = req.object.expect("object");
+            let expected = TypeMeta {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+            };
+            assert_eq!(object.types, Some(expected), "{repeated}");
+            assert_eq!(
+                object.metadata.name.as_deref(),
+                Some("not-really-bob"),
+                "{repeated}"
+            );
+        }
+    }
 
     #[test]
     fn proxy_targets_name_their_pod_whatever_the_port_and_scheme() {

@@ -864,7 +864,52 @@ async fn admit_workload(state: web::Data<AppState>, body: web::Bytes) -> HttpRes
 mod tests {
     use kube::core::TypeMeta;
 
-    use super::{decode_dynamic, proxied_pod};
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::{decode, decode_dynamic, proxied_pod};
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).expect("fixture")
+    }
+
+    /// A field no route reads, with content a `serde_json::Value` cannot hold (nesting past its
+    /// depth limit, a lone surrogate, a number out of range, bytes that are not UTF-8): the fast
+    /// path skips it without reading it, so the request judged is the one without it, and a
+    /// nesting as deep as the body allows costs no stack. Only the general route would refuse
+    /// such a body; the API server never sends one.
+    #[test]
+    fn content_no_route_reads_leaves_the_request_as_it_is() {
+        let clean = fixture("kubespawner-alice.json");
+        let expected = serde_json::to_value(decode::<Pod>(clean.as_bytes()).expect("clean"))
+            .expect("expected");
+        let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        let unread: [&[u8]; 4] = [deep.as_bytes(), br#""\ud800""#, b"1e400", b"\"\xff\xfe\""];
+        for value in unread {
+            for (at, inserted) in [(r#""request": {"#, "request"), (r#""spec": {"#, "object")] {
+                let cut = clean.find(at).expect("inserted") + at.len();
+                let mut body = clean.as_bytes()[..cut].to_vec();
+                body.extend_from_slice(b"\"x\":");
+                body.extend_from_slice(value);
+                body.push(b',');
+                body.extend_from_slice(&clean.as_bytes()[cut..]);
+                let what = format!(
+                    "{} in the {inserted}",
+                    String::from_utf8_lossy(&value[..value.len().min(8)])
+                );
+                assert!(
+                    serde_json::from_slice::<serde_json::Value>(&body).is_err(),
+                    "{what}: a Value holds it"
+                );
+                let read = decode::<Pod>(&body).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(
+                    serde_json::to_value(read).expect("read"),
+                    expected,
+                    "{what}"
+                );
+            }
+        }
+    }
 
     /// A repeated type field in the object: the answer reads the object as a `Value` would (the
     /// last entry), not as the one-pass decoding alone would (no type fields at all).

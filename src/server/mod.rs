@@ -12,6 +12,8 @@ pub(crate) mod tls;
 pub(crate) mod tls_config;
 pub(crate) mod tls_files;
 pub mod wire;
+#[cfg(test)]
+mod wire_props;
 pub(crate) mod workloads;
 
 use std::net::SocketAddr;

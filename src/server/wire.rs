@@ -22,6 +22,11 @@ struct Body<'a, T: Resource> {
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
     request: AdmissionRequest<T>,
+    /// Never sent with a request, but read as kube-core reads it: a body the general route
+    /// rejects for it must not be answered by the fast path.
+    #[serde(default)]
+    #[allow(dead_code)]
+    response: Option<AdmissionResponse>,
 }
 
 /// The request of a well-formed `api_version` review whose object is of kind `object_kind` (any

@@ -224,3 +224,69 @@ pub fn summary(mounts: &[MountRecord], would_create: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use json_patch::jsonptr::PointerBuf;
+    use json_patch::{AddOperation, PatchOperation, RemoveOperation};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn base() -> AdmissionResponse {
+        let mut base = AdmissionResponse::invalid("");
+        base.uid = "uid-1".into();
+        base.allowed = true;
+        base.result = Default::default();
+        base
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+        /// The answer carries exactly the patch serde writes for the operations, typed as a JSON
+        /// patch, whatever their number and values; the request's identity is kept.
+        #[test]
+        fn the_answer_carries_the_patch_serde_writes(
+            ops in proptest::collection::vec((any::<bool>(), "[a-z~/\"\\\\é\u{0}]{0,8}", any::<String>()), 1..20)
+        ) {
+            let patch: Vec<PatchOperation> = ops
+                .into_iter()
+                .map(|(add, key, value)| {
+                    let path = PointerBuf::from_tokens(["metadata", "annotations", key.as_str()]);
+                    if add {
+                        PatchOperation::Add(AddOperation { path, value: json!(value) })
+                    } else {
+                        PatchOperation::Remove(RemoveOperation { path })
+                    }
+                })
+                .collect();
+            let review = Review { patch: patch.clone(), ..Review::default() };
+            let response = review.response(base());
+            let expected = serde_json::to_vec(&json_patch::Patch(patch)).expect("patch");
+            prop_assert_eq!(response.patch.as_deref(), Some(expected.as_slice()));
+            prop_assert!(response.allowed);
+            prop_assert_eq!(response.uid.as_str(), "uid-1");
+            let written = serde_json::to_value(&response).expect("response");
+            prop_assert_eq!(&written["patchType"], &json!("JSONPatch"));
+        }
+    }
+
+    #[test]
+    fn a_denial_answers_without_a_patch() {
+        let review = Review {
+            patch: vec![PatchOperation::Remove(RemoveOperation {
+                path: PointerBuf::from_tokens(["metadata"]),
+            })],
+            ..Review::default()
+        }
+        .deny(Denial::Unavailable("down".into()));
+        let response = review.response(base());
+        assert!(!response.allowed);
+        assert_eq!(response.patch, None);
+        assert_eq!(response.result.code, 403);
+        let written = serde_json::to_value(&response).expect("response");
+        assert_eq!(written.get("patchType"), None);
+    }
+}

@@ -136,6 +136,13 @@ fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
         (r#""object":{"#, r#""metadata":{"name":"other"}"#),
         (r#""metadata":{"#, r#""namespace":"kube-system""#),
         (
+            r#""annotations":{"#,
+            r#""hub.jupyter.org/username":"mallory""#,
+        ),
+        (r#""labels":{"#, r#""hub.jupyter.org/username":"mallory""#),
+        (r#""userInfo":{"#, r#""username":"system:admin""#),
+        (r#""userInfo":{"#, r#""groups":["system:masters"]"#),
+        (
             r#""spec":{"#,
             r#""priority":123456789012345678901234567890"#,
         ),

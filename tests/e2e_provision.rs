@@ -226,6 +226,22 @@ async fn a_namespace_enabled_later_gets_the_share_claims_and_its_notebooks_the_m
     env.stop().await;
 }
 
+/// Waits until the conflicts gauge counts a conflict: it is set when the pass that wrote the
+/// conflict's Event ends, a moment after the Event.
+async fn conflicts_counted(env: &Env) {
+    wait_until(
+        "the conflicts gauge counts the conflict",
+        Duration::from_secs(30),
+        || async {
+            counter(
+                &env.metrics().await,
+                "notebook_volumes_provision_conflicts ",
+            ) >= 1
+        },
+    )
+    .await;
+}
+
 /// The Events on the policy ConfigMap `provisioned` with `reason`.
 async fn policy_events(env: &Env, reason: &str) -> Vec<Event> {
     Api::<Event>::namespaced(env.admin.clone(), env.policy_ns.name())
@@ -271,11 +287,7 @@ async fn a_claim_made_by_someone_else_is_never_adopted_and_is_reported() {
             && note.contains("never adopts"),
         "{note}"
     );
-    let metrics = env.metrics().await;
-    assert!(
-        counter(&metrics, "notebook_volumes_provision_conflicts ") >= 1,
-        "{metrics}"
-    );
+    conflicts_counted(&env).await;
     let untouched = claim(&env.admin, ns, "lake-data").await.expect("claim");
     assert_eq!(
         label(&untouched.metadata.labels, keys::MANAGED_BY_LABEL),
@@ -658,11 +670,7 @@ async fn a_managed_label_set_before_the_namespace_was_enabled_is_reported() {
         },
     )
     .await;
-    let metrics = env.metrics().await;
-    assert!(
-        counter(&metrics, "notebook_volumes_provision_conflicts ") >= 1,
-        "{metrics}"
-    );
+    conflicts_counted(&env).await;
     let untouched = claim(&env.admin, later.name(), "lake-data")
         .await
         .expect("left as it is");

@@ -351,10 +351,10 @@ async fn a_reowned_home_is_refused_to_its_former_owner() {
                     .create(&dry_run(), &notebook_pod("jupyter-alice-1", "alice", &[]))
                     .await;
                 again.is_ok()
-                    && counter(
-                        &env.metrics().await,
-                        "notebook_volumes_home_lookups_total{source=\"cache\"}",
-                    ) > 0.0
+                    && env
+                        .sample("notebook_volumes_home_lookups_total{source=\"cache\"}")
+                        .await
+                        > 0.0
             }
         },
     )
@@ -709,18 +709,18 @@ async fn a_notebooks_image_is_changed_only_by_its_user() {
 
 /// Home claim lookups of notebook admissions from `source` so far (`cache`, `absent`, `live`).
 async fn home_lookups(env: &Env, source: &str) -> f64 {
-    counter(
-        &env.metrics().await,
-        &format!("notebook_volumes_home_lookups_total{{source=\"{source}\"}}"),
-    )
+    env.sample(&format!(
+        "notebook_volumes_home_lookups_total{{source=\"{source}\"}}"
+    ))
+    .await
 }
 
 /// Claim CREATEs the claim guard has allowed so far (requests the API server sent it).
 async fn claim_reviews(env: &Env) -> f64 {
-    counter(
-        &env.metrics().await,
+    env.sample(
         "notebook_volumes_admissions_total{webhook=\"claims\",operation=\"CREATE\",decision=\"allowed\"}",
     )
+    .await
 }
 
 /// A 1 GiB ReadWriteOnce claim with `metadata`.
@@ -730,12 +730,4 @@ fn claim(metadata: Value) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
     }))
     .expect("claim")
-}
-
-/// The value of the sample `series` (name and labels, as exported) in a /metrics text.
-fn counter(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }

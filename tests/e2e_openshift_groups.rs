@@ -110,17 +110,8 @@ async fn group_members_get_shares_while_the_group_lists_them_and_the_setting_is_
     // A Group over a cap (a username longer than 512 bytes) is skipped whole and counted.
     let long = "x".repeat(600);
     set_group(&env.admin, &writers, &["alice", &long]).await;
-    wait_until(
-        "the skipped Group is counted",
-        Duration::from_secs(20),
-        || async {
-            env.metrics().await.lines().any(|l| {
-                l.starts_with("notebook_volumes_openshift_groups_skipped ")
-                    && l.split(' ').nth(1).and_then(|v| v.parse::<f64>().ok()) >= Some(1.0)
-            })
-        },
-    )
-    .await;
+    env.wait_for_sample("notebook_volumes_openshift_groups_skipped", 1.0)
+        .await;
     assert_eq!(
         lab(&env, "alice").await,
         None,
@@ -171,9 +162,7 @@ async fn a_webhook_starting_with_auto_is_ready_only_with_the_groups_listed() {
     assert_eq!(lab(&env, "alice").await.as_deref(), Some("rw"));
     let metrics = env.metrics().await;
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("notebook_volumes_openshift_groups ") && !l.ends_with(" 0")),
+        sample(&metrics, "notebook_volumes_openshift_groups") > 0.0,
         "{metrics}"
     );
     let _ = groups_api(&admin)
@@ -213,17 +202,8 @@ async fn running_notebooks_beyond_a_changed_group_are_counted_and_listed() {
 
     // She leaves the Group: her running notebook now writes a share she is not granted.
     set_group(&env.admin, &writers, &[]).await;
-    wait_until(
-        "the webhook counts the notebook beyond policy",
-        Duration::from_secs(20),
-        || async {
-            env.metrics().await.lines().any(|l| {
-                l.starts_with("notebook_volumes_pods_exceeding_policy{share=\"lab\"}")
-                    && !l.ends_with(" 0")
-            })
-        },
-    )
-    .await;
+    env.wait_for_sample("notebook_volumes_pods_exceeding_policy{share=\"lab\"}", 1.0)
+        .await;
     let after = audit();
     assert_eq!(after.status.code(), Some(1), "{after:?}");
     let out: serde_json::Value = serde_json::from_slice(&after.stdout).expect("JSON");

@@ -116,14 +116,6 @@ async fn check_static(admin: &Client, ns: &str) {
     );
 }
 
-fn counter(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_enabled_later_gets_the_share_claims_and_its_notebooks_the_mounts() {
     let env = Env::start_without_claims().await;
@@ -203,14 +195,14 @@ async fn a_namespace_enabled_later_gets_the_share_claims_and_its_notebooks_the_m
 
     let metrics = env.metrics().await;
     assert!(
-        counter(
+        sample(
             &metrics,
-            "notebook_volumes_provisioned_total{object=\"claim\"} "
-        ) >= 4
-            && counter(
+            "notebook_volumes_provisioned_total{object=\"claim\"}"
+        ) >= 4.0
+            && sample(
                 &metrics,
-                "notebook_volumes_provisioned_total{object=\"volume\"} "
-            ) >= 2,
+                "notebook_volumes_provisioned_total{object=\"volume\"}"
+            ) >= 2.0,
         "{metrics}"
     );
 
@@ -224,22 +216,6 @@ async fn a_namespace_enabled_later_gets_the_share_claims_and_its_notebooks_the_m
     assert!(claim(&env.admin, ns, "lake-data").await.is_some());
     check_static(&env.admin, ns).await;
     env.stop().await;
-}
-
-/// Waits until the conflicts gauge counts a conflict: it is set when the pass that wrote the
-/// conflict's Event ends, a moment after the Event.
-async fn conflicts_counted(env: &Env) {
-    wait_until(
-        "the conflicts gauge counts the conflict",
-        Duration::from_secs(30),
-        || async {
-            counter(
-                &env.metrics().await,
-                "notebook_volumes_provision_conflicts ",
-            ) >= 1
-        },
-    )
-    .await;
 }
 
 /// The Events on the policy ConfigMap `provisioned` with `reason`.
@@ -287,7 +263,9 @@ async fn a_claim_made_by_someone_else_is_never_adopted_and_is_reported() {
             && note.contains("never adopts"),
         "{note}"
     );
-    conflicts_counted(&env).await;
+    // The gauge is set when the pass that wrote the Event ends.
+    env.wait_for_sample("notebook_volumes_provision_conflicts", 1.0)
+        .await;
     let untouched = claim(&env.admin, ns, "lake-data").await.expect("claim");
     assert_eq!(
         label(&untouched.metadata.labels, keys::MANAGED_BY_LABEL),
@@ -670,7 +648,9 @@ async fn a_managed_label_set_before_the_namespace_was_enabled_is_reported() {
         },
     )
     .await;
-    conflicts_counted(&env).await;
+    // The gauge is set when the pass that wrote the Event ends.
+    env.wait_for_sample("notebook_volumes_provision_conflicts", 1.0)
+        .await;
     let untouched = claim(&env.admin, later.name(), "lake-data")
         .await
         .expect("left as it is");

@@ -299,19 +299,9 @@ async fn notebooks_exceeding_a_changed_policy_are_counted_and_listed() {
         .expect("policy updated");
     // Other tests' notebook namespaces are enabled on this API server too (and outside this
     // policy): the gauge counts at least alice's notebook.
-    wait_until(
-        "the gauge counts alice's notebook",
-        Duration::from_secs(30),
-        || async {
-            let metrics = env.metrics().await;
-            metrics
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("notebook_volumes_pods_exceeding_policy{share=\"finance\"} ")
-                })
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .is_some_and(|n| n >= 1)
-        },
+    env.wait_for_sample(
+        "notebook_volumes_pods_exceeding_policy{share=\"finance\"}",
+        1.0,
     )
     .await;
 

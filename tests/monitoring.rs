@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use support::env::{Env, claim_pod};
-use support::webhook::{HUB, notebook_pod, wait_until};
+use support::webhook::{HUB, notebook_pod};
 
 /// Series Prometheus records itself for every target rather than reading them from /metrics.
 const SYNTHETIC: &[&str] = &["up"];
@@ -298,16 +298,8 @@ async fn scrape_after_traffic() -> String {
             .await
             .is_err()
     );
-    wait_until(
-        "an Event is written",
-        std::time::Duration::from_secs(20),
-        || async {
-            env.metrics().await.lines().any(|l| {
-                l.starts_with("notebook_volumes_events_written_total ") && !l.ends_with(" 0")
-            })
-        },
-    )
-    .await;
+    env.wait_for_sample("notebook_volumes_events_written_total", 1.0)
+        .await;
     let metrics = env.metrics().await;
     env.stop().await;
     metrics

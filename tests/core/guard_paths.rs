@@ -160,6 +160,14 @@ fn ephemeral_volume_may_not_mark_bind_or_be_named_as_a_reserved_claim() {
 const SETTINGS_ALLOWING_NFS: &str =
     "kind: Settings\nallowedVolumeTypes: [nfs]\nallowedCSIDrivers: [nfs.csi.k8s.io]\n";
 
+/// Each inline `volume` is allowed in a pod reviewed with a fresh `case()`.
+fn allows_inline(case: impl Fn() -> Case, volumes: &[&str]) {
+    for volume in volumes {
+        let outcome = case().review(&inline_pod(volume));
+        assert!(outcome.allowed(), "{volume}: {:?}", outcome.message());
+    }
+}
+
 fn inline_pod(volume: &str) -> Pod {
     pod(&format!(
         "metadata: {{name: x}}\nspec:\n  containers: [{{name: c}}]\n  volumes: [{{name: v, {volume}}}]\n"
@@ -271,17 +279,17 @@ fn inline_volumes_the_settings_allow_may_not_reach_provisioned_storage() {
         );
     }
     // Storage beside the provisioned exports stays as the Settings allow it.
-    for volume in [
-        "nfs: {server: nfs.example.org, path: /exports/other}",
-        "nfs: {server: nfs.example.org, path: /exports/archive-old}",
-        "nfs: {server: other.example.org, path: /exports/archive}",
-        "hostPath: {path: /srv/other}",
-        "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: //scratch.example.org/s}}",
-        "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org}}",
-    ] {
-        let outcome = case().review(&inline_pod(volume));
-        assert!(outcome.allowed(), "{volume}: {:?}", outcome.message());
-    }
+    allows_inline(
+        case,
+        &[
+            "nfs: {server: nfs.example.org, path: /exports/other}",
+            "nfs: {server: nfs.example.org, path: /exports/archive-old}",
+            "nfs: {server: other.example.org, path: /exports/archive}",
+            "hostPath: {path: /srv/other}",
+            "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: //scratch.example.org/s}}",
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org}}",
+        ],
+    );
 }
 
 /// Shares on an NFS server named by address, IPv4 and IPv6.
@@ -391,21 +399,21 @@ fn inline_volumes_naming_provisioned_storage_another_way_are_denied() {
         &["inline 'nfs' volume", "allowedVolumeTypes"],
     );
     // Other servers, and attribute values that are no server, stay as the Settings allow them.
-    for volume in [
-        "nfs: {server: '10.0.0.8', path: /exports/ip4}",
-        "nfs: {server: '0x0a000008', path: /exports/ip4}",
-        "nfs: {server: 'fd00::8', path: /exports/ip6}",
-        "nfs: {server: nfs2, path: /exports/archive}",
-        "nfs: {server: nfs.example.org, path: /../exports/other}",
-        "nfs: {server: nfs.example.org, path: /other}",
-        // The CSI share's `share: /vol/files` names no server; `vol` is not one.
-        "nfs: {server: vol.example.org, path: /vol/files}",
-        "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org, share: /vol/files, mountPermissions: '0777'}}",
-        "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//scratch.example.org/archive'}}",
-    ] {
-        let outcome = case().review(&inline_pod(volume));
-        assert!(outcome.allowed(), "{volume}: {:?}", outcome.message());
-    }
+    allows_inline(
+        case,
+        &[
+            "nfs: {server: '10.0.0.8', path: /exports/ip4}",
+            "nfs: {server: '0x0a000008', path: /exports/ip4}",
+            "nfs: {server: 'fd00::8', path: /exports/ip6}",
+            "nfs: {server: nfs2, path: /exports/archive}",
+            "nfs: {server: nfs.example.org, path: /../exports/other}",
+            "nfs: {server: nfs.example.org, path: /other}",
+            // The CSI share's `share: /vol/files` names no server; `vol` is not one.
+            "nfs: {server: vol.example.org, path: /vol/files}",
+            "csi: {driver: nfs.csi.k8s.io, volumeAttributes: {server: scratch.example.org, share: /vol/files, mountPermissions: '0777'}}",
+            "csi: {driver: smb.csi.k8s.io, volumeAttributes: {source: '//scratch.example.org/archive'}}",
+        ],
+    );
 }
 
 fn device_pod(claim: &str) -> Pod {

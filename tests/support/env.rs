@@ -138,6 +138,22 @@ impl Env {
         http_get(self.server().probe_addr, "/metrics").await.1
     }
 
+    /// The value of one sample of this server's /metrics (see [`sample`]).
+    pub async fn sample(&self, series: &str) -> f64 {
+        sample(&self.metrics().await, series)
+    }
+
+    /// Waits until the sample `series` is at least `at_least`: counters move after an answer is
+    /// sent, gauges when the pass that found what they count ends.
+    pub async fn wait_for_sample(&self, series: &str, at_least: f64) {
+        wait_until(
+            &format!("{series} reaches {at_least}"),
+            std::time::Duration::from_secs(30),
+            || async { self.sample(series).await >= at_least },
+        )
+        .await;
+    }
+
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             self._registrations.clear();
@@ -262,4 +278,19 @@ pub async fn create_with_warnings(
     }
     let pod = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     Ok((pod, warnings))
+}
+
+/// The value of the sample `series` (its name and labels as exported, e.g.
+/// `notebook_volumes_provisioned_total{object="claim"}`) in a /metrics text; 0 when absent.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }
